@@ -1,0 +1,177 @@
+//! The typed model of a derive input: the struct, its type attributes, its
+//! parent field and its properties, each keeping the syntax it came from.
+
+use syn::{Data, DeriveInput, Fields, Ident, Type};
+
+use crate::attr::{self, PropAttrs, TypeAttrs};
+use crate::ctxt::Ctxt;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Object,
+    Device,
+}
+
+impl Flavor {
+    pub fn attr_name(self) -> &'static str {
+        match self {
+            Flavor::Object => "object",
+            Flavor::Device => "device",
+        }
+    }
+
+    pub fn derive_name(self) -> &'static str {
+        match self {
+            Flavor::Object => "Object",
+            Flavor::Device => "Device",
+        }
+    }
+}
+
+pub struct Input<'a> {
+    pub ident: &'a Ident,
+    pub flavor: Flavor,
+    pub attrs: TypeAttrs,
+    pub doc: Option<String>,
+    pub parent: Option<ParentField<'a>>,
+    pub fields: Vec<Field<'a>>,
+}
+
+pub struct ParentField<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+}
+
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    /// `None` for plain state fields without `#[prop]`.
+    pub prop: Option<PropAttrs>,
+    pub doc: Option<String>,
+}
+
+impl Field<'_> {
+    /// The QOM name: `name = "..."`, else the field name with `_` → `-`.
+    pub fn prop_name(&self) -> String {
+        match self.prop.as_ref().and_then(|p| p.name.as_ref()) {
+            Some(n) => n.value.clone(),
+            None => self.ident.to_string().trim_start_matches("r#").replace('_', "-"),
+        }
+    }
+}
+
+impl<'a> Input<'a> {
+    /// Builds the model; shape errors (enum, tuple struct, generics) end the
+    /// derive, attribute errors are collected in `cx`.
+    pub fn from_syn(cx: &mut Ctxt, original: &'a DeriveInput, flavor: Flavor) -> Option<Self> {
+        let what = flavor.derive_name();
+        let named = match &original.data {
+            Data::Struct(s) => match &s.fields {
+                Fields::Named(n) => Some(n),
+                Fields::Unnamed(_) => {
+                    cx.error_spanned_by(
+                        &s.fields,
+                        format!("#[derive({what})] needs a struct with named fields; a tuple struct has no property names"),
+                    );
+                    None
+                }
+                Fields::Unit => None,
+            },
+            Data::Enum(e) => {
+                cx.error_spanned_by(
+                    e.enum_token,
+                    format!("#[derive({what})] can only be used on a struct with named fields, not on an enum (for an enum property kind, use #[derive(PropertyEnum)])"),
+                );
+                return None;
+            }
+            Data::Union(u) => {
+                cx.error_spanned_by(u.union_token, format!("#[derive({what})] can only be used on a struct with named fields, not on a union"));
+                return None;
+            }
+        };
+        if !original.generics.params.is_empty() {
+            cx.error_spanned_by(
+                &original.generics,
+                format!("#[derive({what})] does not support generic types: a QOM type has one static property table"),
+            );
+            return None;
+        }
+        let attrs = attr::type_attrs(cx, &original.attrs, flavor.attr_name());
+        let mut parent = None;
+        let mut fields = Vec::new();
+        for f in named.into_iter().flat_map(|n| n.named.iter()) {
+            let Some(ident) = f.ident.as_ref() else { continue };
+            if let Some(pattr) = attr::parent_attr(&f.attrs) {
+                if attr::prop_attrs(cx, &f.attrs).is_some() {
+                    cx.error_spanned_by(pattr, "a #[parent] field holds the parent type's properties; it cannot also be a #[prop]");
+                }
+                if parent.is_some() {
+                    cx.error_spanned_by(pattr, "only one field can be the #[parent]");
+                } else {
+                    parent = Some(ParentField { ident, ty: &f.ty });
+                }
+                continue;
+            }
+            fields.push(Field {
+                ident,
+                ty: &f.ty,
+                prop: attr::prop_attrs(cx, &f.attrs),
+                doc: attr::doc_text(&f.attrs),
+            });
+        }
+        Some(Input {
+            ident: &original.ident,
+            flavor,
+            attrs,
+            doc: attr::doc_text(&original.attrs),
+            parent,
+            fields,
+        })
+    }
+
+    /// The QOM type name: `name = "..."`, else the Rust name in kebab case.
+    pub fn type_name(&self) -> String {
+        match &self.attrs.name {
+            Some(n) => n.value.clone(),
+            None => kebab(&self.ident.to_string()),
+        }
+    }
+
+    pub fn props(&self) -> impl Iterator<Item = (&Field<'a>, &PropAttrs)> {
+        self.fields.iter().filter_map(|f| f.prop.as_ref().map(|p| (f, p)))
+    }
+}
+
+/// `VfioPciNohotplug` → `vfio-pci-nohotplug`.
+pub fn kebab(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// If `ty` is `Name<Inner>` or `Option<Name<Inner>>`, returns `Inner`.
+pub fn generic_arg_of<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let inner = args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })?;
+    if last.ident == name {
+        Some(inner)
+    } else if last.ident == "Option" {
+        generic_arg_of(inner, name)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,128 @@
+//! Checks on the model, one function per rule; every violation is
+//! collected with the span of the offending token.
+
+use std::collections::HashMap;
+
+use crate::ast::{Input, generic_arg_of};
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
+    check_type_name(cx, input);
+    check_duplicate_names(cx, input);
+    for (field, p) in input.props() {
+        check_prop_name(cx, field, p);
+        check_since(cx, p);
+        check_link(cx, field, p);
+        check_access(cx, p);
+    }
+    check_desc(cx, input);
+}
+
+fn valid_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("is empty");
+    }
+    if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return Err("must start with a letter");
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(match c {
+            ',' | '=' => "contains `,` or `=`, which the option syntax cannot carry",
+            _ => "may contain only letters, digits, `-`, `_` and `.`",
+        });
+    }
+    Ok(())
+}
+
+fn check_type_name(cx: &mut Ctxt, input: &Input<'_>) {
+    if let Some(n) = &input.attrs.name {
+        if let Err(why) = valid_name(&n.value) {
+            cx.push(syn::Error::new(n.span, format!("type name `{}` {why}", n.value)));
+        }
+    }
+}
+
+fn check_duplicate_names(cx: &mut Ctxt, input: &Input<'_>) {
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for (field, _) in input.props() {
+        let name = field.prop_name();
+        if let Some(first) = seen.get(&name) {
+            cx.error_spanned_by(
+                field.ident,
+                format!("duplicate property name `{name}`: field `{first}` already declares it"),
+            );
+        } else {
+            seen.insert(name, field.ident);
+        }
+    }
+}
+
+fn check_prop_name(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::PropAttrs) {
+    let name = field.prop_name();
+    if let Err(why) = valid_name(&name) {
+        match &p.name {
+            Some(n) => cx.push(syn::Error::new(n.span, format!("property name `{name}` {why}"))),
+            None => cx.error_spanned_by(field.ident, format!("property name `{name}` {why}")),
+        }
+    }
+}
+
+fn check_since(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
+    let Some(since) = &p.since else { return };
+    let parts: Vec<&str> = since.value.split('.').collect();
+    let ok = (2..=3).contains(&parts.len())
+        && parts.iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    if !ok {
+        cx.push(syn::Error::new(
+            since.span,
+            format!("malformed `since = \"{}\"`: expected a version like \"9.0\" or \"2.12.1\"", since.value),
+        ));
+    }
+}
+
+fn check_link(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::PropAttrs) {
+    let is_link_field = generic_arg_of(field.ty, "Link").is_some();
+    match (&p.link, is_link_field) {
+        (Some(l), false) => cx.push(syn::Error::new(
+            l.span,
+            "`link` needs a field of type `Link<T>` or `Option<Link<T>>`, where `T` is the target object type",
+        )),
+        (None, true) => cx.error_spanned_by(
+            field.ty,
+            "a `Link<T>` property needs `#[prop(link = \"type-name\")]` naming the target's QOM type",
+        ),
+        (Some(l), true) => {
+            if let Err(why) = valid_name(&l.value) {
+                cx.push(syn::Error::new(l.span, format!("link target type `{}` {why}", l.value)));
+            }
+        }
+        (None, false) => {}
+    }
+}
+
+fn check_access(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
+    if let (Some(_), Some(r)) = (p.write_only, p.read_only) {
+        cx.push(syn::Error::new(r, "a property cannot be both `write_only` and `read_only`"));
+    }
+    if let (Some(w), None) = (p.write_only, &p.setter) {
+        cx.push(syn::Error::new(
+            w,
+            "`write_only` needs `setter = path`: a write-only property is set through a function (like QEMU's `fd`)",
+        ));
+    }
+    if let (Some(r), Some(_)) = (p.read_only, &p.setter) {
+        cx.push(syn::Error::new(r, "a `read_only` property cannot have a `setter`"));
+    }
+    if let (Some(s), Some(_)) = (p.set_after_realize, p.read_only) {
+        cx.push(syn::Error::new(s, "a `read_only` property cannot be `set_after_realize`"));
+    }
+    if let (Some(_), Some(l)) = (&p.default, &p.link) {
+        cx.push(syn::Error::new(l.span, "a link property cannot have a `default`"));
+    }
+}
+
+fn check_desc(cx: &mut Ctxt, input: &Input<'_>) {
+    if let (Some(n), Some(_)) = (input.attrs.no_desc, &input.attrs.desc) {
+        cx.push(syn::Error::new(n, "`no_desc` contradicts `desc = ...`"));
+    }
+}

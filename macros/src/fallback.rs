@@ -1,0 +1,49 @@
+//! On error: the `compile_error!`s plus impls that keep the rest of the
+//! user's crate type-checking, so one mistake gives one message.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ast::Flavor;
+
+pub fn expand(original: &syn::DeriveInput, flavor: Flavor, err: syn::Error) -> TokenStream {
+    let errors = err.into_compile_error();
+    if !original.generics.params.is_empty() || !matches!(original.data, syn::Data::Struct(_)) {
+        return errors;
+    }
+    let ident = &original.ident;
+    let root = match flavor {
+        Flavor::Object => quote!(&::qomgen::__private::OBJECT),
+        Flavor::Device => quote!(&::qomgen::__private::DEVICE),
+    };
+    quote! {
+        #errors
+        #[allow(unused_qualifications)]
+        const _: () = {
+            impl ::qomgen::ObjectType for #ident {
+                const TYPE_INFO: &'static ::qomgen::TypeInfo = #root;
+                fn with_defaults() -> Self {
+                    ::core::unreachable!()
+                }
+            }
+            impl ::qomgen::Object for #ident {
+                fn type_info(&self) -> &'static ::qomgen::TypeInfo {
+                    #root
+                }
+                fn upcast(&self, _: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
+                    ::core::option::Option::None
+                }
+                fn upcast_mut(&mut self, _: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                    ::core::option::Option::None
+                }
+                fn complete_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                    ::core::result::Result::Ok(())
+                }
+                fn realize_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                    ::core::result::Result::Ok(())
+                }
+                fn unrealize_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) {}
+            }
+        };
+    }
+}

@@ -1,0 +1,34 @@
+//! Implementation detail of the `qomgen` crate: use the derives through
+//! `qomgen::{Object, Device, PropertyEnum}`.
+
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod enums;
+mod expand;
+mod fallback;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Registers a QOM object type and generates its static property table.
+#[proc_macro_derive(Object, attributes(object, prop, parent))]
+pub fn derive_object(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input, ast::Flavor::Object).into()
+}
+
+/// Registers a device type and generates its static property table.
+#[proc_macro_derive(Device, attributes(device, prop, parent))]
+pub fn derive_device(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input, ast::Flavor::Device).into()
+}
+
+/// Makes a fieldless enum a property kind whose values are its variant names.
+#[proc_macro_derive(PropertyEnum, attributes(property_enum, value))]
+pub fn derive_property_enum(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    enums::derive(&input).into()
+}

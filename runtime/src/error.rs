@@ -1,0 +1,170 @@
+//! Errors as values: a message in QEMU's words, plus an optional hint.
+
+use std::fmt;
+
+/// An error of the object model: what QEMU would print, and what to do about it.
+///
+/// `Display` prints only the message; [`Error::hint`] is the text QEMU appends
+/// on its own line(s) with `error_append_hint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    message: String,
+    hint: Option<String>,
+}
+
+impl Error {
+    /// An error with `message` and no hint.
+    pub fn new(message: impl Into<String>) -> Self {
+        Error { message: message.into(), hint: None }
+    }
+
+    /// Adds (or extends) the hint, as QEMU's `error_append_hint` does.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        let hint = hint.into();
+        self.hint = Some(match self.hint.take() {
+            Some(mut h) => {
+                h.push('\n');
+                h.push_str(&hint);
+                h
+            }
+            None => hint,
+        });
+        self
+    }
+
+    /// Puts `prefix` in front of the message, as QEMU's `error_prepend` does.
+    #[must_use]
+    pub fn prepend(mut self, prefix: impl fmt::Display) -> Self {
+        self.message = format!("{prefix}{}", self.message);
+        self
+    }
+
+    /// The message, without the hint.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The hint, if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// Formats the error as QEMU prints a command-line error:
+    /// `<prog>: -<option> <arg>: <message>` followed by the hint lines.
+    ///
+    /// ```
+    /// let e = qomgen::Error::new("No provided host device").with_hint("Use -device vfio-pci,host=...");
+    /// assert_eq!(
+    ///     e.to_cli("qomgen", "device", "vfio-pci"),
+    ///     "qomgen: -device vfio-pci: No provided host device\nUse -device vfio-pci,host=...\n"
+    /// );
+    /// ```
+    pub fn to_cli(&self, prog: &str, option: &str, arg: &str) -> String {
+        let mut s = format!("{prog}: -{option} {arg}: {}\n", self.message);
+        if let Some(h) = &self.hint {
+            s.push_str(h);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// `Parameter '<name>' is missing`
+    pub fn missing_parameter(name: &str) -> Self {
+        Error::new(format!("Parameter '{name}' is missing"))
+    }
+
+    /// `Parameter '<name>' expects <what>`
+    pub fn invalid_parameter_value(name: &str, what: &str) -> Self {
+        Error::new(format!("Parameter '{name}' expects {what}"))
+    }
+
+    /// `Invalid parameter type for '<name>', expected: <what>`
+    pub fn invalid_parameter_type(name: &str, what: &str) -> Self {
+        Error::new(format!("Invalid parameter type for '{name}', expected: {what}"))
+    }
+
+    /// `Parameter 'id' expects an identifier` with QEMU's hint.
+    pub fn bad_id() -> Self {
+        Error::invalid_parameter_value("id", "an identifier")
+            .with_hint("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result type of the object model.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "Did you mean" for a misspelt name: the closest candidate within an edit
+/// distance that scales with the word's length, if any.
+pub fn suggest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (wrong.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(wrong, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, c)| (d, c))
+        .map(|(_, c)| c)
+}
+
+/// Adds a "Did you mean '<x>'?" hint when a close candidate exists.
+pub(crate) fn with_suggestion<'a>(
+    err: Error,
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Error {
+    match suggest(wrong, candidates) {
+        Some(s) => err.with_hint(format!("Did you mean '{s}'?")),
+        None => err,
+    }
+}
+
+/// Optimal-string-alignment distance: edits plus adjacent transpositions,
+/// the commonest typo (`hots` for `host`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        d[i * w] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1).min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestion_picks_closest() {
+        assert_eq!(suggest("hots", ["host", "sysfsdev", "fd"]), Some("host"));
+        assert_eq!(suggest("x-vgaa", ["x-vga", "x-req"]), Some("x-vga"));
+        assert_eq!(suggest("zzzzzz", ["host", "fd"]), None);
+    }
+
+    #[test]
+    fn hints_accumulate_on_separate_lines() {
+        let e = Error::new("m").with_hint("a").with_hint("b");
+        assert_eq!(e.hint(), Some("a\nb"));
+        assert_eq!(e.prepend("vfio x: ").message(), "vfio x: m");
+    }
+}

@@ -1,0 +1,150 @@
+//! The contract between a field type and the property machinery.
+
+use crate::error::{Error, Result};
+use crate::tree::{ObjRef, ObjectTree};
+
+/// A value on its way into a property: a keyval string (`-device k=v`) or a
+/// JSON value (`-device {...}`, QMP), which QEMU converts with different rules.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A string from keyval/QemuOpts syntax; the kind converts it.
+    Str(&'a str),
+    /// A JSON value; its JSON type must match the kind (strict, as QMP).
+    Json(&'a serde_json::Value),
+}
+
+/// Where a value is being parsed: which property of which type. Kinds use it
+/// to build errors in QEMU's words, which name the property.
+#[derive(Clone, Copy)]
+pub struct ValueCx<'a> {
+    /// QOM type name of the object being set (e.g. `vfio-pci`).
+    pub type_name: &'a str,
+    /// Property name (e.g. `host`).
+    pub prop: &'a str,
+    /// The tree the object lives in, for kinds that resolve names (links).
+    pub tree: Option<&'a ObjectTree>,
+}
+
+impl<'a> ValueCx<'a> {
+    /// A context without a tree (links cannot resolve).
+    pub fn new(type_name: &'a str, prop: &'a str) -> Self {
+        ValueCx { type_name, prop, tree: None }
+    }
+
+    /// `Parameter '<prop>' expects <what>`
+    pub fn expects(&self, what: &str) -> Error {
+        Error::invalid_parameter_value(self.prop, what)
+    }
+
+    /// `Invalid parameter type for '<prop>', expected: <what>`
+    pub fn invalid_type(&self, what: &str) -> Error {
+        Error::invalid_parameter_type(self.prop, what)
+    }
+
+    /// `Parameter '<prop>' does not accept value '<value>'`
+    pub fn not_accepted(&self, value: &str) -> Error {
+        Error::new(format!("Parameter '{}' does not accept value '{value}'", self.prop))
+    }
+
+    /// `Property '<type>.<prop>' doesn't take value '<value>'` (qdev's generic parse error)
+    pub fn doesnt_take(&self, value: &str) -> Error {
+        Error::new(format!(
+            "Property '{}.{}' doesn't take value '{value}'",
+            self.type_name, self.prop
+        ))
+    }
+
+    /// The JSON type name QEMU's visitor uses in "expected: ..." for `v`'s counterpart.
+    pub fn wrong_json(&self, expected: &str) -> Error {
+        self.invalid_type(expected)
+    }
+}
+
+/// A default value as it is stored in the static table and rendered by
+/// introspection, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// Rendered `on`/`off` in help, `true`/`false` in JSON.
+    Bool(bool),
+    /// A signed number (e.g. `-1` for `addr`).
+    Int(i64),
+    /// An unsigned number (e.g. `4294967295`).
+    UInt(u64),
+    /// A string (enum names, `auto`).
+    Str(&'static str),
+    /// An empty list (`[]`).
+    EmptyList,
+}
+
+impl DefaultValue {
+    /// The JSON rendering (QMP `default-value`).
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            DefaultValue::Bool(b) => b.into(),
+            DefaultValue::Int(i) => i.into(),
+            DefaultValue::UInt(u) => u.into(),
+            DefaultValue::Str(s) => s.into(),
+            DefaultValue::EmptyList => serde_json::Value::Array(Vec::new()),
+        }
+    }
+}
+
+impl std::fmt::Display for DefaultValue {
+    /// The help rendering: strings bare, bools `on`/`off`, numbers decimal.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            DefaultValue::Bool(b) => f.write_str(if b { "on" } else { "off" }),
+            DefaultValue::Int(i) => write!(f, "{i}"),
+            DefaultValue::UInt(u) => write!(f, "{u}"),
+            DefaultValue::Str(s) => f.write_str(s),
+            DefaultValue::EmptyList => f.write_str("[]"),
+        }
+    }
+}
+
+/// A type that can be the field of a `#[prop]`: it knows its QOM type
+/// string, how to parse itself from keyval strings and JSON, and how to print
+/// itself back.
+///
+/// Implement it for your own value types (see the NVIDIA GPUDirect clique in
+/// the devices crate for an example). `parse(print(x)) == x` must hold.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a property kind, so it cannot be the field of a `#[prop]`",
+    label = "no property kind for this type",
+    note = "use a built-in kind (bool, u8/u16/u32/u64, i32/i64, usize, String, Size, OnOffAuto, OffAutoPciBar, QemuUuid, PciHostAddress, PciDevfn, CssDevId, CcwLoadparm, Link<T>) or `Option<_>` of one",
+    note = "or implement `qomgen::PropertyKind` for `{Self}`, or give the property a `setter = ...`"
+)]
+pub trait PropertyKind: Sized + 'static {
+    /// QOM type string shown by introspection (`uint32`, `str`, `OnOffAuto`, ...).
+    const TYPE_NAME: &'static str;
+    /// Description used when the property declares none (QEMU's `PropertyInfo.description`).
+    const DESCRIPTION: Option<&'static str> = None;
+
+    /// Converts a keyval string (`-device k=v`).
+    fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self>;
+
+    /// Converts a JSON value with QMP's strict typing.
+    fn from_json(v: &serde_json::Value, cx: &ValueCx<'_>) -> Result<Self>;
+
+    /// The value as `qom-get` would return it.
+    fn to_json(&self) -> serde_json::Value;
+
+    /// The keyval string that [`PropertyKind::parse`] turns back into `self`.
+    fn print(&self) -> String;
+
+    /// How a default of this value is stored in the static table.
+    fn default_value(&self) -> DefaultValue;
+
+    /// Converts either kind of input; links override this to resolve ids.
+    fn from_input(input: Input<'_>, cx: &ValueCx<'_>) -> Result<Self> {
+        match input {
+            Input::Str(s) => Self::parse(s, cx),
+            Input::Json(v) => Self::from_json(v, cx),
+        }
+    }
+
+    /// The object this value links to, for link kinds.
+    fn link_target(&self) -> Option<&ObjRef> {
+        None
+    }
+}

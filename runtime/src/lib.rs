@@ -1,0 +1,137 @@
+//! qomgen: declare a VMM device's properties once, on the struct, and get
+//! static property tables, typed setters, `-device`/`-object` parsing, link
+//! resolution, a lifecycle, and introspection.
+//!
+//! ```
+//! use qomgen::{Device, DeviceImpl, ObjectTree};
+//!
+//! /// A demo device
+//! #[derive(Device, Default)]
+//! #[device(name = "demo-dev", category = Misc)]
+//! pub struct Demo {
+//!     /// Number of queues
+//!     #[prop(default = 4, since = "1.0")]
+//!     queues: u32,
+//!     /// Use the fast path
+//!     #[prop(name = "x-fast", default = false)]
+//!     fast: bool,
+//! }
+//! impl DeviceImpl for Demo {}
+//!
+//! let mut tree = ObjectTree::new();
+//! let dev = tree.device_add("demo-dev,id=d0,queues=8").unwrap();
+//! assert_eq!(dev.borrow().downcast_ref::<Demo>().unwrap().queues, 8);
+//! let err = tree.device_add("demo-dev,queues=many").unwrap_err();
+//! assert_eq!(err.to_string(), "Parameter 'queues' expects integer");
+//! ```
+
+extern crate self as qomgen;
+
+pub mod error;
+pub mod kind;
+pub mod kinds;
+pub mod link;
+pub mod object;
+pub mod opts;
+pub mod property;
+pub mod registry;
+pub mod spec;
+pub mod tree;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use kind::{DefaultValue, Input, PropertyKind, ValueCx};
+pub use kinds::{OffAutoPciBar, OnOffAuto, Size, Size32};
+pub use link::Link;
+pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
+pub use property::Property;
+pub use qomgen_macros::{Device, Object, PropertyEnum};
+pub use registry::registry;
+pub use spec::{Spec, SpecKind, SpecValue};
+pub use tree::{Instance, ObjRef, ObjectTree};
+pub use types::{Category, DeviceMeta, TypeInfo, TypeKind};
+
+/// What generated code reaches for; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use serde_json;
+
+    pub use crate::kinds::{enum_from_json, enum_parse};
+    pub use crate::registry::{DEVICE, OBJECT, Registration};
+
+    use crate::error::{Error, Result};
+    use crate::object::{Object, ObjectType};
+    use crate::types::{TypeInfo, TypeKind};
+
+    /// The part of `obj` that a property of `T` operates on.
+    #[inline]
+    pub fn part_mut<T: ObjectType>(obj: &mut dyn Object) -> Result<&mut T> {
+        let name = obj.type_info().name;
+        obj.downcast_mut::<T>().ok_or_else(|| wrong_type::<T>(name))
+    }
+
+    /// Shared counterpart of [`part_mut`].
+    #[inline]
+    pub fn part<T: ObjectType>(obj: &dyn Object) -> Option<&T> {
+        obj.downcast_ref::<T>()
+    }
+
+    #[cold]
+    fn wrong_type<T: ObjectType>(name: &str) -> Error {
+        Error::new(format!(
+            "property of '{}' applied to an object of type '{name}'",
+            T::TYPE_INFO.name
+        ))
+    }
+
+    /// Byte-wise string equality usable in constants (link target checks).
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// The `user_creatable` a device type inherits from its parent.
+    pub const fn inherited_user_creatable(parent: &TypeInfo) -> bool {
+        match parent.kind {
+            TypeKind::Device(m) => m.user_creatable,
+            TypeKind::Object { user_creatable } => user_creatable,
+        }
+    }
+
+    /// The `hotpluggable` a device type inherits from its parent.
+    pub const fn inherited_hotpluggable(parent: &TypeInfo) -> bool {
+        match parent.kind {
+            TypeKind::Device(m) => m.hotpluggable,
+            TypeKind::Object { .. } => true,
+        }
+    }
+
+    /// Whether `s` looks like a version (`X.Y` or `X.Y.Z`, digits only).
+    pub const fn is_version(s: &str) -> bool {
+        let b = s.as_bytes();
+        let (mut i, mut parts, mut digits) = (0, 1, 0);
+        while i < b.len() {
+            match b[i] {
+                b'0'..=b'9' => digits += 1,
+                b'.' if digits > 0 => {
+                    parts += 1;
+                    digits = 0;
+                }
+                _ => return false,
+            }
+            i += 1;
+        }
+        digits > 0 && parts >= 2 && parts <= 3
+    }
+}

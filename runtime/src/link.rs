@@ -1,0 +1,136 @@
+//! Typed links to other objects (`link<iommufd>`), resolved by id when set.
+
+use std::cell::{Ref, RefMut};
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::error::{Error, Result};
+use crate::kind::{DefaultValue, Input, PropertyKind, ValueCx};
+use crate::object::ObjectType;
+use crate::tree::ObjRef;
+
+/// A link property's value: unset, or a resolved reference to an object of
+/// type `T` (or a subtype) together with the path it was given as.
+///
+/// The target type is checked when the link is set, so [`Link::borrow`]
+/// cannot fail on the type.
+pub struct Link<T> {
+    target: Option<(Box<str>, ObjRef)>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Default for Link<T> {
+    fn default() -> Self {
+        Link { target: None, _type: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Link<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Some((path, _)) => write!(f, "Link({path})"),
+            None => f.write_str("Link(unset)"),
+        }
+    }
+}
+
+impl<T> Clone for Link<T> {
+    fn clone(&self) -> Self {
+        Link { target: self.target.clone(), _type: PhantomData }
+    }
+}
+
+impl<T: ObjectType> Link<T> {
+    /// Whether the link points somewhere.
+    pub fn is_set(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// The path or id the link was set to.
+    pub fn path(&self) -> Option<&str> {
+        self.target.as_ref().map(|(p, _)| &**p)
+    }
+
+    /// The shared reference to the target.
+    pub fn object(&self) -> Option<&ObjRef> {
+        self.target.as_ref().map(|(_, o)| o)
+    }
+
+    /// Borrows the target as a `T`.
+    ///
+    /// # Errors
+    /// When the link is unset, or the target is mutably borrowed elsewhere.
+    pub fn borrow(&self) -> Result<Ref<'_, T>> {
+        let obj = self.object().ok_or_else(|| Error::new("link is not set"))?;
+        let r = obj
+            .try_borrow()
+            .map_err(|_| Error::new(format!("object '{}' is busy", self.path().unwrap_or(""))))?;
+        Ref::filter_map(r, |o| o.downcast_ref::<T>()).map_err(|_| type_invariant_broken::<T>())
+    }
+
+    /// Mutably borrows the target as a `T`.
+    ///
+    /// # Errors
+    /// When the link is unset, or the target is borrowed elsewhere.
+    pub fn borrow_mut(&self) -> Result<RefMut<'_, T>> {
+        let obj = self.object().ok_or_else(|| Error::new("link is not set"))?;
+        let r = obj
+            .try_borrow_mut()
+            .map_err(|_| Error::new(format!("object '{}' is busy", self.path().unwrap_or(""))))?;
+        RefMut::filter_map(r, |o| o.downcast_mut::<T>()).map_err(|_| type_invariant_broken::<T>())
+    }
+}
+
+fn type_invariant_broken<T: ObjectType>() -> Error {
+    Error::new(format!("link target is not a '{}'", T::TYPE_INFO.name))
+}
+
+impl<T: ObjectType> PropertyKind for Link<T> {
+    // The derive emits the precise `link<NAME>` string into the table.
+    const TYPE_NAME: &'static str = "link";
+
+    fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
+        let tree = cx
+            .tree
+            .ok_or_else(|| Error::new(format!("Device '{s}' not found")))?;
+        let obj = tree.resolve_path(s)?;
+        let ty = obj.borrow().type_info();
+        if !ty.is_a(T::TYPE_INFO.name) {
+            return Err(cx.invalid_type(T::TYPE_INFO.name));
+        }
+        Ok(Link { target: Some((s.into(), obj)), _type: PhantomData })
+    }
+
+    fn from_json(v: &serde_json::Value, cx: &ValueCx<'_>) -> Result<Self> {
+        match v {
+            serde_json::Value::String(s) => Self::parse(s, cx),
+            _ => Err(cx.invalid_type("string")),
+        }
+    }
+
+    fn from_input(input: Input<'_>, cx: &ValueCx<'_>) -> Result<Self> {
+        match input {
+            Input::Str(s) => Self::parse(s, cx),
+            Input::Json(v) => Self::from_json(v, cx),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self.path() {
+            Some(p) => p.into(),
+            None => "".into(),
+        }
+    }
+
+    fn print(&self) -> String {
+        self.path().unwrap_or_default().to_owned()
+    }
+
+    fn default_value(&self) -> DefaultValue {
+        DefaultValue::Str("")
+    }
+
+    fn link_target(&self) -> Option<&ObjRef> {
+        self.object()
+    }
+}

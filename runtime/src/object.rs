@@ -1,0 +1,114 @@
+//! The traits every object implements: the derive writes [`Object`] and
+//! [`ObjectType`]; the author writes [`ObjectImpl`] or [`DeviceImpl`].
+
+use std::any::Any;
+
+use crate::error::Result;
+use crate::tree::ObjectTree;
+use crate::types::TypeInfo;
+
+/// What the lifecycle hooks see: the tree the object lives in (to reach
+/// linked objects and shared resources such as a host abstraction).
+pub struct LifecycleCx<'a> {
+    /// The tree the object is being created or realized in.
+    pub tree: &'a ObjectTree,
+    /// The object's id, if it has one.
+    pub id: Option<&'a str>,
+}
+
+impl LifecycleCx<'_> {
+    /// A shared resource registered with [`ObjectTree::set_resource`].
+    pub fn resource<T: Any>(&self) -> Option<&T> {
+        self.tree.resource::<T>()
+    }
+}
+
+/// The dynamic face of an instance: its type and access to the parts that
+/// its ancestors' properties operate on. Written by `#[derive(Object)]` /
+/// `#[derive(Device)]`; not meant to be implemented by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a qomgen object",
+    label = "not an object type",
+    note = "add `#[derive(qomgen::Object)]` or `#[derive(qomgen::Device)]` to `{Self}`"
+)]
+pub trait Object: Any {
+    /// The instance's most derived type.
+    fn type_info(&self) -> &'static TypeInfo;
+
+    /// The part of `self` that is an instance of `ty` (itself or an embedded parent).
+    fn upcast(&self, ty: &'static TypeInfo) -> Option<&dyn Any>;
+
+    /// Mutable counterpart of [`Object::upcast`].
+    fn upcast_mut(&mut self, ty: &'static TypeInfo) -> Option<&mut dyn Any>;
+
+    /// Runs the completion hooks, root type first (user-creatable objects).
+    fn complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
+
+    /// Runs the realize hooks, root type first.
+    fn realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
+
+    /// Runs the unrealize hooks, most derived type first.
+    fn unrealize_chain(&mut self, cx: &LifecycleCx<'_>);
+}
+
+impl dyn Object {
+    /// The part of `self` that is a `T`, if `self` is a `T` or derives from it.
+    pub fn downcast_ref<T: ObjectType>(&self) -> Option<&T> {
+        self.upcast(T::TYPE_INFO)?.downcast_ref()
+    }
+
+    /// Mutable counterpart of [`downcast_ref`](Self::downcast_ref).
+    pub fn downcast_mut<T: ObjectType>(&mut self) -> Option<&mut T> {
+        self.upcast_mut(T::TYPE_INFO)?.downcast_mut()
+    }
+}
+
+/// A Rust type registered as a QOM type. Written by the derive.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a registered object type",
+    label = "not registered as an object type",
+    note = "derive `qomgen::Object` or `qomgen::Device` on `{Self}` to register it; only registered types can be parents or link targets"
+)]
+pub trait ObjectType: Object + Sized {
+    /// The type's static description.
+    const TYPE_INFO: &'static TypeInfo;
+
+    /// An instance with every property at its default (parents' included)
+    /// and every other field at `Default::default()`.
+    fn with_defaults() -> Self;
+}
+
+/// Hooks of a plain object. `complete` runs after the properties of an
+/// `-object` are set (QEMU's `UserCreatable::complete`); an error there
+/// means the object is not created.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` derives `Object` but does not implement `qomgen::ObjectImpl`",
+    note = "add `impl qomgen::ObjectImpl for {Self} {{}}` (the hooks have defaults)"
+)]
+pub trait ObjectImpl {
+    /// Validates and acquires what the object needs once its properties are set.
+    fn complete(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        let _ = cx;
+        Ok(())
+    }
+}
+
+/// Hooks of a device. `realize` turns a configured device into a working
+/// one; a failed realize must release whatever it acquired (owning types
+/// make that automatic). `unrealize` undoes a successful realize.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` derives `Device` but does not implement `qomgen::DeviceImpl`",
+    note = "add `impl qomgen::DeviceImpl for {Self} {{}}` (the hooks have defaults)"
+)]
+pub trait DeviceImpl {
+    /// Realizes the device. Parent types are realized first.
+    fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        let _ = cx;
+        Ok(())
+    }
+
+    /// Releases what `realize` acquired. Runs before the parent type's unrealize.
+    fn unrealize(&mut self, cx: &LifecycleCx<'_>) {
+        let _ = cx;
+    }
+}

@@ -1,0 +1,333 @@
+//! The object tree: user-created objects under `/objects/<id>`, devices
+//! (with or without id), shared resources, and the lifecycle rules that
+//! bind them.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::{Error, Result, with_suggestion};
+use crate::kind::{Input, ValueCx};
+use crate::object::{LifecycleCx, Object};
+use crate::opts::qemu_opts::id_wellformed;
+use crate::property::Property;
+use crate::registry::registry;
+use crate::types::{TypeInfo, TypeKind};
+
+/// A shared, single-threaded reference to an object in the tree. The object
+/// model is single-threaded, as QEMU's is under its big lock.
+pub type ObjRef = Rc<RefCell<Box<dyn Object>>>;
+
+/// An object or device that has been created and may have properties set,
+/// but is not yet in the tree (not completed / not realized).
+pub struct Instance {
+    obj: Box<dyn Object>,
+    id: Option<String>,
+}
+
+impl Instance {
+    /// The instance's type.
+    pub fn type_info(&self) -> &'static TypeInfo {
+        self.obj.type_info()
+    }
+
+    /// The instance's id, if one was given.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The instance itself.
+    pub fn object(&self) -> &dyn Object {
+        &*self.obj
+    }
+
+    /// Mutable access, for typed configuration by Rust code.
+    pub fn object_mut(&mut self) -> &mut dyn Object {
+        &mut *self.obj
+    }
+}
+
+struct Entry {
+    id: Option<String>,
+    obj: ObjRef,
+}
+
+/// The tree of live objects and realized devices.
+#[derive(Default)]
+pub struct ObjectTree {
+    objects: Vec<Entry>,
+    devices: Vec<Entry>,
+    resources: Vec<Box<dyn Any>>,
+}
+
+impl ObjectTree {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `value` available to lifecycle hooks through
+    /// [`LifecycleCx::resource`], replacing any earlier value of the same type.
+    pub fn set_resource<T: Any>(&mut self, value: T) {
+        self.resources.retain(|r| !r.is::<T>());
+        self.resources.push(Box::new(value));
+    }
+
+    /// A resource set with [`ObjectTree::set_resource`].
+    pub fn resource<T: Any>(&self) -> Option<&T> {
+        self.resources.iter().find_map(|r| r.downcast_ref())
+    }
+
+    /// Creates an instance of `type_name` with every default applied.
+    ///
+    /// # Errors
+    /// Unknown type (with a suggestion), abstract type.
+    pub fn instantiate(&self, type_name: &str) -> Result<Instance> {
+        let entry = registry().get(type_name).ok_or_else(|| {
+            with_suggestion(
+                Error::new(format!("Class '{type_name}' not found")),
+                type_name,
+                registry().types().iter().map(|t| t.name),
+            )
+        })?;
+        let new = entry
+            .info
+            .instantiate
+            .ok_or_else(|| Error::new(format!("object type '{type_name}' is abstract")))?;
+        Ok(Instance { obj: new(), id: None })
+    }
+
+    /// Sets a property on an instance that is not yet in the tree.
+    ///
+    /// # Errors
+    /// Unknown property (with a suggestion), read-only property, bad value.
+    pub fn set(&self, inst: &mut Instance, name: &str, value: Input<'_>) -> Result<()> {
+        let prop = find_property(inst.type_info(), name)?;
+        self.apply(&mut *inst.obj, prop, value)
+    }
+
+    fn apply(&self, obj: &mut dyn Object, prop: &Property, value: Input<'_>) -> Result<()> {
+        let ty = obj.type_info();
+        let set = prop.set.ok_or_else(|| {
+            Error::new(format!("Property '{}.{}' is not writable", ty.name, prop.name))
+        })?;
+        let cx = ValueCx { type_name: ty.name, prop: prop.name, tree: Some(self) };
+        set(obj, value, &cx)
+    }
+
+    /// Reads a property as JSON (`qom-get`).
+    ///
+    /// # Errors
+    /// Unknown or write-only property.
+    pub fn get(obj: &dyn Object, name: &str) -> Result<serde_json::Value> {
+        let ty = obj.type_info();
+        let prop = find_property(ty, name)?;
+        let get = prop.get.ok_or_else(|| {
+            Error::new(format!("Property '{}.{}' is not readable", ty.name, prop.name))
+        })?;
+        Ok(get(obj))
+    }
+
+    /// Completes a user-creatable object and adds it as `/objects/<id>`.
+    /// On error nothing is added and the instance is dropped (closing what it owned).
+    ///
+    /// # Errors
+    /// Bad or duplicate id, the object's own `complete` failing.
+    pub fn add_object(&mut self, mut inst: Instance, id: &str) -> Result<ObjRef> {
+        if !id_wellformed(id) {
+            return Err(Error::bad_id());
+        }
+        if self.objects.iter().any(|e| e.id.as_deref() == Some(id)) {
+            return Err(Error::new(format!("Duplicate ID '{id}' for object")));
+        }
+        let cx = LifecycleCx { tree: self, id: Some(id) };
+        inst.obj.complete_chain(&cx)?;
+        let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
+        self.objects.push(Entry { id: Some(id.to_owned()), obj: obj.clone() });
+        Ok(obj)
+    }
+
+    /// Deletes `/objects/<id>`.
+    ///
+    /// # Errors
+    /// Unknown id; a realized device still links to it.
+    pub fn del_object(&mut self, id: &str) -> Result<()> {
+        let pos = self
+            .objects
+            .iter()
+            .position(|e| e.id.as_deref() == Some(id))
+            .ok_or_else(|| Error::new(format!("object '{id}' not found")))?;
+        let target = &self.objects[pos].obj;
+        if self.devices.iter().any(|d| links_to(&d.obj, target)) {
+            return Err(Error::new(format!("object '{id}' is in use, can not be deleted")));
+        }
+        self.objects.remove(pos);
+        Ok(())
+    }
+
+    /// Realizes a device and adds it to the tree under `id` (if any). On
+    /// error nothing is added and the instance is dropped.
+    ///
+    /// # Errors
+    /// Not a device, bad or duplicate id, realize failing.
+    pub fn realize(&mut self, mut inst: Instance, id: Option<&str>) -> Result<ObjRef> {
+        if !inst.type_info().is_device() {
+            return Err(Error::invalid_parameter_value("driver", "a non-abstract device type"));
+        }
+        if let Some(id) = id {
+            if !id_wellformed(id) {
+                return Err(Error::bad_id());
+            }
+            if self.devices.iter().any(|e| e.id.as_deref() == Some(id)) {
+                return Err(Error::new(format!("Duplicate ID '{id}' for device")));
+            }
+        }
+        inst.id = id.map(str::to_owned);
+        let cx = LifecycleCx { tree: self, id };
+        inst.obj.realize_chain(&cx)?;
+        let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
+        self.devices.push(Entry { id: inst.id, obj: obj.clone() });
+        Ok(obj)
+    }
+
+    /// Sets a property of a realized device, which QEMU refuses unless the
+    /// property allows it.
+    ///
+    /// # Errors
+    /// Unknown device or property; the device is realized and the property
+    /// cannot change after realize.
+    pub fn set_device_property(&self, id: &str, name: &str, value: Input<'_>) -> Result<()> {
+        let dev = self.device(id).ok_or_else(|| Error::new(format!("Device '{id}' not found")))?;
+        let mut obj = dev
+            .try_borrow_mut()
+            .map_err(|_| Error::new(format!("Device '{id}' is busy")))?;
+        let ty = obj.type_info();
+        let prop = find_property(ty, name)?;
+        if !prop.set_after_realize {
+            let what = if prop.link_type.is_some() { "link property" } else { "property" };
+            return Err(Error::new(format!(
+                "Attempt to set {what} '{name}' on device '{id}' (type '{}') after it was realized",
+                ty.name
+            )));
+        }
+        self.apply(&mut **obj, prop, value)
+    }
+
+    /// Unrealizes and removes a device; everything it owned is released.
+    ///
+    /// # Errors
+    /// Unknown id.
+    pub fn del_device(&mut self, id: &str) -> Result<()> {
+        let pos = self
+            .devices
+            .iter()
+            .position(|e| e.id.as_deref() == Some(id))
+            .ok_or_else(|| Error::new(format!("Device '{id}' not found")))?;
+        self.unrealize_at(pos);
+        Ok(())
+    }
+
+    fn unrealize_at(&mut self, pos: usize) {
+        let e = self.devices.remove(pos);
+        let cx = LifecycleCx { tree: self, id: e.id.as_deref() };
+        if let Ok(mut obj) = e.obj.try_borrow_mut() {
+            obj.unrealize_chain(&cx);
+        }
+    }
+
+    /// Unrealizes every device (newest first) and drops every object.
+    pub fn clear(&mut self) {
+        while !self.devices.is_empty() {
+            self.unrealize_at(self.devices.len() - 1);
+        }
+        self.objects.clear();
+    }
+
+    /// A user-created object by id.
+    pub fn object(&self, id: &str) -> Option<&ObjRef> {
+        self.objects.iter().find(|e| e.id.as_deref() == Some(id)).map(|e| &e.obj)
+    }
+
+    /// A device by id.
+    pub fn device(&self, id: &str) -> Option<&ObjRef> {
+        self.devices.iter().find(|e| e.id.as_deref() == Some(id)).map(|e| &e.obj)
+    }
+
+    /// Every realized device with its id, oldest first.
+    pub fn devices(&self) -> impl Iterator<Item = (Option<&str>, &ObjRef)> {
+        self.devices.iter().map(|e| (e.id.as_deref(), &e.obj))
+    }
+
+    /// Every user-created object with its id, oldest first.
+    pub fn objects(&self) -> impl Iterator<Item = (&str, &ObjRef)> {
+        self.objects.iter().filter_map(|e| Some((e.id.as_deref()?, &e.obj)))
+    }
+
+    /// Number of objects plus devices in the tree.
+    pub fn len(&self) -> usize {
+        self.objects.len() + self.devices.len()
+    }
+
+    /// Whether the tree holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resolves a link value: `/objects/<id>`, `/machine/peripheral/<id>`, or
+    /// a bare id (QEMU's partial path), which must be unambiguous.
+    ///
+    /// # Errors
+    /// `Device '<path>' not found`, or ambiguous path.
+    pub fn resolve_path(&self, path: &str) -> Result<ObjRef> {
+        let not_found = || Error::new(format!("Device '{path}' not found"));
+        if let Some(id) = path.strip_prefix("/objects/") {
+            return self.object(id).cloned().ok_or_else(not_found);
+        }
+        if let Some(id) = path.strip_prefix("/machine/peripheral/") {
+            return self.device(id).cloned().ok_or_else(not_found);
+        }
+        match (self.object(path), self.device(path)) {
+            (Some(o), None) => Ok(o.clone()),
+            (None, Some(d)) => Ok(d.clone()),
+            (Some(_), Some(_)) => Err(Error::new(format!(
+                "Path '{path}' does not uniquely identify an object"
+            ))),
+            (None, None) => Err(not_found()),
+        }
+    }
+}
+
+impl Drop for ObjectTree {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Finds a property of `ty` (own or inherited), with QEMU's error and a suggestion.
+pub(crate) fn find_property(ty: &'static TypeInfo, name: &str) -> Result<&'static Property> {
+    let found = match registry().get(ty.name) {
+        Some(e) if std::ptr::eq(e.info, ty) => e.property(name),
+        _ => ty.properties().find(|p| p.name == name),
+    };
+    found.ok_or_else(|| {
+        with_suggestion(
+            Error::new(format!("Property '{}.{name}' not found", ty.name)),
+            name,
+            ty.properties().map(|p| p.name),
+        )
+    })
+}
+
+fn links_to(dev: &ObjRef, target: &ObjRef) -> bool {
+    let Ok(dev) = dev.try_borrow() else { return true };
+    let obj: &dyn Object = &**dev;
+    obj.type_info()
+        .properties()
+        .filter_map(|p| p.link)
+        .any(|get| get(obj).is_some_and(|t| Rc::ptr_eq(t, target)))
+}
+
+/// Whether `ty` may be created by `-object`.
+pub(crate) fn object_creatable(ty: &TypeInfo) -> bool {
+    matches!(ty.kind, TypeKind::Object { user_creatable: true })
+}

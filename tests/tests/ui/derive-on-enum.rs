@@ -1,0 +1,9 @@
+use qomgen::Device;
+
+#[derive(Device)]
+enum Demo {
+    A,
+    B,
+}
+
+fn main() {}

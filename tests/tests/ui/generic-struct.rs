@@ -1,0 +1,9 @@
+use qomgen::Device;
+
+#[derive(Device)]
+struct Demo<T> {
+    #[prop]
+    value: T,
+}
+
+fn main() {}
