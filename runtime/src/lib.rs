@@ -41,7 +41,9 @@ pub mod types;
 
 pub use error::{Error, Result};
 pub use kind::{DefaultValue, Input, PropertyKind, ValueCx};
-pub use kinds::{OffAutoPciBar, OnOffAuto, Size, Size32};
+pub use kinds::{
+    CcwLoadparm, CssDevId, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress, QemuUuid, Size, Size32,
+};
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
 pub use property::Property;
@@ -115,23 +117,5 @@ pub mod __private {
             TypeKind::Device(m) => m.hotpluggable,
             TypeKind::Object { .. } => true,
         }
-    }
-
-    /// Whether `s` looks like a version (`X.Y` or `X.Y.Z`, digits only).
-    pub const fn is_version(s: &str) -> bool {
-        let b = s.as_bytes();
-        let (mut i, mut parts, mut digits) = (0, 1, 0);
-        while i < b.len() {
-            match b[i] {
-                b'0'..=b'9' => digits += 1,
-                b'.' if digits > 0 => {
-                    parts += 1;
-                    digits = 0;
-                }
-                _ => return false,
-            }
-            i += 1;
-        }
-        digits > 0 && parts >= 2 && parts <= 3
     }
 }

@@ -1,0 +1,221 @@
+//! PCI addresses: the host device address (`host=`) and the guest slot (`addr=`).
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::kind::{DefaultValue, PropertyKind, ValueCx};
+
+/// What C's `strtoul(s, &end, base)` consumes: leading white space, a sign,
+/// a `0x` prefix in base 16, then digits. Returns the value (saturated, as
+/// `ULONG_MAX` on overflow) and the rest, or `None` when no digit was read.
+pub(crate) fn strtoul(s: &str, radix: u32) -> Option<(u64, &str)> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let t = if radix == 16 && (t.starts_with("0x") || t.starts_with("0X")) && t[2..].starts_with(|c: char| c.is_ascii_hexdigit()) {
+        &t[2..]
+    } else {
+        t
+    };
+    let end = t.find(|c: char| !c.is_digit(radix)).unwrap_or(t.len());
+    if end == 0 {
+        return None;
+    }
+    let v = u64::from_str_radix(&t[..end], radix).unwrap_or(u64::MAX);
+    Some((if neg { v.wrapping_neg() } else { v }, &t[end..]))
+}
+
+/// A host PCI address `[domain:]bus:slot.function` (QEMU's `PCIHostDeviceAddress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PciHostAddress {
+    /// PCI domain (segment), 0..=0xffff.
+    pub domain: u16,
+    /// Bus, 0..=0xff.
+    pub bus: u8,
+    /// Slot (device), 0..=0x1f.
+    pub slot: u8,
+    /// Function, 0..=7.
+    pub function: u8,
+}
+
+impl PciHostAddress {
+    /// Parses QEMU's accepted forms: hex domain/bus/slot, decimal function,
+    /// domain optional (0), no trailing characters.
+    pub fn parse_str(s: &str) -> Option<Self> {
+        let (first, rest) = strtoul(s, 16)?;
+        let rest = rest.strip_prefix(':')?;
+        let (second, mut rest) = strtoul(rest, 16)?;
+        let (dom, bus, slot);
+        if let Some(r) = rest.strip_prefix(':') {
+            let (third, r) = strtoul(r, 16)?;
+            (dom, bus, slot) = (first, second, third);
+            rest = r;
+        } else {
+            (dom, bus, slot) = (0, first, second);
+        }
+        let rest = rest.strip_prefix('.')?;
+        let (func, rest) = strtoul(rest, 10)?;
+        if dom > 0xffff || bus > 0xff || slot > 0x1f || func > 7 || !rest.is_empty() {
+            return None;
+        }
+        Some(PciHostAddress { domain: dom as u16, bus: bus as u8, slot: slot as u8, function: func as u8 })
+    }
+}
+
+impl fmt::Display for PciHostAddress {
+    /// `%04x:%02x:%02x.%d`, the sysfs spelling.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04x}:{:02x}:{:02x}.{}", self.domain, self.bus, self.slot, self.function)
+    }
+}
+
+impl PropertyKind for PciHostAddress {
+    const TYPE_NAME: &'static str = "str";
+    const DESCRIPTION: Option<&'static str> =
+        Some("Address (bus:device.function) of the host device, example: 04:10.0");
+
+    fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
+        Self::parse_str(s).ok_or_else(|| cx.doesnt_take(s))
+    }
+
+    fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
+        match v {
+            Value::String(s) => Self::parse(s, cx),
+            _ => Err(cx.invalid_type("string")),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        self.to_string().into()
+    }
+
+    fn print(&self) -> String {
+        self.to_string()
+    }
+
+    fn default_value(&self) -> DefaultValue {
+        DefaultValue::Str("")
+    }
+}
+
+/// A guest slot and function (`addr=06.0`), or automatic placement (`-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PciDevfn(pub Option<u8>);
+
+impl PciDevfn {
+    /// Let the bus pick the slot (QEMU's `-1`).
+    pub const AUTO: PciDevfn = PciDevfn(None);
+
+    /// Slot `slot` (0..=31), function `func` (0..=7).
+    pub const fn new(slot: u8, func: u8) -> Option<Self> {
+        if slot > 31 || func > 7 {
+            return None;
+        }
+        Some(PciDevfn(Some((slot << 3) | func)))
+    }
+
+    fn parse_str(s: &str) -> Option<Self> {
+        let (slot, rest) = strtoul(s, 16)?;
+        let (func, rest) = match rest.strip_prefix('.') {
+            Some(r) => strtoul(r, 16)?,
+            None => (0, rest),
+        };
+        if !rest.is_empty() || slot > 31 || func > 7 {
+            return None;
+        }
+        PciDevfn::new(slot as u8, func as u8)
+    }
+
+    fn as_int(self) -> i64 {
+        self.0.map_or(-1, i64::from)
+    }
+}
+
+impl PropertyKind for PciDevfn {
+    const TYPE_NAME: &'static str = "str";
+    const DESCRIPTION: Option<&'static str> = Some("Slot and optional function number, example: 06.0 or 06");
+
+    fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
+        Self::parse_str(s).ok_or_else(|| cx.doesnt_take(s))
+    }
+
+    fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
+        match v {
+            Value::String(s) => Self::parse(s, cx),
+            Value::Number(n) => match n.as_i64() {
+                Some(-1) => Ok(PciDevfn::AUTO),
+                Some(i @ 0..=255) => Ok(PciDevfn(Some(i as u8))),
+                _ => Err(Error::new(format!("Parameter '{}' expects a value between -1 and 255", cx.prop))),
+            },
+            _ => Err(Error::new(format!("Invalid parameter type for '{}', expected int or str", cx.prop))),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        self.as_int().into()
+    }
+
+    fn print(&self) -> String {
+        match self.0 {
+            Some(d) => format!("{:02x}.{:x}", d >> 3, d & 7),
+            None => "-1".to_owned(),
+        }
+    }
+
+    fn default_value(&self) -> DefaultValue {
+        DefaultValue::Int(self.as_int())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(s: &str) -> Option<String> {
+        PciHostAddress::parse_str(s).map(|a| a.to_string())
+    }
+
+    #[test]
+    fn host_address_forms() {
+        assert_eq!(host("0000:00:01.0").as_deref(), Some("0000:00:01.0"));
+        assert_eq!(host("00:01.0").as_deref(), Some("0000:00:01.0"));
+        assert_eq!(host("1:2.3").as_deref(), Some("0000:01:02.3"));
+        assert_eq!(host("ffff:ff:1f.7").as_deref(), Some("ffff:ff:1f.7"));
+        assert_eq!(host("0x10:0x1f.7").as_deref(), Some("0000:10:1f.7"));
+        for bad in ["", "00:01", "00:20.0", "00:01.8", "10000:00:00.0", "100:00.0", "00:01.0x", "0:0:0:0.0", "00:01.a"] {
+            assert_eq!(host(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn devfn_forms() {
+        let p = |s| PciDevfn::parse_str(s);
+        assert_eq!(p("06"), PciDevfn::new(6, 0));
+        assert_eq!(p("06.3"), PciDevfn::new(6, 3));
+        assert_eq!(p("1f.7"), PciDevfn::new(31, 7));
+        assert_eq!(p("20"), None);
+        assert_eq!(p("06.8"), None);
+        assert_eq!(p("-1"), None);
+        assert_eq!(PciDevfn::new(6, 3).unwrap().print(), "06.3");
+    }
+
+    #[test]
+    fn devfn_json() {
+        let cx = ValueCx::new("pci-device", "addr");
+        assert_eq!(PciDevfn::from_json(&(-1).into(), &cx).unwrap(), PciDevfn::AUTO);
+        assert_eq!(PciDevfn::from_json(&9.into(), &cx).unwrap(), PciDevfn(Some(9)));
+        assert_eq!(
+            PciDevfn::from_json(&256.into(), &cx).unwrap_err().to_string(),
+            "Parameter 'addr' expects a value between -1 and 255"
+        );
+        assert_eq!(
+            PciDevfn::from_json(&true.into(), &cx).unwrap_err().to_string(),
+            "Invalid parameter type for 'addr', expected int or str"
+        );
+    }
+}
