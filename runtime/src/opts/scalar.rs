@@ -80,7 +80,10 @@ fn strto_scan(b: &[u8], base: u32) -> Scan {
     let mut mag: u64 = 0;
     let mut overflow = false;
     while let Some(d) = b.get(i).and_then(|&c| char::from(c).to_digit(base)) {
-        match mag.checked_mul(u64::from(base)).and_then(|m| m.checked_add(u64::from(d))) {
+        match mag
+            .checked_mul(u64::from(base))
+            .and_then(|m| m.checked_add(u64::from(d)))
+        {
             Some(m) => mag = m,
             None => overflow = true,
         }
@@ -89,9 +92,19 @@ fn strto_scan(b: &[u8], base: u32) -> Scan {
     if i == start {
         // glibc: "0x" without hex digits converts the "0" and stops at 'x'.
         let end = if hex_prefix { Some(start - 1) } else { None };
-        return Scan { mag: 0, neg: false, overflow: false, end };
+        return Scan {
+            mag: 0,
+            neg: false,
+            overflow: false,
+            end,
+        };
     }
-    Scan { mag, neg, overflow, end: Some(i) }
+    Scan {
+        mag,
+        neg,
+        overflow,
+        end: Some(i),
+    }
 }
 
 /// QEMU's boolean spellings (`qapi_bool_parse`), case-sensitive:
@@ -133,7 +146,11 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     if scan.end? != s.len() || scan.overflow {
         return None;
     }
-    Some(if scan.neg { scan.mag.wrapping_neg() } else { scan.mag })
+    Some(if scan.neg {
+        scan.mag.wrapping_neg()
+    } else {
+        scan.mag
+    })
 }
 
 /// `qemu_strtoi64(s, NULL, 0, &v)`: a signed 64-bit integer in C syntax.
@@ -182,7 +199,11 @@ fn suffix_mul(c: Option<u8>) -> Option<u64> {
 enum Fraction {
     /// Parsed: the value, whether any digit was non-zero, and how many bytes
     /// were consumed.
-    Value { value: f64, nonzero: bool, len: usize },
+    Value {
+        value: f64,
+        nonzero: bool,
+        len: usize,
+    },
     /// Failed (no conversion, non-finite) or negative: an error either way.
     Invalid,
 }
@@ -227,7 +248,11 @@ fn parse_fraction(copy: &[u8]) -> Fraction {
     text.push_str("0.");
     text.extend(digits.iter().map(|&d| char::from(d)));
     match text.parse::<f64>() {
-        Ok(value) => Fraction::Value { value, nonzero: digits.iter().any(|&d| d != b'0'), len: j },
+        Ok(value) => Fraction::Value {
+            value,
+            nonzero: digits.iter().any(|&d| d != b'0'),
+            len: j,
+        },
         Err(_) => Fraction::Invalid,
     }
 }
@@ -263,7 +288,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         return None; // -ERANGE
     }
     let (mut ok, mut endptr, mut val) = match scan.end {
-        None => (false, 0, 0), // -EINVAL, endptr = nptr
+        None => (false, 0, 0),              // -EINVAL, endptr = nptr
         Some(_) if scan.neg => return None, // negative: -ERANGE
         Some(end) => (true, end, scan.mag),
     };
@@ -281,13 +306,21 @@ pub fn parse_size(s: &str) -> Option<u64> {
             return None;
         }
     } else if b.get(endptr) == Some(&b'.') || (!ok && b.contains(&b'.')) {
-        if ok && b.get(endptr) == Some(&b'.') && !b.get(endptr + 1).is_some_and(u8::is_ascii_digit) {
+        if ok && b.get(endptr) == Some(&b'.') && !b.get(endptr + 1).is_some_and(u8::is_ascii_digit)
+        {
             // "1." or "1.k": no fractional digits.
             endptr += 1;
         } else {
             let rest = b.get(endptr..).unwrap_or_default();
-            let cut = rest.iter().position(|&c| c == b'e' || c == b'E').unwrap_or(rest.len());
-            let Fraction::Value { value, nonzero, len } = parse_fraction(rest.get(..cut).unwrap_or_default())
+            let cut = rest
+                .iter()
+                .position(|&c| c == b'e' || c == b'E')
+                .unwrap_or(rest.len());
+            let Fraction::Value {
+                value,
+                nonzero,
+                len,
+            } = parse_fraction(rest.get(..cut).unwrap_or_default())
             else {
                 return None;
             };
@@ -400,7 +433,9 @@ mod tests {
         assert_eq!(parse_u64("0x10000000000000000"), None);
         assert_eq!(parse_u64("-0"), Some(0));
         assert_eq!(parse_u64("00"), Some(0));
-        for bad in ["", " ", "-", "+", "0x", "0xg", "42 ", "4 2", "1e3", "0b101", "abc", "--1", "- 1"] {
+        for bad in [
+            "", " ", "-", "+", "0x", "0xg", "42 ", "4 2", "1e3", "0b101", "abc", "--1", "- 1",
+        ] {
             assert_eq!(parse_u64(bad), None, "{bad:?}");
         }
     }
@@ -415,7 +450,15 @@ mod tests {
         assert_eq!(parse_i64("-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64("0x7fffffffffffffff"), Some(i64::MAX));
         assert_eq!(parse_i64("-0x8000000000000000"), Some(i64::MIN));
-        for bad in ["9223372036854775808", "-9223372036854775809", "08", "3.14", "", "0x", "1k"] {
+        for bad in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "08",
+            "3.14",
+            "",
+            "0x",
+            "1k",
+        ] {
             assert_eq!(parse_i64(bad), None, "{bad:?}");
         }
     }
@@ -432,10 +475,19 @@ mod tests {
         assert_eq!(parse_size("9223372036854775808"), Some(1 << 63));
         assert_eq!(parse_size("9223372036854775809"), Some((1 << 63) + 1));
         // Close to 0xfffffffffffff800 (53 msbs set).
-        assert_eq!(parse_size("18446744073709549568"), Some(0xffff_ffff_ffff_f800));
-        assert_eq!(parse_size("18446744073709550591"), Some(0xffff_ffff_ffff_fbff));
+        assert_eq!(
+            parse_size("18446744073709549568"),
+            Some(0xffff_ffff_ffff_f800)
+        );
+        assert_eq!(
+            parse_size("18446744073709550591"),
+            Some(0xffff_ffff_ffff_fbff)
+        );
         // The actual limit.
-        assert_eq!(parse_size("18446744073709551615"), Some(0xffff_ffff_ffff_ffff));
+        assert_eq!(
+            parse_size("18446744073709551615"),
+            Some(0xffff_ffff_ffff_ffff)
+        );
         // Beyond limits.
         assert_eq!(parse_size("-1"), None);
         assert_eq!(parse_size("18446744073709551616"), None);
@@ -506,7 +558,10 @@ mod tests {
         assert_eq!(parse_size(" .5k"), Some(512));
         assert_eq!(parse_size("0.5M"), Some(MIB / 2));
         assert_eq!(parse_size("1.5e"), Some(EIB + EIB / 2));
-        assert_eq!(parse_size("15.9999999999999999999999999999999999999999999999999999E"), None);
+        assert_eq!(
+            parse_size("15.9999999999999999999999999999999999999999999999999999E"),
+            None
+        );
         assert_eq!(parse_size("1.99999999999999999999k"), Some(2 * KIB));
         assert_eq!(parse_size("-.5k"), None);
         assert_eq!(parse_size("-0.5k"), None);

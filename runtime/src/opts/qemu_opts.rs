@@ -1,0 +1,488 @@
+//! QEMU's QemuOpts syntax (`util/qemu-option.c`), as `-device` and
+//! `-object` parse their argument (option lists that accept any key).
+//!
+//! * `key=value` items separated by `,`; `,,` is a literal comma in a value,
+//!   and only the first `=` splits, so `=` may appear in a value.
+//! * The first item without `=` is the value of the implied key (`driver`
+//!   for `-device`, `qom-type` for `-object`); `,,` works there too.
+//! * Any later item without `=` is a flag: `foo` means `foo=on`, `nofoo`
+//!   means `foo=off`, each with a deprecation warning — except `help` and `?`.
+//! * A trailing comma is ignored. An empty key (`=val`) is accepted here, as
+//!   QEMU's QemuOpts accepts it; the property layer then rejects the key `""`.
+//! * For option lists that accept any key nothing else is validated at parse
+//!   time — except `id`, which must be [well formed](id_wellformed).
+
+use super::keyval::{KvDict, KvValue};
+use crate::Error;
+
+/// The result of parsing a QemuOpts string.
+///
+/// Duplicates are kept: QEMU's `qemu_opt_get` and its conversion to a
+/// `QDict` (`qemu_opts_to_qdict`) let the **last** value of an ordinary key
+/// win, see [`get`](QemuOpts::get) and [`to_qdict`](QemuOpts::to_qdict).
+/// `id` is different: QEMU takes the **first** `id=` (found by a separate
+/// scan, see [`id`](QemuOpts::id)), whereas keyval lets the last one win.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QemuOpts {
+    /// The value given for the implied key (the bare first item), if any.
+    /// It also appears as the first entry of `items`, keyed by the implied key.
+    pub implied: Option<String>,
+    /// Every item in command-line order, duplicates kept: the implied pair,
+    /// `key=value` pairs, flags as `(foo, "on")`/`(foo, "off")`, `help`/`?`
+    /// flags as `("help", "on")`/`("?", "on")`, and `id` items.
+    pub items: Vec<(String, String)>,
+    /// Help was requested: some item is named `help` or `?` (this is QEMU's
+    /// `qemu_opt_has_help_opt`, so `help=off` and `nohelp` count too). A bare
+    /// `help` as the implied value is not included; check
+    /// [`is_help_option`] on [`implied`](QemuOpts::implied) for that.
+    pub help: bool,
+    /// Deprecation warnings for short-form flags, two lines per flag:
+    /// `short-form boolean option 'x-vga' deprecated` (QEMU prints it with
+    /// `warn_report`, i.e. behind `<prog>: -device <arg>: warning: `) and
+    /// `Please use x-vga=on instead` (printed as is).
+    pub warnings: Vec<String>,
+    /// The `id` QEMU uses: the first `id` item found by `opts_parse_id`,
+    /// which scans without the implied key (so a bare first item is a flag
+    /// there and `,,` in the implied value is not an escape).
+    pub id: Option<String>,
+}
+
+impl QemuOpts {
+    /// `qemu_opt_get`: the last value given for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `id` QEMU uses (first wins); see the field docs.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// `qemu_opts_to_qdict`: `id` (first wins) and then every other item,
+    /// later values of a key replacing earlier ones. Keys stay flat (`a.b`
+    /// is one key). `-device` then drops `driver`, `bus` and `id` and sets
+    /// the rest as properties through the keyval visitor, in
+    /// [`KvDict::iter_qdict_order`] order.
+    pub fn to_qdict(&self) -> KvDict {
+        let mut d = KvDict::new();
+        if let Some(id) = &self.id {
+            d.insert("id", KvValue::Str(id.clone()));
+        }
+        for (k, v) in self.items.iter().filter(|(k, _)| k != "id") {
+            d.insert(k.clone(), KvValue::Str(v.clone()));
+        }
+        d
+    }
+}
+
+/// `is_help_option`: `help` or `?`.
+pub fn is_help_option(s: &str) -> bool {
+    s == "help" || s == "?"
+}
+
+/// `id_wellformed`: first character a letter, the rest letters, digits,
+/// `-`, `.` or `_` (ASCII). A malformed id is reported as
+/// [`Error::bad_id`]: `Parameter 'id' expects an identifier` plus the hint
+/// `Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.`
+pub fn id_wellformed(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+}
+
+/// `get_opt_value`: the value starting at byte `start`, up to a single `,`
+/// (`,,` stands for `,`); returns it and the offset of that `,` (or the end).
+fn get_opt_value(params: &str, start: usize) -> (String, usize) {
+    let mut val = String::new();
+    let mut i = start;
+    loop {
+        let rest = params.get(i..).unwrap_or_default();
+        match rest.find(',') {
+            None => {
+                val.push_str(rest);
+                return (val, params.len());
+            }
+            Some(off) => {
+                val.push_str(rest.get(..off).unwrap_or_default());
+                let comma = i + off;
+                if params.as_bytes().get(comma + 1) == Some(&b',') {
+                    val.push(',');
+                    i = comma + 2;
+                } else {
+                    return (val, comma);
+                }
+            }
+        }
+    }
+}
+
+/// One item as `get_opt_name_value` splits it.
+struct Item {
+    name: String,
+    value: String,
+    implied: bool,
+    /// Bytes consumed, including a terminating `,`.
+    consumed: usize,
+}
+
+/// `get_opt_name_value`: splits the item at the start of `params`. With
+/// `warnings`, short-form flags add their deprecation warning.
+fn get_opt_name_value(
+    params: &str,
+    firstname: Option<&str>,
+    warnings: Option<&mut Vec<String>>,
+) -> Item {
+    let pb = params.as_bytes();
+    let len = pb
+        .iter()
+        .position(|&c| c == b'=' || c == b',')
+        .unwrap_or(pb.len());
+    let (name, value, implied, mut p);
+    if pb.get(len) != Some(&b'=') {
+        if let Some(first) = firstname {
+            // Implicitly named first option.
+            name = first.to_owned();
+            (value, p) = get_opt_value(params, 0);
+            implied = true;
+        } else {
+            // Option without value: must be a flag.
+            let raw = params.get(..len).unwrap_or_default();
+            let (prefix, flag, v) = match raw.strip_prefix("no") {
+                Some(rest) => ("no", rest, "off"),
+                None => ("", raw, "on"),
+            };
+            if let Some(w) = warnings
+                && (!prefix.is_empty() || !is_help_option(flag))
+            {
+                w.push(format!(
+                    "short-form boolean option '{prefix}{flag}' deprecated"
+                ));
+                if flag == "delay" {
+                    let on = if prefix.is_empty() { "off" } else { "on" };
+                    w.push(format!("Please use nodelay={on} instead"));
+                } else {
+                    w.push(format!("Please use {flag}={v} instead"));
+                }
+            }
+            name = flag.to_owned();
+            value = v.to_owned();
+            implied = false;
+            p = len;
+        }
+    } else {
+        name = params.get(..len).unwrap_or_default().to_owned();
+        (value, p) = get_opt_value(params, len + 1);
+        implied = false;
+    }
+    if pb.get(p) == Some(&b',') {
+        p += 1;
+    }
+    Item {
+        name,
+        value,
+        implied,
+        consumed: p,
+    }
+}
+
+/// `opts_parse_id`: the first `id` item, scanning without an implied key.
+fn parse_id(params: &str) -> Option<String> {
+    let mut pos = 0;
+    while pos < params.len() {
+        let item = get_opt_name_value(params.get(pos..)?, None, None);
+        if item.name == "id" {
+            return Some(item.value);
+        }
+        if item.consumed == 0 {
+            return None;
+        }
+        pos += item.consumed;
+    }
+    None
+}
+
+/// `qemu_opts_parse_noisily(list, s, true)` for an option list that accepts
+/// any key, such as `device` (implied key `driver`) or `object` (implied key
+/// `qom-type`).
+///
+/// The only error is a malformed `id` ([`Error::bad_id`]), which QEMU
+/// reports before looking at anything else; a duplicate id
+/// (`Duplicate ID '<id>' for device`) and a missing implied value
+/// (`Parameter 'driver' is missing`) are for the caller to report.
+///
+/// ```
+/// use qomgen::opts::qemu_opts::parse;
+/// let o = parse("vfio-pci,host=0000:01:00.0,x-vga,id=gpu0", "driver").unwrap();
+/// assert_eq!(o.implied.as_deref(), Some("vfio-pci"));
+/// assert_eq!(o.get("x-vga"), Some("on"));
+/// assert_eq!(o.id(), Some("gpu0"));
+/// assert_eq!(o.warnings, ["short-form boolean option 'x-vga' deprecated", "Please use x-vga=on instead"]);
+/// ```
+pub fn parse(s: &str, implied_key: &str) -> Result<QemuOpts, Error> {
+    let id = parse_id(s);
+    if id.as_deref().is_some_and(|id| !id_wellformed(id)) {
+        return Err(Error::bad_id());
+    }
+    let mut opts = QemuOpts {
+        id,
+        ..QemuOpts::default()
+    };
+    let mut firstname = Some(implied_key);
+    let mut pos = 0;
+    while pos < s.len() {
+        let Some(rest) = s.get(pos..) else { break };
+        let item = get_opt_name_value(rest, firstname, Some(&mut opts.warnings));
+        firstname = None;
+        if item.implied {
+            opts.implied = Some(item.value.clone());
+        } else if is_help_option(&item.name) {
+            opts.help = true;
+        }
+        opts.items.push((item.name, item.value));
+        if item.consumed == 0 {
+            break;
+        }
+        pos += item.consumed;
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn items(o: &QemuOpts) -> Vec<(&str, &str)> {
+        o.items
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_string() {
+        let o = parse("", "driver").unwrap();
+        assert_eq!(o, QemuOpts::default());
+    }
+
+    #[test]
+    fn implied_key_and_pairs() {
+        let o = parse("vfio-pci,host=0000:01:00.0,bus=pcie.0", "driver").unwrap();
+        assert_eq!(o.implied.as_deref(), Some("vfio-pci"));
+        assert_eq!(
+            items(&o),
+            [
+                ("driver", "vfio-pci"),
+                ("host", "0000:01:00.0"),
+                ("bus", "pcie.0")
+            ]
+        );
+        assert!(!o.help);
+        assert!(o.warnings.is_empty());
+        let o = parse("iommufd,id=iommufd0", "qom-type").unwrap();
+        assert_eq!(o.get("qom-type"), Some("iommufd"));
+        assert_eq!(o.id(), Some("iommufd0"));
+    }
+
+    #[test]
+    fn explicit_implied_key_is_not_implied() {
+        let o = parse("driver=vfio-pci,x=1", "driver").unwrap();
+        assert_eq!(o.implied, None);
+        assert_eq!(o.get("driver"), Some("vfio-pci"));
+        // A bare item after the first is a flag, not the implied key.
+        let o = parse("x=1,vfio-pci", "driver").unwrap();
+        assert_eq!(o.implied, None);
+        assert_eq!(o.get("vfio-pci"), Some("on"));
+        assert_eq!(o.get("driver"), None);
+    }
+
+    #[test]
+    fn flags_warn() {
+        let o = parse("vfio-pci,x-vga", "driver").unwrap();
+        assert_eq!(o.get("x-vga"), Some("on"));
+        assert_eq!(
+            o.warnings,
+            [
+                "short-form boolean option 'x-vga' deprecated",
+                "Please use x-vga=on instead"
+            ]
+        );
+    }
+
+    #[test]
+    fn noflags_warn() {
+        let o = parse("vfio-pci,nox-vga", "driver").unwrap();
+        assert_eq!(items(&o), [("driver", "vfio-pci"), ("x-vga", "off")]);
+        assert_eq!(
+            o.warnings,
+            [
+                "short-form boolean option 'nox-vga' deprecated",
+                "Please use x-vga=off instead"
+            ]
+        );
+        // Anything starting with "no" is negated, and "no" alone is an empty key.
+        let o = parse("d,notice,no", "driver").unwrap();
+        assert_eq!(items(&o), [("driver", "d"), ("tice", "off"), ("", "off")]);
+        assert_eq!(
+            o.warnings.get(2).map(String::as_str),
+            Some("short-form boolean option 'no' deprecated")
+        );
+        assert_eq!(
+            o.warnings.get(3).map(String::as_str),
+            Some("Please use =off instead")
+        );
+    }
+
+    #[test]
+    fn delay_flag_special_hint() {
+        let o = parse("socket,delay,nodelay", "backend").unwrap();
+        assert_eq!(
+            o.warnings,
+            [
+                "short-form boolean option 'delay' deprecated",
+                "Please use nodelay=off instead",
+                "short-form boolean option 'nodelay' deprecated",
+                "Please use nodelay=on instead",
+            ]
+        );
+    }
+
+    #[test]
+    fn help_flags() {
+        for word in ["help", "?"] {
+            let o = parse(&format!("vfio-pci,{word}"), "driver").unwrap();
+            assert!(o.help, "{word}");
+            assert!(o.warnings.is_empty(), "{word}");
+            assert_eq!(o.get(word), Some("on"));
+        }
+        // qemu_opt_has_help_opt looks at names only.
+        assert!(parse("vfio-pci,help=off", "driver").unwrap().help);
+        let o = parse("vfio-pci,nohelp", "driver").unwrap();
+        assert!(o.help);
+        assert_eq!(o.warnings.len(), 2);
+        // "help" as the implied value is the caller's business.
+        let o = parse("help", "driver").unwrap();
+        assert!(!o.help);
+        assert!(o.implied.as_deref().is_some_and(is_help_option));
+        let o = parse("?", "driver").unwrap();
+        assert_eq!(o.implied.as_deref(), Some("?"));
+    }
+
+    #[test]
+    fn comma_escape() {
+        let o = parse("d,x=a,,b,,,y=c", "driver").unwrap();
+        assert_eq!(items(&o), [("driver", "d"), ("x", "a,b,"), ("y", "c")]);
+        // Also in the implied value.
+        let o = parse("a,,b,y=1", "driver").unwrap();
+        assert_eq!(o.implied.as_deref(), Some("a,b"));
+        assert_eq!(items(&o), [("driver", "a,b"), ("y", "1")]);
+    }
+
+    #[test]
+    fn equals_inside_value() {
+        let o = parse("d,x=a=b=c", "driver").unwrap();
+        assert_eq!(o.get("x"), Some("a=b=c"));
+    }
+
+    #[test]
+    fn trailing_comma() {
+        let o = parse("d,x=1,", "driver").unwrap();
+        assert_eq!(items(&o), [("driver", "d"), ("x", "1")]);
+        let o = parse("d,", "driver").unwrap();
+        assert_eq!(items(&o), [("driver", "d")]);
+    }
+
+    #[test]
+    fn empty_key_and_empty_implied_are_accepted() {
+        // QemuOpts accepts what keyval rejects (behaviour 2, 18).
+        let o = parse("=val", "driver").unwrap();
+        assert_eq!(o.implied, None);
+        assert_eq!(items(&o), [("", "val")]);
+        let o = parse(",x=1", "driver").unwrap();
+        assert_eq!(o.implied.as_deref(), Some(""));
+        assert_eq!(items(&o), [("driver", ""), ("x", "1")]);
+        let o = parse("d,,,x=1", "driver").unwrap();
+        assert_eq!(items(&o), [("driver", "d,"), ("x", "1")]);
+    }
+
+    #[test]
+    fn duplicates_kept_last_wins_but_id_first_wins() {
+        let o = parse("d,x=1,id=foo,x=2,id=bar", "driver").unwrap();
+        assert_eq!(
+            items(&o),
+            [
+                ("driver", "d"),
+                ("x", "1"),
+                ("id", "foo"),
+                ("x", "2"),
+                ("id", "bar")
+            ]
+        );
+        assert_eq!(o.get("x"), Some("2"));
+        assert_eq!(o.id(), Some("foo"));
+        let q = o.to_qdict();
+        assert_eq!(q.keys().collect::<Vec<_>>(), ["id", "driver", "x"]);
+        assert_eq!(q.get_str("id"), Some("foo"));
+        assert_eq!(q.get_str("x"), Some("2"));
+    }
+
+    #[test]
+    fn id_scan_quirks() {
+        // opts_parse_id scans without the implied key: ",," in the implied
+        // value is not an escape there.
+        let o = parse("a,,id=x,id=y", "driver").unwrap();
+        assert_eq!(o.implied.as_deref(), Some("a,id=x"));
+        assert_eq!(o.id(), Some("x"));
+        // A flag named id.
+        assert_eq!(parse("d,id", "driver").unwrap().id(), Some("on"));
+    }
+
+    #[test]
+    fn bad_id_is_rejected_first() {
+        for bad in ["666", "", "a b", "-x", "_x", "x/y", "ünï"] {
+            let e = parse(&format!("vfio-pci,id={bad},nox-vga"), "driver").unwrap_err();
+            assert_eq!(
+                e.message(),
+                "Parameter 'id' expects an identifier",
+                "{bad:?}"
+            );
+            assert_eq!(
+                e.hint(),
+                Some(
+                    "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter."
+                )
+            );
+        }
+        // Only the first id is checked.
+        assert_eq!(parse("d,id=ok,id=666", "driver").unwrap().id(), Some("ok"));
+    }
+
+    #[test]
+    fn id_wellformed_rules() {
+        for good in ["a", "gpu0", "A-b.c_d", "z9"] {
+            assert!(id_wellformed(good), "{good}");
+        }
+        for bad in ["", "0", "-a", ".a", "_a", "a b", "a,b", "a=b", "é"] {
+            assert!(!id_wellformed(bad), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn qemu_opts_never_panics(input in "\\PC*") {
+            let _ = parse(&input, "driver");
+        }
+
+        #[test]
+        fn qemu_opts_never_panics_on_syntax(input in "[a-d,=?ion ]{0,30}") {
+            if let Ok(o) = parse(&input, "driver") {
+                let _ = o.to_qdict();
+                prop_assert!(o.warnings.len() % 2 == 0);
+            }
+        }
+    }
+}
