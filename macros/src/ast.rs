@@ -55,7 +55,11 @@ impl Field<'_> {
     pub fn prop_name(&self) -> String {
         match self.prop.as_ref().and_then(|p| p.name.as_ref()) {
             Some(n) => n.value.clone(),
-            None => self.ident.to_string().trim_start_matches("r#").replace('_', "-"),
+            None => self
+                .ident
+                .to_string()
+                .trim_start_matches("r#")
+                .replace('_', "-"),
         }
     }
 }
@@ -100,7 +104,9 @@ impl<'a> Input<'a> {
         let mut parent = None;
         let mut fields = Vec::new();
         for f in named.into_iter().flat_map(|n| n.named.iter()) {
-            let Some(ident) = f.ident.as_ref() else { continue };
+            let Some(ident) = f.ident.as_ref() else {
+                continue;
+            };
             if let Some(pattr) = attr::parent_attr(&f.attrs) {
                 if attr::prop_attrs(cx, &f.attrs).is_some() {
                     cx.error_spanned_by(pattr, "a #[parent] field holds the parent type's properties; it cannot also be a #[prop]");
@@ -138,7 +144,9 @@ impl<'a> Input<'a> {
     }
 
     pub fn props(&self) -> impl Iterator<Item = (&Field<'a>, &PropAttrs)> {
-        self.fields.iter().filter_map(|f| f.prop.as_ref().map(|p| (f, p)))
+        self.fields
+            .iter()
+            .filter_map(|f| f.prop.as_ref().map(|p| (f, p)))
     }
 }
 
@@ -162,7 +170,9 @@ pub fn kebab(s: &str) -> String {
 pub fn generic_arg_of<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
     let Type::Path(p) = ty else { return None };
     let last = p.path.segments.last()?;
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     let inner = args.args.iter().find_map(|a| match a {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,

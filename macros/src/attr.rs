@@ -74,7 +74,9 @@ fn suggest<'a>(wrong: &str, known: &[&'a str]) -> Option<&'a str> {
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1; b.len() + 1];
             for (j, &cb) in b.iter().enumerate() {
-                cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+                cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1);
             }
             prev = cur;
         }
@@ -89,9 +91,18 @@ fn suggest<'a>(wrong: &str, known: &[&'a str]) -> Option<&'a str> {
 }
 
 fn unknown_key(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, attr: &str, known: &[&str]) {
-    let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_else(|| {
-        meta.path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
-    });
+    let key = meta
+        .path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| {
+            meta.path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect::<Vec<_>>()
+                .join("::")
+        });
     let mut msg = format!("unknown {attr} attribute `{key}`");
     match suggest(&key, known) {
         Some(s) => msg.push_str(&format!("; did you mean `{s}`?")),
@@ -111,9 +122,19 @@ fn unknown_key(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, attr: &str, known: &[&
     }
 }
 
-fn set_once<T>(cx: &mut Ctxt, slot: &mut Option<T>, value: T, meta: &ParseNestedMeta<'_>, attr: &str) {
+fn set_once<T>(
+    cx: &mut Ctxt,
+    slot: &mut Option<T>,
+    value: T,
+    meta: &ParseNestedMeta<'_>,
+    attr: &str,
+) {
     if slot.is_some() {
-        let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         cx.error_spanned_by(&meta.path, format!("duplicate `{key}` in #[{attr}(...)]"));
     } else {
         *slot = Some(value);
@@ -122,16 +143,25 @@ fn set_once<T>(cx: &mut Ctxt, slot: &mut Option<T>, value: T, meta: &ParseNested
 
 fn lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<Spanned<String>> {
     let lit: LitStr = meta.value()?.parse()?;
-    Ok(Spanned { value: lit.value(), span: lit.span() })
+    Ok(Spanned {
+        value: lit.value(),
+        span: lit.span(),
+    })
 }
 
 /// A flag, optionally written `flag = true`/`flag = false`.
 fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<Spanned<bool>> {
     if meta.input.peek(Token![=]) {
         let lit: LitBool = meta.value()?.parse()?;
-        Ok(Spanned { value: lit.value, span: lit.span })
+        Ok(Spanned {
+            value: lit.value,
+            span: lit.span,
+        })
     } else {
-        Ok(Spanned { value: true, span: meta.path.span_of_first() })
+        Ok(Spanned {
+            value: true,
+            span: meta.path.span_of_first(),
+        })
     }
 }
 
@@ -141,19 +171,29 @@ trait SpanOfFirst {
 
 impl SpanOfFirst for Path {
     fn span_of_first(&self) -> Span {
-        self.segments.first().map_or_else(Span::call_site, |s| s.ident.span())
+        self.segments
+            .first()
+            .map_or_else(Span::call_site, |s| s.ident.span())
     }
 }
 
 /// Parses the type-level attribute (`object` or `device`).
 pub fn type_attrs(cx: &mut Ctxt, attrs: &[Attribute], attr_name: &str) -> TypeAttrs {
-    let known = if attr_name == "device" { DEVICE_KEYS } else { OBJECT_KEYS };
+    let known = if attr_name == "device" {
+        DEVICE_KEYS
+    } else {
+        OBJECT_KEYS
+    };
     let mut out = TypeAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident(attr_name)) {
         let res = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             if !known.contains(&key.as_str()) {
-                unknown_key(cx, &meta, &format!("{attr_name}"), known);
+                unknown_key(cx, &meta, attr_name, known);
                 return Ok(());
             }
             match key.as_str() {
@@ -214,7 +254,11 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
             continue;
         }
         let res = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             match key.as_str() {
                 "name" => {
                     let v = lit_str(&meta)?;
@@ -267,18 +311,21 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
 pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value {
-                let v = s.value();
-                let t = v.trim();
-                if t.is_empty() {
-                    if lines.is_empty() {
-                        continue;
-                    }
-                    break;
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+        {
+            let v = s.value();
+            let t = v.trim();
+            if t.is_empty() {
+                if lines.is_empty() {
+                    continue;
                 }
-                lines.push(t.to_owned());
+                break;
             }
+            lines.push(t.to_owned());
         }
     }
     (!lines.is_empty()).then(|| lines.join(" "))

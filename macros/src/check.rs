@@ -25,7 +25,10 @@ fn valid_name(name: &str) -> Result<(), &'static str> {
     if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
         return Err("must start with a letter");
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
         return Err(match c {
             ',' | '=' => "contains `,` or `=`, which the option syntax cannot carry",
             _ => "may contain only letters, digits, `-`, `_` and `.`",
@@ -35,10 +38,13 @@ fn valid_name(name: &str) -> Result<(), &'static str> {
 }
 
 fn check_type_name(cx: &mut Ctxt, input: &Input<'_>) {
-    if let Some(n) = &input.attrs.name {
-        if let Err(why) = valid_name(&n.value) {
-            cx.push(syn::Error::new(n.span, format!("type name `{}` {why}", n.value)));
-        }
+    if let Some(n) = &input.attrs.name
+        && let Err(why) = valid_name(&n.value)
+    {
+        cx.push(syn::Error::new(
+            n.span,
+            format!("type name `{}` {why}", n.value),
+        ));
     }
 }
 
@@ -61,7 +67,10 @@ fn check_prop_name(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr
     let name = field.prop_name();
     if let Err(why) = valid_name(&name) {
         match &p.name {
-            Some(n) => cx.push(syn::Error::new(n.span, format!("property name `{name}` {why}"))),
+            Some(n) => cx.push(syn::Error::new(
+                n.span,
+                format!("property name `{name}` {why}"),
+            )),
             None => cx.error_spanned_by(field.ident, format!("property name `{name}` {why}")),
         }
     }
@@ -71,11 +80,16 @@ fn check_since(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
     let Some(since) = &p.since else { return };
     let parts: Vec<&str> = since.value.split('.').collect();
     let ok = (2..=3).contains(&parts.len())
-        && parts.iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+        && parts
+            .iter()
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
     if !ok {
         cx.push(syn::Error::new(
             since.span,
-            format!("malformed `since = \"{}\"`: expected a version like \"9.0\" or \"2.12.1\"", since.value),
+            format!(
+                "malformed `since = \"{}\"`: expected a version like \"9.0\" or \"2.12.1\"",
+                since.value
+            ),
         ));
     }
 }
@@ -102,7 +116,10 @@ fn check_link(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::Pro
 
 fn check_access(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
     if let (Some(_), Some(r)) = (p.write_only, p.read_only) {
-        cx.push(syn::Error::new(r, "a property cannot be both `write_only` and `read_only`"));
+        cx.push(syn::Error::new(
+            r,
+            "a property cannot be both `write_only` and `read_only`",
+        ));
     }
     if let (Some(w), None) = (p.write_only, &p.setter) {
         cx.push(syn::Error::new(
@@ -111,13 +128,22 @@ fn check_access(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
         ));
     }
     if let (Some(r), Some(_)) = (p.read_only, &p.setter) {
-        cx.push(syn::Error::new(r, "a `read_only` property cannot have a `setter`"));
+        cx.push(syn::Error::new(
+            r,
+            "a `read_only` property cannot have a `setter`",
+        ));
     }
     if let (Some(s), Some(_)) = (p.set_after_realize, p.read_only) {
-        cx.push(syn::Error::new(s, "a `read_only` property cannot be `set_after_realize`"));
+        cx.push(syn::Error::new(
+            s,
+            "a `read_only` property cannot be `set_after_realize`",
+        ));
     }
     if let (Some(_), Some(l)) = (&p.default, &p.link) {
-        cx.push(syn::Error::new(l.span, "a link property cannot have a `default`"));
+        cx.push(syn::Error::new(
+            l.span,
+            "a link property cannot have a `default`",
+        ));
     }
 }
 

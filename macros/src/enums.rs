@@ -12,19 +12,29 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let ident = &input.ident;
     let Data::Enum(data) = &input.data else {
-        return syn::Error::new_spanned(ident, "#[derive(PropertyEnum)] can only be used on a fieldless enum")
-            .into_compile_error();
+        return syn::Error::new_spanned(
+            ident,
+            "#[derive(PropertyEnum)] can only be used on a fieldless enum",
+        )
+        .into_compile_error();
     };
     let mut type_name = ident.to_string();
     let mut description: Option<String> = None;
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident("property_enum")) {
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("property_enum"))
+    {
         let res = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
                 type_name = meta.value()?.parse::<LitStr>()?.value();
             } else if meta.path.is_ident("description") {
                 description = Some(meta.value()?.parse::<LitStr>()?.value());
             } else {
-                cx.error_spanned_by(&meta.path, "unknown property_enum attribute; expected `name` or `description`");
+                cx.error_spanned_by(
+                    &meta.path,
+                    "unknown property_enum attribute; expected `name` or `description`",
+                );
                 if meta.input.peek(syn::Token![=]) {
                     meta.value()?.parse::<syn::Expr>()?;
                 }

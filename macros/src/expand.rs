@@ -53,11 +53,22 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let description = if input.attrs.no_desc.is_some() {
         opt_str(None)
     } else {
-        opt_str(input.attrs.desc.as_ref().map(|d| d.value.as_str()).or(input.doc.as_deref()))
+        opt_str(
+            input
+                .attrs
+                .desc
+                .as_ref()
+                .map(|d| d.value.as_str())
+                .or(input.doc.as_deref()),
+        )
     };
 
     let kind = type_kind(input, &parent_info);
-    let props: Vec<_> = input.props().enumerate().map(|(i, (f, p))| property(input, i, f, p)).collect();
+    let props: Vec<_> = input
+        .props()
+        .enumerate()
+        .map(|(i, (f, p))| property(input, i, f, p))
+        .collect();
     let entries = props.iter().map(|p| &p.entry);
     let items = props.iter().map(|p| &p.items);
 
@@ -92,7 +103,10 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 quote!(<#pty as ::qomgen::Object>::upcast_mut(&mut self.#pid, ty)),
             )
         }
-        None => (quote!(::core::option::Option::None), quote!(::core::option::Option::None)),
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
     };
     let chain = |method: &str| -> TokenStream {
         let m = format_ident!("{}", method);
@@ -210,7 +224,9 @@ fn type_kind(input: &Input<'_>, parent_info: &TokenStream) -> TokenStream {
         }
         Flavor::Device => {
             let category = match &a.category {
-                Some(c) => quote_spanned!(c.span()=> ::core::option::Option::Some(::qomgen::Category::#c)),
+                Some(c) => {
+                    quote_spanned!(c.span()=> ::core::option::Option::Some(::qomgen::Category::#c))
+                }
                 None => quote!(::core::option::Option::None),
             };
             let bus = opt_str(a.bus.as_ref().map(|b| b.value.as_str()));
@@ -256,7 +272,11 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let default_fn = format_ident!("__qomgen_default_{}", i);
     let mut items = TokenStream::new();
 
-    let declared = p.desc.as_ref().map(|d| d.value.clone()).or_else(|| f.doc.clone());
+    let declared = p
+        .desc
+        .as_ref()
+        .map(|d| d.value.clone())
+        .or_else(|| f.doc.clone());
     let uses_kind = p.setter.is_none() || p.write_only.is_none();
 
     let type_name = if let Some(l) = &p.link {
@@ -339,9 +359,15 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                     ::qomgen::__private::part::<#owner>(obj).and_then(|this| #kind::link_target(&this.#fid))
                 }
             });
-            (quote!(::core::option::Option::Some(#target)), quote!(::core::option::Option::Some(#link_fn)))
+            (
+                quote!(::core::option::Option::Some(#target)),
+                quote!(::core::option::Option::Some(#link_fn)),
+            )
         }
-        None => (quote!(::core::option::Option::None), quote!(::core::option::Option::None)),
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
     };
 
     let default = match &p.default {

@@ -15,7 +15,10 @@ pub struct Error {
 impl Error {
     /// An error with `message` and no hint.
     pub fn new(message: impl Into<String>) -> Self {
-        Error { message: message.into(), hint: None }
+        Error {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds (or extends) the hint, as QEMU's `error_append_hint` does.
@@ -81,13 +84,16 @@ impl Error {
 
     /// `Invalid parameter type for '<name>', expected: <what>`
     pub fn invalid_parameter_type(name: &str, what: &str) -> Self {
-        Error::new(format!("Invalid parameter type for '{name}', expected: {what}"))
+        Error::new(format!(
+            "Invalid parameter type for '{name}', expected: {what}"
+        ))
     }
 
     /// `Parameter 'id' expects an identifier` with QEMU's hint.
     pub fn bad_id() -> Self {
-        Error::invalid_parameter_value("id", "an identifier")
-            .with_hint("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.")
+        Error::invalid_parameter_value("id", "an identifier").with_hint(
+            "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.",
+        )
     }
 }
 
@@ -140,7 +146,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         d[i * w] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1).min(d[(i - 1) * w + j - 1] + cost);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[(i - 2) * w + j - 2] + 1);
             }

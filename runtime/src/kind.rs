@@ -28,7 +28,11 @@ pub struct ValueCx<'a> {
 impl<'a> ValueCx<'a> {
     /// A context without a tree (links cannot resolve).
     pub fn new(type_name: &'a str, prop: &'a str) -> Self {
-        ValueCx { type_name, prop, tree: None }
+        ValueCx {
+            type_name,
+            prop,
+            tree: None,
+        }
     }
 
     /// `Parameter '<prop>' expects <what>`
@@ -43,7 +47,10 @@ impl<'a> ValueCx<'a> {
 
     /// `Parameter '<prop>' does not accept value '<value>'`
     pub fn not_accepted(&self, value: &str) -> Error {
-        Error::new(format!("Parameter '{}' does not accept value '{value}'", self.prop))
+        Error::new(format!(
+            "Parameter '{}' does not accept value '{value}'",
+            self.prop
+        ))
     }
 
     /// `Property '<type>.<prop>' doesn't take value '<value>'` (qdev's generic parse error)

@@ -42,7 +42,8 @@ pub mod types;
 pub use error::{Error, Result};
 pub use kind::{DefaultValue, Input, PropertyKind, ValueCx};
 pub use kinds::{
-    CcwLoadparm, CssDevId, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress, QemuUuid, Size, Size32,
+    CcwLoadparm, CssDevId, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress, QemuUuid, Size,
+    Size32,
 };
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};

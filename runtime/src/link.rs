@@ -21,7 +21,10 @@ pub struct Link<T> {
 
 impl<T> Default for Link<T> {
     fn default() -> Self {
-        Link { target: None, _type: PhantomData }
+        Link {
+            target: None,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -36,7 +39,10 @@ impl<T> fmt::Debug for Link<T> {
 
 impl<T> Clone for Link<T> {
     fn clone(&self) -> Self {
-        Link { target: self.target.clone(), _type: PhantomData }
+        Link {
+            target: self.target.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
@@ -98,7 +104,10 @@ impl<T: ObjectType> PropertyKind for Link<T> {
         if !ty.is_a(T::TYPE_INFO.name) {
             return Err(cx.invalid_type(T::TYPE_INFO.name));
         }
-        Ok(Link { target: Some((s.into(), obj)), _type: PhantomData })
+        Ok(Link {
+            target: Some((s.into(), obj)),
+            _type: PhantomData,
+        })
     }
 
     fn from_json(v: &serde_json::Value, cx: &ValueCx<'_>) -> Result<Self> {

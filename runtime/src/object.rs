@@ -51,6 +51,12 @@ pub trait Object: Any {
     fn unrealize_chain(&mut self, cx: &LifecycleCx<'_>);
 }
 
+impl std::fmt::Debug for dyn Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} object>", self.type_info().name)
+    }
+}
+
 impl dyn Object {
     /// The part of `self` that is a `T`, if `self` is a `T` or derives from it.
     pub fn downcast_ref<T: ObjectType>(&self) -> Option<&T> {

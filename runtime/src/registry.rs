@@ -22,7 +22,9 @@ pub static OBJECT: TypeInfo = TypeInfo {
     parent: None,
     abstract_: true,
     description: None,
-    kind: TypeKind::Object { user_creatable: false },
+    kind: TypeKind::Object {
+        user_creatable: false,
+    },
     own_properties: &[],
     instantiate: None,
     rust_name: "qomgen::registry::OBJECT",
@@ -124,18 +126,22 @@ impl Registry {
             types.insert(info.name, TypeEntry { info, props });
         }
         for e in types.values() {
-            if let Some(p) = e.info.parent {
-                if !types.contains_key(p.name) {
-                    problems.push(format!(
-                        "type '{}' has parent '{}', which is not registered",
-                        e.info.name, p.name
-                    ));
-                }
+            if let Some(p) = e.info.parent
+                && !types.contains_key(p.name)
+            {
+                problems.push(format!(
+                    "type '{}' has parent '{}', which is not registered",
+                    e.info.name, p.name
+                ));
             }
         }
         let mut sorted: Vec<_> = types.values().map(|e| e.info).collect();
         sorted.sort_by_key(|t| t.name);
-        Registry { types, sorted, problems }
+        Registry {
+            types,
+            sorted,
+            problems,
+        }
     }
 
     /// Looks up a type by name.

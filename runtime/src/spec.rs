@@ -107,7 +107,8 @@ impl Spec {
     }
 
     fn parse_json(kind: SpecKind, s: &str) -> Result<Spec> {
-        let v: Value = serde_json::from_str(s).map_err(|e| Error::new(format!("JSON parse error, {e}")))?;
+        let v: Value =
+            serde_json::from_str(s).map_err(|e| Error::new(format!("JSON parse error, {e}")))?;
         let Value::Object(map) = v else {
             return Err(Error::invalid_parameter_type("<anonymous>", "object"));
         };
@@ -149,35 +150,62 @@ impl Spec {
     /// Missing, unknown, abstract or not creatable type, with QEMU's texts.
     pub fn resolve_type(&self) -> Result<&'static TypeInfo> {
         let key = self.kind.type_key();
-        let name = self.type_name.as_deref().ok_or_else(|| Error::missing_parameter(key))?;
+        let name = self
+            .type_name
+            .as_deref()
+            .ok_or_else(|| Error::missing_parameter(key))?;
         let reg = registry();
         match self.kind {
             SpecKind::Device => {
-                let ty = reg.get(name).map(|e| e.info).filter(|t| t.is_device()).ok_or_else(|| {
-                    with_suggestion(
-                        Error::new(format!("'{name}' is not a valid device model name")),
-                        name,
-                        reg.types().iter().filter(|t| t.is_device() && !t.abstract_).map(|t| t.name),
-                    )
-                })?;
+                let ty = reg
+                    .get(name)
+                    .map(|e| e.info)
+                    .filter(|t| t.is_device())
+                    .ok_or_else(|| {
+                        with_suggestion(
+                            Error::new(format!("'{name}' is not a valid device model name")),
+                            name,
+                            reg.types()
+                                .iter()
+                                .filter(|t| t.is_device() && !t.abstract_)
+                                .map(|t| t.name),
+                        )
+                    })?;
                 if ty.abstract_ {
-                    return Err(Error::invalid_parameter_value("driver", "a non-abstract device type"));
+                    return Err(Error::invalid_parameter_value(
+                        "driver",
+                        "a non-abstract device type",
+                    ));
                 }
                 if !ty.device_meta().is_some_and(|m| m.user_creatable) {
-                    return Err(Error::invalid_parameter_value("driver", "a pluggable device type"));
+                    return Err(Error::invalid_parameter_value(
+                        "driver",
+                        "a pluggable device type",
+                    ));
                 }
                 Ok(ty)
             }
             SpecKind::Object => {
-                let ty = reg.get(name).map(|e| e.info).filter(|t| !t.is_device()).ok_or_else(|| {
-                    with_suggestion(
-                        Error::new(format!("Parameter 'qom-type' does not accept value '{name}'")),
-                        name,
-                        reg.types().iter().filter(|t| object_creatable(t) && !t.abstract_).map(|t| t.name),
-                    )
-                })?;
+                let ty = reg
+                    .get(name)
+                    .map(|e| e.info)
+                    .filter(|t| !t.is_device())
+                    .ok_or_else(|| {
+                        with_suggestion(
+                            Error::new(format!(
+                                "Parameter 'qom-type' does not accept value '{name}'"
+                            )),
+                            name,
+                            reg.types()
+                                .iter()
+                                .filter(|t| object_creatable(t) && !t.abstract_)
+                                .map(|t| t.name),
+                        )
+                    })?;
                 if !object_creatable(ty) {
-                    return Err(Error::new(format!("object type '{name}' isn't supported by object-add")));
+                    return Err(Error::new(format!(
+                        "object type '{name}' isn't supported by object-add"
+                    )));
                 }
                 if ty.abstract_ {
                     return Err(Error::new(format!("object type '{name}' is abstract")));
@@ -203,7 +231,11 @@ impl Spec {
                 } else {
                     Error::new(format!("Invalid parameter '{k}'"))
                 };
-                return Err(with_suggestion(e, k, ty.properties().filter(|p| p.set.is_some()).map(|p| p.name)));
+                return Err(with_suggestion(
+                    e,
+                    k,
+                    ty.properties().filter(|p| p.set.is_some()).map(|p| p.name),
+                ));
             }
             tree.set(&mut inst, k, v.as_input())?;
         }
@@ -266,7 +298,10 @@ impl ObjectTree {
             return Err(Error::new("Help is not available for this option"));
         }
         spec.resolve_type()?;
-        let id = spec.id.as_deref().ok_or_else(|| Error::missing_parameter("id"))?;
+        let id = spec
+            .id
+            .as_deref()
+            .ok_or_else(|| Error::missing_parameter("id"))?;
         if !crate::opts::qemu_opts::id_wellformed(id) {
             return Err(Error::bad_id());
         }

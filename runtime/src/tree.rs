@@ -94,7 +94,10 @@ impl ObjectTree {
             .info
             .instantiate
             .ok_or_else(|| Error::new(format!("object type '{type_name}' is abstract")))?;
-        Ok(Instance { obj: new(), id: None })
+        Ok(Instance {
+            obj: new(),
+            id: None,
+        })
     }
 
     /// Sets a property on an instance that is not yet in the tree.
@@ -109,9 +112,16 @@ impl ObjectTree {
     fn apply(&self, obj: &mut dyn Object, prop: &Property, value: Input<'_>) -> Result<()> {
         let ty = obj.type_info();
         let set = prop.set.ok_or_else(|| {
-            Error::new(format!("Property '{}.{}' is not writable", ty.name, prop.name))
+            Error::new(format!(
+                "Property '{}.{}' is not writable",
+                ty.name, prop.name
+            ))
         })?;
-        let cx = ValueCx { type_name: ty.name, prop: prop.name, tree: Some(self) };
+        let cx = ValueCx {
+            type_name: ty.name,
+            prop: prop.name,
+            tree: Some(self),
+        };
         set(obj, value, &cx)
     }
 
@@ -123,7 +133,10 @@ impl ObjectTree {
         let ty = obj.type_info();
         let prop = find_property(ty, name)?;
         let get = prop.get.ok_or_else(|| {
-            Error::new(format!("Property '{}.{}' is not readable", ty.name, prop.name))
+            Error::new(format!(
+                "Property '{}.{}' is not readable",
+                ty.name, prop.name
+            ))
         })?;
         Ok(get(obj))
     }
@@ -140,10 +153,16 @@ impl ObjectTree {
         if self.objects.iter().any(|e| e.id.as_deref() == Some(id)) {
             return Err(Error::new(format!("Duplicate ID '{id}' for object")));
         }
-        let cx = LifecycleCx { tree: self, id: Some(id) };
+        let cx = LifecycleCx {
+            tree: self,
+            id: Some(id),
+        };
         inst.obj.complete_chain(&cx)?;
         let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
-        self.objects.push(Entry { id: Some(id.to_owned()), obj: obj.clone() });
+        self.objects.push(Entry {
+            id: Some(id.to_owned()),
+            obj: obj.clone(),
+        });
         Ok(obj)
     }
 
@@ -159,7 +178,9 @@ impl ObjectTree {
             .ok_or_else(|| Error::new(format!("object '{id}' not found")))?;
         let target = &self.objects[pos].obj;
         if self.devices.iter().any(|d| links_to(&d.obj, target)) {
-            return Err(Error::new(format!("object '{id}' is in use, can not be deleted")));
+            return Err(Error::new(format!(
+                "object '{id}' is in use, can not be deleted"
+            )));
         }
         self.objects.remove(pos);
         Ok(())
@@ -172,7 +193,10 @@ impl ObjectTree {
     /// Not a device, bad or duplicate id, realize failing.
     pub fn realize(&mut self, mut inst: Instance, id: Option<&str>) -> Result<ObjRef> {
         if !inst.type_info().is_device() {
-            return Err(Error::invalid_parameter_value("driver", "a non-abstract device type"));
+            return Err(Error::invalid_parameter_value(
+                "driver",
+                "a non-abstract device type",
+            ));
         }
         if let Some(id) = id {
             if !id_wellformed(id) {
@@ -186,7 +210,10 @@ impl ObjectTree {
         let cx = LifecycleCx { tree: self, id };
         inst.obj.realize_chain(&cx)?;
         let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
-        self.devices.push(Entry { id: inst.id, obj: obj.clone() });
+        self.devices.push(Entry {
+            id: inst.id,
+            obj: obj.clone(),
+        });
         Ok(obj)
     }
 
@@ -197,14 +224,20 @@ impl ObjectTree {
     /// Unknown device or property; the device is realized and the property
     /// cannot change after realize.
     pub fn set_device_property(&self, id: &str, name: &str, value: Input<'_>) -> Result<()> {
-        let dev = self.device(id).ok_or_else(|| Error::new(format!("Device '{id}' not found")))?;
+        let dev = self
+            .device(id)
+            .ok_or_else(|| Error::new(format!("Device '{id}' not found")))?;
         let mut obj = dev
             .try_borrow_mut()
             .map_err(|_| Error::new(format!("Device '{id}' is busy")))?;
         let ty = obj.type_info();
         let prop = find_property(ty, name)?;
         if !prop.set_after_realize {
-            let what = if prop.link_type.is_some() { "link property" } else { "property" };
+            let what = if prop.link_type.is_some() {
+                "link property"
+            } else {
+                "property"
+            };
             return Err(Error::new(format!(
                 "Attempt to set {what} '{name}' on device '{id}' (type '{}') after it was realized",
                 ty.name
@@ -229,7 +262,10 @@ impl ObjectTree {
 
     fn unrealize_at(&mut self, pos: usize) {
         let e = self.devices.remove(pos);
-        let cx = LifecycleCx { tree: self, id: e.id.as_deref() };
+        let cx = LifecycleCx {
+            tree: self,
+            id: e.id.as_deref(),
+        };
         if let Ok(mut obj) = e.obj.try_borrow_mut() {
             obj.unrealize_chain(&cx);
         }
@@ -245,12 +281,18 @@ impl ObjectTree {
 
     /// A user-created object by id.
     pub fn object(&self, id: &str) -> Option<&ObjRef> {
-        self.objects.iter().find(|e| e.id.as_deref() == Some(id)).map(|e| &e.obj)
+        self.objects
+            .iter()
+            .find(|e| e.id.as_deref() == Some(id))
+            .map(|e| &e.obj)
     }
 
     /// A device by id.
     pub fn device(&self, id: &str) -> Option<&ObjRef> {
-        self.devices.iter().find(|e| e.id.as_deref() == Some(id)).map(|e| &e.obj)
+        self.devices
+            .iter()
+            .find(|e| e.id.as_deref() == Some(id))
+            .map(|e| &e.obj)
     }
 
     /// Every realized device with its id, oldest first.
@@ -260,7 +302,9 @@ impl ObjectTree {
 
     /// Every user-created object with its id, oldest first.
     pub fn objects(&self) -> impl Iterator<Item = (&str, &ObjRef)> {
-        self.objects.iter().filter_map(|e| Some((e.id.as_deref()?, &e.obj)))
+        self.objects
+            .iter()
+            .filter_map(|e| Some((e.id.as_deref()?, &e.obj)))
     }
 
     /// Number of objects plus devices in the tree.
@@ -319,7 +363,9 @@ pub(crate) fn find_property(ty: &'static TypeInfo, name: &str) -> Result<&'stati
 }
 
 fn links_to(dev: &ObjRef, target: &ObjRef) -> bool {
-    let Ok(dev) = dev.try_borrow() else { return true };
+    let Ok(dev) = dev.try_borrow() else {
+        return true;
+    };
     let obj: &dyn Object = &**dev;
     obj.type_info()
         .properties()
@@ -329,5 +375,10 @@ fn links_to(dev: &ObjRef, target: &ObjRef) -> bool {
 
 /// Whether `ty` may be created by `-object`.
 pub(crate) fn object_creatable(ty: &TypeInfo) -> bool {
-    matches!(ty.kind, TypeKind::Object { user_creatable: true })
+    matches!(
+        ty.kind,
+        TypeKind::Object {
+            user_creatable: true
+        }
+    )
 }

@@ -117,7 +117,11 @@ impl TypeInfo {
         let mut n = 0;
         let mut t = Some(self);
         while let Some(ty) = t {
-            assert!(n < chain.len(), "type hierarchy deeper than 16 levels at {}", self.name);
+            assert!(
+                n < chain.len(),
+                "type hierarchy deeper than 16 levels at {}",
+                self.name
+            );
             chain[n] = Some(ty);
             n += 1;
             t = ty.parent;
@@ -142,7 +146,9 @@ impl TypeInfo {
 
     /// Device metadata with category, bus and description inherited where unset.
     pub fn device_meta(&'static self) -> Option<DeviceMeta> {
-        let TypeKind::Device(mut meta) = self.kind else { return None };
+        let TypeKind::Device(mut meta) = self.kind else {
+            return None;
+        };
         for t in self.lineage().rev().skip(1) {
             if let TypeKind::Device(p) = t.kind {
                 meta.category = meta.category.or(p.category);
@@ -159,7 +165,12 @@ impl TypeInfo {
 
     /// Whether `-object` may create it.
     pub const fn is_user_creatable_object(&self) -> bool {
-        matches!(self.kind, TypeKind::Object { user_creatable: true })
+        matches!(
+            self.kind,
+            TypeKind::Object {
+                user_creatable: true
+            }
+        )
     }
 }
 

@@ -9,8 +9,8 @@
 use std::cell::Cell;
 
 use qomgen::{
-    Device, DeviceImpl, Error, LifecycleCx, Link, Object, ObjectImpl, OnOffAuto, PropertyKind, Result, Size,
-    ValueCx,
+    Device, DeviceImpl, Error, LifecycleCx, Link, Object, ObjectImpl, OnOffAuto, PropertyKind,
+    Result, Size, ValueCx,
 };
 
 thread_local! {
@@ -61,7 +61,10 @@ impl PropertyKind for Clique {
 impl Clique {
     fn check(v: u8, cx: &ValueCx<'_>) -> Result<Self> {
         if v > 15 {
-            return Err(Error::new(format!("Property {}: valid range 0-15", cx.prop)));
+            return Err(Error::new(format!(
+                "Property {}: valid range 0-15",
+                cx.prop
+            )));
         }
         Ok(Clique(v))
     }
@@ -105,7 +108,9 @@ impl Drop for Counted {
 impl Backend {
     fn set_fd(&mut self, value: &str) -> Result<()> {
         let n: i32 = value.parse().map_err(|_| {
-            Error::new(format!("Could not parse object fd {value}:Invalid file descriptor number '{value}'"))
+            Error::new(format!(
+                "Could not parse object fd {value}:Invalid file descriptor number '{value}'"
+            ))
         })?;
         self.fd = Some(n);
         Ok(())
@@ -115,7 +120,9 @@ impl Backend {
 impl ObjectImpl for Backend {
     fn complete(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
         if self.fail_complete {
-            return Err(Error::new("can't create backend: refused").with_hint("Is x-fail-complete set?"));
+            return Err(
+                Error::new("can't create backend: refused").with_hint("Is x-fail-complete set?")
+            );
         }
         self.completed = true;
         Ok(())
@@ -148,7 +155,10 @@ pub struct BusDevice {
 impl DeviceImpl for BusDevice {
     fn realize(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
         if self.romsize != u32::MAX && !self.romsize.is_power_of_two() {
-            return Err(Error::new(format!("ROM size {} is not a power of two", self.romsize)));
+            return Err(Error::new(format!(
+                "ROM size {} is not a power of two",
+                self.romsize
+            )));
         }
         self.busnr = 1;
         event("bus-device realize");

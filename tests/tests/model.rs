@@ -69,7 +69,10 @@ fn table_entries_carry_types_descriptions_defaults_and_flags() {
     let p = |n| entry.property(n).unwrap();
 
     assert_eq!(p("host").type_name, "str");
-    assert_eq!(p("host").description, Some("Host path of the assigned thing"));
+    assert_eq!(
+        p("host").description,
+        Some("Host path of the assigned thing")
+    );
     assert_eq!(p("host").default_value(), None);
     assert_eq!(p("host").since, Some("1.3"));
 
@@ -86,17 +89,29 @@ fn table_entries_carry_types_descriptions_defaults_and_flags() {
     assert_eq!(p("display").default_value(), Some(DefaultValue::Str("off")));
 
     assert_eq!(p("buffer-size").type_name, "size");
-    assert_eq!(p("buffer-size").default_value(), Some(DefaultValue::UInt(u64::MAX)));
+    assert_eq!(
+        p("buffer-size").default_value(),
+        Some(DefaultValue::UInt(u64::MAX))
+    );
 
     // A custom kind brings its own type string and built-in description.
     assert_eq!(p("x-clique").type_name, "uint8");
-    assert_eq!(p("x-clique").description, Some("NVIDIA GPUDirect Clique ID (0 - 15)"));
+    assert_eq!(
+        p("x-clique").description,
+        Some("NVIDIA GPUDirect Clique ID (0 - 15)")
+    );
 
     // Inherited entries: bool without description gets the kind's `on/off`.
     assert_eq!(p("x-bus-quirk").description, Some("on/off"));
-    assert_eq!(p("x-bus-quirk").default_value(), Some(DefaultValue::Bool(true)));
+    assert_eq!(
+        p("x-bus-quirk").default_value(),
+        Some(DefaultValue::Bool(true))
+    );
     assert_eq!(p("slot").default_value(), Some(DefaultValue::Int(-1)));
-    assert_eq!(p("romsize").default_value().unwrap().to_string(), "4294967295");
+    assert_eq!(
+        p("romsize").default_value().unwrap().to_string(),
+        "4294967295"
+    );
 
     assert!(p("busnr").is_read_only() && !p("busnr").is_write_only());
     assert_eq!(p("token").type_name, "string");
@@ -116,8 +131,14 @@ fn type_metadata_is_inherited_where_unset() {
     assert!(!nohp.hotpluggable && nohp.user_creatable);
     assert!(!meta("test-builtin").user_creatable);
     let info = |n| registry().get(n).unwrap().info;
-    assert_eq!(info("test-leaf").effective_description(), Some("Test device with every kind of property"));
-    assert_eq!(info("test-leaf-nohotplug").effective_description(), info("test-leaf").effective_description());
+    assert_eq!(
+        info("test-leaf").effective_description(),
+        Some("Test device with every kind of property")
+    );
+    assert_eq!(
+        info("test-leaf-nohotplug").effective_description(),
+        info("test-leaf").effective_description()
+    );
     assert!(info("test-bus-device").abstract_ && info("test-bus-device").instantiate.is_none());
     assert!(info("test-backend").is_user_creatable_object());
     assert!(!info("test-internal-object").is_user_creatable_object());
@@ -146,11 +167,16 @@ fn typed_setters_convert_strings_and_json() {
     let mut inst = tree.instantiate("test-leaf").unwrap();
     tree.set(&mut inst, "x-offset", Input::Str("0x10")).unwrap();
     tree.set(&mut inst, "display", Input::Str("auto")).unwrap();
-    tree.set(&mut inst, "buffer-size", Input::Str("1.5k")).unwrap();
-    tree.set(&mut inst, "slot", Input::Json(&json!(-1))).unwrap();
-    tree.set(&mut inst, "x-bus-quirk", Input::Str("no")).unwrap();
-    tree.set(&mut inst, "x-clique", Input::Json(&json!(15))).unwrap();
-    tree.set(&mut inst, "host", Input::Json(&json!("/sys/x"))).unwrap();
+    tree.set(&mut inst, "buffer-size", Input::Str("1.5k"))
+        .unwrap();
+    tree.set(&mut inst, "slot", Input::Json(&json!(-1)))
+        .unwrap();
+    tree.set(&mut inst, "x-bus-quirk", Input::Str("no"))
+        .unwrap();
+    tree.set(&mut inst, "x-clique", Input::Json(&json!(15)))
+        .unwrap();
+    tree.set(&mut inst, "host", Input::Json(&json!("/sys/x")))
+        .unwrap();
     tree.set(&mut inst, "token", Input::Str("secret")).unwrap();
     let d = inst.object().downcast_ref::<Leaf>().unwrap();
     assert_eq!(d.offset, 16);
@@ -160,8 +186,14 @@ fn typed_setters_convert_strings_and_json() {
     assert_eq!(d.clique, Some(Clique(15)));
     assert_eq!(d.host.as_deref(), Some("/sys/x"));
     assert_eq!(d.token.as_deref(), Some("secret"));
-    assert_eq!(ObjectTree::get(inst.object(), "x-offset").unwrap(), json!(16));
-    assert_eq!(ObjectTree::get(inst.object(), "display").unwrap(), json!("auto"));
+    assert_eq!(
+        ObjectTree::get(inst.object(), "x-offset").unwrap(),
+        json!(16)
+    );
+    assert_eq!(
+        ObjectTree::get(inst.object(), "display").unwrap(),
+        json!("auto")
+    );
 }
 
 #[test]
@@ -169,28 +201,66 @@ fn setter_errors_use_qemu_texts() {
     let tree = ObjectTree::new();
     let mut inst = tree.instantiate("test-leaf").unwrap();
     let mut set = |k: &str, v: Input<'_>| msg(tree.set(&mut inst, k, v));
-    assert_eq!(set("x-offset", Input::Str("x")), "Parameter 'x-offset' expects integer");
-    assert_eq!(set("x-offset", Input::Str("65536")), "Parameter 'x-offset' expects uint16_t");
-    assert_eq!(set("x-offset", Input::Json(&json!("1"))), "Invalid parameter type for 'x-offset', expected: integer");
-    assert_eq!(set("x-bus-quirk", Input::Str("offer")), "Parameter 'x-bus-quirk' expects 'on' or 'off'");
-    assert_eq!(set("x-bus-quirk", Input::Json(&json!(1))), "Invalid parameter type for 'x-bus-quirk', expected: boolean");
-    assert_eq!(set("display", Input::Str("maybe")), "Parameter 'display' does not accept value 'maybe'");
-    assert_eq!(set("buffer-size", Input::Str("1Z")), "Parameter 'buffer-size' expects size");
-    assert_eq!(set("x-clique", Input::Str("16")), "Property x-clique: valid range 0-15");
-    assert_eq!(set("slot", Input::Str("2147483648")), "Parameter 'slot' expects int32_t");
-    assert_eq!(set("host", Input::Json(&json!(1))), "Invalid parameter type for 'host', expected: string");
-    assert_eq!(set("busnr", Input::Str("1")), "Property 'test-leaf.busnr' is not writable");
+    assert_eq!(
+        set("x-offset", Input::Str("x")),
+        "Parameter 'x-offset' expects integer"
+    );
+    assert_eq!(
+        set("x-offset", Input::Str("65536")),
+        "Parameter 'x-offset' expects uint16_t"
+    );
+    assert_eq!(
+        set("x-offset", Input::Json(&json!("1"))),
+        "Invalid parameter type for 'x-offset', expected: integer"
+    );
+    assert_eq!(
+        set("x-bus-quirk", Input::Str("offer")),
+        "Parameter 'x-bus-quirk' expects 'on' or 'off'"
+    );
+    assert_eq!(
+        set("x-bus-quirk", Input::Json(&json!(1))),
+        "Invalid parameter type for 'x-bus-quirk', expected: boolean"
+    );
+    assert_eq!(
+        set("display", Input::Str("maybe")),
+        "Parameter 'display' does not accept value 'maybe'"
+    );
+    assert_eq!(
+        set("buffer-size", Input::Str("1Z")),
+        "Parameter 'buffer-size' expects size"
+    );
+    assert_eq!(
+        set("x-clique", Input::Str("16")),
+        "Property x-clique: valid range 0-15"
+    );
+    assert_eq!(
+        set("slot", Input::Str("2147483648")),
+        "Parameter 'slot' expects int32_t"
+    );
+    assert_eq!(
+        set("host", Input::Json(&json!(1))),
+        "Invalid parameter type for 'host', expected: string"
+    );
+    assert_eq!(
+        set("busnr", Input::Str("1")),
+        "Property 'test-leaf.busnr' is not writable"
+    );
     let (m, hint) = err(tree.set(&mut inst, "hots", Input::Str("x")));
     assert_eq!(m, "Property 'test-leaf.hots' not found");
     assert_eq!(hint.as_deref(), Some("Did you mean 'host'?"));
-    assert_eq!(msg(ObjectTree::get(inst.object(), "token")), "Property 'test-leaf.token' is not readable");
+    assert_eq!(
+        msg(ObjectTree::get(inst.object(), "token")),
+        "Property 'test-leaf.token' is not readable"
+    );
 }
 
 #[test]
 fn device_add_creates_sets_realizes_parent_first() {
     take_events();
     let mut tree = ObjectTree::new();
-    let dev = tree.device_add("test-leaf,host=/sys/x,id=d0,x-offset=7").unwrap();
+    let dev = tree
+        .device_add("test-leaf,host=/sys/x,id=d0,x-offset=7")
+        .unwrap();
     assert_eq!(take_events(), ["bus-device realize", "leaf realize"]);
     assert_eq!(dev.borrow().downcast_ref::<Leaf>().unwrap().bus.busnr, 1);
     assert_eq!(ObjectTree::get(&**dev.borrow(), "busnr").unwrap(), json!(1));
@@ -205,20 +275,47 @@ fn device_add_errors() {
     let (m, hint) = err(tree.device_add("test-lef"));
     assert_eq!(m, "'test-lef' is not a valid device model name");
     assert_eq!(hint.as_deref(), Some("Did you mean 'test-leaf'?"));
-    assert_eq!(msg(tree.device_add("test-bus-device")), "Parameter 'driver' expects a non-abstract device type");
-    assert_eq!(msg(tree.device_add("test-builtin")), "Parameter 'driver' expects a pluggable device type");
-    assert_eq!(msg(tree.device_add("test-backend,id=x")), "'test-backend' is not a valid device model name");
-    assert_eq!(msg(tree.device_add("{\"host\": \"x\"}")), "Parameter 'driver' is missing");
+    assert_eq!(
+        msg(tree.device_add("test-bus-device")),
+        "Parameter 'driver' expects a non-abstract device type"
+    );
+    assert_eq!(
+        msg(tree.device_add("test-builtin")),
+        "Parameter 'driver' expects a pluggable device type"
+    );
+    assert_eq!(
+        msg(tree.device_add("test-backend,id=x")),
+        "'test-backend' is not a valid device model name"
+    );
+    assert_eq!(
+        msg(tree.device_add("{\"host\": \"x\"}")),
+        "Parameter 'driver' is missing"
+    );
     let (m, hint) = err(tree.device_add("test-leaf,id=1x,host=a"));
     assert_eq!(m, "Parameter 'id' expects an identifier");
-    assert_eq!(hint.as_deref(), Some("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter."));
+    assert_eq!(
+        hint.as_deref(),
+        Some("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.")
+    );
     let (m, hint) = err(tree.device_add("test-leaf"));
     assert_eq!(m, "No provided host device");
-    assert_eq!(hint.as_deref(), Some("Use -device test-leaf,host=PATH or -device test-leaf,backend=ID"));
-    assert_eq!(msg(tree.device_add("test-leaf,host=a,romsize=3")), "ROM size 3 is not a power of two");
-    assert_eq!(msg(tree.device_add("test-leaf,host=a,bus=pci.0")), "Bus 'pci.0' not found");
+    assert_eq!(
+        hint.as_deref(),
+        Some("Use -device test-leaf,host=PATH or -device test-leaf,backend=ID")
+    );
+    assert_eq!(
+        msg(tree.device_add("test-leaf,host=a,romsize=3")),
+        "ROM size 3 is not a power of two"
+    );
+    assert_eq!(
+        msg(tree.device_add("test-leaf,host=a,bus=pci.0")),
+        "Bus 'pci.0' not found"
+    );
     tree.device_add("test-leaf,host=a,id=dup").unwrap();
-    assert_eq!(msg(tree.device_add("test-leaf,host=b,id=dup")), "Duplicate ID 'dup' for device");
+    assert_eq!(
+        msg(tree.device_add("test-leaf,host=b,id=dup")),
+        "Duplicate ID 'dup' for device"
+    );
     // Only the one good device is in the tree: failures registered nothing.
     assert_eq!(tree.len(), 1);
 }
@@ -226,8 +323,10 @@ fn device_add_errors() {
 #[test]
 fn json_device_spec_uses_strict_json_types() {
     let mut tree = ObjectTree::new();
-    tree.device_add(r#"{"driver": "test-leaf", "id": "j", "host": "/x", "x-offset": 3, "x-bus-quirk": false}"#)
-        .unwrap();
+    tree.device_add(
+        r#"{"driver": "test-leaf", "id": "j", "host": "/x", "x-offset": 3, "x-bus-quirk": false}"#,
+    )
+    .unwrap();
     let d = tree.device("j").unwrap().borrow();
     let leaf = d.downcast_ref::<Leaf>().unwrap();
     assert_eq!(leaf.offset, 3);
@@ -244,12 +343,26 @@ fn objects_links_and_their_rules() {
     let mut tree = ObjectTree::new();
     tree.object_add("test-backend,id=b0,window=8k").unwrap();
     let dev = tree.device_add("test-leaf,id=d0,backend=b0").unwrap();
-    assert_eq!(dev.borrow().downcast_ref::<Leaf>().unwrap().realized_with.as_deref(), Some("window=8192"));
-    assert_eq!(ObjectTree::get(&**dev.borrow(), "backend").unwrap(), json!("b0"));
+    assert_eq!(
+        dev.borrow()
+            .downcast_ref::<Leaf>()
+            .unwrap()
+            .realized_with
+            .as_deref(),
+        Some("window=8192")
+    );
+    assert_eq!(
+        ObjectTree::get(&**dev.borrow(), "backend").unwrap(),
+        json!("b0")
+    );
     // Absolute paths resolve too.
-    tree.device_add("test-leaf,id=d1,backend=/objects/b0").unwrap();
+    tree.device_add("test-leaf,id=d1,backend=/objects/b0")
+        .unwrap();
 
-    assert_eq!(msg(tree.del_object("b0")), "object 'b0' is in use, can not be deleted");
+    assert_eq!(
+        msg(tree.del_object("b0")),
+        "object 'b0' is in use, can not be deleted"
+    );
     assert_eq!(
         msg(tree.set_device_property("d0", "backend", Input::Str("b0"))),
         "Attempt to set link property 'backend' on device 'd0' (type 'test-leaf') after it was realized"
@@ -258,8 +371,12 @@ fn objects_links_and_their_rules() {
         msg(tree.set_device_property("d0", "host", Input::Str("/y"))),
         "Attempt to set property 'host' on device 'd0' (type 'test-leaf') after it was realized"
     );
-    tree.set_device_property("d0", "weight", Input::Str("5")).unwrap();
-    assert_eq!(ObjectTree::get(&**dev.borrow(), "weight").unwrap(), json!(5));
+    tree.set_device_property("d0", "weight", Input::Str("5"))
+        .unwrap();
+    assert_eq!(
+        ObjectTree::get(&**dev.borrow(), "weight").unwrap(),
+        json!(5)
+    );
     drop(dev);
 
     tree.del_device("d0").unwrap();
@@ -271,7 +388,10 @@ fn objects_links_and_their_rules() {
 #[test]
 fn link_resolution_errors() {
     let mut tree = ObjectTree::new();
-    assert_eq!(msg(tree.device_add("test-leaf,backend=nope")), "Device 'nope' not found");
+    assert_eq!(
+        msg(tree.device_add("test-leaf,backend=nope")),
+        "Device 'nope' not found"
+    );
     tree.device_add("test-leaf,id=other,host=x").unwrap();
     assert_eq!(
         msg(tree.device_add("test-leaf,backend=other")),
@@ -292,14 +412,32 @@ fn link_resolution_errors() {
 fn object_add_errors_and_failed_creation_leaves_nothing() {
     let mut tree = ObjectTree::new();
     let before = LIVE_BACKENDS.with(|c| c.get());
-    assert_eq!(msg(tree.object_add("id=x")), "Parameter 'qom-type' is missing");
+    assert_eq!(
+        msg(tree.object_add("id=x")),
+        "Parameter 'qom-type' is missing"
+    );
     let (m, hint) = err(tree.object_add("test-backnd,id=x"));
-    assert_eq!(m, "Parameter 'qom-type' does not accept value 'test-backnd'");
+    assert_eq!(
+        m,
+        "Parameter 'qom-type' does not accept value 'test-backnd'"
+    );
     assert_eq!(hint.as_deref(), Some("Did you mean 'test-backend'?"));
-    assert_eq!(msg(tree.object_add("test-internal-object,id=x")), "object type 'test-internal-object' isn't supported by object-add");
-    assert_eq!(msg(tree.object_add("test-backend")), "Parameter 'id' is missing");
-    assert_eq!(msg(tree.object_add("test-backend,id=-x")), "Parameter 'id' expects an identifier");
-    assert_eq!(msg(tree.object_add("test-backend,id=x,bogus=1")), "Invalid parameter 'bogus'");
+    assert_eq!(
+        msg(tree.object_add("test-internal-object,id=x")),
+        "object type 'test-internal-object' isn't supported by object-add"
+    );
+    assert_eq!(
+        msg(tree.object_add("test-backend")),
+        "Parameter 'id' is missing"
+    );
+    assert_eq!(
+        msg(tree.object_add("test-backend,id=-x")),
+        "Parameter 'id' expects an identifier"
+    );
+    assert_eq!(
+        msg(tree.object_add("test-backend,id=x,bogus=1")),
+        "Invalid parameter 'bogus'"
+    );
     assert_eq!(
         msg(tree.object_add(r#"{"qom-type": "test-backend", "id": "x", "bogus": 1}"#)),
         "Parameter 'bogus' is unexpected"
@@ -315,9 +453,27 @@ fn object_add_errors_and_failed_creation_leaves_nothing() {
     assert_eq!(LIVE_BACKENDS.with(|c| c.get()), before);
 
     tree.object_add("test-backend,id=x,fd=3").unwrap();
-    assert_eq!(tree.object("x").unwrap().borrow().downcast_ref::<Backend>().unwrap().fd, Some(3));
-    assert!(tree.object("x").unwrap().borrow().downcast_ref::<Backend>().unwrap().completed);
-    assert_eq!(msg(tree.object_add("test-backend,id=x")), "Duplicate ID 'x' for object");
+    assert_eq!(
+        tree.object("x")
+            .unwrap()
+            .borrow()
+            .downcast_ref::<Backend>()
+            .unwrap()
+            .fd,
+        Some(3)
+    );
+    assert!(
+        tree.object("x")
+            .unwrap()
+            .borrow()
+            .downcast_ref::<Backend>()
+            .unwrap()
+            .completed
+    );
+    assert_eq!(
+        msg(tree.object_add("test-backend,id=x")),
+        "Duplicate ID 'x' for object"
+    );
 }
 
 #[test]
@@ -326,7 +482,10 @@ fn failed_realize_registers_nothing_and_drops_the_instance() {
     let mut tree = ObjectTree::new();
     tree.object_add("test-backend,id=b").unwrap();
     let live = LIVE_BACKENDS.with(|c| c.get());
-    assert_eq!(msg(tree.device_add("test-leaf,id=d,backend=b,x-fail-realize=on")), "realize refused");
+    assert_eq!(
+        msg(tree.device_add("test-leaf,id=d,backend=b,x-fail-realize=on")),
+        "realize refused"
+    );
     assert!(tree.device("d").is_none());
     // The failed device's link was dropped with it: the backend can go.
     tree.del_object("b").unwrap();
@@ -336,19 +495,34 @@ fn failed_realize_registers_nothing_and_drops_the_instance() {
 #[test]
 fn abstract_types_cannot_be_instantiated() {
     let tree = ObjectTree::new();
-    assert_eq!(msg(tree.instantiate("test-bus-device")), "object type 'test-bus-device' is abstract");
-    assert_eq!(msg(tree.instantiate("device")), "object type 'device' is abstract");
-    assert_eq!(msg(tree.instantiate("nonexistent")), "Class 'nonexistent' not found");
+    assert_eq!(
+        msg(tree.instantiate("test-bus-device")),
+        "object type 'test-bus-device' is abstract"
+    );
+    assert_eq!(
+        msg(tree.instantiate("device")),
+        "object type 'device' is abstract"
+    );
+    assert_eq!(
+        msg(tree.instantiate("nonexistent")),
+        "Class 'nonexistent' not found"
+    );
 }
 
 #[test]
 fn short_form_booleans_warn_like_qemu() {
-    let spec = qomgen::Spec::parse(qomgen::SpecKind::Device, "test-leaf,x-bus-quirk,nox-fail-realize").unwrap();
+    let spec = qomgen::Spec::parse(
+        qomgen::SpecKind::Device,
+        "test-leaf,x-bus-quirk,nox-fail-realize",
+    )
+    .unwrap();
     assert_eq!(
         spec.warnings,
         [
-            "short-form boolean option 'x-bus-quirk' deprecated\nPlease use x-bus-quirk=on instead",
-            "short-form boolean option 'nox-fail-realize' deprecated\nPlease use x-fail-realize=off instead",
+            "short-form boolean option 'x-bus-quirk' deprecated",
+            "Please use x-bus-quirk=on instead",
+            "short-form boolean option 'nox-fail-realize' deprecated",
+            "Please use x-fail-realize=off instead",
         ]
     );
 }

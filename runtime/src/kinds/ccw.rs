@@ -24,7 +24,11 @@ const MAX_SSID: u32 = 3;
 
 /// `sscanf("%Nx")`: up to `max` hex digits; `None` when there is none.
 fn hex_field(s: &str, max: usize) -> Option<(u32, &str)> {
-    let n = s.bytes().take(max).take_while(u8::is_ascii_hexdigit).count();
+    let n = s
+        .bytes()
+        .take(max)
+        .take_while(u8::is_ascii_hexdigit)
+        .count();
     if n == 0 {
         return None;
     }
@@ -45,7 +49,11 @@ impl CssDevId {
         if ssid > MAX_SSID {
             return Err(Some((cssid, ssid)));
         }
-        Ok(CssDevId { cssid: cssid as u8, ssid: ssid as u8, devid: devid as u16 })
+        Ok(CssDevId {
+            cssid: cssid as u8,
+            ssid: ssid as u8,
+            devid: devid as u16,
+        })
     }
 }
 
@@ -62,7 +70,9 @@ impl PropertyKind for CssDevId {
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
         Self::parse_str(s).map_err(|e| match e {
-            Some((cssid, ssid)) => Error::new(format!("Invalid cssid or ssid: cssid {cssid:x}, ssid {ssid:x}")),
+            Some((cssid, ssid)) => Error::new(format!(
+                "Invalid cssid or ssid: cssid {cssid:x}, ssid {ssid:x}"
+            )),
             None => cx.doesnt_take(s),
         })
     }
@@ -100,7 +110,8 @@ impl CcwLoadparm {
 
 impl PropertyKind for CcwLoadparm {
     const TYPE_NAME: &'static str = "str";
-    const DESCRIPTION: Option<&'static str> = Some("Up to 8 chars in set of [A-Za-z0-9. ] to select a guest kernel");
+    const DESCRIPTION: Option<&'static str> =
+        Some("Up to 8 chars in set of [A-Za-z0-9. ] to select a guest kernel");
 
     fn parse(s: &str, _cx: &ValueCx<'_>) -> Result<Self> {
         // QEMU aborts on these inputs (its setter's error is fatal); a clean error is better.
@@ -112,7 +123,9 @@ impl PropertyKind for CcwLoadparm {
             let u = c.to_ascii_uppercase();
             if !(u.is_ascii_alphanumeric() || u == ' ' || u == '.') {
                 let code = u32::from(c);
-                return Err(Error::new(format!("invalid character in 'loadparm': '{c}' (ASCII 0x{code:02x})")));
+                return Err(Error::new(format!(
+                    "invalid character in 'loadparm': '{c}' (ASCII 0x{code:02x})"
+                )));
             }
             out.push(u);
         }
@@ -146,13 +159,22 @@ mod tests {
     #[test]
     fn devid_forms_and_errors() {
         let cx = ValueCx::new("vfio-ccw", "devno");
-        assert_eq!(CssDevId::parse("fe.1.23ab", &cx).unwrap().to_string(), "fe.1.23ab");
+        assert_eq!(
+            CssDevId::parse("fe.1.23ab", &cx).unwrap().to_string(),
+            "fe.1.23ab"
+        );
         assert_eq!(CssDevId::parse("0.0.0001", &cx).unwrap().devid, 1);
         assert_eq!(
             CssDevId::parse("fe.4.0001", &cx).unwrap_err().to_string(),
             "Invalid cssid or ssid: cssid fe, ssid 4"
         );
-        for bad in ["fe.1.23ab0", "fe.1", "xx.1.0001", "fe.1.0001 ", "100.1.0001"] {
+        for bad in [
+            "fe.1.23ab0",
+            "fe.1",
+            "xx.1.0001",
+            "fe.1.0001 ",
+            "100.1.0001",
+        ] {
             assert_eq!(
                 CssDevId::parse(bad, &cx).unwrap_err().to_string(),
                 format!("Property 'vfio-ccw.devno' doesn't take value '{bad}'")
@@ -163,9 +185,14 @@ mod tests {
     #[test]
     fn loadparm_rules() {
         let cx = ValueCx::new("vfio-ccw", "loadparm");
-        assert_eq!(CcwLoadparm::parse("abc. 1", &cx).unwrap().as_str(), "ABC. 1");
         assert_eq!(
-            CcwLoadparm::parse("123456789", &cx).unwrap_err().to_string(),
+            CcwLoadparm::parse("abc. 1", &cx).unwrap().as_str(),
+            "ABC. 1"
+        );
+        assert_eq!(
+            CcwLoadparm::parse("123456789", &cx)
+                .unwrap_err()
+                .to_string(),
             "'loadparm' can only contain up to 8 characters"
         );
         assert_eq!(

@@ -10,7 +10,10 @@ use crate::kind::ValueCx;
 /// Finds `s` among an enum's names: `Parameter '<p>' does not accept value '<s>'` otherwise.
 #[doc(hidden)]
 pub fn enum_parse(s: &str, names: &[&str], cx: &ValueCx<'_>) -> Result<usize> {
-    names.iter().position(|n| *n == s).ok_or_else(|| cx.not_accepted(s))
+    names
+        .iter()
+        .position(|n| *n == s)
+        .ok_or_else(|| cx.not_accepted(s))
 }
 
 /// JSON form of [`enum_parse`]: the value must be a JSON string.

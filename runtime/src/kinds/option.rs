@@ -31,7 +31,8 @@ impl<T: PropertyKind> PropertyKind for Option<T> {
     }
 
     fn default_value(&self) -> DefaultValue {
-        self.as_ref().map_or(DefaultValue::Str(""), T::default_value)
+        self.as_ref()
+            .map_or(DefaultValue::Str(""), T::default_value)
     }
 
     fn link_target(&self) -> Option<&ObjRef> {

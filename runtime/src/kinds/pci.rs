@@ -17,7 +17,10 @@ pub(crate) fn strtoul(s: &str, radix: u32) -> Option<(u64, &str)> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let t = if radix == 16 && (t.starts_with("0x") || t.starts_with("0X")) && t[2..].starts_with(|c: char| c.is_ascii_hexdigit()) {
+    let t = if radix == 16
+        && (t.starts_with("0x") || t.starts_with("0X"))
+        && t[2..].starts_with(|c: char| c.is_ascii_hexdigit())
+    {
         &t[2..]
     } else {
         t
@@ -63,14 +66,23 @@ impl PciHostAddress {
         if dom > 0xffff || bus > 0xff || slot > 0x1f || func > 7 || !rest.is_empty() {
             return None;
         }
-        Some(PciHostAddress { domain: dom as u16, bus: bus as u8, slot: slot as u8, function: func as u8 })
+        Some(PciHostAddress {
+            domain: dom as u16,
+            bus: bus as u8,
+            slot: slot as u8,
+            function: func as u8,
+        })
     }
 }
 
 impl fmt::Display for PciHostAddress {
     /// `%04x:%02x:%02x.%d`, the sysfs spelling.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:02x}:{:02x}.{}", self.domain, self.bus, self.slot, self.function)
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{}",
+            self.domain, self.bus, self.slot, self.function
+        )
     }
 }
 
@@ -138,7 +150,8 @@ impl PciDevfn {
 
 impl PropertyKind for PciDevfn {
     const TYPE_NAME: &'static str = "str";
-    const DESCRIPTION: Option<&'static str> = Some("Slot and optional function number, example: 06.0 or 06");
+    const DESCRIPTION: Option<&'static str> =
+        Some("Slot and optional function number, example: 06.0 or 06");
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
         Self::parse_str(s).ok_or_else(|| cx.doesnt_take(s))
@@ -150,9 +163,15 @@ impl PropertyKind for PciDevfn {
             Value::Number(n) => match n.as_i64() {
                 Some(-1) => Ok(PciDevfn::AUTO),
                 Some(i @ 0..=255) => Ok(PciDevfn(Some(i as u8))),
-                _ => Err(Error::new(format!("Parameter '{}' expects a value between -1 and 255", cx.prop))),
+                _ => Err(Error::new(format!(
+                    "Parameter '{}' expects a value between -1 and 255",
+                    cx.prop
+                ))),
             },
-            _ => Err(Error::new(format!("Invalid parameter type for '{}', expected int or str", cx.prop))),
+            _ => Err(Error::new(format!(
+                "Invalid parameter type for '{}', expected int or str",
+                cx.prop
+            ))),
         }
     }
 
@@ -187,7 +206,17 @@ mod tests {
         assert_eq!(host("1:2.3").as_deref(), Some("0000:01:02.3"));
         assert_eq!(host("ffff:ff:1f.7").as_deref(), Some("ffff:ff:1f.7"));
         assert_eq!(host("0x10:0x1f.7").as_deref(), Some("0000:10:1f.7"));
-        for bad in ["", "00:01", "00:20.0", "00:01.8", "10000:00:00.0", "100:00.0", "00:01.0x", "0:0:0:0.0", "00:01.a"] {
+        for bad in [
+            "",
+            "00:01",
+            "00:20.0",
+            "00:01.8",
+            "10000:00:00.0",
+            "100:00.0",
+            "00:01.0x",
+            "0:0:0:0.0",
+            "00:01.a",
+        ] {
             assert_eq!(host(bad), None, "{bad}");
         }
     }
@@ -207,14 +236,24 @@ mod tests {
     #[test]
     fn devfn_json() {
         let cx = ValueCx::new("pci-device", "addr");
-        assert_eq!(PciDevfn::from_json(&(-1).into(), &cx).unwrap(), PciDevfn::AUTO);
-        assert_eq!(PciDevfn::from_json(&9.into(), &cx).unwrap(), PciDevfn(Some(9)));
         assert_eq!(
-            PciDevfn::from_json(&256.into(), &cx).unwrap_err().to_string(),
+            PciDevfn::from_json(&(-1).into(), &cx).unwrap(),
+            PciDevfn::AUTO
+        );
+        assert_eq!(
+            PciDevfn::from_json(&9.into(), &cx).unwrap(),
+            PciDevfn(Some(9))
+        );
+        assert_eq!(
+            PciDevfn::from_json(&256.into(), &cx)
+                .unwrap_err()
+                .to_string(),
             "Parameter 'addr' expects a value between -1 and 255"
         );
         assert_eq!(
-            PciDevfn::from_json(&true.into(), &cx).unwrap_err().to_string(),
+            PciDevfn::from_json(&true.into(), &cx)
+                .unwrap_err()
+                .to_string(),
             "Invalid parameter type for 'addr', expected int or str"
         );
     }

@@ -13,7 +13,9 @@ impl PropertyKind for String {
     }
 
     fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        v.as_str().map(str::to_owned).ok_or_else(|| cx.invalid_type("string"))
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| cx.invalid_type("string"))
     }
 
     fn to_json(&self) -> Value {

@@ -27,7 +27,8 @@ impl QemuUuid {
 
 impl PropertyKind for QemuUuid {
     const TYPE_NAME: &'static str = "str";
-    const DESCRIPTION: Option<&'static str> = Some("UUID (aka GUID) or \"auto\" for random value (default)");
+    const DESCRIPTION: Option<&'static str> =
+        Some("UUID (aka GUID) or \"auto\" for random value (default)");
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
         if s == "auto" {
@@ -67,9 +68,14 @@ mod tests {
         let cx = ValueCx::new("vfio-pci", "vf-token");
         let u = QemuUuid::parse("2AB0A9A3-2C1E-4F4B-9D0B-2A4A3E0C1D2E", &cx).unwrap();
         assert_eq!(u.print(), "2ab0a9a3-2c1e-4f4b-9d0b-2a4a3e0c1d2e");
-        assert_ne!(QemuUuid::parse("auto", &cx).unwrap(), QemuUuid::parse("auto", &cx).unwrap());
+        assert_ne!(
+            QemuUuid::parse("auto", &cx).unwrap(),
+            QemuUuid::parse("auto", &cx).unwrap()
+        );
         assert_eq!(
-            QemuUuid::parse("2ab0a9a32c1e4f4b9d0b2a4a3e0c1d2e", &cx).unwrap_err().to_string(),
+            QemuUuid::parse("2ab0a9a32c1e4f4b9d0b2a4a3e0c1d2e", &cx)
+                .unwrap_err()
+                .to_string(),
             "Property 'vfio-pci.vf-token' doesn't take value '2ab0a9a32c1e4f4b9d0b2a4a3e0c1d2e'"
         );
     }

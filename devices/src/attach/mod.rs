@@ -1,0 +1,99 @@
+//! Realize, shared by the VFIO devices: find the host device, attach it
+//! through the legacy container or iommufd, read what the kernel reports,
+//! and hold it all until unrealize. QEMU's order and error texts
+//! (reference §2.4–§2.7, §7).
+
+mod backend;
+mod fd;
+mod pci;
+mod s390;
+
+use std::path::PathBuf;
+
+pub use backend::{Backend, BackendChoice, BackendPolicy};
+pub use fd::fd_param;
+pub use pci::{PciCapability, PciSummary, realize_pci};
+pub use s390::{realize_ap, realize_ccw};
+
+use qomgen::{CssDevId, LifecycleCx};
+
+use crate::host::Host;
+use crate::sys::vfio::{Device, DeviceInfo, IrqInfo, MappedRegion, RegionInfo};
+
+/// One region as realize found it.
+#[derive(Debug)]
+pub struct Region {
+    /// What the kernel reports.
+    pub info: RegionInfo,
+    /// The mappings realize made (the whole region, or its sparse areas).
+    pub maps: Vec<(u64, MappedRegion)>,
+}
+
+/// Everything a realized VFIO device holds. Dropping it releases the
+/// mappings, the device fd and the backend, in that order.
+#[derive(Debug)]
+pub struct Attached {
+    /// Device name as QEMU derives it (BDF, mdev UUID, id or `VFIO_FD<n>`).
+    pub name: String,
+    /// Host sysfs path, when there is one.
+    pub sysfsdev: Option<PathBuf>,
+    /// `VFIO_DEVICE_GET_INFO`.
+    pub info: DeviceInfo,
+    /// Regions with their mappings.
+    pub regions: Vec<Region>,
+    /// IRQ indexes.
+    pub irqs: Vec<IrqInfo>,
+    /// PCI identity and capabilities (vfio-pci only).
+    pub pci: Option<PciSummary>,
+    /// Which backend, why, and where the device fd came from.
+    pub choice: BackendChoice,
+    /// The host subchannel (vfio-ccw only).
+    pub subchannel: Option<CssDevId>,
+    // Field order is drop order: the device fd must close before the
+    // backend unwinds (QEMU: close device, then detach the group/container).
+    device: Option<Device>,
+    backend: Option<Backend>,
+}
+
+impl Attached {
+    /// The device fd.
+    pub fn device(&self) -> &Device {
+        // Present from construction until drop.
+        self.device
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("device taken before drop"))
+    }
+
+    /// The backend the device is attached through.
+    pub fn backend(&self) -> &Backend {
+        self.backend
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("backend taken before drop"))
+    }
+
+    /// The host subchannel of a vfio-ccw device.
+    pub fn subchannel(&self) -> Option<CssDevId> {
+        self.subchannel
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.regions.clear();
+        if let (Some(dev), Some(b)) = (&self.device, &self.backend) {
+            b.detach(dev);
+        }
+        self.device = None;
+        self.backend = None;
+    }
+}
+
+/// The host to look things up on: the tree's `Host` resource, else `/`.
+pub(crate) fn host_of<'a>(cx: &'a LifecycleCx<'_>, system: &'a Host) -> &'a Host {
+    cx.resource::<Host>().unwrap_or(system)
+}
+
+/// The backend policy: the tree's resource, else QEMU's (legacy unless linked).
+pub(crate) fn policy_of(cx: &LifecycleCx<'_>) -> BackendPolicy {
+    cx.resource::<BackendPolicy>().copied().unwrap_or_default()
+}

@@ -1,0 +1,86 @@
+//! `-object iommufd`: the host IOMMUFD backend that devices link to.
+//!
+//! Unlike QEMU, which notices a missing `/dev/iommu` only when the first
+//! device attaches, creation itself fails when the host has no IOMMUFD, and
+//! says which kernel option is missing.
+
+use qomgen::{Error, LifecycleCx, Object, ObjectImpl, Result};
+
+use crate::attach;
+use crate::host::Host;
+use crate::sys::iommufd::Iommufd;
+
+/// The IOMMUFD backend object (`iommufd`).
+#[derive(Object, Debug)]
+#[object(name = "iommufd", user_creatable, no_desc)]
+pub struct IommufdBackend {
+    #[prop(write_only, setter = IommufdBackend::set_fd)]
+    pub(crate) fd: Option<Iommufd>,
+    /// `/dev/iommu`, opened by the first device that connects.
+    opened: Option<Iommufd>,
+    /// Devices connected (QEMU's `users`): the backend cannot go while non-zero.
+    users: u32,
+}
+
+impl IommufdBackend {
+    fn set_fd(&mut self, value: &str) -> Result<()> {
+        self.fd = Some(Iommufd::from_fd(attach::fd_param(
+            value,
+            "remote object fd",
+        )?));
+        Ok(())
+    }
+
+    /// Connects a device: opens `/dev/iommu` on first use (unless an fd was
+    /// passed) and returns the iommufd to bind to.
+    ///
+    /// # Errors
+    /// `Could not open '/dev/iommu': <strerror>`.
+    pub fn connect(&mut self, host: &Host) -> Result<&Iommufd> {
+        if self.fd.is_none() && self.opened.is_none() {
+            let fd = host.open_iommufd().map_err(|e| {
+                Error::new(format!("Could not open '/dev/iommu': {}", e.strerror()))
+                    .with_hint("Is your kernel config missing CONFIG_IOMMUFD?")
+            })?;
+            self.opened = Some(fd);
+        }
+        self.users += 1;
+        self.iommufd()
+            .ok_or_else(|| Error::new("iommufd backend has no fd"))
+    }
+
+    /// Disconnects a device; the last one closes an fd the backend opened itself.
+    pub fn disconnect(&mut self) {
+        self.users = self.users.saturating_sub(1);
+        if self.users == 0 {
+            self.opened = None;
+        }
+    }
+
+    /// The backend's iommufd: the passed one, or the one opened for devices.
+    pub fn iommufd(&self) -> Option<&Iommufd> {
+        self.fd.as_ref().or(self.opened.as_ref())
+    }
+
+    /// Number of connected devices.
+    pub fn users(&self) -> u32 {
+        self.users
+    }
+}
+
+impl ObjectImpl for IommufdBackend {
+    fn complete(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        if self.fd.is_some() {
+            return Ok(());
+        }
+        let system = Host::system();
+        let host = cx.resource::<Host>().unwrap_or(&system);
+        if !host.exists("/dev/iommu") {
+            return Err(
+                Error::new("can't create iommufd object: /dev/iommu not found")
+                    .with_hint("Is your kernel config missing CONFIG_IOMMUFD?"),
+            );
+        }
+        Ok(())
+    }
+}

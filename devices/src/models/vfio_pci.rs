@@ -1,0 +1,201 @@
+//! `vfio-pci`: assign a host PCI device through VFIO (legacy container or
+//! iommufd), and its `vfio-pci-nohotplug` variant.
+
+use std::os::fd::OwnedFd;
+
+use qomgen::{
+    Device, DeviceImpl, LifecycleCx, Link, OffAutoPciBar, OnOffAuto, PciHostAddress, QemuUuid,
+    Result, Size,
+};
+
+use super::iommufd::IommufdBackend;
+use super::kinds::GpuDirectClique;
+use super::pci_device::PciDevice;
+use crate::attach::{self, Attached};
+
+/// The abstract VFIO PCI base type (`vfio-pci-device`).
+#[derive(Device, Debug)]
+#[device(name = "vfio-pci-device", abstract, category = Misc, desc = "VFIO PCI base device")]
+pub struct VfioPciDevice {
+    #[parent]
+    pub(crate) pci: PciDevice,
+}
+
+impl DeviceImpl for VfioPciDevice {}
+
+/// VFIO-based PCI device assignment
+///
+/// Properties the realize path does not act on (migration, display, KVM
+/// interrupt bypass, IGD quirks) are parsed, validated and kept: they are
+/// part of the interface QEMU users write.
+#[derive(Device, Debug)]
+#[device(name = "vfio-pci")]
+pub struct VfioPci {
+    #[parent]
+    pub(crate) base: VfioPciDevice,
+    /// Host PCI address [domain:]<bus:slot.function> of assigned device
+    #[prop(since = "1.3")]
+    pub(crate) host: Option<PciHostAddress>,
+    /// Specify UUID VF token. Required for VF when PF is owned by another VFIO driver
+    #[prop(name = "vf-token", since = "8.1")]
+    pub(crate) vf_token: Option<QemuUuid>,
+    /// Host sysfs path of assigned device
+    #[prop(since = "2.6")]
+    pub(crate) sysfsdev: Option<String>,
+    /// Disable dirty pages tracking during iterative phase (DEBUG)
+    #[prop(name = "x-pre-copy-dirty-page-tracking", default = OnOffAuto::On, since = "5.2")]
+    pub(crate) pre_copy_dirty_page_tracking: OnOffAuto,
+    /// Disable device dirty page tracking and use container-based dirty page tracking
+    #[prop(name = "x-device-dirty-page-tracking", default = OnOffAuto::On, since = "9.1")]
+    pub(crate) device_dirty_page_tracking: OnOffAuto,
+    /// Enable display support for device, ex. vGPU
+    #[prop(default = OnOffAuto::Off, since = "2.12")]
+    pub(crate) display: OnOffAuto,
+    /// Set X display resolution the vGPU should use
+    #[prop(default = 0, since = "3.2")]
+    pub(crate) xres: u32,
+    /// Set Y display resolution the vGPU should use
+    #[prop(default = 0, since = "3.2")]
+    pub(crate) yres: u32,
+    /// When EOI is not provided by KVM/QEMU, wait time (milliseconds) to re-enable device direct access after INTx (DEBUG)
+    #[prop(name = "x-intx-mmap-timeout-ms", default = 1100, since = "1.3")]
+    pub(crate) intx_mmap_timeout_ms: u32,
+    /// Expose VGA address spaces for device
+    #[prop(name = "x-vga", default = false, since = "1.5")]
+    pub(crate) vga: bool,
+    /// Disable device request notification support (DEBUG)
+    #[prop(name = "x-req", default = true, since = "2.3")]
+    pub(crate) req: bool,
+    /// Expose host IGD OpRegion to guest
+    #[prop(name = "x-igd-opregion", default = true, since = "2.7")]
+    pub(crate) igd_opregion: bool,
+    #[prop(name = "x-igd-lpc", default = false)]
+    pub(crate) igd_lpc: bool,
+    #[prop(name = "x-igd-legacy-mode", default = OnOffAuto::Auto)]
+    pub(crate) igd_legacy_mode: OnOffAuto,
+    /// Enable device migration. Also requires a host VFIO PCI variant or mdev driver with migration support enabled
+    // QEMU's comment reads "5.2, 8.0 non-experimetal": the property appeared in 5.2.
+    #[prop(name = "enable-migration", default = OnOffAuto::Auto, since = "5.2")]
+    pub(crate) enable_migration: OnOffAuto,
+    /// Transfer this device state via multifd channels when live migrating it
+    #[prop(name = "x-migration-multifd-transfer", default = OnOffAuto::Auto, since = "10.0", set_after_realize)]
+    pub(crate) migration_multifd_transfer: OnOffAuto,
+    /// Start the config load only after all iterables were loaded (during non-iterables loading phase) when doing live migration of device state via multifd channels
+    #[prop(name = "x-migration-load-config-after-iter", default = OnOffAuto::Auto, since = "10.1")]
+    pub(crate) migration_load_config_after_iter: OnOffAuto,
+    /// Maximum size of in-flight VFIO device state buffers queued at the destination when doing live migration of device state via multifd channels
+    #[prop(name = "x-migration-max-queued-buffers-size", default = Size(u64::MAX), since = "10.1")]
+    pub(crate) migration_max_queued_buffers_size: Size,
+    /// Emit VFIO migration QAPI event when a VFIO device changes its migration state. For management applications
+    #[prop(name = "migration-events", default = false, since = "9.1")]
+    pub(crate) migration_events: bool,
+    /// Disable MMAP for device. Allows to trace MMIO accesses (DEBUG)
+    // QEMU's comment reads "2.4 and 2.5".
+    #[prop(name = "x-no-mmap", default = false, since = "2.4")]
+    pub(crate) no_mmap: bool,
+    /// Override allowing ballooning with device (DEBUG, DANGER)
+    #[prop(name = "x-balloon-allowed", default = false, since = "3.1")]
+    pub(crate) balloon_allowed: bool,
+    /// Disable direct VFIO->KVM INTx injection. Allows to trace INTx interrupts (DEBUG)
+    #[prop(name = "x-no-kvm-intx", default = false, since = "2.5")]
+    pub(crate) no_kvm_intx: bool,
+    /// Disable direct VFIO->KVM MSI injection. Allows to trace MSI interrupts (DEBUG)
+    #[prop(name = "x-no-kvm-msi", default = false, since = "2.5")]
+    pub(crate) no_kvm_msi: bool,
+    /// Disable direct VFIO->KVM MSIx injection. Allows to trace MSIx interrupts (DEBUG)
+    #[prop(name = "x-no-kvm-msix", default = false, since = "2.5")]
+    pub(crate) no_kvm_msix: bool,
+    /// Disable GeForce quirks (for NVIDIA Quadro/GRID/Tesla). Improves performance
+    #[prop(name = "x-no-geforce-quirks", default = false, since = "2.12")]
+    pub(crate) no_geforce_quirks: bool,
+    /// Disable registration of ioeventfds with KVM (DEBUG)
+    #[prop(name = "x-no-kvm-ioeventfd", default = false, since = "3.0")]
+    pub(crate) no_kvm_ioeventfd: bool,
+    /// Disable linking of KVM ioeventfds to VFIO ioeventfds (DEBUG)
+    #[prop(name = "x-no-vfio-ioeventfd", default = false, since = "3.0")]
+    pub(crate) no_vfio_ioeventfd: bool,
+    /// Override PCI Vendor ID with provided value (DEBUG)
+    #[prop(name = "x-pci-vendor-id", default = u32::MAX, since = "2.5")]
+    pub(crate) pci_vendor_id: u32,
+    /// Override PCI device ID with provided value (DEBUG)
+    #[prop(name = "x-pci-device-id", default = u32::MAX, since = "2.5")]
+    pub(crate) pci_device_id: u32,
+    /// Override PCI Subsystem Vendor ID with provided value (DEBUG)
+    #[prop(name = "x-pci-sub-vendor-id", default = u32::MAX, since = "2.5")]
+    pub(crate) pci_sub_vendor_id: u32,
+    /// Override PCI Subsystem Device ID with provided value (DEBUG)
+    #[prop(name = "x-pci-sub-device-id", default = u32::MAX, since = "2.5")]
+    pub(crate) pci_sub_device_id: u32,
+    #[prop(name = "x-pci-class-code", default = u32::MAX)]
+    pub(crate) pci_class_code: u32,
+    /// Override IGD data stolen memory size (32MiB units)
+    // QEMU's comment reads "2.7 (See c4c45e943e51)".
+    #[prop(name = "x-igd-gms", default = 0, since = "2.7")]
+    pub(crate) igd_gms: u32,
+    /// Add NVIDIA GPUDirect capability indicating P2P DMA clique for device [0-15]
+    #[prop(name = "x-nv-gpudirect-clique", since = "2.11")]
+    pub(crate) nv_gpudirect_clique: Option<GpuDirectClique>,
+    /// Specify MSI-X MMIO relocation to the end of specified existing BAR or new BAR to avoid virtualization overhead due to adjacent device registers
+    #[prop(name = "x-msix-relocation", default = OffAutoPciBar::Off, since = "2.12")]
+    pub(crate) msix_relocation: OffAutoPciBar,
+    /// Set host IOMMUFD backend device
+    #[prop(link = "iommufd", since = "9.0")]
+    pub(crate) iommufd: Option<Link<IommufdBackend>>,
+    /// Skip config space check for Vendor Specific Capability. Setting to false will enforce strict checking of VSC content (DEBUG)
+    #[prop(name = "skip-vsc-check", default = true, since = "9.1")]
+    pub(crate) skip_vsc_check: bool,
+    /// PCIe extended configuration space offset at which to place a synthetic PASID extended capability when PASID is enabled via a vIOMMU. A value of 0 (default) places the capability at the end of the extended configuration space. The offset must be 4-byte aligned and within the PCIe extended configuration space
+    #[prop(name = "x-vpasid-cap-offset", default = 0, since = "11.0")]
+    pub(crate) vpasid_cap_offset: u16,
+    #[prop(write_only, setter = VfioPci::set_fd)]
+    pub(crate) fd: Option<OwnedFd>,
+    #[prop]
+    pub(crate) bootindex: Option<i32>,
+    /// What realize attached, released by unrealize (or drop).
+    pub(crate) attached: Option<Attached>,
+}
+
+impl VfioPci {
+    fn set_fd(&mut self, value: &str) -> Result<()> {
+        self.fd = Some(attach::fd_param(value, "object fd")?);
+        Ok(())
+    }
+}
+
+impl DeviceImpl for VfioPci {
+    fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        self.attached = Some(attach::realize_pci(self, cx)?);
+        Ok(())
+    }
+
+    fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
+        self.attached = None;
+    }
+}
+
+/// VFIO PCI assignment that cannot be hot-plugged, with boot display options.
+#[derive(Device, Debug)]
+#[device(name = "vfio-pci-nohotplug", hotpluggable = false, no_desc)]
+pub struct VfioPciNohotplug {
+    #[parent]
+    pub(crate) vfio: VfioPci,
+    /// Enable ramfb to provide pre-boot graphics for devices enabling display option
+    #[prop(default = false, since = "3.1")]
+    pub(crate) ramfb: bool,
+    /// Controls loading of a legacy VGA BIOS ROM
+    #[prop(name = "use-legacy-x86-rom", default = false, since = "10.1")]
+    pub(crate) use_legacy_x86_rom: bool,
+    /// Override default migration support for ramfb support (DEBUG)
+    #[prop(name = "x-ramfb-migrate", default = OnOffAuto::Auto, since = "8.2")]
+    pub(crate) ramfb_migrate: OnOffAuto,
+}
+
+impl DeviceImpl for VfioPciNohotplug {
+    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
+        // vfio-pci (the parent) has realized by now; these are QEMU's checks on the extras.
+        if self.ramfb && self.vfio.display != OnOffAuto::On {
+            return Err(qomgen::Error::new("ramfb=on requires display=on"));
+        }
+        Ok(())
+    }
+}
