@@ -15,7 +15,10 @@
 //! QEMU's user-visible messages are composed by the device models.
 
 pub mod attach;
+pub mod availability;
 pub mod host;
 pub mod models;
 pub mod probe;
+pub mod report;
 pub mod sys;
+pub mod validate;

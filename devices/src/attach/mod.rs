@@ -6,6 +6,7 @@
 mod backend;
 mod fd;
 mod pci;
+mod plan;
 mod s390;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 pub use backend::{Backend, BackendChoice, BackendPolicy};
 pub use fd::fd_param;
 pub use pci::{PciCapability, PciSummary, realize_pci};
+pub use plan::plan;
 pub use s390::{realize_ap, realize_ccw};
 
 use qomgen::{CssDevId, LifecycleCx};

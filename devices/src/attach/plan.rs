@@ -1,0 +1,102 @@
+//! `--dry-run`: what realize would open, worked out from sysfs without
+//! opening any device node.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use qomgen::{Link, Object};
+
+use super::BackendPolicy;
+use crate::host::Host;
+use crate::models::iommufd::IommufdBackend;
+use crate::models::vfio_ap::VfioAp;
+use crate::models::vfio_ccw::VfioCcw;
+use crate::models::vfio_pci::VfioPci;
+
+/// The steps realize would take, one line each; `None` for a non-VFIO object.
+pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<String>> {
+    let (sysfsdev, link, fd): (Option<PathBuf>, Option<&Link<IommufdBackend>>, Option<i32>) =
+        if let Some(d) = obj.downcast_ref::<VfioPci>() {
+            let s = d
+                .sysfsdev
+                .as_deref()
+                .map(PathBuf::from)
+                .or_else(|| d.host.map(|h| Host::pci_device_dir(&h.to_string())));
+            (s, d.iommufd.as_ref(), d.fd.as_ref().map(AsRawFd::as_raw_fd))
+        } else if let Some(d) = obj.downcast_ref::<VfioCcw>() {
+            (
+                d.sysfsdev.as_deref().map(PathBuf::from),
+                d.iommufd.as_ref(),
+                d.fd.as_ref().map(AsRawFd::as_raw_fd),
+            )
+        } else {
+            let d = obj.downcast_ref::<VfioAp>()?;
+            (
+                d.sysfsdev.as_deref().map(PathBuf::from),
+                d.iommufd.as_ref(),
+                d.fd.as_ref().map(AsRawFd::as_raw_fd),
+            )
+        };
+    let mut steps = Vec::new();
+    match (&sysfsdev, fd) {
+        (_, Some(n)) => steps.push(format!("use the device fd {n} (fd=)")),
+        (Some(p), None) => steps.push(format!("stat {}", p.display())),
+        (None, None) => {
+            steps.push("no host device given: realize would fail".to_owned());
+            return Some(steps);
+        }
+    }
+    let iommufd = match (link, policy) {
+        (Some(_), _) | (None, BackendPolicy::Iommufd) => true,
+        (None, BackendPolicy::Legacy) => false,
+        (None, BackendPolicy::Auto) => {
+            host.exists("/dev/iommu")
+                && sysfsdev
+                    .as_ref()
+                    .is_some_and(|p| host.exists(p.join("vfio-dev")))
+        }
+    };
+    if iommufd {
+        if let (None, Some(p)) = (fd, &sysfsdev) {
+            steps.push(cdev_step(host, p));
+        }
+        let passed = link
+            .and_then(|l| l.borrow().ok())
+            .is_some_and(|b| b.fd.is_some());
+        if passed {
+            steps.push("use the iommufd passed to the iommufd object".to_owned());
+        } else {
+            steps.push("open /dev/iommu".to_owned());
+        }
+        steps.push(
+            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT".to_owned(),
+        );
+    } else if let Some(p) = &sysfsdev {
+        match host.iommu_group(p) {
+            Ok(g) => steps.push(format!(
+                "open {} (IOMMU group {})",
+                g.dev_path().display(),
+                g.id
+            )),
+            Err(e) => steps.push(format!("find the IOMMU group: {e}")),
+        }
+        steps.push("open /dev/vfio/vfio, VFIO_SET_IOMMU, VFIO_GROUP_GET_DEVICE_FD".to_owned());
+    }
+    steps.push("VFIO_DEVICE_GET_INFO, region and IRQ info".to_owned());
+    Some(steps)
+}
+
+fn cdev_step(host: &Host, sysfsdev: &Path) -> String {
+    let dir = sysfsdev.join("vfio-dev");
+    match host.list_dir(&dir) {
+        Ok(entries) => match entries.iter().find(|n| n.starts_with("vfio")) {
+            Some(n) => format!(
+                "open {} (from {})",
+                Host::vfio_cdev_path(n).display(),
+                dir.join(n).display()
+            ),
+            None => format!("no vfioN entry in {}", dir.display()),
+        },
+        Err(e) => format!("no cdev: {e}"),
+    }
+}
