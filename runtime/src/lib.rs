@@ -28,6 +28,7 @@
 extern crate self as qomgen;
 
 pub mod error;
+pub mod introspect;
 pub mod kind;
 pub mod kinds;
 pub mod link;

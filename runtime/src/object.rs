@@ -63,7 +63,7 @@ impl dyn Object {
         self.upcast(T::TYPE_INFO)?.downcast_ref()
     }
 
-    /// Mutable counterpart of [`downcast_ref`](Self::downcast_ref).
+    /// Mutable counterpart of `downcast_ref`.
     pub fn downcast_mut<T: ObjectType>(&mut self) -> Option<&mut T> {
         self.upcast_mut(T::TYPE_INFO)?.downcast_mut()
     }

@@ -1,0 +1,303 @@
+//! Introspection: what QEMU shows about its types, from the static tables.
+//!
+//! * [`help`]: the human texts of `-device help`, `-device NAME,help`,
+//!   `-object help` and `-object NAME,help`, byte for byte as QEMU prints
+//!   them, plus an opt-in annotated style ([`HelpStyle::extra`]).
+//! * [`json`]: QMP-shaped answers (`device-list-properties`,
+//!   `qom-list-properties`, `qom-list-types`) as serde types.
+//! * [`mod@dump`] and [`mod@diff`]: one document describing every registered type,
+//!   and a comparison of two such documents that classifies each change as
+//!   breaking or compatible.
+//!
+//! QEMU instantiates a type to introspect it (to see instance properties).
+//! Here every property lives in a static table, so introspection never
+//! creates an object: it cannot have side effects on an
+//! [`ObjectTree`](crate::ObjectTree), which is the invariant QEMU's
+//! `device-introspect-test` checks.
+//!
+//! ```
+//! use qomgen::introspect::{self, HelpStyle};
+//!
+//! let err = introspect::device_help("no-such-device", &HelpStyle::QEMU).unwrap_err();
+//! assert_eq!(err.to_string(), "Device 'no-such-device' not found");
+//! let err = introspect::device_help("device", &HelpStyle::QEMU).unwrap_err();
+//! assert_eq!(err.to_string(), "Parameter 'typename' expects a non-abstract device type");
+//! ```
+
+pub mod diff;
+pub mod dump;
+pub mod help;
+pub mod json;
+
+pub use diff::{Change, DiffReport, Severity, diff};
+pub use dump::{DUMP_FORMAT_VERSION, DeviceDump, Dump, TypeDump, TypeKindName, dump};
+pub use help::{
+    Availability, HelpError, HelpStyle, device_help, device_list_help, object_help,
+    object_list_help, write_device_help, write_device_help_for, write_device_list,
+    write_object_help, write_object_help_for, write_object_list, write_property_help,
+};
+pub use json::{
+    ObjectPropertyInfo, ObjectTypeInfo, device_list_properties, qom_list_properties, qom_list_types,
+};
+
+use crate::error::{Error, Result};
+use crate::kind::{Input, ValueCx};
+use crate::object::Object;
+use crate::property::Property;
+use crate::registry::registry;
+use crate::types::{TypeInfo, TypeKind};
+
+fn get_type(obj: &dyn Object) -> serde_json::Value {
+    obj.type_info().name.into()
+}
+
+fn get_false(_: &dyn Object) -> serde_json::Value {
+    false.into()
+}
+
+fn get_hotpluggable(obj: &dyn Object) -> serde_json::Value {
+    obj.type_info()
+        .device_meta()
+        .is_some_and(|m| m.hotpluggable)
+        .into()
+}
+
+fn get_null(_: &dyn Object) -> serde_json::Value {
+    serde_json::Value::Null
+}
+
+fn set_realized(_: &mut dyn Object, _: Input<'_>, cx: &ValueCx<'_>) -> Result<()> {
+    Err(Error::new(format!(
+        "Property '{}.realized' is changed by realizing or deleting the device, not by setting it",
+        cx.type_name
+    )))
+}
+
+const fn implicit(
+    name: &'static str,
+    type_name: &'static str,
+    get: crate::property::GetFn,
+) -> Property {
+    Property {
+        name,
+        type_name,
+        description: None,
+        default: None,
+        since: None,
+        link_type: None,
+        set: None,
+        get: Some(get),
+        link: None,
+        set_after_realize: false,
+    }
+}
+
+/// The property QOM's `object` class adds to every type: `type` (`string`,
+/// read-only). It is not in any table; [`qom_properties`] adds it.
+pub static OBJECT_IMPLICIT_PROPERTIES: [Property; 1] = [implicit("type", "string", get_type)];
+
+/// The properties QEMU's `device` class adds to every device: `realized`
+/// (`bool`, settable), `hotpluggable` and `hotplugged` (`bool`, read-only),
+/// `parent_bus` (`link<bus>`, read-only).
+///
+/// They exist for introspection only: their getters report an instance that
+/// is not in a tree (not realized, not hot-plugged, no bus), and `realized`
+/// cannot actually be set through them (the tree realizes devices).
+pub static DEVICE_IMPLICIT_PROPERTIES: [Property; 4] = [
+    Property {
+        set: Some(set_realized),
+        ..implicit("realized", "bool", get_false)
+    },
+    implicit("hotpluggable", "bool", get_hotpluggable),
+    implicit("hotplugged", "bool", get_false),
+    Property {
+        link_type: Some("bus"),
+        ..implicit("parent_bus", "link<bus>", get_null)
+    },
+];
+
+/// The implicit properties of `ty`: `type`, and for devices the four of
+/// [`DEVICE_IMPLICIT_PROPERTIES`].
+pub fn implicit_properties(
+    ty: &'static TypeInfo,
+) -> impl Iterator<Item = &'static Property> + Clone {
+    let device: &'static [Property] = if ty.is_device() {
+        &DEVICE_IMPLICIT_PROPERTIES
+    } else {
+        &[]
+    };
+    OBJECT_IMPLICIT_PROPERTIES.iter().chain(device)
+}
+
+/// Whether `device-list-properties` / `-device X,help` hide a property of
+/// this name: `type`, `realized`, `hotpluggable`, `hotplugged`,
+/// `parent_bus`, and any name starting with `legacy-`.
+pub fn is_hidden_device_property(name: &str) -> bool {
+    matches!(
+        name,
+        "type" | "realized" | "hotpluggable" | "hotplugged" | "parent_bus"
+    ) || name.starts_with("legacy-")
+}
+
+/// The properties `device-list-properties` and `-device X,help` show for
+/// `ty`: its table (ancestors first) minus the hidden names.
+pub fn device_properties(ty: &'static TypeInfo) -> impl Iterator<Item = &'static Property> + Clone {
+    ty.properties()
+        .filter(|p| !is_hidden_device_property(p.name))
+}
+
+/// The properties `qom-list-properties` shows for `ty`: the implicit ones,
+/// then its table (ancestors first), nothing hidden.
+pub fn qom_properties(ty: &'static TypeInfo) -> impl Iterator<Item = &'static Property> + Clone {
+    implicit_properties(ty).chain(ty.properties())
+}
+
+/// A type by name, with `device-list-properties`' checks: it exists
+/// (`Device '%s' not found`), is a device and is not abstract
+/// (`Parameter 'typename' expects a non-abstract device type`).
+///
+/// # Errors
+/// The two texts above.
+pub fn lookup_device(typename: &str) -> Result<&'static TypeInfo> {
+    let ty = registry()
+        .get(typename)
+        .map(|e| e.info)
+        .ok_or_else(|| Error::new(format!("Device '{typename}' not found")))?;
+    check_device(ty)?;
+    Ok(ty)
+}
+
+pub(crate) fn check_device(ty: &'static TypeInfo) -> Result<()> {
+    if !ty.is_device() || ty.abstract_ {
+        return Err(Error::invalid_parameter_value(
+            "typename",
+            "a non-abstract device type",
+        ));
+    }
+    Ok(())
+}
+
+/// A type by name, with `qom-list-properties`' check: `Class '%s' not found`.
+///
+/// # Errors
+/// The text above.
+pub fn lookup_class(typename: &str) -> Result<&'static TypeInfo> {
+    registry()
+        .get(typename)
+        .map(|e| e.info)
+        .ok_or_else(|| Error::new(format!("Class '{typename}' not found")))
+}
+
+/// Whether `-object` may create `ty` (the same rule the object tree applies).
+pub(crate) fn is_creatable_object(ty: &TypeInfo) -> bool {
+    !ty.abstract_
+        && matches!(
+            ty.kind,
+            TypeKind::Object {
+                user_creatable: true
+            }
+        )
+}
+
+/// `strcasecmp` (ASCII case folding, as glibc in the C locale), then plain
+/// byte order to make distinct names never compare equal. QEMU sorts type
+/// lists with `object_class_get_list_sorted`, which uses `strcasecmp`.
+pub(crate) fn type_name_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+        .then_with(|| a.cmp(b))
+}
+
+/// Visits the items of `items` in the order given by
+/// `cmp`, without allocating: a selection over the (cloneable) iterator,
+/// each step taking the smallest item greater than the previous one.
+/// Items are told apart by position, so equal keys are all visited (in
+/// iteration order). Quadratic, which is fine for a few hundred items.
+pub(crate) fn for_each_sorted<T: Copy, I, E>(
+    items: I,
+    mut cmp: impl FnMut(T, T) -> std::cmp::Ordering,
+    mut visit: impl FnMut(T) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E>
+where
+    I: Iterator<Item = T> + Clone,
+{
+    use std::cmp::Ordering::{Greater, Less};
+    let mut last: Option<(T, usize)> = None;
+    loop {
+        let mut best: Option<(T, usize)> = None;
+        for (i, item) in items.clone().enumerate() {
+            let key = (item, i);
+            let mut order = |a: (T, usize), b: (T, usize)| cmp(a.0, b.0).then(a.1.cmp(&b.1));
+            if last.is_some_and(|l| order(key, l) != Greater) {
+                continue;
+            }
+            if best.is_none_or(|b| order(key, b) == Less) {
+                best = Some(key);
+            }
+        }
+        match best {
+            Some(b) => {
+                visit(b.0)?;
+                last = Some(b);
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_visit_orders_and_keeps_duplicates() {
+        let items = [3, 1, 2, 1];
+        let mut seen = Vec::new();
+        for_each_sorted(
+            items.iter().copied(),
+            |a: i32, b| a.cmp(&b),
+            |x| {
+                seen.push(x);
+                Ok::<(), ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, [1, 1, 2, 3]);
+        let mut none = 0;
+        for_each_sorted(
+            std::iter::empty::<i32>(),
+            |a, b| a.cmp(&b),
+            |_| {
+                none += 1;
+                Ok::<(), ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn type_names_sort_like_strcasecmp() {
+        use std::cmp::Ordering::*;
+        assert_eq!(type_name_cmp("ABC", "abd"), Less);
+        assert_eq!(type_name_cmp("b", "A"), Greater);
+        assert_eq!(type_name_cmp("a", "A"), Greater);
+        assert_eq!(type_name_cmp("x", "x"), Equal);
+    }
+
+    #[test]
+    fn hidden_names_match_qemu() {
+        for n in [
+            "type",
+            "realized",
+            "hotpluggable",
+            "hotplugged",
+            "parent_bus",
+            "legacy-foo",
+        ] {
+            assert!(is_hidden_device_property(n), "{n}");
+        }
+        assert!(!is_hidden_device_property("host") && !is_hidden_device_property("legacy"));
+    }
+}
