@@ -246,7 +246,7 @@ fn help(opts: &Options, host: &Host, out: &mut dyn Write, err: &mut dyn Write) -
             Err(_) => continue,
         };
         let ty = spec.type_name.as_deref();
-        let list = ty.is_none_or(|t| t == "help" || t == "?");
+        let list = ty.is_some_and(|t| t == "help" || t == "?");
         if !spec.help && !list {
             continue;
         }

@@ -1,0 +1,398 @@
+//! The `qomgen` binary end to end: help texts, dumps and diffs, every error
+//! class with its exact stderr and exit status, dry-run and the host report
+//! on fake trees. (Successful realizes run in the real-kernel tests.)
+
+use std::path::Path;
+use std::process::Command;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn qomgen(args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_qomgen"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    assert!(
+        !out.stderr.contains("panicked"),
+        "panic for {args:?}: {}",
+        out.stderr
+    );
+    out
+}
+
+/// An empty root: a machine with no VFIO at all.
+fn empty_root() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write(root: &Path, rel: &str, content: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+#[test]
+fn device_help_prints_qemus_text_and_exits_0() {
+    let o = qomgen(&["-device", "vfio-ap,help"]);
+    assert_eq!(o.code, 0);
+    assert_eq!(
+        o.stdout,
+        "vfio-ap options:\n  fd=<string>\n  iommufd=<link<iommufd>> - Set host IOMMUFD backend device\n  sysfsdev=<str>         - Host sysfs path of assigned device\n"
+    );
+    let o = qomgen(&["-device", "vfio-pci,?"]);
+    assert_eq!(
+        (o.code, o.stdout.lines().next()),
+        (0, Some("vfio-pci options:"))
+    );
+}
+
+#[test]
+fn help_lists_and_object_help() {
+    let o = qomgen(&["-device", "help"]);
+    assert_eq!(o.code, 0);
+    assert!(
+        o.stdout
+            .starts_with("\nMisc devices:\nname \"vfio-ap\", bus ap-bus"),
+        "{}",
+        o.stdout
+    );
+    let o = qomgen(&["-object", "help"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "List of user creatable objects:\n  iommufd\n")
+    );
+    let o = qomgen(&["-object", "iommufd,help"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "iommufd options:\n  fd=<string>\n")
+    );
+}
+
+#[test]
+fn help_for_an_unknown_or_abstract_type_prints_the_error_and_exits_0() {
+    let o = qomgen(&["-device", "nope,help"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, ""));
+    assert_eq!(
+        o.stderr,
+        "qomgen: -device nope,help: Device 'nope' not found\n"
+    );
+    let o = qomgen(&["-device", "pci-device,help"]);
+    assert_eq!(
+        o.stderr,
+        "qomgen: -device pci-device,help: Parameter 'typename' expects a non-abstract device type\n"
+    );
+    assert_eq!(o.code, 0);
+}
+
+#[test]
+fn extra_help_marks_availability_on_this_host() {
+    let root = empty_root();
+    let o = qomgen(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--extra",
+        "-device",
+        "vfio-ap,help",
+    ]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.contains("iommufd=<link<iommufd>>"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("(unavailable: /dev/iommu missing)"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("since 9.0"), "{}", o.stdout);
+}
+
+#[test]
+fn usage_errors() {
+    let o = qomgen(&["--bogus"]);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            1,
+            "qomgen: --bogus: invalid option\nTry 'qomgen --help' for more information.\n"
+        )
+    );
+    let o = qomgen(&["-device"]);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            1,
+            "qomgen: -device: requires an argument\nTry 'qomgen --help' for more information.\n"
+        )
+    );
+    let o = qomgen(&["stray"]);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            1,
+            "qomgen: stray: invalid argument\nTry 'qomgen --help' for more information.\n"
+        )
+    );
+    let o = qomgen(&["--vfio-backend", "fast", "-device", "vfio-pci"]);
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            1,
+            "qomgen: -vfio-backend fast: Parameter 'vfio-backend' does not accept value 'fast'\nUse legacy, auto or iommufd\n"
+        )
+    );
+    let o = qomgen(&["--help"]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.starts_with("usage: qomgen"));
+}
+
+#[test]
+fn device_errors_print_as_qemu_does() {
+    let root = empty_root();
+    let r = root.path().to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-device", "vfio-pcii"],
+            "qomgen: -device vfio-pcii: 'vfio-pcii' is not a valid device model name\nDid you mean 'vfio-pci'?\n",
+        ),
+        (
+            &["-device", "vfio-pci,hots=1"],
+            "qomgen: -device vfio-pci,hots=1: Property 'vfio-pci.hots' not found\nDid you mean 'host'?\n",
+        ),
+        (
+            &["-device", "vfio-pci,x-vga=maybe"],
+            "qomgen: -device vfio-pci,x-vga=maybe: Parameter 'x-vga' expects 'on' or 'off'\n",
+        ),
+        (
+            &["-device", "vfio-pci,host=zz"],
+            "qomgen: -device vfio-pci,host=zz: Property 'vfio-pci.host' doesn't take value 'zz'\n",
+        ),
+        (
+            &["-device", "vfio-pci-device"],
+            "qomgen: -device vfio-pci-device: Parameter 'driver' expects a non-abstract device type\n",
+        ),
+        (
+            &["-device", "vfio-pci,id=0bad"],
+            "qomgen: -device vfio-pci,id=0bad: Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.\n",
+        ),
+        (
+            &["-device", "vfio-pci"],
+            "qomgen: -device vfio-pci: No provided host device\nUse -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE\n",
+        ),
+        (
+            &["--root", r, "-device", "vfio-pci,host=99:00.0"],
+            "qomgen: -device vfio-pci,host=99:00.0: vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: No such file or directory\n",
+        ),
+        (
+            &["-device", "vfio-pci,fd=abc"],
+            "qomgen: -device vfio-pci,fd=abc: Could not parse object fd abc:Invalid file descriptor number 'abc'\n",
+        ),
+        (
+            &["-device", "{\"driver\": \"vfio-pci\", \"x-vga\": 1}"],
+            "qomgen: -device {\"driver\": \"vfio-pci\", \"x-vga\": 1}: Invalid parameter type for 'x-vga', expected: boolean\n",
+        ),
+        (
+            &["-device", "{\"host\": \"00:01.0\"}"],
+            "qomgen: -device {\"host\": \"00:01.0\"}: Parameter 'driver' is missing\n",
+        ),
+        (
+            &["--root", r, "-object", "iommufd,id=io0"],
+            "qomgen: -object iommufd,id=io0: can't create iommufd object: /dev/iommu not found\nIs your kernel config missing CONFIG_IOMMUFD?\n",
+        ),
+        (
+            &["-object", "iommufd"],
+            "qomgen: -object iommufd: Parameter 'id' is missing\n",
+        ),
+        (
+            &["-object", "iommufd,id=x,fd=abc"],
+            "qomgen: -object iommufd,id=x,fd=abc: Could not parse remote object fd abc:Invalid file descriptor number 'abc'\n",
+        ),
+        (
+            &["-object", "iommufd,id=x,bogus=1"],
+            "qomgen: -object iommufd,id=x,bogus=1: Invalid parameter 'bogus'\n",
+        ),
+        (
+            &["-object", "vfio-pci,id=x"],
+            "qomgen: -object vfio-pci,id=x: Parameter 'qom-type' does not accept value 'vfio-pci'\n",
+        ),
+        (
+            &["-device", "vfio-pci,iommufd=nope,host=00:01.0"],
+            "qomgen: -device vfio-pci,iommufd=nope,host=00:01.0: Device 'nope' not found\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let o = qomgen(args);
+        assert_eq!(
+            (o.code, o.stderr.as_str(), o.stdout.as_str()),
+            (1, *stderr, ""),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn short_form_booleans_warn_then_the_run_goes_on() {
+    let o = qomgen(&["-device", "vfio-pci,x-vga"]);
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.stderr,
+        "qomgen: -device vfio-pci,x-vga: warning: short-form boolean option 'x-vga' deprecated\nPlease use x-vga=on instead\nqomgen: -device vfio-pci,x-vga: No provided host device\nUse -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE\n"
+    );
+}
+
+#[test]
+fn odd_inputs_fail_cleanly() {
+    for spec in [
+        "",
+        ",",
+        ",,,",
+        "{",
+        "{}",
+        "[1]",
+        "{\"driver\": 1}",
+        "vfio-pci,,",
+        "vfio-pci,=",
+        "vfio-pci,host=00:01.0,host",
+    ] {
+        let o = qomgen(&["-device", spec]);
+        assert_eq!(o.code, 1, "{spec:?}: {}", o.stderr);
+        assert!(
+            o.stderr.starts_with(&format!("qomgen: -device {spec}: ")),
+            "{spec:?}: {}",
+            o.stderr
+        );
+    }
+}
+
+#[test]
+fn dry_run_plans_without_opening() {
+    let root = empty_root();
+    let dev = "sys/bus/pci/devices/0000:00:01.0";
+    std::fs::create_dir_all(root.path().join(dev)).unwrap();
+    std::fs::create_dir_all(root.path().join("sys/kernel/iommu_groups/5")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../kernel/iommu_groups/5",
+        root.path().join(dev).join("iommu_group"),
+    )
+    .unwrap();
+    let r = root.path().to_str().unwrap();
+    let o = qomgen(&[
+        "--root",
+        r,
+        "--dry-run",
+        "-device",
+        "vfio-pci,host=00:01.0,id=d0",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        o.stdout,
+        "vfio-pci (id d0): would\n  stat /sys/bus/pci/devices/0000:00:01.0\n  open /dev/vfio/5 (IOMMU group 5)\n  open /dev/vfio/vfio, VFIO_SET_IOMMU, VFIO_GROUP_GET_DEVICE_FD\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n"
+    );
+    write(root.path(), "dev/iommu", "");
+    write(root.path(), &format!("{dev}/vfio-dev/vfio0/dev"), "511:0\n");
+    let o = qomgen(&[
+        "--root",
+        r,
+        "--dry-run",
+        "--json",
+        "--vfio-backend",
+        "auto",
+        "-device",
+        "vfio-pci,host=00:01.0",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["dry-run"], true);
+    assert_eq!(
+        v["devices"][0]["plan"],
+        serde_json::json!([
+            "stat /sys/bus/pci/devices/0000:00:01.0",
+            "open /dev/vfio/devices/vfio0 (from /sys/bus/pci/devices/0000:00:01.0/vfio-dev/vfio0)",
+            "open /dev/iommu",
+            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT",
+            "VFIO_DEVICE_GET_INFO, region and IRQ info",
+        ])
+    );
+}
+
+#[test]
+fn probe_on_a_machine_without_vfio() {
+    let root = empty_root();
+    let r = root.path().to_str().unwrap();
+    for args in [vec!["--root", r], vec!["probe", "--root", r]] {
+        let o = qomgen(&args);
+        assert_eq!(o.code, 0);
+        assert!(
+            o.stdout
+                .contains("vfio module                 : FAIL  /sys/module/vfio not found\n"),
+            "{}",
+            o.stdout
+        );
+        assert!(
+            o.stdout
+                .contains("/dev/iommu                  : WARN  not found"),
+            "{}",
+            o.stdout
+        );
+        assert!(!o.stdout.contains('\x1b'));
+    }
+    let o = qomgen(&["probe", "--json", "--root", r]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["checks"][0]["status"], "FAIL");
+    assert_eq!(v["probe"]["iommufd"]["present"], false);
+}
+
+#[test]
+fn dump_and_diff() {
+    let o = qomgen(&["--dump", "json"]);
+    assert_eq!(o.code, 0);
+    let dump: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(o.stdout.contains("\"vfio-pci\""));
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, &o.stdout).unwrap();
+    let same = qomgen(&["--diff", old.to_str().unwrap(), old.to_str().unwrap()]);
+    assert_eq!((same.code, same.stdout.as_str()), (0, "no changes\n"));
+
+    // Remove vfio-pci's `host` from the new side: a breaking change.
+    let mut new = dump.clone();
+    let types = new["types"].as_array_mut().unwrap();
+    let pci = types.iter_mut().find(|t| t["name"] == "vfio-pci").unwrap();
+    pci["properties"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p["name"] != "host");
+    let newp = dir.path().join("new.json");
+    std::fs::write(&newp, serde_json::to_string(&new).unwrap()).unwrap();
+    let d = qomgen(&["--diff", old.to_str().unwrap(), newp.to_str().unwrap()]);
+    assert_eq!(d.code, 2, "{}{}", d.stdout, d.stderr);
+    assert!(
+        d.stdout.contains("BREAKING: ") && d.stdout.contains("vfio-pci.host"),
+        "{}",
+        d.stdout
+    );
+
+    let bad = qomgen(&["--diff", "/nonexistent.json", old.to_str().unwrap()]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .starts_with("qomgen: -diff /nonexistent.json: Could not read '/nonexistent.json': "),
+        "{}",
+        bad.stderr
+    );
+    let fmt = qomgen(&["--dump", "yaml"]);
+    assert_eq!(
+        (fmt.code, fmt.stderr.as_str()),
+        (
+            1,
+            "qomgen: -dump yaml: Parameter 'dump' does not accept value 'yaml'\nThe only format is json\n"
+        )
+    );
+}
