@@ -8,6 +8,11 @@
 
 use std::cell::Cell;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 use qomgen::{
     Device, DeviceImpl, Error, LifecycleCx, Link, Object, ObjectImpl, OnOffAuto, PropertyKind,
     Result, Size, ValueCx,
