@@ -61,9 +61,9 @@ impl<'a> ValueCx<'a> {
         ))
     }
 
-    /// The JSON type name QEMU's visitor uses in "expected: ..." for `v`'s counterpart.
-    pub fn wrong_json(&self, expected: &str) -> Error {
-        self.invalid_type(expected)
+    /// The string inside a JSON value, for kinds that QMP passes as strings.
+    pub fn json_str<'v>(&self, v: &'v serde_json::Value) -> Result<&'v str> {
+        v.as_str().ok_or_else(|| self.invalid_type("string"))
     }
 }
 

@@ -111,10 +111,7 @@ impl<T: ObjectType> PropertyKind for Link<T> {
     }
 
     fn from_json(v: &serde_json::Value, cx: &ValueCx<'_>) -> Result<Self> {
-        match v {
-            serde_json::Value::String(s) => Self::parse(s, cx),
-            _ => Err(cx.invalid_type("string")),
-        }
+        Self::parse(cx.json_str(v)?, cx)
     }
 
     fn from_input(input: Input<'_>, cx: &ValueCx<'_>) -> Result<Self> {

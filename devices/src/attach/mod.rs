@@ -17,7 +17,7 @@ pub use pci::{PciCapability, PciSummary, realize_pci};
 pub use plan::plan;
 pub use s390::{realize_ap, realize_ccw};
 
-use qomgen::{CssDevId, LifecycleCx};
+use qomgen::{CssDevId, Error, LifecycleCx, Result};
 
 use crate::host::Host;
 use crate::sys::vfio::{Device, DeviceInfo, IrqInfo, MappedRegion, RegionInfo};
@@ -58,6 +58,31 @@ pub struct Attached {
 }
 
 impl Attached {
+    /// A device just attached, before regions and IRQs are read.
+    pub(crate) fn new(
+        name: String,
+        sysfsdev: Option<PathBuf>,
+        device: Device,
+        backend: Backend,
+        choice: BackendChoice,
+    ) -> Result<Self> {
+        let info = device
+            .info()
+            .map_err(|e| Error::new(format!("error getting device info: {}", e.strerror())))?;
+        Ok(Attached {
+            name,
+            sysfsdev,
+            info,
+            regions: Vec::new(),
+            irqs: Vec::new(),
+            pci: None,
+            choice,
+            subchannel: None,
+            device: Some(device),
+            backend: Some(backend),
+        })
+    }
+
     /// The device fd.
     pub fn device(&self) -> &Device {
         // Present from construction until drop.

@@ -11,7 +11,7 @@ use super::backend;
 use super::{Attached, Region, host_of, policy_of};
 use crate::host::Host;
 use crate::models::vfio_pci::VfioPci;
-use crate::sys::vfio::{Device, DeviceInfo, MapProt};
+use crate::sys::vfio::{Device, MapProt};
 
 /// `PCI_ANY_ID`: the override properties' "not set".
 const PCI_ANY_ID: u32 = u32::MAX;
@@ -113,21 +113,7 @@ fn realize_named(
         name,
         token.as_ref(),
     )?;
-    let info = device
-        .info()
-        .map_err(|e| Error::new(format!("error getting device info: {}", e.strerror())))?;
-    let mut attached = Attached {
-        name: name.to_owned(),
-        sysfsdev,
-        info,
-        regions: Vec::new(),
-        irqs: Vec::new(),
-        pci: None,
-        choice,
-        subchannel: None,
-        device: Some(device),
-        backend: Some(backend),
-    };
+    let mut attached = Attached::new(name.to_owned(), sysfsdev, device, backend, choice)?;
     populate(dev, &mut attached)?;
     Ok(attached)
 }
@@ -153,7 +139,7 @@ fn check_overrides(dev: &VfioPci) -> Result<()> {
 
 /// Regions, IRQs, config space: `vfio_populate_device` and `vfio_pci_config_setup`.
 fn populate(dev: &VfioPci, a: &mut Attached) -> Result<()> {
-    let info: DeviceInfo = a.info;
+    let info = a.info;
     if !info.is_pci() {
         return Err(Error::new("this isn't a PCI device"));
     }

@@ -64,21 +64,8 @@ pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
         &name,
         None,
     )?;
-    let info = device
-        .info()
-        .map_err(|e| Error::new(format!("error getting device info: {}", e.strerror())))?;
-    let mut a = Attached {
-        name,
-        sysfsdev: Some(sysfsdev),
-        info,
-        regions: Vec::new(),
-        irqs: Vec::new(),
-        pci: None,
-        choice,
-        subchannel: Some(subchannel),
-        device: Some(device),
-        backend: Some(backend),
-    };
+    let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
+    a.subchannel = Some(subchannel);
     ccw_regions(&mut a)?;
     Ok(a)
 }
@@ -238,21 +225,7 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
             &name,
             None,
         )?;
-        let info = device
-            .info()
-            .map_err(|e| Error::new(format!("error getting device info: {}", e.strerror())))?;
-        Ok(Attached {
-            name: name.clone(),
-            sysfsdev: sysfsdev.clone(),
-            info,
-            regions: Vec::new(),
-            irqs: Vec::new(),
-            pci: None,
-            choice,
-            subchannel: None,
-            device: Some(device),
-            backend: Some(backend),
-        })
+        Attached::new(name.clone(), sysfsdev.clone(), device, backend, choice)
     })();
     attached.map_err(|e: Error| e.prepend(format_args!("vfio {name}: ")))
 }

@@ -78,10 +78,7 @@ impl PropertyKind for CssDevId {
     }
 
     fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        match v {
-            Value::String(s) => Self::parse(s, cx),
-            _ => Err(cx.invalid_type("string")),
-        }
+        Self::parse(cx.json_str(v)?, cx)
     }
 
     fn to_json(&self) -> Value {
@@ -133,10 +130,7 @@ impl PropertyKind for CcwLoadparm {
     }
 
     fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        match v {
-            Value::String(s) => Self::parse(s, cx),
-            _ => Err(cx.invalid_type("string")),
-        }
+        Self::parse(cx.json_str(v)?, cx)
     }
 
     fn to_json(&self) -> Value {

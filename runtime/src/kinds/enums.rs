@@ -19,10 +19,7 @@ pub fn enum_parse(s: &str, names: &[&str], cx: &ValueCx<'_>) -> Result<usize> {
 /// JSON form of [`enum_parse`]: the value must be a JSON string.
 #[doc(hidden)]
 pub fn enum_from_json(v: &Value, names: &[&str], cx: &ValueCx<'_>) -> Result<usize> {
-    match v {
-        Value::String(s) => enum_parse(s, names, cx),
-        _ => Err(cx.invalid_type("string")),
-    }
+    enum_parse(cx.json_str(v)?, names, cx)
 }
 
 /// QEMU's `OnOffAuto`.

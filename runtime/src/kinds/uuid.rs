@@ -38,10 +38,7 @@ impl PropertyKind for QemuUuid {
     }
 
     fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        match v {
-            Value::String(s) => Self::parse(s, cx),
-            _ => Err(cx.invalid_type("string")),
-        }
+        Self::parse(cx.json_str(v)?, cx)
     }
 
     fn to_json(&self) -> Value {
