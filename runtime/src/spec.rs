@@ -83,7 +83,7 @@ impl Spec {
         let mut spec = Spec {
             kind,
             type_name: opts.implied,
-            id: None,
+            id: opts.id,
             bus: None,
             props: Vec::with_capacity(opts.items.len()),
             help: opts.help,
@@ -92,12 +92,8 @@ impl Spec {
         };
         for (k, v) in opts.items {
             match k.as_str() {
-                // QemuOpts keeps the first `id`; QDict conversion keeps the last of other keys.
-                "id" => {
-                    if spec.id.is_none() {
-                        spec.id = Some(v);
-                    }
-                }
+                // QemuOpts decides which `id` counts (the first, found its own way).
+                "id" => {}
                 "bus" if kind == SpecKind::Device => spec.bus = Some(v),
                 k if k == kind.type_key() => spec.type_name = Some(v),
                 _ => spec.push(&k, SpecValue::Str(v)),
