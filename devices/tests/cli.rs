@@ -297,6 +297,7 @@ fn dry_run_plans_without_opening() {
     );
     write(root.path(), "dev/iommu", "");
     write(root.path(), &format!("{dev}/vfio-dev/vfio0/dev"), "511:0\n");
+    write(root.path(), "dev/vfio/devices/vfio0", "");
     let o = qomgen(&[
         "--root",
         r,

@@ -19,7 +19,12 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn property_model_and_device_models_use_no_cfg_but_test() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    for dir in ["macros/src", "runtime/src", "devices/src/models", "devices/src/attach"] {
+    for dir in [
+        "macros/src",
+        "runtime/src",
+        "devices/src/models",
+        "devices/src/attach",
+    ] {
         rust_files(&root.join(dir), &mut files);
     }
     assert!(files.len() > 20, "scanned too few files: {}", files.len());
@@ -33,7 +38,12 @@ fn property_model_and_device_models_use_no_cfg_but_test() {
             for pat in ["#[cfg(", "#[cfg_attr(", "cfg!("] {
                 if let Some(i) = l.find(pat) {
                     let rest = &l[i + pat.len()..];
-                    assert!(rest.starts_with("test)"), "{}:{}: `{l}` makes the model depend on the build", f.display(), n + 1);
+                    assert!(
+                        rest.starts_with("test)"),
+                        "{}:{}: `{l}` makes the model depend on the build",
+                        f.display(),
+                        n + 1
+                    );
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! The two VFIO backends and the choice between them.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use qomgen::{Error, Link, PropertyEnum, Result};
@@ -128,7 +128,7 @@ impl Drop for Backend {
 /// opens the device: from `fd=`, the cdev, or the group.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attach(
-    fd: Option<&OwnedFd>,
+    fd: Option<&super::PassedFd>,
     link: Option<&Link<IommufdBackend>>,
     policy: BackendPolicy,
     host: &Host,
@@ -136,7 +136,7 @@ pub(crate) fn attach(
     name: &str,
     token: Option<&uuid::Uuid>,
 ) -> Result<(Backend, Device, BackendChoice)> {
-    let cdev_present = sysfsdev.is_some_and(|p| host.exists(p.join("vfio-dev")));
+    let cdev_present = sysfsdev.is_some_and(|p| cdev_available(host, p));
     let (use_iommufd, reason) = match (link, policy) {
         (Some(l), _) => (true, format!("iommufd={} is set", l.path().unwrap_or(""))),
         (None, BackendPolicy::Legacy) => (false, "no iommufd= link (QEMU's default)".to_owned()),
@@ -173,7 +173,7 @@ pub(crate) fn attach(
     }
     let (device, source) = match (fd, sysfsdev) {
         (Some(fd), _) => {
-            let n = fd.as_raw_fd();
+            let n = fd.number();
             let dup = fd
                 .try_clone()
                 .map_err(|e| Error::new(format!("Could not use fd={n}: {e}")))?;
@@ -192,6 +192,15 @@ pub(crate) fn attach(
             fd_source: source,
         },
     ))
+}
+
+/// Whether the device has a cdev node to open: the first `vfio*` entry of
+/// `<sysfsdev>/vfio-dev` and its `/dev/vfio/devices/` node (policy `auto`).
+pub(crate) fn cdev_available(host: &Host, sysfsdev: &Path) -> bool {
+    host.list_dir(sysfsdev.join("vfio-dev"))
+        .ok()
+        .and_then(|entries| entries.into_iter().find(|n| n.starts_with("vfio")))
+        .is_some_and(|n| host.exists(Host::vfio_cdev_path(&n)))
 }
 
 /// The failing step's message, with QEMU's text.

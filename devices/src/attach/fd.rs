@@ -1,11 +1,42 @@
 //! `fd=` values: a decimal descriptor number, duplicated so that the caller
 //! keeps its own descriptor and ours closes exactly once.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use qomgen::{Error, Result};
 
 use crate::sys::strerror;
+
+/// A descriptor passed by number (`fd=N`): our duplicate, and the number
+/// the user gave, which QEMU's names and messages show (`VFIO_FD9`).
+#[derive(Debug)]
+pub struct PassedFd {
+    fd: OwnedFd,
+    number: i32,
+}
+
+impl PassedFd {
+    /// The number as the user passed it.
+    pub fn number(&self) -> i32 {
+        self.number
+    }
+
+    /// Our duplicate, for handing to an owner.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// Another duplicate (the device model keeps its own while realized).
+    pub(crate) fn try_clone(&self) -> std::io::Result<OwnedFd> {
+        self.fd.try_clone()
+    }
+}
+
+impl AsFd for PassedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
 
 /// Parses and duplicates an `fd=` value. `what` names the parameter as
 /// QEMU's message does (`object fd`, `remote object fd`).
@@ -16,7 +47,7 @@ use crate::sys::strerror;
 /// # Errors
 /// `Could not parse <what> <v>:Invalid file descriptor number '<v>'`, or the
 /// same prefix with the reason the descriptor cannot be used.
-pub fn fd_param(value: &str, what: &str) -> Result<OwnedFd> {
+pub fn fd_param(value: &str, what: &str) -> Result<PassedFd> {
     let invalid = || {
         Error::new(format!(
             "Could not parse {what} {value}:Invalid file descriptor number '{value}'"
@@ -42,5 +73,6 @@ pub fn fd_param(value: &str, what: &str) -> Result<OwnedFd> {
     // process closes it meanwhile (the object model is single-threaded).
     let fd = unsafe { BorrowedFd::borrow_raw(n) };
     fd.try_clone_to_owned()
+        .map(|fd| PassedFd { fd, number: n })
         .map_err(|e| Error::new(format!("Could not parse {what} {value}:{e}")))
 }

@@ -12,7 +12,7 @@ mod s390;
 use std::path::PathBuf;
 
 pub use backend::{Backend, BackendChoice, BackendPolicy};
-pub use fd::fd_param;
+pub use fd::{PassedFd, fd_param};
 pub use pci::{PciCapability, PciSummary, realize_pci};
 pub use plan::plan;
 pub use s390::{realize_ap, realize_ccw};

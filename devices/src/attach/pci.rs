@@ -77,7 +77,7 @@ pub fn realize_pci(dev: &VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
             }
             match cx.id {
                 Some(id) => id.to_owned(),
-                None => format!("VFIO_FD{}", std::os::fd::AsRawFd::as_raw_fd(fd)),
+                None => format!("VFIO_FD{}", fd.number()),
             }
         }
     };
@@ -98,10 +98,6 @@ fn realize_named(
         return Err(Error::new(
             "x-balloon-allowed only potentially compatible with mdev devices",
         ));
-    }
-    check_overrides(dev)?;
-    if (dev.xres != 0 || dev.yres != 0) && dev.display != OnOffAuto::On {
-        return Err(Error::new("xres and yres properties require display=on"));
     }
     let token = dev.vf_token.map(|t| t.0);
     let (backend, device, choice) = backend::attach(
@@ -214,6 +210,8 @@ fn populate(dev: &VfioPci, a: &mut Attached) -> Result<()> {
             .map_err(|e| Error::new(format!("failed to get irq {index} info: {}", e.strerror())))?;
         a.irqs.push(irq);
     }
+    // QEMU checks the overrides in vfio_pci_config_setup, after the device is attached.
+    check_overrides(dev)?;
     let word = |o: usize| u16::from_le_bytes([space[o], space[o + 1]]);
     let vendor = if dev.pci_vendor_id != PCI_ANY_ID {
         dev.pci_vendor_id as u16
@@ -236,6 +234,10 @@ fn populate(dev: &VfioPci, a: &mut Attached) -> Result<()> {
         class_code: class,
         capabilities: capabilities(&space),
     });
+    // Display support comes last in QEMU's realize.
+    if (dev.xres != 0 || dev.yres != 0) && dev.display != OnOffAuto::On {
+        return Err(Error::new("xres and yres properties require display=on"));
+    }
     Ok(())
 }
 

@@ -1,7 +1,6 @@
 //! `--dry-run`: what realize would open, worked out from sysfs without
 //! opening any device node.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use qomgen::{Link, Object};
@@ -22,19 +21,23 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
                 .as_deref()
                 .map(PathBuf::from)
                 .or_else(|| d.host.map(|h| Host::pci_device_dir(&h.to_string())));
-            (s, d.iommufd.as_ref(), d.fd.as_ref().map(AsRawFd::as_raw_fd))
+            (
+                s,
+                d.iommufd.as_ref(),
+                d.fd.as_ref().map(super::PassedFd::number),
+            )
         } else if let Some(d) = obj.downcast_ref::<VfioCcw>() {
             (
                 d.sysfsdev.as_deref().map(PathBuf::from),
                 d.iommufd.as_ref(),
-                d.fd.as_ref().map(AsRawFd::as_raw_fd),
+                d.fd.as_ref().map(super::PassedFd::number),
             )
         } else {
             let d = obj.downcast_ref::<VfioAp>()?;
             (
                 d.sysfsdev.as_deref().map(PathBuf::from),
                 d.iommufd.as_ref(),
-                d.fd.as_ref().map(AsRawFd::as_raw_fd),
+                d.fd.as_ref().map(super::PassedFd::number),
             )
         };
     let mut steps = Vec::new();
@@ -53,7 +56,7 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
             host.exists("/dev/iommu")
                 && sysfsdev
                     .as_ref()
-                    .is_some_and(|p| host.exists(p.join("vfio-dev")))
+                    .is_some_and(|p| super::backend::cdev_available(host, p))
         }
     };
     if iommufd {

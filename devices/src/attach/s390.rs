@@ -7,7 +7,7 @@ use qomgen::{CssDevId, Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
 
 use super::backend;
-use super::{Attached, Region, host_of, policy_of};
+use super::{Attached, PassedFd, Region, host_of, policy_of};
 use crate::host::Host;
 use crate::models::vfio_ap::VfioAp;
 use crate::models::vfio_ccw::VfioCcw;
@@ -20,12 +20,11 @@ const SUBTYPE_ASYNC_CMD: u32 = 1;
 const SUBTYPE_SCHIB: u32 = 2;
 const SUBTYPE_CRW: u32 = 3;
 
-/// The name QEMU gives a device passed by `fd=`: its id, else `VFIO_FD<n>`.
-fn fd_name(fd: &std::os::fd::OwnedFd, cx: &LifecycleCx<'_>) -> String {
-    cx.id.map_or_else(
-        || format!("VFIO_FD{}", std::os::fd::AsRawFd::as_raw_fd(fd)),
-        str::to_owned,
-    )
+/// The name QEMU gives a device passed by `fd=`: its id, else `VFIO_FD<n>`
+/// with `n` the number the user passed.
+fn fd_name(fd: &PassedFd, cx: &LifecycleCx<'_>) -> String {
+    cx.id
+        .map_or_else(|| format!("VFIO_FD{}", fd.number()), str::to_owned)
 }
 
 /// Realizes a vfio-ccw device.

@@ -24,10 +24,8 @@ pub struct IommufdBackend {
 
 impl IommufdBackend {
     fn set_fd(&mut self, value: &str) -> Result<()> {
-        self.fd = Some(Iommufd::from_fd(attach::fd_param(
-            value,
-            "remote object fd",
-        )?));
+        let fd = attach::fd_param(value, "remote object fd")?;
+        self.fd = Some(Iommufd::from_fd(fd.into_fd()));
         Ok(())
     }
 

@@ -1,7 +1,5 @@
 //! `vfio-ap`: assign an s390 crypto adapter configuration (an mdev) through VFIO.
 
-use std::os::fd::OwnedFd;
-
 use qomgen::{Device, DeviceImpl, LifecycleCx, Link, Result};
 
 use super::iommufd::IommufdBackend;
@@ -32,7 +30,7 @@ pub struct VfioAp {
     #[prop(link = "iommufd", since = "9.0")]
     pub(crate) iommufd: Option<Link<IommufdBackend>>,
     #[prop(write_only, setter = VfioAp::set_fd)]
-    pub(crate) fd: Option<OwnedFd>,
+    pub(crate) fd: Option<attach::PassedFd>,
     /// What realize attached, released by unrealize (or drop).
     pub(crate) attached: Option<Attached>,
 }

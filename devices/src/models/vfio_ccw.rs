@@ -1,7 +1,5 @@
 //! `vfio-ccw`: assign an s390 I/O subchannel (an mdev) through VFIO.
 
-use std::os::fd::OwnedFd;
-
 use qomgen::{CcwLoadparm, Device, DeviceImpl, Error, LifecycleCx, Link, Result};
 
 use super::ccw_device::S390Ccw;
@@ -28,7 +26,7 @@ pub struct VfioCcw {
     #[prop(since = "9.2")]
     pub(crate) loadparm: Option<CcwLoadparm>,
     #[prop(write_only, setter = VfioCcw::set_fd)]
-    pub(crate) fd: Option<OwnedFd>,
+    pub(crate) fd: Option<attach::PassedFd>,
     /// What realize attached, released by unrealize (or drop).
     pub(crate) attached: Option<Attached>,
 }

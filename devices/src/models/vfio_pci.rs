@@ -1,8 +1,6 @@
 //! `vfio-pci`: assign a host PCI device through VFIO (legacy container or
 //! iommufd), and its `vfio-pci-nohotplug` variant.
 
-use std::os::fd::OwnedFd;
-
 use qomgen::{
     Device, DeviceImpl, LifecycleCx, Link, OffAutoPciBar, OnOffAuto, PciHostAddress, QemuUuid,
     Result, Size,
@@ -148,7 +146,7 @@ pub struct VfioPci {
     #[prop(name = "x-vpasid-cap-offset", default = 0, since = "11.0")]
     pub(crate) vpasid_cap_offset: u16,
     #[prop(write_only, setter = VfioPci::set_fd)]
-    pub(crate) fd: Option<OwnedFd>,
+    pub(crate) fd: Option<attach::PassedFd>,
     #[prop]
     pub(crate) bootindex: Option<i32>,
     /// What realize attached, released by unrealize (or drop).
@@ -156,6 +154,11 @@ pub struct VfioPci {
 }
 
 impl VfioPci {
+    /// What realize attached: `None` before realize and after unrealize.
+    pub fn attached(&self) -> Option<&Attached> {
+        self.attached.as_ref()
+    }
+
     fn set_fd(&mut self, value: &str) -> Result<()> {
         self.fd = Some(attach::fd_param(value, "object fd")?);
         Ok(())

@@ -1,0 +1,1128 @@
+//! Every selection and error path of vfio-pci, vfio-ccw, vfio-ap and the
+//! iommufd object that a fake host (sysfs and `/dev` built in a tempdir,
+//! regular files standing in for device nodes) can reach, each with QEMU's
+//! exact message and hint (reference §2.2–§2.7, §7).
+//!
+//! A failing `device_add`/`object_add` must leave the tree as it was; every
+//! helper here checks that. Paths that need a device node answering ioctls
+//! (group viability and beyond, a successful bind) need a real kernel:
+//! `real_kernel.rs` and the guest tests cover those.
+
+mod common;
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use common::{
+    err, link, mdev, mkdir, node, pci_cdev_entry, pci_device, pci_real_dir, remove, write,
+};
+use qomgen::ObjectTree;
+use qomgen_devices::attach::BackendPolicy;
+use qomgen_devices::host::Host;
+use qomgen_devices::models::iommufd::IommufdBackend;
+
+const BDF: &str = "0000:00:01.0";
+const SYSFSDEV: &str = "/sys/bus/pci/devices/0000:00:01.0";
+const ENOENT: &str = "No such file or directory";
+const ENOTTY: &str = "Inappropriate ioctl for device";
+const NO_HOST_HINT: &str = "Use -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE";
+const CDEV_HINT: &str = "Is your kernel config missing CONFIG_VFIO_DEVICE_CDEV?";
+const IOMMUFD_HINT: &str = "Is your kernel config missing CONFIG_IOMMUFD?";
+const NO_GROUP_HINT: &str =
+    "Is the IOMMU enabled (intel_iommu=on / amd_iommu=on), or is vfio's noiommu mode wanted?";
+const FD_HINT: &str = "The descriptor must be open in this process (inherited from the caller)";
+const CCW_UUID: &str = "6dfd3ec5-e8b3-4e18-a6fe-57bc9eceb920";
+const AP_UUID: &str = "4b0818b4-3fdb-4ec3-a0b1-0d1e4e5b0e11";
+const PCI_MDEV_UUID: &str = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
+/// A descriptor number that is never open (above any RLIMIT_NOFILE a test
+/// runs with), so `fcntl(F_GETFD)` fails with `EBADF` deterministically.
+const NEVER_OPEN_FD: i32 = 999_999;
+
+/// A fake host in a tempdir and a tree that uses it.
+struct Fake {
+    dir: tempfile::TempDir,
+    tree: ObjectTree,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        common::assert_registry_complete();
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = ObjectTree::new();
+        tree.set_resource(Host::fake(dir.path()));
+        Fake { dir, tree }
+    }
+
+    fn with_policy(policy: BackendPolicy) -> Fake {
+        let mut f = Fake::new();
+        f.tree.set_resource(policy);
+        f
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `device_add` that must fail and leave the tree unchanged.
+    fn fail(&mut self, spec: &str) -> (String, Option<String>) {
+        let before = self.tree.len();
+        let e = err(self.tree.device_add(spec));
+        assert_eq!(self.tree.len(), before, "{spec}: the tree changed");
+        e
+    }
+
+    /// `device_add` failing with exactly `msg` and `hint`.
+    fn fails_with(&mut self, spec: &str, msg: &str, hint: Option<&str>) {
+        let (m, h) = self.fail(spec);
+        assert_eq!(m, msg, "{spec}");
+        assert_eq!(h.as_deref(), hint, "{spec}: hint");
+    }
+
+    /// `object_add` that must fail and leave the tree unchanged.
+    fn fail_object(&mut self, spec: &str) -> (String, Option<String>) {
+        let before = self.tree.len();
+        let e = err(self.tree.object_add(spec));
+        assert_eq!(self.tree.len(), before, "{spec}: the tree changed");
+        e
+    }
+
+    /// `-object iommufd,id=<id>` with a `/dev/iommu` stand-in present.
+    fn iommufd(&mut self, id: &str) {
+        node(self.root(), "iommu");
+        self.tree.object_add(&format!("iommufd,id={id}")).unwrap();
+    }
+
+    /// The backend object's user count and whether it holds an fd.
+    fn backend_state(&self, id: &str) -> (u32, bool) {
+        let obj = self.tree.object(id).unwrap().borrow();
+        let b = obj.downcast_ref::<IommufdBackend>().unwrap();
+        (b.users(), b.iommufd().is_some())
+    }
+
+    /// An open regular file of the tempdir, as a descriptor to pass by `fd=`.
+    fn file_fd(&self, name: &str) -> OwnedFd {
+        let p = self.root().join(name);
+        File::create(&p).unwrap();
+        OwnedFd::from(File::options().read(true).write(true).open(p).unwrap())
+    }
+
+    /// PCI device `BDF` in group 5 with a cdev entry `vfio0` (`511:0`).
+    fn pci_with_cdev(&self) {
+        pci_device(self.root(), BDF, Some(5));
+        pci_cdev_entry(self.root(), BDF, "vfio0", "511:0\n");
+    }
+
+    /// A vfio-ccw mdev under subchannel `0.0.0313`, with the subchannel's
+    /// `pimpampom`/`chpids` files when `css_files`. Returns its sysfs path.
+    fn ccw_mdev(&self, group: Option<u32>, css_files: bool) -> String {
+        let r = self.root();
+        let sch = "sys/devices/css0/0.0.0313";
+        mkdir(r, sch);
+        link(
+            r,
+            "sys/bus/css/devices/0.0.0313",
+            "../../../devices/css0/0.0.0313",
+        );
+        if css_files {
+            write(r, &format!("{sch}/pimpampom"), "80 80 ff\n");
+            write(r, &format!("{sch}/chpids"), "00000000 00000000\n");
+        }
+        mdev(r, sch, CCW_UUID, group)
+    }
+
+    /// A vfio-ap mdev under the matrix device. Returns its sysfs path.
+    fn ap_mdev(&self, group: Option<u32>) -> String {
+        mdev(self.root(), "sys/devices/vfio_ap/matrix", AP_UUID, group)
+    }
+}
+
+/// Checks `vfio <name>: error bind device fd=<n> to iommufd=<m>: ENOTTY`
+/// (the numbers are whatever descriptors the attempt used) and returns them.
+fn assert_bind_enotty(msg: &str, prefix: &str) -> (i32, i32) {
+    let rest = msg
+        .strip_prefix(prefix)
+        .and_then(|m| m.strip_prefix("error bind device fd="))
+        .and_then(|m| m.strip_suffix(&format!(": {ENOTTY}")))
+        .unwrap_or_else(|| panic!("unexpected bind error: {msg}"));
+    let (dev, iommufd) = rest.split_once(" to iommufd=").unwrap();
+    (dev.parse().unwrap(), iommufd.parse().unwrap())
+}
+
+// ---------------------------------------------------------------------------
+// vfio-pci: choosing the host device (§2.4 steps 1–2)
+
+#[test]
+fn pci_without_any_host_device() {
+    let mut f = Fake::new();
+    f.fails_with("vfio-pci", "No provided host device", Some(NO_HOST_HINT));
+    f.fails_with(
+        "vfio-pci,id=d0,x-vga=on",
+        "No provided host device",
+        Some(NO_HOST_HINT),
+    );
+    // The hint names vfio-pci literally, also for the nohotplug variant.
+    f.fails_with(
+        "vfio-pci-nohotplug",
+        "No provided host device",
+        Some(NO_HOST_HINT),
+    );
+    assert!(f.tree.is_empty());
+}
+
+#[test]
+fn pci_host_with_bad_syntax_never_reaches_realize() {
+    let mut f = Fake::new();
+    for bad in [
+        "",
+        "zz",
+        "00:01",
+        "00:20.0",       // slot > 0x1f
+        "00:01.8",       // function > 7
+        "00:01.a",       // function is decimal
+        "100:01.0",      // bus > 0xff
+        "10000:00:01.0", // domain > 0xffff
+        "00:01.0x",      // trailing characters
+        "0000:00:01.0:1",
+        "00.01.0",
+    ] {
+        f.fails_with(
+            &format!("vfio-pci,host={bad}"),
+            &format!("Property 'vfio-pci.host' doesn't take value '{bad}'"),
+            None,
+        );
+    }
+}
+
+#[test]
+fn pci_host_that_parses_but_does_not_exist() {
+    let mut f = Fake::new();
+    f.fails_with(
+        "vfio-pci,host=0000:99:00.0",
+        &format!("vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: {ENOENT}"),
+        None,
+    );
+    // Domain defaults to 0; the path is printed %04x:%02x:%02x.%01x.
+    f.fails_with(
+        "vfio-pci,host=1:2.3",
+        &format!("vfio /sys/bus/pci/devices/0000:01:02.3: no such host device: {ENOENT}"),
+        None,
+    );
+    f.fails_with(
+        "vfio-pci,host=ffff:ff:1f.7",
+        &format!("vfio /sys/bus/pci/devices/ffff:ff:1f.7: no such host device: {ENOENT}"),
+        None,
+    );
+    f.fails_with(
+        "vfio-pci,sysfsdev=/sys/devices/nope",
+        &format!("vfio /sys/devices/nope: no such host device: {ENOENT}"),
+        None,
+    );
+}
+
+#[test]
+fn pci_sysfsdev_wins_over_host() {
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, None);
+    // host names a missing device, sysfsdev an existing one: sysfsdev is used.
+    f.fails_with(
+        &format!("vfio-pci,host=0000:99:00.0,sysfsdev={SYSFSDEV}"),
+        &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
+        Some(NO_GROUP_HINT),
+    );
+    // And the other way round: a missing sysfsdev is reported even though host exists.
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},sysfsdev=/sys/bus/pci/devices/0000:99:00.0"),
+        &format!("vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: {ENOENT}"),
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// fd= (§2.7, §7.4)
+
+#[test]
+fn pci_fd_without_iommufd() {
+    let mut f = Fake::new();
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    f.fails_with(
+        &format!("vfio-pci,fd={n}"),
+        "Use FD passing only with iommufd backend",
+        None,
+    );
+    // fd= also wins over host/sysfsdev when choosing the name: still no iommufd.
+    pci_device(f.root(), BDF, Some(5));
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},fd={n}"),
+        "Use FD passing only with iommufd backend",
+        None,
+    );
+    // A backend policy does not replace the link (QEMU: the link decides).
+    f.tree.set_resource(BackendPolicy::Iommufd);
+    f.fails_with(
+        &format!("vfio-pci,fd={n}"),
+        "Use FD passing only with iommufd backend",
+        None,
+    );
+    // The caller's descriptor is untouched: the device took a duplicate.
+    assert!(nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFD).is_ok());
+}
+
+#[test]
+fn fd_values_that_are_not_descriptors() {
+    let mut f = Fake::new();
+    for t in ["vfio-pci", "vfio-ccw", "vfio-ap"] {
+        for bad in ["abc", "-1", "", "1x", " 3", "+3"] {
+            f.fails_with(
+                &format!("{t},fd={bad}"),
+                &format!("Could not parse object fd {bad}:Invalid file descriptor number '{bad}'"),
+                None,
+            );
+        }
+        f.fails_with(
+            &format!("{t},fd={NEVER_OPEN_FD}"),
+            &format!("Could not parse object fd {NEVER_OPEN_FD}:Bad file descriptor"),
+            Some(FD_HINT),
+        );
+    }
+}
+
+#[test]
+fn fd_name_is_the_id_or_the_number_passed() {
+    // §2.4 step 2 / docs example: `... x-balloon-allowed=on,fd=9: vfio VFIO_FD9: ...`.
+    let mut f = Fake::new();
+    f.iommufd("iommufd0");
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    f.fails_with(
+        &format!("vfio-pci,iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
+        &format!(
+            "vfio VFIO_FD{n}: x-balloon-allowed only potentially compatible with mdev devices"
+        ),
+        None,
+    );
+    f.fails_with(
+        &format!("vfio-pci,id=gpu0,iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
+        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
+        None,
+    );
+    // With fd= the sysfs path is not used for the mdev check either.
+    let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    f.fails_with(
+        &format!("vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
+        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
+        None,
+    );
+}
+
+#[test]
+fn pci_fd_with_iommufd_reaches_the_bind() {
+    let mut f = Fake::new();
+    f.iommufd("iommufd0");
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    let (m, h) = f.fail(&format!("vfio-pci,id=d0,iommufd=iommufd0,fd={n}"));
+    assert_bind_enotty(&m, "vfio d0: ");
+    assert_eq!(h, None);
+    let (m, _) = f.fail(&format!("vfio-pci,iommufd=iommufd0,fd={n}"));
+    assert_bind_enotty(&m, &format!("vfio VFIO_FD{n}: "));
+    // Nothing is left connected, and the /dev/iommu the backend opened is closed.
+    assert_eq!(f.backend_state("iommufd0"), (0, false));
+    // An fd-passed backend: the bind goes to that descriptor.
+    let io = f.file_fd("iommu-passed");
+    f.tree
+        .object_add(&format!("iommufd,id=iommufd1,fd={}", io.as_raw_fd()))
+        .unwrap();
+    let (m, _) = f.fail(&format!("vfio-pci,id=d1,iommufd=iommufd1,fd={n}"));
+    assert_bind_enotty(&m, "vfio d1: ");
+    assert_eq!(f.backend_state("iommufd1"), (0, true));
+}
+
+// ---------------------------------------------------------------------------
+// vfio-pci: checks before attach (§2.4 steps 0, 3, 5, 7)
+
+#[test]
+fn pci_device_checks_run_first() {
+    let mut f = Fake::new();
+    f.fails_with(
+        "vfio-pci,acpi-index=16384",
+        "acpi-index should be less or equal to 16383",
+        None,
+    );
+    f.fails_with(
+        "vfio-pci,romsize=3",
+        "ROM size 3 is not a power of two",
+        None,
+    );
+    // At the limits: on to the next check.
+    f.fails_with(
+        "vfio-pci,acpi-index=16383,romsize=4096",
+        "No provided host device",
+        Some(NO_HOST_HINT),
+    );
+}
+
+#[test]
+fn balloon_allowed_only_for_mdev() {
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, Some(5));
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},x-balloon-allowed=on"),
+        &format!("vfio {BDF}: x-balloon-allowed only potentially compatible with mdev devices"),
+        None,
+    );
+    // An mdev passes the check and goes on to attach.
+    let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    f.fails_with(
+        &format!("vfio-pci,sysfsdev={p},x-balloon-allowed=on"),
+        &format!("vfio {PCI_MDEV_UUID}: no iommu_group found: {ENOENT}"),
+        Some(NO_GROUP_HINT),
+    );
+}
+
+#[test]
+fn pci_override_ids_and_display_are_checked_after_attach_as_in_qemu() {
+    // QEMU checks the override ids in vfio_pci_config_setup and display
+    // support at the end of realize, both after the device is attached, so
+    // on a host without an IOMMU group the attach error comes first (the
+    // checks themselves run in the real-kernel tests).
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, None);
+    for extra in [
+        "x-pci-vendor-id=65535",
+        "x-pci-device-id=65536",
+        "x-pci-sub-vendor-id=65536",
+        "x-pci-sub-device-id=65536",
+        "x-pci-class-code=16777216",
+        "xres=1024",
+        "yres=768,display=auto",
+    ] {
+        f.fails_with(
+            &format!("vfio-pci,host={BDF},{extra}"),
+            &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
+            Some(NO_GROUP_HINT),
+        );
+    }
+}
+
+#[test]
+fn pci_property_values_rejected_at_set_time() {
+    let mut f = Fake::new();
+    f.fails_with(
+        "vfio-pci,x-nv-gpudirect-clique=16",
+        "Property x-nv-gpudirect-clique: valid range 0-15",
+        None,
+    );
+    f.fails_with(
+        "vfio-pci,x-msix-relocation=bar6",
+        "Parameter 'x-msix-relocation' does not accept value 'bar6'",
+        None,
+    );
+    f.fails_with(
+        "vfio-pci,vf-token=not-a-uuid",
+        "Property 'vfio-pci.vf-token' doesn't take value 'not-a-uuid'",
+        None,
+    );
+    f.fails_with("vfio-pci,iommufd=nope", "Device 'nope' not found", None);
+    f.fails_with("vfio-pci,bus=pci.0", "Bus 'pci.0' not found", None);
+    f.fails_with(
+        "vfio-pci,x-pci-vendor-id=4294967296",
+        "Parameter 'x-pci-vendor-id' expects uint32_t",
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// vfio-pci: legacy attach (§2.4 step 4, §7.2)
+
+#[test]
+fn pci_legacy_no_iommu_group() {
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, None);
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
+        Some(NO_GROUP_HINT),
+    );
+    // A regular file where the link should be: readlink gives EINVAL.
+    write(f.root(), &format!("{}/iommu_group", pci_real_dir(BDF)), "5");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: no iommu_group found: Invalid argument"),
+        Some(NO_GROUP_HINT),
+    );
+}
+
+#[test]
+fn pci_legacy_bad_group_link() {
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, None);
+    link(
+        f.root(),
+        &format!("{}/iommu_group", pci_real_dir(BDF)),
+        "../../../kernel/iommu_groups/abc",
+    );
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: failed to read ../../../kernel/iommu_groups/abc: Invalid argument"),
+        None,
+    );
+}
+
+#[test]
+fn pci_legacy_group_node_missing() {
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, Some(5));
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+        None,
+    );
+    // The container node's presence changes nothing: the group comes first.
+    node(f.root(), "vfio/vfio");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+        None,
+    );
+}
+
+#[test]
+fn pci_legacy_group_status_ioctl_fails() {
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, Some(5));
+    node(f.root(), "vfio/5");
+    node(f.root(), "vfio/vfio");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
+        None,
+    );
+    // The vf-token only changes the name passed to GET_DEVICE_FD, later.
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},vf-token=9ad2b38b-3d4e-4e0f-a9f5-1a0e8b2c2b7e"),
+        &format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
+        None,
+    );
+}
+
+#[test]
+fn pci_legacy_noiommu_group_node() {
+    // No /dev/vfio/5 but /dev/vfio/noiommu-5: the no-IOMMU node is opened.
+    let mut f = Fake::new();
+    pci_device(f.root(), BDF, Some(5));
+    node(f.root(), "vfio/noiommu-5");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// vfio-pci: iommufd attach (§2.4 step 4, §7.3)
+
+#[test]
+fn pci_iommufd_without_vfio_dev_dir() {
+    let mut f = Fake::new();
+    f.iommufd("x");
+    pci_device(f.root(), BDF, Some(5));
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},iommufd=x"),
+        &format!(
+            "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
+        ),
+        Some(CDEV_HINT),
+    );
+    // The link also accepts the absolute path.
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},iommufd=/objects/x"),
+        &format!(
+            "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
+        ),
+        Some(CDEV_HINT),
+    );
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn pci_iommufd_cdev_errors() {
+    let mut f = Fake::new();
+    f.iommufd("x");
+    pci_device(f.root(), BDF, Some(5));
+    let spec = format!("vfio-pci,host={BDF},iommufd=x");
+    let pre = format!("vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: ");
+    let real = pci_real_dir(BDF);
+
+    mkdir(f.root(), &format!("{real}/vfio-dev/other"));
+    f.fails_with(
+        &spec,
+        &format!("{pre}failed to find vfio-dev/vfioX/dev"),
+        Some(CDEV_HINT),
+    );
+
+    mkdir(f.root(), &format!("{real}/vfio-dev/vfio0"));
+    f.fails_with(
+        &spec,
+        &format!("{pre}failed to load \"{SYSFSDEV}/vfio-dev/vfio0/dev\""),
+        Some(CDEV_HINT),
+    );
+
+    for bad in ["", "garbage\n", "511\n", "x:1\n", "5:\n"] {
+        write(f.root(), &format!("{real}/vfio-dev/vfio0/dev"), bad);
+        f.fails_with(
+            &spec,
+            &format!("{pre}failed to get major:minor for \"{SYSFSDEV}/vfio-dev/vfio0/dev\""),
+            Some(CDEV_HINT),
+        );
+    }
+
+    write(f.root(), &format!("{real}/vfio-dev/vfio0/dev"), "511:0\n");
+    f.fails_with(
+        &spec,
+        &format!("{pre}Failed to open /dev/vfio/devices/vfio0"),
+        Some(CDEV_HINT),
+    );
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn pci_iommufd_dev_char_fallback() {
+    // The /dev/char/<major>:<minor> fallback is opened when the
+    // /dev/vfio/devices node is missing; the bind then fails on it.
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    node(f.root(), "char/511:0");
+    let (m, h) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x"));
+    assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+    assert_eq!(h, None);
+}
+
+#[test]
+fn pci_iommufd_dev_iommu_gone_at_attach() {
+    // The object was created while /dev/iommu existed; it is opened lazily
+    // by the first device, after the cdev (§7.3 steps 1–2).
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    node(f.root(), "vfio/devices/vfio0");
+    remove(f.root(), "dev/iommu");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF},iommufd=x"),
+        &format!("vfio {BDF}: Could not open '/dev/iommu': {ENOENT}"),
+        Some(IOMMUFD_HINT),
+    );
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn pci_iommufd_bind_fails_on_a_regular_file() {
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    node(f.root(), "vfio/devices/vfio0");
+    for _ in 0..3 {
+        let (m, h) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x"));
+        assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+        assert_eq!(h, None);
+        // The failed attach disconnected and closed /dev/iommu again.
+        assert_eq!(f.backend_state("x"), (0, false));
+    }
+    // The object is not in use, so it can go.
+    f.tree.del_object("x").unwrap();
+    assert!(f.tree.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Backend policy (§7.1 plus qomgen's policy resource)
+
+#[test]
+fn policy_legacy_is_the_default_even_with_iommufd_available() {
+    for policy in [None, Some(BackendPolicy::Legacy)] {
+        let mut f = match policy {
+            Some(p) => Fake::with_policy(p),
+            None => Fake::new(),
+        };
+        f.pci_with_cdev();
+        node(f.root(), "iommu");
+        node(f.root(), "vfio/devices/vfio0");
+        f.fails_with(
+            &format!("vfio-pci,host={BDF}"),
+            &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+            None,
+        );
+    }
+}
+
+#[test]
+fn policy_auto_without_dev_iommu_is_legacy() {
+    let mut f = Fake::with_policy(BackendPolicy::Auto);
+    f.pci_with_cdev();
+    node(f.root(), "vfio/devices/vfio0");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+        None,
+    );
+}
+
+#[test]
+fn policy_auto_without_cdev_is_legacy() {
+    let mut f = Fake::with_policy(BackendPolicy::Auto);
+    pci_device(f.root(), BDF, Some(5));
+    node(f.root(), "iommu");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+        None,
+    );
+}
+
+#[test]
+fn policy_auto_with_dev_iommu_and_cdev_is_iommufd() {
+    let mut f = Fake::with_policy(BackendPolicy::Auto);
+    f.pci_with_cdev();
+    node(f.root(), "iommu");
+    // cdev listed in sysfs but its node missing: auto falls back to legacy.
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+        None,
+    );
+    // Everything present: a private iommufd is opened and the bind fails on it.
+    node(f.root(), "vfio/devices/vfio0");
+    let (m, _) = f.fail(&format!("vfio-pci,host={BDF}"));
+    assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+}
+
+#[test]
+fn policy_iommufd_without_link_opens_dev_iommu_itself() {
+    let mut f = Fake::with_policy(BackendPolicy::Iommufd);
+    f.pci_with_cdev();
+    node(f.root(), "vfio/devices/vfio0");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: Could not open '/dev/iommu': {ENOENT}"),
+        Some(IOMMUFD_HINT),
+    );
+    // And without a cdev it does not fall back to legacy.
+    let mut f = Fake::with_policy(BackendPolicy::Iommufd);
+    pci_device(f.root(), BDF, Some(5));
+    node(f.root(), "vfio/5");
+    f.fails_with(
+        &format!("vfio-pci,host={BDF}"),
+        &format!(
+            "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
+        ),
+        Some(CDEV_HINT),
+    );
+}
+
+#[test]
+fn policy_never_overrides_a_link() {
+    // §7.1: the link alone decides, whatever the policy.
+    for policy in [
+        BackendPolicy::Legacy,
+        BackendPolicy::Auto,
+        BackendPolicy::Iommufd,
+    ] {
+        let mut f = Fake::with_policy(policy);
+        f.iommufd("x");
+        pci_device(f.root(), BDF, Some(5));
+        node(f.root(), "vfio/5");
+        f.fails_with(
+            &format!("vfio-pci,host={BDF},iommufd=x"),
+            &format!(
+                "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
+            ),
+            Some(CDEV_HINT),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// -object iommufd (§2.3, §1.7)
+
+#[test]
+fn iommufd_object_needs_dev_iommu() {
+    let mut f = Fake::new();
+    let (m, h) = f.fail_object("iommufd,id=x");
+    assert_eq!(m, "can't create iommufd object: /dev/iommu not found");
+    assert_eq!(h.as_deref(), Some(IOMMUFD_HINT));
+    node(f.root(), "iommu");
+    f.tree.object_add("iommufd,id=x").unwrap();
+    assert_eq!(f.tree.len(), 1);
+    // Creating it opens nothing yet.
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn iommufd_object_fd_parameter() {
+    let mut f = Fake::new();
+    for bad in ["abc", "-1", ""] {
+        let (m, h) = f.fail_object(&format!("iommufd,id=x,fd={bad}"));
+        assert_eq!(
+            m,
+            format!(
+                "Could not parse remote object fd {bad}:Invalid file descriptor number '{bad}'"
+            )
+        );
+        assert_eq!(h, None);
+    }
+    let (m, h) = f.fail_object(&format!("iommufd,id=x,fd={NEVER_OPEN_FD}"));
+    assert_eq!(
+        m,
+        format!("Could not parse remote object fd {NEVER_OPEN_FD}:Bad file descriptor")
+    );
+    assert_eq!(h.as_deref(), Some(FD_HINT));
+    // A passed descriptor needs no /dev/iommu (it is not validated, §2.3).
+    let fd = f.file_fd("iommu-passed");
+    f.tree
+        .object_add(&format!("iommufd,id=x,fd={}", fd.as_raw_fd()))
+        .unwrap();
+    assert_eq!(f.backend_state("x"), (0, true));
+}
+
+#[test]
+fn iommufd_object_generic_errors() {
+    let mut f = Fake::new();
+    node(f.root(), "iommu");
+    assert_eq!(f.fail_object("iommufd").0, "Parameter 'id' is missing");
+    assert_eq!(f.fail_object("id=x").0, "Parameter 'qom-type' is missing");
+    let (m, h) = f.fail_object("iommufd,id=1x");
+    assert_eq!(m, "Parameter 'id' expects an identifier");
+    assert_eq!(
+        h.as_deref(),
+        Some("Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.")
+    );
+    assert_eq!(
+        f.fail_object("iommufd,id=x,bogus=1").0,
+        "Invalid parameter 'bogus'"
+    );
+    assert_eq!(
+        f.fail_object(r#"{"qom-type":"iommufd","id":"x","bogus":1}"#)
+            .0,
+        "Parameter 'bogus' is unexpected"
+    );
+    f.tree.object_add("iommufd,id=x").unwrap();
+    assert_eq!(
+        f.fail_object("iommufd,id=x").0,
+        "Duplicate ID 'x' for object"
+    );
+    assert_eq!(err(f.tree.del_object("y")).0, "object 'y' not found");
+    f.tree.del_object("x").unwrap();
+    assert!(f.tree.is_empty());
+}
+
+#[test]
+fn link_to_a_missing_iommufd() {
+    let mut f = Fake::new();
+    // §2.2: a link path that resolves to nothing. (A target of the wrong
+    // type needs a second user-creatable type, which this crate has not.)
+    f.fails_with(
+        "vfio-ccw,iommufd=missing",
+        "Device 'missing' not found",
+        None,
+    );
+    f.fails_with(
+        "vfio-ap,iommufd=/objects/missing",
+        "Device '/objects/missing' not found",
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// vfio-ccw (§2.5)
+
+#[test]
+fn ccw_without_sysfsdev() {
+    let mut f = Fake::new();
+    let hint = Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE");
+    f.fails_with("vfio-ccw", "No host device provided", hint);
+    // Mandatory even with fd= and an iommufd.
+    f.iommufd("x");
+    let fd = f.file_fd("devfd");
+    f.fails_with(
+        &format!("vfio-ccw,iommufd=x,fd={}", fd.as_raw_fd()),
+        "No host device provided",
+        hint,
+    );
+}
+
+#[test]
+fn ccw_host_device_not_found() {
+    let mut f = Fake::new();
+    f.fails_with(
+        &format!("vfio-ccw,sysfsdev=/sys/bus/mdev/devices/{CCW_UUID}"),
+        &format!("Host device '/sys/bus/mdev/devices/{CCW_UUID}' not found: {ENOENT}"),
+        None,
+    );
+}
+
+#[test]
+fn ccw_bad_parent_directory_name() {
+    let mut f = Fake::new();
+    // Only names sscanf("%2x.%1x.%4x") rejects too: it ignores trailing
+    // characters, so e.g. `0.0.03131` would be accepted by QEMU.
+    for parent in ["mdev", "0.0", "zz.0.0313", "0..0313", ".0.0313"] {
+        let p = mdev(
+            f.root(),
+            &format!("sys/devices/x/{parent}"),
+            CCW_UUID,
+            Some(7),
+        );
+        f.fails_with(
+            &format!("vfio-ccw,sysfsdev={p}"),
+            &format!("Failed to read {parent}: Invalid argument"),
+            None,
+        );
+        remove(f.root(), &format!("sys/bus/mdev/devices/{CCW_UUID}"));
+    }
+}
+
+#[test]
+fn ccw_schib_needs_the_css_files() {
+    let mut f = Fake::new();
+    let p = f.ccw_mdev(Some(7), false);
+    let schib = "s390_ccw_realize: Failed to build initial schib: Invalid argument";
+    f.fails_with(&format!("vfio-ccw,sysfsdev={p}"), schib, None);
+    write(
+        f.root(),
+        "sys/devices/css0/0.0.0313/pimpampom",
+        "80 80 ff\n",
+    );
+    f.fails_with(&format!("vfio-ccw,sysfsdev={p}"), schib, None);
+    remove(f.root(), "sys/devices/css0/0.0.0313/pimpampom");
+    write(
+        f.root(),
+        "sys/devices/css0/0.0.0313/chpids",
+        "00000000 00000000\n",
+    );
+    f.fails_with(&format!("vfio-ccw,sysfsdev={p}"), schib, None);
+}
+
+#[test]
+fn ccw_fd_without_iommufd() {
+    let mut f = Fake::new();
+    let p = f.ccw_mdev(Some(7), true);
+    let fd = f.file_fd("devfd");
+    f.fails_with(
+        &format!("vfio-ccw,sysfsdev={p},fd={}", fd.as_raw_fd()),
+        "Use FD passing only with iommufd backend",
+        None,
+    );
+}
+
+#[test]
+fn ccw_legacy_attach_errors_have_no_prefix() {
+    let mut f = Fake::new();
+    let p = f.ccw_mdev(None, true);
+    let spec = format!("vfio-ccw,sysfsdev={p}");
+    f.fails_with(
+        &spec,
+        &format!("no iommu_group found: {ENOENT}"),
+        Some(NO_GROUP_HINT),
+    );
+
+    let mut f = Fake::new();
+    let p = f.ccw_mdev(Some(7), true);
+    let spec = format!("vfio-ccw,sysfsdev={p}");
+    f.fails_with(
+        &spec,
+        &format!("Could not open '/dev/vfio/7': {ENOENT}"),
+        None,
+    );
+    node(f.root(), "vfio/7");
+    f.fails_with(
+        &spec,
+        &format!("failed to get group 7 status: {ENOTTY}"),
+        None,
+    );
+    // devno, bootindex and loadparm change nothing on the attach path.
+    f.fails_with(
+        &format!("{spec},devno=fe.0.0001,bootindex=1,loadparm=LINUX"),
+        &format!("failed to get group 7 status: {ENOTTY}"),
+        None,
+    );
+}
+
+#[test]
+fn ccw_iommufd_attach_errors() {
+    let mut f = Fake::new();
+    f.iommufd("x");
+    let p = f.ccw_mdev(Some(7), true);
+    let spec = format!("vfio-ccw,sysfsdev={p},iommufd=x");
+    f.fails_with(
+        &spec,
+        &format!("vfio {p}/vfio-dev: couldn't open directory {p}/vfio-dev: {ENOENT}"),
+        Some(CDEV_HINT),
+    );
+    let real = format!("sys/devices/css0/0.0.0313/{CCW_UUID}");
+    write(f.root(), &format!("{real}/vfio-dev/vfio3/dev"), "511:3\n");
+    node(f.root(), "vfio/devices/vfio3");
+    let (m, h) = f.fail(&spec);
+    assert_bind_enotty(&m, "");
+    assert_eq!(h, None);
+    // With fd=: the device fd is the passed one.
+    let fd = f.file_fd("devfd");
+    let (m, _) = f.fail(&format!("{spec},fd={}", fd.as_raw_fd()));
+    assert_bind_enotty(&m, "");
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn ccw_loadparm_and_devno() {
+    let mut f = Fake::new();
+    f.fails_with(
+        "vfio-ccw,loadparm=LINUX",
+        "LOADPARM is only valid for boot devices!",
+        None,
+    );
+    // Lower case is accepted (and upper-cased), so the check still applies.
+    f.fails_with(
+        "vfio-ccw,loadparm=linux",
+        "LOADPARM is only valid for boot devices!",
+        None,
+    );
+    // With a bootindex the loadparm is fine and the next check fails.
+    f.fails_with(
+        "vfio-ccw,bootindex=1,loadparm=LINUX",
+        "No host device provided",
+        Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE"),
+    );
+    // An empty loadparm is no loadparm.
+    f.fails_with(
+        "vfio-ccw,loadparm=",
+        "No host device provided",
+        Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE"),
+    );
+    f.fails_with(
+        "vfio-ccw,bootindex=1,loadparm=123456789",
+        "'loadparm' can only contain up to 8 characters",
+        None,
+    );
+    f.fails_with(
+        "vfio-ccw,bootindex=1,loadparm=AB!",
+        "invalid character in 'loadparm': '!' (ASCII 0x21)",
+        None,
+    );
+    f.fails_with(
+        "vfio-ccw,bootindex=1,loadparm=A_B",
+        "invalid character in 'loadparm': '_' (ASCII 0x5f)",
+        None,
+    );
+    f.fails_with(
+        "vfio-ccw,devno=xyz",
+        "Property 'vfio-ccw.devno' doesn't take value 'xyz'",
+        None,
+    );
+    f.fails_with(
+        "vfio-ccw,devno=fe.4.23ab",
+        "Invalid cssid or ssid: cssid fe, ssid 4",
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// vfio-ap (§2.6)
+
+#[test]
+fn ap_without_sysfsdev() {
+    let mut f = Fake::new();
+    f.fails_with(
+        "vfio-ap",
+        "vfio (null): no such host device: Bad address",
+        Some("Use -device vfio-ap,sysfsdev=PATH_TO_DEVICE"),
+    );
+}
+
+#[test]
+fn ap_fd_without_iommufd() {
+    let mut f = Fake::new();
+    let fd = f.file_fd("devfd");
+    f.fails_with(
+        &format!("vfio-ap,fd={}", fd.as_raw_fd()),
+        "Use FD passing only with iommufd backend",
+        None,
+    );
+    let p = f.ap_mdev(Some(9));
+    f.fails_with(
+        &format!("vfio-ap,sysfsdev={p},fd={}", fd.as_raw_fd()),
+        "Use FD passing only with iommufd backend",
+        None,
+    );
+}
+
+#[test]
+fn ap_host_device_not_found() {
+    let mut f = Fake::new();
+    f.fails_with(
+        &format!("vfio-ap,sysfsdev=/sys/bus/mdev/devices/{AP_UUID}"),
+        &format!("vfio /sys/bus/mdev/devices/{AP_UUID}: no such host device: {ENOENT}"),
+        None,
+    );
+}
+
+#[test]
+fn ap_legacy_attach_errors_are_prefixed_with_the_uuid() {
+    let mut f = Fake::new();
+    let p = f.ap_mdev(None);
+    f.fails_with(
+        &format!("vfio-ap,sysfsdev={p}"),
+        &format!("vfio {AP_UUID}: no iommu_group found: {ENOENT}"),
+        Some(NO_GROUP_HINT),
+    );
+    let mut f = Fake::new();
+    let p = f.ap_mdev(Some(9));
+    let spec = format!("vfio-ap,sysfsdev={p}");
+    f.fails_with(
+        &spec,
+        &format!("vfio {AP_UUID}: Could not open '/dev/vfio/9': {ENOENT}"),
+        None,
+    );
+    node(f.root(), "vfio/9");
+    f.fails_with(
+        &spec,
+        &format!("vfio {AP_UUID}: failed to get group 9 status: {ENOTTY}"),
+        None,
+    );
+}
+
+#[test]
+fn ap_iommufd_attach_errors() {
+    let mut f = Fake::new();
+    f.iommufd("x");
+    let p = f.ap_mdev(Some(9));
+    f.fails_with(
+        &format!("vfio-ap,sysfsdev={p},iommufd=x"),
+        &format!(
+            "vfio {AP_UUID}: vfio {p}/vfio-dev: couldn't open directory {p}/vfio-dev: {ENOENT}"
+        ),
+        Some(CDEV_HINT),
+    );
+    // fd= without sysfsdev: named by id, else VFIO_FD<n>.
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    let (m, _) = f.fail(&format!("vfio-ap,id=ap0,iommufd=x,fd={n}"));
+    assert_bind_enotty(&m, "vfio ap0: ");
+    let (m, _) = f.fail(&format!("vfio-ap,iommufd=x,fd={n}"));
+    assert_bind_enotty(&m, &format!("vfio VFIO_FD{n}: "));
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn every_failure_left_the_tree_usable() {
+    // After a run of failures the same tree still takes objects and
+    // releases them; clear() empties it.
+    let mut f = Fake::new();
+    f.fail("vfio-pci");
+    f.fail("vfio-ccw");
+    f.fail("vfio-ap");
+    f.iommufd("x");
+    f.iommufd("y");
+    assert_eq!(f.tree.len(), 2);
+    f.tree.clear();
+    assert!(f.tree.is_empty());
+}
