@@ -16,6 +16,7 @@
 
 pub mod attach;
 pub mod availability;
+pub mod driver;
 pub mod host;
 pub mod models;
 pub mod probe;

@@ -205,10 +205,18 @@ fn populate(dev: &VfioPci, a: &mut Attached) -> Result<()> {
         maps: Vec::new(),
     });
     for index in 0..info.num_irqs {
-        let irq = device
-            .irq_info(index)
-            .map_err(|e| Error::new(format!("failed to get irq {index} info: {}", e.strerror())))?;
-        a.irqs.push(irq);
+        match device.irq_info(index) {
+            Ok(irq) => a.irqs.push(irq),
+            // A conventional PCI device has no ERR/REQ interrupt: the kernel
+            // answers EINVAL, which QEMU only traces.
+            Err(_) if index >= vb::VFIO_PCI_ERR_IRQ_INDEX => {}
+            Err(e) => {
+                return Err(Error::new(format!(
+                    "failed to get irq {index} info: {}",
+                    e.strerror()
+                )));
+            }
+        }
     }
     // QEMU checks the overrides in vfio_pci_config_setup, after the device is attached.
     check_overrides(dev)?;

@@ -281,13 +281,14 @@ impl RegisterIo for Mmio<'_> {
     fn read_access(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let at = self.local(offset, buf.len())?;
         // `local` checked width, bounds and alignment, so the MappedRegion
-        // accessors below cannot panic. Values are converted from the
-        // device's little-endian order.
+        // accessors below cannot panic. `buf` receives the bytes as they lie
+        // in device memory (native order of the loaded value); the typed
+        // accessors then decode them as little-endian.
         match buf.len() {
             1 => buf[0] = self.map.read_u8(at),
-            2 => buf.copy_from_slice(&u16::from_le(self.map.read_u16(at)).to_le_bytes()),
-            4 => buf.copy_from_slice(&u32::from_le(self.map.read_u32(at)).to_le_bytes()),
-            8 => buf.copy_from_slice(&u64::from_le(self.map.read_u64(at)).to_le_bytes()),
+            2 => buf.copy_from_slice(&self.map.read_u16(at).to_ne_bytes()),
+            4 => buf.copy_from_slice(&self.map.read_u32(at).to_ne_bytes()),
+            8 => buf.copy_from_slice(&self.map.read_u64(at).to_ne_bytes()),
             n => return Err(DriverError::BadWidth(n)),
         }
         Ok(())
@@ -299,15 +300,15 @@ impl RegisterIo for Mmio<'_> {
             // The mapping is PROT_READ: a store would fault.
             return Err(DriverError::ReadOnly(self.index));
         }
+        // One store of the full width that puts `data` into device memory
+        // byte for byte.
         match *data {
             [b] => self.map.write_u8(at, b),
-            [a, b] => self.map.write_u16(at, u16::from_le_bytes([a, b]).to_le()),
-            [a, b, c, d] => self
-                .map
-                .write_u32(at, u32::from_le_bytes([a, b, c, d]).to_le()),
+            [a, b] => self.map.write_u16(at, u16::from_ne_bytes([a, b])),
+            [a, b, c, d] => self.map.write_u32(at, u32::from_ne_bytes([a, b, c, d])),
             [a, b, c, d, e, f, g, h] => self
                 .map
-                .write_u64(at, u64::from_le_bytes([a, b, c, d, e, f, g, h]).to_le()),
+                .write_u64(at, u64::from_ne_bytes([a, b, c, d, e, f, g, h])),
             _ => return Err(DriverError::BadWidth(data.len())),
         }
         Ok(())
