@@ -579,6 +579,10 @@ fn realize_errors_on_the_real_kernel() {
             g.group_node.display()
         )
     );
+    assert_eq!(
+        e.hint(),
+        Some("The group is already open: is a device of it assigned elsewhere, or twice here?")
+    );
     assert!(tree.device("dup").is_none());
     if g.full() {
         // Through iommufd instead: the cdev opens, but the kernel refuses to

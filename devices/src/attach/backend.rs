@@ -228,11 +228,20 @@ pub(crate) fn attach_legacy(
     let gid = group.id;
     let gpath = group.dev_path();
     let gfd = host.open_group(&group).map_err(|e| {
-        Error::new(format!(
+        let err = Error::new(format!(
             "Could not open '{}': {}",
             gpath.display(),
             e.strerror()
-        ))
+        ));
+        // A group node opens once: QEMU reports its own reuse as "device is
+        // already attached"; here the kernel's EBUSY is what there is to say.
+        if e.errno() == nix::errno::Errno::EBUSY {
+            err.with_hint(
+                "The group is already open: is a device of it assigned elsewhere, or twice here?",
+            )
+        } else {
+            err
+        }
     })?;
     let status = gfd
         .status()
