@@ -258,9 +258,8 @@ pub(crate) fn attach_legacy(
             e.strerror()
         ))
     })?;
-    let version = container
-        .api_version()
-        .map_err(|e| sys(format_args!("{prefix}Could not get API version"), e))?;
+    // QEMU compares the raw ioctl return value, so a failing ioctl reports -1.
+    let version = container.api_version().unwrap_or(-1);
     if version != vb::VFIO_API_VERSION as i32 {
         return Err(Error::new(format!(
             "{prefix}supported vfio version: {}, reported version: {version}",

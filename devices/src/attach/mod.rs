@@ -66,9 +66,21 @@ impl Attached {
         backend: Backend,
         choice: BackendChoice,
     ) -> Result<Self> {
-        let info = device
-            .info()
-            .map_err(|e| Error::new(format!("error getting device info: {}", e.strerror())))?;
+        let info = match device.info() {
+            Ok(info) => info,
+            Err(e) => {
+                // Unwind as `Drop for Attached` does: close the device before
+                // the backend lets go of the group/IOAS (with the device fd
+                // open the kernel refuses VFIO_GROUP_UNSET_CONTAINER, EBUSY).
+                backend.detach(&device);
+                drop(device);
+                drop(backend);
+                return Err(Error::new(format!(
+                    "error getting device info: {}",
+                    e.strerror()
+                )));
+            }
+        };
         Ok(Attached {
             name,
             sysfsdev,

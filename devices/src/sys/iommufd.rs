@@ -18,7 +18,7 @@ use iommufd_bindings as iob;
 
 use super::ioctls;
 use super::vfio::DmaAccess;
-use super::{Errno, Op, Result, SysError, tag};
+use super::{Errno, Op, Result, SysError, fault};
 
 fn size_of_u32<T>() -> u32 {
     u32::try_from(std::mem::size_of::<T>()).expect("uAPI struct larger than 4 GiB")
@@ -108,6 +108,7 @@ impl Iommufd {
 
     /// `IOMMU_IOAS_ALLOC`; returns the new IOAS id.
     pub fn ioas_alloc(&self) -> Result<u32> {
+        let call = fault::enter(Op::IoasAlloc)?;
         let mut a = iob::iommu_ioas_alloc {
             size: size_of_u32::<iob::iommu_ioas_alloc>(),
             ..Default::default()
@@ -115,19 +116,20 @@ impl Iommufd {
         // SAFETY: `a` is an initialised iommu_ioas_alloc living across the
         // call; the kernel accesses only `size` bytes of it.
         let r = unsafe { ioctls::iommu_ioas_alloc(self.fd.as_raw_fd(), &mut a) };
-        tag(Op::IoasAlloc, r)?;
+        call.tag(r)?;
         Ok(a.out_ioas_id)
     }
 
     /// `IOMMU_DESTROY(id)` for any destroyable object (IOAS, HWPT, …).
     pub fn destroy(&self, id: u32) -> Result<()> {
+        let call = fault::enter(Op::IommuDestroy)?;
         let d = iob::iommu_destroy {
             size: size_of_u32::<iob::iommu_destroy>(),
             id,
         };
         // SAFETY: `d` is initialised and lives across the call; read-only.
         let r = unsafe { ioctls::iommu_destroy(self.fd.as_raw_fd(), &d) };
-        tag(Op::IommuDestroy, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `IOMMU_IOAS_MAP`: map `length` bytes of process memory at `user_va`
@@ -148,6 +150,7 @@ impl Iommufd {
         iova: Option<u64>,
         access: DmaAccess,
     ) -> Result<u64> {
+        let call = fault::enter(Op::IoasMap)?;
         let mut flags = 0;
         if iova.is_some() {
             flags |= iob::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_FIXED_IOVA;
@@ -170,13 +173,14 @@ impl Iommufd {
         // SAFETY: `m` is initialised and lives across the call; the kernel
         // accesses only `size` bytes. The user range is the caller's contract.
         let r = unsafe { ioctls::iommu_ioas_map(self.fd.as_raw_fd(), &mut m) };
-        tag(Op::IoasMap, r)?;
+        call.tag(r)?;
         Ok(m.iova)
     }
 
     /// `IOMMU_IOAS_UNMAP` of `iova..iova+length` (0/`u64::MAX` unmaps
     /// everything); returns the number of bytes unmapped.
     pub fn ioas_unmap(&self, ioas: u32, iova: u64, length: u64) -> Result<u64> {
+        let call = fault::enter(Op::IoasUnmap)?;
         let mut u = iob::iommu_ioas_unmap {
             size: size_of_u32::<iob::iommu_ioas_unmap>(),
             ioas_id: ioas,
@@ -186,13 +190,14 @@ impl Iommufd {
         // SAFETY: `u` is initialised and lives across the call; the kernel
         // accesses only `size` bytes.
         let r = unsafe { ioctls::iommu_ioas_unmap(self.fd.as_raw_fd(), &mut u) };
-        tag(Op::IoasUnmap, r)?;
+        call.tag(r)?;
         Ok(u.length)
     }
 
     /// `IOMMU_IOAS_IOVA_RANGES`: size probe, then fetch (repeated if the
     /// count grew in between, `EMSGSIZE`).
     pub fn ioas_iova_ranges(&self, ioas: u32) -> Result<IovaRanges> {
+        let call = fault::enter(Op::IoasIovaRanges)?;
         let mut cap: usize = 0;
         for _ in 0..4 {
             let mut ranges = vec![iob::iommu_iova_range::default(); cap];
@@ -210,6 +215,7 @@ impl Iommufd {
             // iommu_iova_range elements (or is unused when 0), and the kernel
             // writes at most `num_iovas` of them.
             let r = unsafe { ioctls::iommu_ioas_iova_ranges(self.fd.as_raw_fd(), &mut q) };
+            call.note(&r);
             match r {
                 Ok(_) if q.num_iovas as usize <= cap => {
                     ranges.truncate(q.num_iovas as usize);
@@ -235,6 +241,7 @@ impl Iommufd {
     /// [`super::vfio::Device::bind_iommufd`]). The type-specific data is read
     /// completely (re-issued with the length the kernel reports).
     pub fn get_hw_info(&self, dev_id: u32) -> Result<HwInfo> {
+        let call = fault::enter(Op::GetHwInfo)?;
         let mut len: usize = 64;
         for _ in 0..4 {
             let mut data = vec![0u64; len.div_ceil(8)];
@@ -250,7 +257,7 @@ impl Iommufd {
             // across the call; `data_uptr` points at `data_len` writable bytes
             // of `data`, which the kernel fills (at most data_len bytes).
             let r = unsafe { ioctls::iommu_get_hw_info(self.fd.as_raw_fd(), &mut hi) };
-            tag(Op::GetHwInfo, r)?;
+            call.tag(r)?;
             let got = hi.data_len as usize;
             if got > len {
                 len = got;
@@ -277,6 +284,7 @@ impl Iommufd {
     /// `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`, `IOMMU_HWPT_ALLOC_NEST_PARENT`);
     /// returns the HWPT id. QEMU: `Failed to allocate hwpt: <strerror>`.
     pub fn hwpt_alloc(&self, dev_id: u32, pt_id: u32, flags: u32) -> Result<u32> {
+        let call = fault::enter(Op::HwptAlloc)?;
         let mut a = iob::iommu_hwpt_alloc {
             size: size_of_u32::<iob::iommu_hwpt_alloc>(),
             flags,
@@ -288,7 +296,7 @@ impl Iommufd {
         // SAFETY: `a` is initialised and lives across the call; with
         // DATA_NONE the kernel dereferences no user pointer.
         let r = unsafe { ioctls::iommu_hwpt_alloc(self.fd.as_raw_fd(), &mut a) };
-        tag(Op::HwptAlloc, r)?;
+        call.tag(r)?;
         Ok(a.out_hwpt_id)
     }
 }

@@ -9,8 +9,13 @@
 //! Every failing call returns a [`SysError`] that carries the operation
 //! ([`Op`]) and the raw [`Errno`], so that the device layer can compose QEMU's
 //! messages as `<text>: <strerror>` using [`strerror`].
+//!
+//! Every wrapper enters through [`fault`], the test seam that lets a test
+//! inject a failure into any [`Op`] or answer the few queries realize checks
+//! (see that module; without an installed plan it does nothing).
 
 pub mod ccw;
+pub mod fault;
 mod ioctls;
 pub mod iommufd;
 pub mod vfio;
@@ -201,11 +206,6 @@ pub fn strerror_raw(errno: i32) -> String {
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..len]).into_owned()
-}
-
-/// Turn a `nix` result into a [`Result`] tagged with `op`.
-pub(crate) fn tag<T>(op: Op, r: nix::Result<T>) -> Result<T> {
-    r.map_err(|e| SysError::new(op, e))
 }
 
 #[cfg(test)]

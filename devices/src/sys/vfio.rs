@@ -24,7 +24,7 @@ pub use vfio_bindings::bindings::vfio as bindings;
 use vfio_bindings::bindings::vfio as vb;
 
 use super::ioctls;
-use super::{Errno, Op, Result, SysError, tag};
+use super::{Errno, Op, Result, SysError, fault};
 
 fn argsz<T>() -> u32 {
     u32::try_from(std::mem::size_of::<T>()).expect("uAPI struct larger than 4 GiB")
@@ -182,38 +182,47 @@ impl Container {
     /// `VFIO_GET_API_VERSION`. QEMU requires [`bindings::VFIO_API_VERSION`] (0)
     /// and reports `supported vfio version: %d, reported version: %d` otherwise.
     pub fn api_version(&self) -> Result<i32> {
+        let call = fault::enter(Op::GetApiVersion)?;
+        if let Some(v) = call.api_version() {
+            return Ok(v);
+        }
         // SAFETY: VFIO_GET_API_VERSION takes no argument; the fd is live
         // because it is borrowed from `self`.
-        tag(Op::GetApiVersion, unsafe {
-            ioctls::vfio_get_api_version(self.fd.as_raw_fd())
-        })
+        let r = unsafe { ioctls::vfio_get_api_version(self.fd.as_raw_fd()) };
+        call.tag(r)
     }
 
     /// `VFIO_CHECK_EXTENSION(ext)`: whether the extension (e.g.
     /// [`bindings::VFIO_TYPE1v2_IOMMU`], [`bindings::VFIO_UNMAP_ALL`]) is supported.
     pub fn check_extension(&self, ext: u32) -> Result<bool> {
+        let call = fault::enter(Op::CheckExtension)?;
+        if let Some(v) = call.extension(ext) {
+            return Ok(v);
+        }
         let r = ioctls::ioctl_with_value(
             self.fd.as_fd(),
             ioctls::VFIO_CHECK_EXTENSION,
             c_ulong::from(ext),
         );
-        tag(Op::CheckExtension, r).map(|v| v > 0)
+        call.tag(r).map(|v| v > 0)
     }
 
     /// `VFIO_SET_IOMMU(iommu_type)`; requires at least one group attached.
     pub fn set_iommu(&self, iommu_type: u32) -> Result<()> {
+        let call = fault::enter(Op::SetIommu)?;
         let r = ioctls::ioctl_with_value(
             self.fd.as_fd(),
             ioctls::VFIO_SET_IOMMU,
             c_ulong::from(iommu_type),
         );
-        tag(Op::SetIommu, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `VFIO_IOMMU_GET_INFO`, re-issued with the larger `argsz` the kernel
     /// asks for so that the whole capability chain is read. A malformed chain
     /// is reported as `EPROTO`.
     pub fn iommu_info(&self) -> Result<IommuInfo> {
+        let call = fault::enter(Op::IommuGetInfo)?;
         let base = argsz::<vb::vfio_iommu_type1_info>();
         let mut want = base;
         for _ in 0..4 {
@@ -229,7 +238,7 @@ impl Container {
                     words.as_mut_ptr().cast::<vb::vfio_iommu_type1_info>(),
                 )
             };
-            tag(Op::IommuGetInfo, r)?;
+            call.tag(r)?;
             let buf = words_to_bytes(&words);
             let got = rd_u32(&buf, 0).unwrap_or(0);
             if got > want {
@@ -273,6 +282,7 @@ impl Container {
         if access.write {
             flags |= vb::VFIO_DMA_MAP_FLAG_WRITE;
         }
+        let call = fault::enter(Op::MapDma)?;
         let map = vb::vfio_iommu_type1_dma_map {
             argsz: argsz::<vb::vfio_iommu_type1_dma_map>(),
             flags,
@@ -284,7 +294,7 @@ impl Container {
         // lives across the call; the kernel only reads it. The validity of the
         // user range is the caller's contract (see `# Safety`).
         let r = unsafe { ioctls::vfio_iommu_map_dma(self.fd.as_raw_fd(), &map) };
-        tag(Op::MapDma, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `VFIO_IOMMU_UNMAP_DMA` of `iova..iova+size`; returns the number of
@@ -300,6 +310,7 @@ impl Container {
     }
 
     fn unmap(&self, iova: u64, size: u64, flags: u32) -> Result<u64> {
+        let call = fault::enter(Op::UnmapDma)?;
         let mut unmap = vb::vfio_iommu_type1_dma_unmap {
             argsz: argsz::<vb::vfio_iommu_type1_dma_unmap>(),
             flags,
@@ -311,7 +322,7 @@ impl Container {
         // the dirty-bitmap flag, so the kernel reads/writes only its fixed
         // 24 bytes, which live across the call.
         let r = unsafe { ioctls::vfio_iommu_unmap_dma(self.fd.as_raw_fd(), &mut unmap) };
-        tag(Op::UnmapDma, r)?;
+        call.tag(r)?;
         Ok(unmap.size)
     }
 }
@@ -419,6 +430,10 @@ impl Group {
 
     /// `VFIO_GROUP_GET_STATUS`.
     pub fn status(&self) -> Result<GroupStatus> {
+        let call = fault::enter(Op::GroupGetStatus)?;
+        if let Some(flags) = call.group_flags() {
+            return Ok(GroupStatus { flags });
+        }
         let mut st = vb::vfio_group_status {
             argsz: argsz::<vb::vfio_group_status>(),
             flags: 0,
@@ -426,24 +441,26 @@ impl Group {
         // SAFETY: `st` is an initialised vfio_group_status that lives across
         // the call; the kernel writes only inside it.
         let r = unsafe { ioctls::vfio_group_get_status(self.fd.as_raw_fd(), &mut st) };
-        tag(Op::GroupGetStatus, r)?;
+        call.tag(r)?;
         Ok(GroupStatus { flags: st.flags })
     }
 
     /// `VFIO_GROUP_SET_CONTAINER`: attach the group to `container`.
     pub fn set_container(&self, container: impl AsFd) -> Result<()> {
+        let call = fault::enter(Op::GroupSetContainer)?;
         let cfd: c_int = container.as_fd().as_raw_fd();
         // SAFETY: the kernel reads one c_int from the pointer, which points at
         // a live local; the container fd stays open because it is borrowed.
         let r = unsafe { ioctls::vfio_group_set_container(self.fd.as_raw_fd(), &cfd) };
-        tag(Op::GroupSetContainer, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `VFIO_GROUP_UNSET_CONTAINER`.
     pub fn unset_container(&self) -> Result<()> {
+        let call = fault::enter(Op::GroupUnsetContainer)?;
         // SAFETY: no argument; the group fd is live (borrowed from self).
         let r = unsafe { ioctls::vfio_group_unset_container(self.fd.as_raw_fd()) };
-        tag(Op::GroupUnsetContainer, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `VFIO_GROUP_GET_DEVICE_FD` with the raw name string (see
@@ -451,12 +468,13 @@ impl Group {
     /// byte fails with `EINVAL` without calling the kernel. A missing or wrong
     /// VF token surfaces here (typically `EACCES`).
     pub fn device(&self, name: &str) -> Result<Device> {
+        let call = fault::enter(Op::GroupGetDeviceFd)?;
         let cname =
             CString::new(name).map_err(|_| SysError::new(Op::GroupGetDeviceFd, Errno::EINVAL))?;
         // SAFETY: `cname` is a NUL-terminated string alive across the call;
         // the kernel copies at most a page from it and does not retain it.
         let r = unsafe { ioctls::vfio_group_get_device_fd(self.fd.as_raw_fd(), cname.as_ptr()) };
-        let raw = tag(Op::GroupGetDeviceFd, r)?;
+        let raw = call.tag(r)?;
         // SAFETY: on success VFIO_GROUP_GET_DEVICE_FD returns a new file
         // descriptor (opened O_RDWR|O_CLOEXEC by the kernel) that nobody else
         // owns; wrapping it transfers that ownership exactly once.
@@ -695,6 +713,10 @@ impl Device {
 
     /// `VFIO_DEVICE_GET_INFO` (flags, num_regions, num_irqs).
     pub fn info(&self) -> Result<DeviceInfo> {
+        let call = fault::enter(Op::DeviceGetInfo)?;
+        if let Some(info) = call.device_info() {
+            return Ok(info);
+        }
         let mut di = vb::vfio_device_info {
             argsz: argsz::<vb::vfio_device_info>(),
             ..Default::default()
@@ -702,7 +724,7 @@ impl Device {
         // SAFETY: `di` is an initialised vfio_device_info living across the
         // call; with argsz == sizeof the kernel writes only inside it.
         let r = unsafe { ioctls::vfio_device_get_info(self.fd.as_raw_fd(), &mut di) };
-        tag(Op::DeviceGetInfo, r)?;
+        call.tag(r)?;
         Ok(DeviceInfo {
             flags: di.flags,
             num_regions: di.num_regions,
@@ -714,6 +736,10 @@ impl Device {
     /// kernel reports so that the capability chain (sparse mmap areas, type,
     /// MSI-X mappable) is read and decoded. A malformed chain is `EPROTO`.
     pub fn region_info(&self, index: u32) -> Result<RegionInfo> {
+        let call = fault::enter(Op::DeviceGetRegionInfo)?;
+        if let Some(fake) = call.region_info(index) {
+            return Ok(fake);
+        }
         let base = argsz::<vb::vfio_region_info>();
         let mut want = base;
         for _ in 0..4 {
@@ -729,7 +755,7 @@ impl Device {
                     words.as_mut_ptr().cast::<vb::vfio_region_info>(),
                 )
             };
-            tag(Op::DeviceGetRegionInfo, r)?;
+            call.tag(r)?;
             let buf = words_to_bytes(&words);
             let got = rd_u32(&buf, 0).unwrap_or(0);
             if got > want {
@@ -744,6 +770,7 @@ impl Device {
 
     /// `VFIO_DEVICE_GET_IRQ_INFO(index)`.
     pub fn irq_info(&self, index: u32) -> Result<IrqInfo> {
+        let call = fault::enter(Op::DeviceGetIrqInfo)?;
         let mut ii = vb::vfio_irq_info {
             argsz: argsz::<vb::vfio_irq_info>(),
             index,
@@ -752,7 +779,7 @@ impl Device {
         // SAFETY: `ii` is an initialised vfio_irq_info living across the
         // call; the kernel writes only inside it.
         let r = unsafe { ioctls::vfio_device_get_irq_info(self.fd.as_raw_fd(), &mut ii) };
-        tag(Op::DeviceGetIrqInfo, r)?;
+        call.tag(r)?;
         Ok(IrqInfo {
             index: ii.index,
             flags: ii.flags,
@@ -768,6 +795,7 @@ impl Device {
         count: u32,
         data: &[u8],
     ) -> Result<()> {
+        let call = fault::enter(Op::DeviceSetIrqs)?;
         let hdr = std::mem::size_of::<vb::vfio_irq_set>();
         let total = hdr + data.len();
         let argsz =
@@ -792,7 +820,7 @@ impl Device {
                 words.as_ptr().cast::<vb::vfio_irq_set>(),
             )
         };
-        tag(Op::DeviceSetIrqs, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `VFIO_DEVICE_SET_IRQS` with `DATA_EVENTFD`: attach one eventfd per
@@ -867,29 +895,26 @@ impl Device {
 
     /// `VFIO_DEVICE_RESET`.
     pub fn reset(&self) -> Result<()> {
+        let call = fault::enter(Op::DeviceReset)?;
         // SAFETY: no argument; the fd is live (borrowed from self).
         let r = unsafe { ioctls::vfio_device_reset(self.fd.as_raw_fd()) };
-        tag(Op::DeviceReset, r).map(drop)
+        call.tag(r).map(drop)
     }
 
     /// `pread(2)` at absolute device-fd `offset` (a region's
     /// [`RegionInfo::offset`] plus the offset inside it). May return fewer
     /// bytes than requested.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let call = fault::enter(Op::RegionRead)?;
         let off = to_off(Op::RegionRead, offset)?;
-        tag(
-            Op::RegionRead,
-            nix::sys::uio::pread(self.fd.as_fd(), buf, off),
-        )
+        call.tag(nix::sys::uio::pread(self.fd.as_fd(), buf, off))
     }
 
     /// `pwrite(2)` at absolute device-fd `offset`. May write fewer bytes.
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize> {
+        let call = fault::enter(Op::RegionWrite)?;
         let off = to_off(Op::RegionWrite, offset)?;
-        tag(
-            Op::RegionWrite,
-            nix::sys::uio::pwrite(self.fd.as_fd(), buf, off),
-        )
+        call.tag(nix::sys::uio::pwrite(self.fd.as_fd(), buf, off))
     }
 
     /// [`Device::read_at`] that fails with `EIO` on a short read (QEMU treats
@@ -945,6 +970,7 @@ impl Device {
     /// `mmap(2)` `len` bytes of the device fd at absolute `offset`
     /// (`MAP_SHARED`), without region checks.
     pub fn mmap_at(&self, offset: u64, len: usize, prot: MapProt) -> Result<MappedRegion> {
+        let call = fault::enter(Op::RegionMmap)?;
         let nz = NonZeroUsize::new(len).ok_or(SysError::new(Op::RegionMmap, Errno::EINVAL))?;
         let off = to_off(Op::RegionMmap, offset)?;
         // SAFETY: a fresh mapping chosen by the kernel (addr = None) cannot
@@ -960,7 +986,7 @@ impl Device {
                 off,
             )
         };
-        let ptr = tag(Op::RegionMmap, r)?;
+        let ptr = call.tag(r)?;
         Ok(MappedRegion { ptr, len })
     }
 
@@ -969,6 +995,7 @@ impl Device {
     /// `VFIO_DEVICE_BIND_FLAG_TOKEN` (kernels before that flag reject it with
     /// `EINVAL`; QEMU never passes a token on this path).
     pub fn bind_iommufd(&self, iommufd: impl AsFd, token: Option<&Uuid>) -> Result<u32> {
+        let call = fault::enter(Op::DeviceBindIommufd)?;
         let token_bytes = token.map(|t| *t.as_bytes());
         let mut bind = vb::vfio_device_bind_iommufd {
             argsz: argsz::<vb::vfio_device_bind_iommufd>(),
@@ -988,7 +1015,7 @@ impl Device {
         // token flag is set, `token_uuid_ptr` points at 16 live bytes in
         // `token_bytes`. The iommufd stays open because it is borrowed.
         let r = unsafe { ioctls::vfio_device_bind_iommufd(self.fd.as_raw_fd(), &mut bind) };
-        tag(Op::DeviceBindIommufd, r)?;
+        call.tag(r)?;
         Ok(bind.out_devid)
     }
 
@@ -996,6 +1023,7 @@ impl Device {
     /// id; returns the id written back by the kernel (for an IOAS: the HWPT
     /// it attached to).
     pub fn attach_iommufd_pt(&self, pt_id: u32) -> Result<u32> {
+        let call = fault::enter(Op::DeviceAttachIommufdPt)?;
         let mut at = vb::vfio_device_attach_iommufd_pt {
             // argsz up to pt_id: understood by every kernel with cdev support
             argsz: 12,
@@ -1006,12 +1034,13 @@ impl Device {
         // SAFETY: `at` is initialised and lives across the call; the kernel
         // reads/writes at most argsz (12) bytes of it.
         let r = unsafe { ioctls::vfio_device_attach_iommufd_pt(self.fd.as_raw_fd(), &mut at) };
-        tag(Op::DeviceAttachIommufdPt, r)?;
+        call.tag(r)?;
         Ok(at.pt_id)
     }
 
     /// `VFIO_DEVICE_DETACH_IOMMUFD_PT`.
     pub fn detach_iommufd_pt(&self) -> Result<()> {
+        let call = fault::enter(Op::DeviceDetachIommufdPt)?;
         let dt = vb::vfio_device_detach_iommufd_pt {
             argsz: 8,
             flags: 0,
@@ -1020,7 +1049,7 @@ impl Device {
         // SAFETY: `dt` is initialised and lives across the call; the kernel
         // only reads argsz (8) bytes of it.
         let r = unsafe { ioctls::vfio_device_detach_iommufd_pt(self.fd.as_raw_fd(), &dt) };
-        tag(Op::DeviceDetachIommufdPt, r).map(drop)
+        call.tag(r).map(drop)
     }
 }
 

@@ -1,0 +1,431 @@
+//! Fault injection for the sys layer: a **test seam**, not a feature.
+//!
+//! The error paths of realize that follow a successful open (a group that
+//! is not viable, a container step that fails, a device that is not PCI, …)
+//! cannot be produced on demand by a healthy kernel. A [`Faults`] plan makes
+//! them reachable from a test running against the real kernel (or a fake
+//! tree), in the spirit of the `fail` crate's failpoints, without a
+//! dependency and without any build-time switch: the seam is always
+//! compiled, and when no plan is installed it costs one thread-local read
+//! per wrapped system call.
+//!
+//! A plan is **per thread** (the object model is single-threaded; tests run
+//! each on their own thread) and lives as long as its guard: dropping the
+//! [`Faults`] value clears it. What a plan can do:
+//!
+//! * **Inject** an errno into a call of one [`Op`] ([`Faults::inject`],
+//!   [`Faults::inject_nth`]). The injected call does **not** reach the
+//!   kernel: the wrapper returns [`SysError`]`(op, errno)` before issuing
+//!   it, so no kernel state is created that the caller would not know about
+//!   (an injected `VFIO_GROUP_GET_DEVICE_FD` opens no descriptor, an injected
+//!   `VFIO_GROUP_SET_CONTAINER` attaches nothing). Each injection fires once.
+//!   Calls are counted per public wrapper (one `region_info` is one call even
+//!   when it re-issues the ioctl with a larger `argsz`).
+//! * **Override** the answers realize's checks depend on: the API version,
+//!   `VFIO_CHECK_EXTENSION` for one extension, the group status flags, the
+//!   device info (flags, number of regions, number of IRQs) and one region's
+//!   info. An overridden call, too, does **not** reach the kernel: the
+//!   planned answer is returned instead of asking. All of these are
+//!   side-effect-free queries, so skipping them changes no kernel state, and
+//!   an override works on a fake tree as well, where the kernel would answer
+//!   `ENOTTY` (which is how a fake tree gets past `VFIO_GROUP_GET_STATUS`).
+//!   A region override has `offset` 0 and no capabilities; that is how a
+//!   region the device does not have (edu's VGA region) can be made to exist
+//!   with the wrong shape. Overrides stay in force for the lifetime of the
+//!   plan. A due injection wins over an override of the same call.
+//! * **Record** every kernel call the wrappers make while the plan is
+//!   installed, and every injected failure ([`Faults::calls`]; overridden
+//!   calls are not recorded), with its outcome, so a test can check
+//!   that the clean-up of a failed realize was accepted by the kernel (e.g.
+//!   `VFIO_GROUP_UNSET_CONTAINER` returned 0).
+//!
+//! ```
+//! use qomgen_devices::sys::vfio::bindings::VFIO_GROUP_FLAGS_VIABLE;
+//! use qomgen_devices::sys::{Errno, Op, fault::Faults};
+//!
+//! let faults = Faults::install();
+//! // realize: "group N is not viable" (the kernel is not asked for the status)
+//! faults.override_group_flags(0);
+//! // … or, with a viable group: "failed to setup container for group N:
+//! // Failed to set group container: Device or resource busy"
+//! faults.override_group_flags(VFIO_GROUP_FLAGS_VIABLE);
+//! faults.inject(Op::GroupSetContainer, Errno::EBUSY);
+//! // … device_add(...) …
+//! assert_eq!(faults.pending(), [Op::GroupSetContainer], "not reached here");
+//! drop(faults); // the plan is gone
+//! ```
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use super::vfio::{DeviceInfo, RegionInfo};
+use super::{Errno, Op, Result, SysError};
+
+/// The outcome of one recorded call (see [`Faults::calls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// The operation.
+    pub op: Op,
+    /// What the caller got: `Ok(())` or the errno.
+    pub result: std::result::Result<(), Errno>,
+    /// The failure was injected (the kernel was not asked).
+    pub injected: bool,
+}
+
+#[derive(Debug)]
+struct Injection {
+    op: Op,
+    skip: usize,
+    errno: Errno,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    injections: Vec<Injection>,
+    api_version: Option<i32>,
+    extensions: Vec<(u32, bool)>,
+    group_flags: Option<u32>,
+    device_info: Option<DeviceInfo>,
+    regions: Vec<RegionInfo>,
+    calls: Vec<Call>,
+}
+
+thread_local! {
+    static PLAN: RefCell<Option<Plan>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's plan, if one is installed. `None` when there is
+/// no plan (the common case: one thread-local read) or the thread is
+/// tearing down its locals.
+fn with_plan<R>(f: impl FnOnce(&mut Plan) -> R) -> Option<R> {
+    PLAN.try_with(|p| p.borrow_mut().as_mut().map(f))
+        .ok()
+        .flatten()
+}
+
+/// The guard of this thread's fault plan: install it, configure it, drop it.
+///
+/// Not `Send`: the plan belongs to the thread that installed it.
+#[derive(Debug)]
+#[must_use = "the plan is cleared when the guard is dropped"]
+pub struct Faults {
+    _thread: PhantomData<*const ()>,
+}
+
+impl Faults {
+    /// Installs an empty plan on this thread.
+    ///
+    /// # Panics
+    /// If this thread already has a plan (two guards would clear each
+    /// other's).
+    pub fn install() -> Faults {
+        PLAN.with(|p| {
+            let mut p = p.borrow_mut();
+            assert!(
+                p.is_none(),
+                "a fault plan is already installed on this thread"
+            );
+            *p = Some(Plan::default());
+        });
+        Faults {
+            _thread: PhantomData,
+        }
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Plan)) -> &Self {
+        with_plan(f).expect("the plan lives as long as its guard");
+        self
+    }
+
+    /// The next call of `op` fails with `errno`, without reaching the kernel.
+    pub fn inject(&self, op: Op, errno: Errno) -> &Self {
+        self.inject_nth(op, 0, errno)
+    }
+
+    /// Call number `skip` (0-based, counted from now, whatever became of
+    /// the calls before it) of `op` fails with `errno`, without reaching the
+    /// kernel. `inject_nth(op, 0, e)` is [`Faults::inject`].
+    pub fn inject_nth(&self, op: Op, skip: usize, errno: Errno) -> &Self {
+        self.edit(|p| p.injections.push(Injection { op, skip, errno }))
+    }
+
+    /// `VFIO_GET_API_VERSION` answers `version` (kernel not asked).
+    pub fn override_api_version(&self, version: i32) -> &Self {
+        self.edit(|p| p.api_version = Some(version))
+    }
+
+    /// `VFIO_CHECK_EXTENSION(ext)` answers `supported` (kernel not asked;
+    /// other extensions are still asked).
+    pub fn override_extension(&self, ext: u32, supported: bool) -> &Self {
+        self.edit(|p| p.extensions.push((ext, supported)))
+    }
+
+    /// `VFIO_GROUP_GET_STATUS` answers `flags` (`VFIO_GROUP_FLAGS_*`;
+    /// kernel not asked).
+    pub fn override_group_flags(&self, flags: u32) -> &Self {
+        self.edit(|p| p.group_flags = Some(flags))
+    }
+
+    /// `VFIO_DEVICE_GET_INFO` answers `info` (kernel not asked).
+    pub fn override_device_info(&self, info: DeviceInfo) -> &Self {
+        self.edit(|p| p.device_info = Some(info))
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO(index)` answers `flags` and `size`
+    /// (offset 0, no capabilities; kernel not asked). Other indexes are
+    /// still asked.
+    pub fn override_region_info(&self, index: u32, flags: u32, size: u64) -> &Self {
+        self.edit(|p| {
+            p.regions.push(RegionInfo {
+                index,
+                flags,
+                size,
+                offset: 0,
+                caps: Vec::new(),
+            })
+        })
+    }
+
+    /// The calls made since the plan was installed, oldest first: every
+    /// kernel call a wrapper issued (a re-issued ioctl appears twice) and
+    /// every injected failure.
+    pub fn calls(&self) -> Vec<Call> {
+        with_plan(|p| p.calls.clone()).unwrap_or_default()
+    }
+
+    /// The operations of injections that have not fired yet. Empty after a
+    /// test whose path reached every injected call.
+    pub fn pending(&self) -> Vec<Op> {
+        with_plan(|p| p.injections.iter().map(|i| i.op).collect()).unwrap_or_default()
+    }
+}
+
+impl Drop for Faults {
+    fn drop(&mut self) {
+        let _ = PLAN.try_with(|p| p.borrow_mut().take());
+    }
+}
+
+/// Shorthand: installs a plan with one injection.
+pub fn inject(op: Op, errno: Errno) -> Faults {
+    let f = Faults::install();
+    f.inject(op, errno);
+    f
+}
+
+// ---------------------------------------------------------------------------
+// Hooks used by the wrappers in `vfio.rs` / `iommufd.rs`.
+
+/// One wrapper call of `op`, from [`enter`] to its result: tags kernel
+/// results with the op (as [`SysError`]s), logs them and applies overrides,
+/// touching the thread-local plan only when [`enter`] found one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hook {
+    op: Op,
+    planned: bool,
+}
+
+/// Entry of a wrapper for `op` (the one thread-local read when no plan is
+/// installed): the injected failure if one is due, else the [`Hook`] that
+/// tags the kernel's results.
+pub(crate) fn enter(op: Op) -> Result<Hook> {
+    let fired = with_plan(|p| {
+        let due = p.injections.iter().position(|i| i.op == op && i.skip == 0);
+        for i in p.injections.iter_mut().filter(|i| i.op == op && i.skip > 0) {
+            i.skip -= 1;
+        }
+        let errno = due.map(|at| p.injections.remove(at).errno);
+        if let Some(errno) = errno {
+            p.calls.push(Call {
+                op,
+                result: Err(errno),
+                injected: true,
+            });
+        }
+        errno
+    });
+    match fired {
+        None => Ok(Hook { op, planned: false }),
+        Some(None) => Ok(Hook { op, planned: true }),
+        Some(Some(errno)) => Err(SysError::new(op, errno)),
+    }
+}
+
+impl Hook {
+    /// Logs a kernel result (when a plan is installed).
+    pub(crate) fn note<T>(self, r: &nix::Result<T>) {
+        if self.planned {
+            let op = self.op;
+            let result = r.as_ref().map(drop).map_err(|e| *e);
+            with_plan(|p| {
+                p.calls.push(Call {
+                    op,
+                    result,
+                    injected: false,
+                })
+            });
+        }
+    }
+
+    /// Turns a kernel result into a [`Result`] tagged with the op, logging it.
+    pub(crate) fn tag<T>(self, r: nix::Result<T>) -> Result<T> {
+        self.note(&r);
+        r.map_err(|e| SysError::new(self.op, e))
+    }
+
+    fn plan<R>(self, f: impl FnOnce(&mut Plan) -> Option<R>) -> Option<R> {
+        if self.planned {
+            with_plan(f).flatten()
+        } else {
+            None
+        }
+    }
+
+    /// The planned `VFIO_GET_API_VERSION` answer.
+    pub(crate) fn api_version(self) -> Option<i32> {
+        self.plan(|p| p.api_version)
+    }
+
+    /// The planned `VFIO_CHECK_EXTENSION(ext)` answer.
+    pub(crate) fn extension(self, ext: u32) -> Option<bool> {
+        self.plan(|p| {
+            p.extensions
+                .iter()
+                .rev()
+                .find(|(e, _)| *e == ext)
+                .map(|(_, s)| *s)
+        })
+    }
+
+    /// The planned `VFIO_GROUP_GET_STATUS` flags.
+    pub(crate) fn group_flags(self) -> Option<u32> {
+        self.plan(|p| p.group_flags)
+    }
+
+    /// The planned `VFIO_DEVICE_GET_INFO` answer.
+    pub(crate) fn device_info(self) -> Option<DeviceInfo> {
+        self.plan(|p| p.device_info)
+    }
+
+    /// The planned `VFIO_DEVICE_GET_REGION_INFO(index)` answer.
+    pub(crate) fn region_info(self, index: u32) -> Option<RegionInfo> {
+        self.plan(|p| p.regions.iter().rev().find(|r| r.index == index).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_plan_means_no_effect() {
+        let h = enter(Op::GroupGetStatus).unwrap();
+        assert!(!h.planned);
+        assert_eq!(h.api_version(), None);
+        assert_eq!(h.extension(1), None);
+        assert_eq!(h.group_flags(), None);
+        assert_eq!(h.device_info(), None);
+        assert!(h.region_info(8).is_none());
+        assert_eq!(
+            h.tag::<()>(Err(Errno::ENOTTY)),
+            Err(SysError::new(Op::GroupGetStatus, Errno::ENOTTY))
+        );
+    }
+
+    #[test]
+    fn injections_fire_once_in_order_and_the_guard_clears() {
+        let f = Faults::install();
+        f.inject_nth(Op::DeviceGetRegionInfo, 2, Errno::EIO)
+            .inject(Op::DeviceGetRegionInfo, Errno::EPERM);
+        assert_eq!(
+            enter(Op::DeviceGetRegionInfo).unwrap_err(),
+            SysError::new(Op::DeviceGetRegionInfo, Errno::EPERM)
+        );
+        assert!(enter(Op::DeviceGetIrqInfo).is_ok());
+        assert!(enter(Op::DeviceGetRegionInfo).is_ok());
+        assert_eq!(f.pending(), [Op::DeviceGetRegionInfo]);
+        assert_eq!(
+            enter(Op::DeviceGetRegionInfo).unwrap_err().errno(),
+            Errno::EIO
+        );
+        let h = enter(Op::DeviceReset).unwrap();
+        assert!(h.planned);
+        assert!(h.tag::<()>(Err(Errno::ENOTTY)).is_err());
+        assert!(f.pending().is_empty());
+        let calls = f.calls();
+        assert_eq!(calls.len(), 3);
+        assert!(calls[0].injected && calls[1].injected);
+        assert_eq!(
+            calls[2],
+            Call {
+                op: Op::DeviceReset,
+                result: Err(Errno::ENOTTY),
+                injected: false
+            }
+        );
+        drop(f);
+        assert!(!enter(Op::DeviceGetRegionInfo).unwrap().planned);
+        // A new plan can be installed once the old one is gone.
+        let _f = inject(Op::SetIommu, Errno::EBUSY);
+        assert!(enter(Op::SetIommu).is_err());
+    }
+
+    #[test]
+    fn overrides_edit_results() {
+        let f = Faults::install();
+        let di = DeviceInfo {
+            flags: 2,
+            num_regions: 9,
+            num_irqs: 2,
+        };
+        f.override_api_version(7)
+            .override_extension(3, false)
+            .override_group_flags(0)
+            .override_device_info(di)
+            .override_region_info(8, 1, 0x10);
+        let h = enter(Op::DeviceGetInfo).unwrap();
+        assert_eq!(h.api_version(), Some(7));
+        assert_eq!(h.extension(3), Some(false));
+        assert_eq!(h.extension(1), None);
+        assert_eq!(h.group_flags(), Some(0));
+        assert_eq!(h.device_info(), Some(di));
+        let r = h.region_info(8).unwrap();
+        assert_eq!((r.index, r.flags, r.size, r.offset), (8, 1, 0x10, 0));
+        assert!(h.region_info(7).is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "already installed")]
+    fn two_plans_on_one_thread_panic() {
+        let _a = Faults::install();
+        let _b = Faults::install();
+    }
+
+    #[test]
+    fn wrappers_honour_injections_and_log_kernel_calls() {
+        let f = tempfile::tempfile().unwrap();
+        let d = super::super::vfio::Device::from_fd(std::os::fd::OwnedFd::from(f));
+        let plan = inject(Op::DeviceGetInfo, Errno::ENODEV);
+        assert_eq!(d.info().unwrap_err().errno(), Errno::ENODEV);
+        // Not injected: the kernel answers (ENOTTY on a regular file).
+        assert_eq!(d.info().unwrap_err().errno(), Errno::ENOTTY);
+        let calls = plan.calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (calls[1].op, calls[1].result, calls[1].injected),
+            (Op::DeviceGetInfo, Err(Errno::ENOTTY), false)
+        );
+        // Overrides answer without the kernel, which would say ENOTTY.
+        plan.override_region_info(8, 3, 0x100);
+        assert_eq!(d.region_info(8).unwrap().size, 0x100);
+        assert_eq!(d.region_info(7).unwrap_err().errno(), Errno::ENOTTY);
+        let di = DeviceInfo {
+            flags: 2,
+            num_regions: 9,
+            num_irqs: 5,
+        };
+        plan.override_device_info(di);
+        assert_eq!(d.info().unwrap(), di);
+        assert_eq!(plan.calls().len(), 3, "overridden calls are not logged");
+    }
+}

@@ -1,0 +1,1008 @@
+//! Every vfio-pci realize failure that follows a successful open, on the
+//! real kernel of the `vm/` guest (QEMU's `edu` bound to vfio-pci), each
+//! with QEMU's exact message and hint (reference §2.4 steps 4, 5 and 7).
+//!
+//! ```sh
+//! vm/test-real-kernel --mode custom           # or: all modes
+//! CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/vm/cargo-runner \
+//!     cargo test -p qomgen-devices --test faults_kernel
+//! ```
+//!
+//! A healthy kernel answers these calls successfully, so most failures are
+//! planned with the sys layer's test seam ([`qomgen_devices::sys::fault`]):
+//! an injected errno or an overridden answer stands in for the kernel's
+//! (the call is then not issued at all), while every other call of the
+//! realize goes to the kernel. Where the kernel fails by itself (a VF token
+//! on a PF, edu's missing VGA region, the override properties, the display
+//! check), no plan is used.
+//!
+//! After each failure, [`Case::fails`] checks that it left nothing behind:
+//! the tree is unchanged, no descriptor is open that was not open before,
+//! the kernel accepted every clean-up call realize made (a container that was
+//! set is unset again, an IOAS that was allocated is destroyed, each with
+//! success), a linked iommufd object has no user left, and then the same
+//! device realizes cleanly.
+//!
+//! Outside the guest (`VFIOVM_BDFS` unset) every test prints that it is
+//! skipped and passes.
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use qomgen::{Error, ObjectTree};
+use qomgen_devices::attach::BackendPolicy;
+use qomgen_devices::host::Host;
+use qomgen_devices::models::iommufd::IommufdBackend;
+use qomgen_devices::models::vfio_pci::VfioPci;
+use qomgen_devices::sys::fault::{Call, Faults};
+use qomgen_devices::sys::vfio::DeviceInfo;
+use qomgen_devices::sys::{Errno, Op};
+use vfio_bindings::bindings::vfio as vb;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const EDU_VENDOR: u16 = 0x1234;
+const NOT_VIABLE_HINT: &str =
+    "Please ensure all devices within the iommu_group are bound to their vfio bus driver.";
+const VGA_HINT: &str = "device does not support requested feature x-vga";
+/// edu's `VFIO_DEVICE_GET_INFO` shape: a PCI device with all the PCI
+/// region and IRQ indexes (flags other than PCI do not matter to realize).
+const EDU_INFO: DeviceInfo = DeviceInfo {
+    flags: vb::VFIO_DEVICE_FLAGS_PCI,
+    num_regions: vb::VFIO_PCI_NUM_REGIONS,
+    num_irqs: vb::VFIO_PCI_NUM_IRQS,
+};
+
+/// What the guest's kernel offers (see `realize_kernel.rs`).
+#[derive(Debug)]
+struct Guest {
+    bdf: String,
+    group: u32,
+    /// `/dev/vfio/<N>` or `/dev/vfio/noiommu-<N>`.
+    group_node: PathBuf,
+    noiommu: bool,
+    /// `/dev/iommu` and the device's cdev exist: the iommufd paths run.
+    iommufd: bool,
+}
+
+impl Guest {
+    fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
+        // Naming a type of the crate keeps its inventory registrations.
+        assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
+        let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
+            let line = format!(
+                "faults_kernel::{test}: skipped: VFIOVM_BDFS is not set (not inside the qomgen vm guest)\n"
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            return None;
+        };
+        let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let bdf = bdfs
+            .split_whitespace()
+            .next()
+            .expect("VFIOVM_BDFS is set but empty")
+            .to_owned();
+        let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
+        let group: u32 = std::fs::read_link(sys.join("iommu_group"))
+            .expect("iommu_group link")
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+            .expect("numeric iommu group");
+        let noiommu_node = PathBuf::from(format!("/dev/vfio/noiommu-{group}"));
+        let (group_node, noiommu) = if noiommu_node.exists() {
+            (noiommu_node, true)
+        } else {
+            (PathBuf::from(format!("/dev/vfio/{group}")), false)
+        };
+        let cdev = std::fs::read_dir(sys.join("vfio-dev"))
+            .ok()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .find(|n| n.starts_with("vfio"))
+            })
+            .is_some_and(|n| Path::new("/dev/vfio/devices").join(n).exists());
+        let g = Guest {
+            bdf,
+            group,
+            group_node,
+            noiommu,
+            iommufd: Path::new("/dev/iommu").exists() && cdev && !noiommu,
+        };
+        println!("{test}: {g:?}");
+        Some((g, lock))
+    }
+
+    fn spec(&self, extra: &str) -> String {
+        format!("vfio-pci,host={},id=f0{extra}", self.bdf)
+    }
+
+    /// `failed to setup container for group N: `.
+    fn container(&self, msg: &str) -> String {
+        format!(
+            "vfio {}: failed to setup container for group {}: {msg}",
+            self.bdf, self.group
+        )
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// The `n` descriptor numbers the next opens will get (the lowest free ones).
+fn next_fds(n: usize) -> Vec<i32> {
+    let files: Vec<_> = (0..n)
+        .map(|_| std::fs::File::open("/dev/null").expect("/dev/null"))
+        .collect();
+    files.iter().map(|f| f.as_raw_fd()).collect()
+}
+
+fn text(e: &Error) -> String {
+    match e.hint() {
+        Some(h) => format!("{} [hint: {h}]", e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
+/// Successful kernel calls of `op` in the log.
+fn ok_calls(calls: &[Call], op: Op) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.op == op && !c.injected && c.result.is_ok())
+        .count()
+}
+
+/// One failing realize and the checks that it released everything.
+struct Case<'g> {
+    g: &'g Guest,
+    tree: ObjectTree,
+    /// `-object iommufd,id=io0` is in the tree.
+    linked: bool,
+}
+
+impl<'g> Case<'g> {
+    fn new(g: &'g Guest) -> Case<'g> {
+        Case {
+            g,
+            tree: ObjectTree::new(),
+            linked: false,
+        }
+    }
+
+    /// With `-object iommufd,id=io0` (devices link it with `,iommufd=io0`).
+    fn linked(g: &'g Guest) -> Case<'g> {
+        let mut c = Case::new(g);
+        c.tree
+            .object_add("iommufd,id=io0")
+            .unwrap_or_else(|e| panic!("object_add iommufd: {}", text(&e)));
+        c.linked = true;
+        c
+    }
+
+    /// `device_add(spec)` under `plan` must fail with exactly `msg` and
+    /// `hint`, reach every injection, and leave nothing behind; then
+    /// `clean` (the same device without the faulty property) realizes.
+    #[track_caller]
+    fn fails(
+        &mut self,
+        plan: Option<Faults>,
+        spec: &str,
+        msg: &str,
+        hint: Option<&str>,
+        clean: &str,
+    ) {
+        let before_fds = open_fds();
+        self.fails_only(plan, spec, msg, hint);
+        let dev = self
+            .tree
+            .device_add(clean)
+            .unwrap_or_else(|e| panic!("{clean} after the failure: {}", text(&e)));
+        {
+            let d = dev.borrow();
+            let d = d.downcast_ref::<VfioPci>().expect("vfio-pci");
+            let a = d.attached().expect("attached");
+            assert_eq!(a.pci.as_ref().expect("pci").vendor_id, EDU_VENDOR);
+        }
+        drop(dev);
+        self.tree.del_device("f0").expect("del_device f0");
+        assert_eq!(open_fds(), before_fds, "{clean}: descriptors leaked");
+    }
+
+    /// [`Case::fails`] without the clean realize.
+    #[track_caller]
+    fn fails_only(&mut self, plan: Option<Faults>, spec: &str, msg: &str, hint: Option<&str>) {
+        let before_len = self.tree.len();
+        let before_fds = open_fds();
+        let e = match self.tree.device_add(spec) {
+            Ok(_) => panic!("{spec}: realized, expected {msg:?}"),
+            Err(e) => e,
+        };
+        println!("{spec}: {}", text(&e));
+        assert_eq!(e.message(), msg, "{spec}");
+        assert_eq!(e.hint(), hint, "{spec}: hint");
+        if let Some(plan) = plan {
+            assert!(
+                plan.pending().is_empty(),
+                "{spec}: injections not reached: {:?}",
+                plan.pending()
+            );
+            let calls = plan.calls();
+            drop(plan);
+            // Clean-up the kernel refused would leave state behind.
+            for c in &calls {
+                if matches!(
+                    c.op,
+                    Op::GroupUnsetContainer | Op::IommuDestroy | Op::DeviceDetachIommufdPt
+                ) {
+                    assert!(
+                        c.injected || c.result.is_ok(),
+                        "{spec}: clean-up {:?} failed: {calls:?}",
+                        c
+                    );
+                }
+            }
+            assert_eq!(
+                ok_calls(&calls, Op::GroupSetContainer),
+                ok_calls(&calls, Op::GroupUnsetContainer),
+                "{spec}: a container set by the failed realize was not unset: {calls:?}"
+            );
+            assert_eq!(
+                ok_calls(&calls, Op::IoasAlloc),
+                ok_calls(&calls, Op::IommuDestroy),
+                "{spec}: an IOAS allocated by the failed realize was not destroyed: {calls:?}"
+            );
+        }
+        assert_eq!(self.tree.len(), before_len, "{spec}: the tree changed");
+        assert!(self.tree.device("f0").is_none());
+        assert_eq!(open_fds(), before_fds, "{spec}: descriptors leaked");
+        if self.linked {
+            let obj = self.tree.object("io0").expect("io0");
+            let b = obj.borrow();
+            let b = b.downcast_ref::<IommufdBackend>().expect("iommufd object");
+            assert_eq!(b.users(), 0, "{spec}: io0 still has a user");
+            assert!(b.iommufd().is_none(), "{spec}: io0 kept /dev/iommu open");
+        }
+    }
+
+    /// [`Case::fails`] for a legacy realize of the guest's device under `plan`.
+    #[track_caller]
+    fn legacy(&mut self, plan: Faults, msg: &str, hint: Option<&str>) {
+        let spec = self.g.spec("");
+        self.fails(Some(plan), &spec, msg, hint, &spec);
+    }
+
+    /// [`Case::fails`] for an iommufd realize (linked `io0`, or a private
+    /// iommufd by policy) under `plan`.
+    #[track_caller]
+    fn iommufd(&mut self, plan: Faults, msg: &str) {
+        let spec = if self.linked {
+            self.g.spec(",iommufd=io0")
+        } else {
+            self.tree.set_resource(BackendPolicy::Iommufd);
+            self.g.spec("")
+        };
+        self.fails(Some(plan), &spec, msg, None, &spec);
+    }
+}
+
+fn plan() -> Faults {
+    Faults::install()
+}
+
+fn viable(p: &Faults) {
+    p.override_group_flags(vb::VFIO_GROUP_FLAGS_VIABLE);
+}
+
+// ---------------------------------------------------------------------------
+// Legacy: group and container (§2.4 step 4)
+
+#[test]
+fn group_status_ioctl_fails() {
+    let Some((g, _l)) = Guest::detect("group_status_ioctl_fails") else {
+        return;
+    };
+    let p = plan();
+    p.inject(Op::GroupGetStatus, Errno::EFAULT);
+    Case::new(&g).legacy(
+        p,
+        &format!(
+            "vfio {}: failed to get group {} status: Bad address",
+            g.bdf, g.group
+        ),
+        None,
+    );
+}
+
+#[test]
+fn group_not_viable() {
+    let Some((g, _l)) = Guest::detect("group_not_viable") else {
+        return;
+    };
+    let p = plan();
+    p.override_group_flags(0);
+    Case::new(&g).legacy(
+        p,
+        &format!("vfio {}: group {} is not viable", g.bdf, g.group),
+        Some(NOT_VIABLE_HINT),
+    );
+}
+
+/// `/dev/vfio/vfio` missing: a host root whose `/sys` and group node are the
+/// real ones, without the container node. No fault plan.
+#[test]
+fn container_node_missing() {
+    let Some((g, _l)) = Guest::detect("container_node_missing") else {
+        return;
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink("/sys", root.path().join("sys")).unwrap();
+    std::fs::create_dir_all(root.path().join("dev/vfio")).unwrap();
+    let node = g.group_node.file_name().unwrap();
+    std::os::unix::fs::symlink(&g.group_node, root.path().join("dev/vfio").join(node)).unwrap();
+    let mut c = Case::new(&g);
+    c.tree.set_resource(Host::with_root(root.path()));
+    let spec = g.spec("");
+    let before = open_fds();
+    let e = c.tree.device_add(&spec).expect_err("no /dev/vfio/vfio");
+    println!("{spec}: {}", text(&e));
+    assert_eq!(
+        e.message(),
+        g.container("Could not open '/dev/vfio/vfio': No such file or directory")
+    );
+    assert_eq!(e.hint(), None);
+    assert!(c.tree.is_empty());
+    assert_eq!(open_fds(), before);
+    // With the node, the same root realizes.
+    std::os::unix::fs::symlink("/dev/vfio/vfio", root.path().join("dev/vfio/vfio")).unwrap();
+    c.fails(
+        None,
+        &g.spec(",x-pci-vendor-id=0xffff"),
+        &format!("vfio {}: invalid PCI vendor ID provided", g.bdf),
+        None,
+        &spec,
+    );
+}
+
+#[test]
+fn container_api_version() {
+    let Some((g, _l)) = Guest::detect("container_api_version") else {
+        return;
+    };
+    let p = plan();
+    viable(&p);
+    p.override_api_version(1);
+    Case::new(&g).legacy(
+        p,
+        &g.container("supported vfio version: 0, reported version: 1"),
+        None,
+    );
+    // QEMU compares the ioctl's return value: a failing ioctl reports -1.
+    let p = plan();
+    p.inject(Op::GetApiVersion, Errno::ENOTTY);
+    Case::new(&g).legacy(
+        p,
+        &g.container("supported vfio version: 0, reported version: -1"),
+        None,
+    );
+}
+
+#[test]
+fn container_no_iommu_models() {
+    let Some((g, _l)) = Guest::detect("container_no_iommu_models") else {
+        return;
+    };
+    let p = plan();
+    for ext in [
+        vb::VFIO_TYPE1v2_IOMMU,
+        vb::VFIO_TYPE1_IOMMU,
+        vb::VFIO_NOIOMMU_IOMMU,
+    ] {
+        p.override_extension(ext, false);
+    }
+    Case::new(&g).legacy(p, &g.container("No available IOMMU models"), None);
+    // QEMU takes a failing VFIO_CHECK_EXTENSION for "not supported": every
+    // candidate (type1v2 and type1, or no-IOMMU) fails.
+    let p = plan();
+    p.inject(Op::CheckExtension, Errno::EINVAL);
+    if !g.noiommu {
+        p.inject(Op::CheckExtension, Errno::EINVAL);
+    }
+    Case::new(&g).legacy(p, &g.container("No available IOMMU models"), None);
+}
+
+#[test]
+fn container_set_group_container_fails() {
+    let Some((g, _l)) = Guest::detect("container_set_group_container_fails") else {
+        return;
+    };
+    let p = plan();
+    p.inject(Op::GroupSetContainer, Errno::EBUSY);
+    Case::new(&g).legacy(
+        p,
+        &g.container("Failed to set group container: Device or resource busy"),
+        None,
+    );
+}
+
+#[test]
+fn container_set_iommu_fails() {
+    let Some((g, _l)) = Guest::detect("container_set_iommu_fails") else {
+        return;
+    };
+    let p = plan();
+    p.inject(Op::SetIommu, Errno::EINVAL);
+    // The group was set to the container: the failed realize must unset it
+    // (checked by `Case::fails` from the call log).
+    Case::new(&g).legacy(
+        p,
+        &g.container("Failed to set iommu for container: Invalid argument"),
+        None,
+    );
+}
+
+#[test]
+fn container_iommu_info_fails() {
+    let Some((g, _l)) = Guest::detect("container_iommu_info_fails") else {
+        return;
+    };
+    if g.noiommu {
+        // A no-IOMMU container has no type1 info; realize does not ask.
+        let p = plan();
+        p.inject(Op::IommuGetInfo, Errno::EFAULT);
+        let mut t = ObjectTree::new();
+        t.device_add(&g.spec(""))
+            .unwrap_or_else(|e| panic!("no-IOMMU realize: {}", text(&e)));
+        assert_eq!(p.pending(), [Op::IommuGetInfo]);
+        return;
+    }
+    let p = plan();
+    p.inject(Op::IommuGetInfo, Errno::EFAULT);
+    Case::new(&g).legacy(
+        p,
+        &g.container("Failed to get VFIO IOMMU info: Bad address"),
+        None,
+    );
+}
+
+/// `VFIO_GROUP_GET_DEVICE_FD` refused by the kernel itself: a VF token on a
+/// device that is not a VF (nor a PF with VFs) is `EINVAL` in vfio-pci.
+#[test]
+fn group_get_device_fd_fails() {
+    let Some((g, _l)) = Guest::detect("group_get_device_fd_fails") else {
+        return;
+    };
+    let hint = format!(
+        "Verify all devices in group {} are bound to vfio-<bus> or pci-stub and not already in use",
+        g.group
+    );
+    let msg = |e: &str| {
+        format!(
+            "vfio {}: error getting device from group {}: {e}",
+            g.bdf, g.group
+        )
+    };
+    let p = plan();
+    Case::new(&g).fails(
+        Some(p),
+        &g.spec(",vf-token=2ab74924-c335-45f4-9b16-8569e5b08258"),
+        &msg("Invalid argument"),
+        Some(&hint),
+        &g.spec(""),
+    );
+    let p = plan();
+    p.inject(Op::GroupGetDeviceFd, Errno::EACCES);
+    Case::new(&g).legacy(p, &msg("Permission denied"), Some(&hint));
+}
+
+// ---------------------------------------------------------------------------
+// Device info and population (§2.4 steps 4 and 5), both backends
+
+#[test]
+fn device_info_fails() {
+    let Some((g, _l)) = Guest::detect("device_info_fails") else {
+        return;
+    };
+    let msg = format!("vfio {}: error getting device info: Bad address", g.bdf);
+    let p = plan();
+    p.inject(Op::DeviceGetInfo, Errno::EFAULT);
+    Case::new(&g).legacy(p, &msg, None);
+    if g.iommufd {
+        let p = plan();
+        p.inject(Op::DeviceGetInfo, Errno::EFAULT);
+        Case::linked(&g).iommufd(p, &msg);
+        let p = plan();
+        p.inject(Op::DeviceGetInfo, Errno::EFAULT);
+        Case::new(&g).iommufd(p, &msg);
+    }
+}
+
+#[test]
+fn device_info_shape() {
+    let Some((g, _l)) = Guest::detect("device_info_shape") else {
+        return;
+    };
+    let cases = [
+        (
+            DeviceInfo {
+                flags: vb::VFIO_DEVICE_FLAGS_PLATFORM,
+                ..EDU_INFO
+            },
+            "this isn't a PCI device".to_owned(),
+        ),
+        (
+            DeviceInfo {
+                num_regions: vb::VFIO_PCI_CONFIG_REGION_INDEX,
+                ..EDU_INFO
+            },
+            format!(
+                "unexpected number of io regions {}",
+                vb::VFIO_PCI_CONFIG_REGION_INDEX
+            ),
+        ),
+        (
+            DeviceInfo {
+                num_irqs: vb::VFIO_PCI_MSIX_IRQ_INDEX,
+                ..EDU_INFO
+            },
+            format!("unexpected number of irqs {}", vb::VFIO_PCI_MSIX_IRQ_INDEX),
+        ),
+    ];
+    for (info, msg) in cases {
+        let msg = format!("vfio {}: {msg}", g.bdf);
+        let p = plan();
+        p.override_device_info(info);
+        Case::new(&g).legacy(p, &msg, None);
+        if g.iommufd {
+            let p = plan();
+            p.override_device_info(info);
+            Case::linked(&g).iommufd(p, &msg);
+        }
+    }
+}
+
+#[test]
+fn region_info_fails() {
+    let Some((g, _l)) = Guest::detect("region_info_fails") else {
+        return;
+    };
+    // BAR0 (QEMU: "failed to get region %d info").
+    let p = plan();
+    p.inject(Op::DeviceGetRegionInfo, Errno::EINVAL);
+    Case::new(&g).legacy(
+        p,
+        &format!(
+            "vfio {}: failed to get region 0 info: Invalid argument",
+            g.bdf
+        ),
+        None,
+    );
+    // The config region comes after BAR0-5 and the ROM.
+    let msg = format!(
+        "vfio {}: failed to get config info: Invalid argument",
+        g.bdf
+    );
+    let p = plan();
+    p.inject_nth(
+        Op::DeviceGetRegionInfo,
+        vb::VFIO_PCI_CONFIG_REGION_INDEX as usize,
+        Errno::EINVAL,
+    );
+    Case::new(&g).legacy(p, &msg, None);
+    if g.iommufd {
+        let p = plan();
+        p.inject_nth(
+            Op::DeviceGetRegionInfo,
+            vb::VFIO_PCI_CONFIG_REGION_INDEX as usize,
+            Errno::EINVAL,
+        );
+        Case::linked(&g).iommufd(p, &msg);
+    }
+}
+
+#[test]
+fn config_space_read_fails() {
+    let Some((g, _l)) = Guest::detect("config_space_read_fails") else {
+        return;
+    };
+    let msg = format!(
+        "vfio {}: failed to read device config space: Input/output error",
+        g.bdf
+    );
+    let p = plan();
+    p.inject(Op::RegionRead, Errno::EIO);
+    Case::new(&g).legacy(p, &msg, None);
+    if g.iommufd {
+        let p = plan();
+        p.inject(Op::RegionRead, Errno::EIO);
+        Case::linked(&g).iommufd(p, &msg);
+    }
+}
+
+/// Not in the reference: QEMU reads only the ERR/REQ IRQ info at realize
+/// (and only traces a failure); this crate reads every index and fails on
+/// INTx/MSI/MSI-X.
+#[test]
+fn irq_info_fails() {
+    let Some((g, _l)) = Guest::detect("irq_info_fails") else {
+        return;
+    };
+    let p = plan();
+    p.inject(Op::DeviceGetIrqInfo, Errno::EINVAL);
+    Case::new(&g).legacy(
+        p,
+        &format!("vfio {}: failed to get irq 0 info: Invalid argument", g.bdf),
+        None,
+    );
+}
+
+/// No plan: the kernel has no VGA region for edu. Then a VGA region of the
+/// wrong shape (read-only), planned.
+#[test]
+fn x_vga() {
+    let Some((g, _l)) = Guest::detect("x_vga") else {
+        return;
+    };
+    let spec = g.spec(",x-vga=on");
+    let clean = g.spec("");
+    Case::new(&g).fails(
+        None,
+        &spec,
+        &format!(
+            "vfio {}: failed getting region info for VGA region index {}: Invalid argument",
+            g.bdf,
+            vb::VFIO_PCI_VGA_REGION_INDEX
+        ),
+        None,
+        &clean,
+    );
+    let p = plan();
+    p.override_region_info(
+        vb::VFIO_PCI_VGA_REGION_INDEX,
+        vb::VFIO_REGION_INFO_FLAG_READ,
+        0xc_0000,
+    );
+    Case::new(&g).fails(
+        Some(p),
+        &spec,
+        &format!(
+            "vfio {}: unexpected VGA info, flags 0x1, size 0xc0000",
+            g.bdf
+        ),
+        Some(VGA_HINT),
+        &clean,
+    );
+    let p = plan();
+    p.override_region_info(
+        vb::VFIO_PCI_VGA_REGION_INDEX,
+        vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
+        0xb_ffff,
+    );
+    Case::new(&g).fails(
+        Some(p),
+        &spec,
+        &format!(
+            "vfio {}: unexpected VGA info, flags 0x3, size 0xbffff",
+            g.bdf
+        ),
+        Some(VGA_HINT),
+        &clean,
+    );
+}
+
+/// The override properties and the display check: the kernel attaches the
+/// device, realize then refuses (no plan).
+#[test]
+fn override_ids_and_display_after_attach() {
+    let Some((g, _l)) = Guest::detect("override_ids_and_display_after_attach") else {
+        return;
+    };
+    let clean = g.spec("");
+    let cases = [
+        (",x-pci-vendor-id=0xffff", "invalid PCI vendor ID provided"),
+        (",x-pci-device-id=0x10000", "invalid PCI device ID provided"),
+        (
+            ",x-pci-sub-vendor-id=0x10000",
+            "invalid PCI subsystem vendor ID provided",
+        ),
+        (
+            ",x-pci-sub-device-id=0x10000",
+            "invalid PCI subsystem device ID provided",
+        ),
+        (
+            ",x-pci-class-code=0x1000000",
+            "invalid PCI class code provided",
+        ),
+        (",xres=800", "xres and yres properties require display=on"),
+        (",yres=600", "xres and yres properties require display=on"),
+    ];
+    for (extra, msg) in cases {
+        let msg = format!("vfio {}: {msg}", g.bdf);
+        Case::new(&g).fails(None, &g.spec(extra), &msg, None, &clean);
+        if g.iommufd {
+            let spec = g.spec(&format!(",iommufd=io0{extra}"));
+            Case::linked(&g).fails(None, &spec, &msg, None, &clean);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// iommufd (§2.4 step 4, iommufd backend)
+
+/// The device cdev and `/dev/iommu` are opened in that order, each getting
+/// the lowest free descriptor.
+fn bind_msg(g: &Guest, fds: &[i32], strerror: &str) -> String {
+    format!(
+        "vfio {}: error bind device fd={} to iommufd={}: {strerror}",
+        g.bdf, fds[0], fds[1]
+    )
+}
+
+#[test]
+fn iommufd_bind_fails() {
+    let Some((g, _l)) = Guest::detect("iommufd_bind_fails") else {
+        return;
+    };
+    if !g.iommufd {
+        println!("iommufd_bind_fails: no iommufd + cdev on this kernel");
+        return;
+    }
+    for linked in [true, false] {
+        let mut c = if linked {
+            Case::linked(&g)
+        } else {
+            Case::new(&g)
+        };
+        let fds = next_fds(2);
+        let p = plan();
+        p.inject(Op::DeviceBindIommufd, Errno::EBUSY);
+        c.iommufd(p, &bind_msg(&g, &fds, "Device or resource busy"));
+    }
+}
+
+#[test]
+fn iommufd_ioas_alloc_fails() {
+    let Some((g, _l)) = Guest::detect("iommufd_ioas_alloc_fails") else {
+        return;
+    };
+    if !g.iommufd {
+        println!("iommufd_ioas_alloc_fails: no iommufd + cdev on this kernel");
+        return;
+    }
+    for linked in [true, false] {
+        let mut c = if linked {
+            Case::linked(&g)
+        } else {
+            Case::new(&g)
+        };
+        let p = plan();
+        p.inject(Op::IoasAlloc, Errno::ENOMEM);
+        c.iommufd(
+            p,
+            &format!(
+                "vfio {}: Failed to allocate ioas: Cannot allocate memory",
+                g.bdf
+            ),
+        );
+    }
+}
+
+#[test]
+fn iommufd_attach_fails() {
+    let Some((g, _l)) = Guest::detect("iommufd_attach_fails") else {
+        return;
+    };
+    if !g.iommufd {
+        println!("iommufd_attach_fails: no iommufd + cdev on this kernel");
+        return;
+    }
+    for linked in [true, false] {
+        let mut c = if linked {
+            Case::linked(&g)
+        } else {
+            Case::new(&g)
+        };
+        let fds = next_fds(2);
+        let p = plan();
+        p.inject(Op::DeviceAttachIommufdPt, Errno::EINVAL);
+        // A fresh iommufd numbers its objects from 1: the bound device is 1,
+        // the IOAS 2.
+        c.iommufd(
+            p,
+            &format!(
+                "vfio {}: [iommufd={}] error attach {} ({}) to id=2: Invalid argument",
+                g.bdf, fds[1], g.bdf, fds[0]
+            ),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// vfio-ccw and vfio-ap after attach (§2.5 step 8-9, §2.6 step 2)
+//
+// There is no s390 subchannel here, but the realize code after attach only
+// talks to the device fd. So the edu cdev is passed with `fd=` (iommufd
+// backend), under a host root holding a vfio-ccw mdev's sysfs (subchannel
+// `0.0.0313`, its css files) and `/dev/iommu`, and the plan makes edu's info
+// look like a ccw device's. Each attempt opens the cdev afresh: a bound
+// device file stays bound until its last descriptor closes.
+
+const CCW_UUID: &str = "6dfd3ec5-e8b3-4e18-a6fe-57bc9eceb920";
+
+/// A host root for vfio-ccw/vfio-ap: mdev sysfs in files, `/dev/iommu` the real one.
+fn s390_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let sch = r.join("sys/devices/css0/0.0.0313");
+    std::fs::create_dir_all(sch.join(CCW_UUID)).unwrap();
+    std::fs::write(sch.join("pimpampom"), "80 80 ff\n").unwrap();
+    std::fs::write(sch.join("chpids"), "00000000 00000000\n").unwrap();
+    std::fs::create_dir_all(r.join("sys/bus/css/devices")).unwrap();
+    std::os::unix::fs::symlink(sch.as_path(), r.join("sys/bus/css/devices/0.0.0313")).unwrap();
+    std::fs::create_dir_all(r.join("sys/bus/mdev/devices")).unwrap();
+    std::os::unix::fs::symlink(
+        sch.join(CCW_UUID),
+        r.join(format!("sys/bus/mdev/devices/{CCW_UUID}")),
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("dev")).unwrap();
+    std::os::unix::fs::symlink("/dev/iommu", r.join("dev/iommu")).unwrap();
+    root
+}
+
+/// The edu cdev, opened afresh.
+fn cdev(g: &Guest) -> std::fs::File {
+    let sys = PathBuf::from(format!("/sys/bus/pci/devices/{}/vfio-dev", g.bdf));
+    let name = std::fs::read_dir(sys)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|n| n.starts_with("vfio"))
+        .unwrap();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(Path::new("/dev/vfio/devices").join(name))
+        .expect("open the cdev")
+}
+
+/// Configures a plan.
+type Setup = Box<dyn Fn(&Faults)>;
+
+/// edu's info as a ccw device: `num_regions` regions, `num_irqs` IRQs.
+fn ccw_info(num_regions: u32, num_irqs: u32) -> DeviceInfo {
+    DeviceInfo {
+        flags: vb::VFIO_DEVICE_FLAGS_CCW,
+        num_regions,
+        num_irqs,
+    }
+}
+
+/// A plan under which edu passes vfio-ccw's checks: one I/O region of the
+/// uAPI's size (124 bytes) and one IRQ (edu's INTx answers for index 0).
+fn ccw_ok(p: &Faults) {
+    p.override_device_info(ccw_info(1, 1)).override_region_info(
+        vb::VFIO_CCW_CONFIG_REGION_INDEX,
+        3,
+        124,
+    );
+}
+
+#[test]
+fn ccw_checks_after_attach() {
+    let Some((g, _l)) = Guest::detect("ccw_checks_after_attach") else {
+        return;
+    };
+    if !g.iommufd {
+        println!("ccw_checks_after_attach: no iommufd + cdev on this kernel");
+        return;
+    }
+    let root = s390_root();
+    let sysfsdev = format!("/sys/bus/mdev/devices/{CCW_UUID}");
+    let cases: Vec<(Setup, String)> = vec![
+        (
+            Box::new(|_| {}),
+            "vfio: Um, this isn't a vfio-ccw device".into(),
+        ),
+        (
+            Box::new(|p| {
+                p.override_device_info(ccw_info(0, 4));
+            }),
+            "vfio: too few regions (0), expected at least 1".into(),
+        ),
+        (
+            Box::new(|p| {
+                p.override_device_info(ccw_info(1, 4))
+                    .inject(Op::DeviceGetRegionInfo, Errno::EINVAL);
+            }),
+            "vfio: Error getting config info: Invalid argument".into(),
+        ),
+        (
+            // edu's BAR0 (1 MiB) is not a 124-byte I/O region.
+            Box::new(|p| {
+                p.override_device_info(ccw_info(1, 4));
+            }),
+            "vfio: Unexpected size of the I/O region".into(),
+        ),
+        (
+            Box::new(|p| {
+                ccw_ok(p);
+                p.override_device_info(ccw_info(1, 0));
+            }),
+            "vfio: IRQ 0 not available (number of irqs 0)".into(),
+        ),
+        (
+            Box::new(|p| {
+                ccw_ok(p);
+                p.inject(Op::DeviceGetIrqInfo, Errno::EINVAL);
+            }),
+            "vfio: Error getting irq info: Invalid argument".into(),
+        ),
+        (
+            Box::new(|p| {
+                p.inject(Op::DeviceGetInfo, Errno::EFAULT);
+            }),
+            "error getting device info: Bad address".into(),
+        ),
+    ];
+    for (setup, msg) in &cases {
+        let mut c = Case::new(&g);
+        c.tree.set_resource(Host::with_root(root.path()));
+        c.tree.object_add("iommufd,id=io0").expect("object_add");
+        c.linked = true;
+        let file = cdev(&g);
+        let spec = format!(
+            "vfio-ccw,sysfsdev={sysfsdev},iommufd=io0,fd={},id=f0",
+            file.as_raw_fd()
+        );
+        let p = plan();
+        setup(&p);
+        c.fails_only(Some(p), &spec, msg, None);
+        drop(file);
+        // Released: the same device realizes as a ccw device now, then goes.
+        let file = cdev(&g);
+        let spec = format!(
+            "vfio-ccw,sysfsdev={sysfsdev},iommufd=io0,fd={},id=f0",
+            file.as_raw_fd()
+        );
+        let p = plan();
+        ccw_ok(&p);
+        c.tree
+            .device_add(&spec)
+            .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)));
+        drop(p);
+        c.tree.del_device("f0").expect("del_device");
+    }
+}
+
+#[test]
+fn ap_device_info_fails() {
+    let Some((g, _l)) = Guest::detect("ap_device_info_fails") else {
+        return;
+    };
+    if !g.iommufd {
+        println!("ap_device_info_fails: no iommufd + cdev on this kernel");
+        return;
+    }
+    let mut c = Case::linked(&g);
+    let file = cdev(&g);
+    let spec = format!("vfio-ap,iommufd=io0,fd={},id=f0", file.as_raw_fd());
+    let p = plan();
+    p.inject(Op::DeviceGetInfo, Errno::EFAULT);
+    c.fails_only(
+        Some(p),
+        &spec,
+        "vfio f0: error getting device info: Bad address",
+        None,
+    );
+    drop(file);
+    let file = cdev(&g);
+    let spec = format!("vfio-ap,iommufd=io0,fd={},id=f0", file.as_raw_fd());
+    c.tree
+        .device_add(&spec)
+        .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)));
+    c.tree.del_device("f0").expect("del_device");
+}
