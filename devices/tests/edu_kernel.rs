@@ -22,7 +22,8 @@
 //! cdev for no-IOMMU devices); without `/dev/iommu` the iommufd test is
 //! skipped too.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -32,31 +33,6 @@ use qomgen_devices::models::vfio_pci::VfioPci;
 
 /// The device can be opened only once at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The BDF under test, or `None` outside the guest (after printing the skip
-/// to the real stderr, which the harness does not capture).
-fn guest_bdf(test: &str) -> Option<String> {
-    let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
-        let line = format!(
-            "edu_kernel::{test}: skipped: VFIOVM_BDFS is not set (not inside the vfio-vm guest)\n"
-        );
-        let _ = std::io::stderr().write_all(line.as_bytes());
-        return None;
-    };
-    let bdf = bdfs
-        .split_whitespace()
-        .next()
-        .expect("VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci")
-        .to_owned();
-    println!("{test}: device {bdf}");
-    Some(bdf)
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
 
 /// Realize, run the checks, release; returns the failures.
 fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<String> {
@@ -135,11 +111,11 @@ fn noiommu_mode(bdf: &str) -> bool {
 fn two_rounds(bdf: &str, iommufd: bool) {
     let backend = if iommufd { "iommufd" } else { "legacy" };
     let mut tree = ObjectTree::new();
-    let fds_before = open_fds();
+    let fds_before = common::open_fds();
     let mut failures = round(&mut tree, bdf, iommufd, &format!("{backend} 1"));
-    let fds_between = open_fds();
+    let fds_between = common::open_fds();
     failures.extend(round(&mut tree, bdf, iommufd, &format!("{backend} 2")));
-    let fds_after = open_fds();
+    let fds_after = common::open_fds();
     println!("[{backend}] open fds: before {fds_before}, between {fds_between}, after {fds_after}");
     assert!(
         failures.is_empty(),
@@ -155,7 +131,7 @@ fn two_rounds(bdf: &str, iommufd: bool) {
 
 #[test]
 fn edu_over_legacy_container() {
-    let Some(bdf) = guest_bdf("edu_over_legacy_container") else {
+    let Some(bdf) = common::guest_bdf("edu_kernel", "edu_over_legacy_container") else {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -164,7 +140,7 @@ fn edu_over_legacy_container() {
 
 #[test]
 fn edu_over_iommufd() {
-    let Some(bdf) = guest_bdf("edu_over_iommufd") else {
+    let Some(bdf) = common::guest_bdf("edu_kernel", "edu_over_iommufd") else {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -26,7 +26,8 @@
 //! Outside the guest (`VFIOVM_BDFS` unset) every test prints that it is
 //! skipped and passes.
 
-use std::io::Write;
+mod common;
+
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -71,19 +72,8 @@ impl Guest {
     fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
         // Naming a type of the crate keeps its inventory registrations.
         assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
-        let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
-            let line = format!(
-                "faults_kernel::{test}: skipped: VFIOVM_BDFS is not set (not inside the qomgen vm guest)\n"
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            return None;
-        };
+        let bdf = common::guest_bdf("faults_kernel", test)?;
         let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let bdf = bdfs
-            .split_whitespace()
-            .next()
-            .expect("VFIOVM_BDFS is set but empty")
-            .to_owned();
         let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
         let group: u32 = std::fs::read_link(sys.join("iommu_group"))
             .expect("iommu_group link")
@@ -126,12 +116,6 @@ impl Guest {
             self.bdf, self.group
         )
     }
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
 }
 
 /// The `n` descriptor numbers the next opens will get (the lowest free ones).
@@ -196,7 +180,7 @@ impl<'g> Case<'g> {
         hint: Option<&str>,
         clean: &str,
     ) {
-        let before_fds = open_fds();
+        let before_fds = common::open_fds();
         self.fails_only(plan, spec, msg, hint);
         let dev = self
             .tree
@@ -210,14 +194,18 @@ impl<'g> Case<'g> {
         }
         drop(dev);
         self.tree.del_device("f0").expect("del_device f0");
-        assert_eq!(open_fds(), before_fds, "{clean}: descriptors leaked");
+        assert_eq!(
+            common::open_fds(),
+            before_fds,
+            "{clean}: descriptors leaked"
+        );
     }
 
     /// [`Case::fails`] without the clean realize.
     #[track_caller]
     fn fails_only(&mut self, plan: Option<Faults>, spec: &str, msg: &str, hint: Option<&str>) {
         let before_len = self.tree.len();
-        let before_fds = open_fds();
+        let before_fds = common::open_fds();
         let e = match self.tree.device_add(spec) {
             Ok(_) => panic!("{spec}: realized, expected {msg:?}"),
             Err(e) => e,
@@ -259,7 +247,7 @@ impl<'g> Case<'g> {
         }
         assert_eq!(self.tree.len(), before_len, "{spec}: the tree changed");
         assert!(self.tree.device("f0").is_none());
-        assert_eq!(open_fds(), before_fds, "{spec}: descriptors leaked");
+        assert_eq!(common::open_fds(), before_fds, "{spec}: descriptors leaked");
         if self.linked {
             let obj = self.tree.object("io0").expect("io0");
             let b = obj.borrow();
@@ -347,7 +335,7 @@ fn container_node_missing() {
     let mut c = Case::new(&g);
     c.tree.set_resource(Host::with_root(root.path()));
     let spec = g.spec("");
-    let before = open_fds();
+    let before = common::open_fds();
     let e = c.tree.device_add(&spec).expect_err("no /dev/vfio/vfio");
     println!("{spec}: {}", text(&e));
     assert_eq!(
@@ -356,7 +344,7 @@ fn container_node_missing() {
     );
     assert_eq!(e.hint(), None);
     assert!(c.tree.is_empty());
-    assert_eq!(open_fds(), before);
+    assert_eq!(common::open_fds(), before);
     // With the node, the same root realizes.
     std::os::unix::fs::symlink("/dev/vfio/vfio", root.path().join("dev/vfio/vfio")).unwrap();
     c.fails(

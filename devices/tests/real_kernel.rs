@@ -17,7 +17,8 @@
 //! and an MSI delivered to an eventfd. They are serialised because a device
 //! cannot be opened through its group and its cdev at the same time.
 
-use std::io::Write;
+mod common;
+
 use std::num::NonZeroUsize;
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
@@ -54,26 +55,6 @@ const EDU_DMA_START: u64 = 1;
 const EDU_DMA_TO_RAM: u64 = 2;
 const IOVA_BASE: u64 = 0x10_0000;
 const PAGE: usize = 4096;
-
-/// The BDF under test, or `None` outside the guest (after printing the skip).
-fn guest_bdf(test: &str) -> Option<String> {
-    let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
-        // Written to the real stderr (not `eprintln!`, which the test harness
-        // captures) so the skip is visible in a plain `cargo test` run.
-        let line = format!(
-            "real_kernel::{test}: skipped: VFIOVM_BDFS is not set (not inside the vfio-vm guest)\n"
-        );
-        let _ = std::io::stderr().write_all(line.as_bytes());
-        return None;
-    };
-    let bdf = bdfs
-        .split_whitespace()
-        .next()
-        .expect("VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci")
-        .to_owned();
-    println!("{test}: device {bdf}");
-    Some(bdf)
-}
 
 /// Anonymous, populated memory used as a DMA target; unmapped on drop.
 struct DmaBuffer {
@@ -351,7 +332,7 @@ fn exercise_device(tag: &str, dev: &Device, dma: Option<&dyn Dma>) {
 
 #[test]
 fn legacy_container_sequence() {
-    let Some(bdf) = guest_bdf("legacy_container_sequence") else {
+    let Some(bdf) = common::guest_bdf("real_kernel", "legacy_container_sequence") else {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -461,7 +442,7 @@ fn run_legacy_device(bdf: &str, group: &Group, container: &Container, noiommu: b
 
 #[test]
 fn iommufd_cdev_sequence() {
-    let Some(bdf) = guest_bdf("iommufd_cdev_sequence") else {
+    let Some(bdf) = common::guest_bdf("real_kernel", "iommufd_cdev_sequence") else {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -538,7 +519,7 @@ fn iommufd_cdev_sequence() {
 
 #[test]
 fn probe_sees_the_guest_device() {
-    let Some(bdf) = guest_bdf("probe_sees_the_guest_device") else {
+    let Some(bdf) = common::guest_bdf("real_kernel", "probe_sees_the_guest_device") else {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -568,7 +549,7 @@ fn probe_sees_the_guest_device() {
 
 #[test]
 fn host_errors_on_a_nonexistent_device() {
-    if guest_bdf("host_errors_on_a_nonexistent_device").is_none() {
+    if common::guest_bdf("real_kernel", "host_errors_on_a_nonexistent_device").is_none() {
         return;
     }
     let host = Host::system();

@@ -23,9 +23,10 @@
 //!
 //! The tests are serialised: the one device can be open only once.
 
+mod common;
+
 use std::cell::Ref;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -78,21 +79,8 @@ impl Guest {
     /// The guest, or `None` outside it (after printing the skip). Also takes
     /// the lock that serialises the tests.
     fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
-        let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
-            // The real stderr, not `eprintln!` (captured by the harness), so
-            // the skip shows in a plain `cargo test` run.
-            let line = format!(
-                "realize_kernel::{test}: skipped: VFIOVM_BDFS is not set (not inside the qomgen vm guest)\n"
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            return None;
-        };
+        let bdf = common::guest_bdf("realize_kernel", test)?;
         let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let bdf = bdfs
-            .split_whitespace()
-            .next()
-            .expect("VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci")
-            .to_owned();
         let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
         let driver = std::fs::read_link(sys.join("driver")).expect("driver link");
         assert!(driver.ends_with("vfio-pci"), "{bdf} is bound to {driver:?}");
@@ -175,14 +163,6 @@ fn expect_err<T>(r: qomgen::Result<T>, what: &str) -> Error {
             e
         }
     }
-}
-
-/// Open descriptors of this process.
-fn open_fds() -> usize {
-    // read_dir's own descriptor is counted every time, so it cancels out.
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
 }
 
 /// The checks every successful vfio-pci realize of edu must pass, whatever
@@ -705,12 +685,12 @@ fn no_fd_leak_over_realize_cycles() {
         // One warm-up cycle: lazily opened process-wide descriptors (none
         // are expected, but they would not be leaks) are opened by now.
         cycle(&mut tree);
-        let before = open_fds();
+        let before = common::open_fds();
         let t0 = std::time::Instant::now();
         for _ in 0..CYCLES {
             cycle(&mut tree);
         }
-        let after = open_fds();
+        let after = common::open_fds();
         println!(
             "[fd-leak] {what}: {CYCLES} cycles in {:.2?}, open fds {before} -> {after}",
             t0.elapsed()

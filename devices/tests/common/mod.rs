@@ -1,6 +1,6 @@
 //! Shared helpers of the devices crate's integration tests: fake sysfs and
-//! `/dev` trees in a tempdir, error unpacking, the registry check, and an
-//! open-fd counter.
+//! `/dev` trees in a tempdir, error unpacking, the registry check, an
+//! open-fd counter, and the real-kernel guest detection.
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
@@ -151,5 +151,28 @@ pub fn err<T>(r: qomgen::Result<T>) -> (String, Option<String>) {
 /// Number of descriptors open in this process (entries of `/proc/self/fd`,
 /// minus the one `read_dir` itself holds while listing).
 pub fn open_fds() -> usize {
+    // read_dir's own descriptor is counted too; subtract it.
     fs::read_dir("/proc/self/fd").unwrap().count() - 1
+}
+
+/// The BDF bound to vfio-pci in the real-kernel guest (`VFIOVM_BDFS`, set by
+/// vm/guest-init.sh), or `None` outside it after printing the skip to the
+/// real stderr (not `eprintln!`, which the test harness captures), so a
+/// plain `cargo test` shows it and vm/test-real-kernel can detect a binary
+/// that ran outside the guest.
+pub fn guest_bdf(binary: &str, test: &str) -> Option<String> {
+    use std::io::Write;
+    let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
+        let line = format!(
+            "{binary}::{test}: skipped: VFIOVM_BDFS is not set (not inside the qomgen vm guest)\n"
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        return None;
+    };
+    let bdf = bdfs
+        .split_whitespace()
+        .next()
+        .expect("VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci")
+        .to_owned();
+    Some(bdf)
 }
