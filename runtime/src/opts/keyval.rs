@@ -512,28 +512,10 @@ fn parse_one(
 
 /// Reads a value starting at byte `start` of `params` up to an unescaped
 /// `,` (`,,` stands for `,`); returns it and the offset after the `,`.
+/// The scanning is QemuOpts' own (`get_opt_value`), as in QEMU.
 fn parse_value(params: &str, start: usize) -> (String, usize) {
-    let mut val = String::new();
-    let mut i = start;
-    loop {
-        let rest = params.get(i..).unwrap_or_default();
-        match rest.find(',') {
-            None => {
-                val.push_str(rest);
-                return (val, params.len());
-            }
-            Some(off) => {
-                val.push_str(rest.get(..off).unwrap_or_default());
-                let comma = i + off;
-                if params.as_bytes().get(comma + 1) == Some(&b',') {
-                    val.push(',');
-                    i = comma + 2;
-                } else {
-                    return (val, comma + 1);
-                }
-            }
-        }
-    }
+    let (val, comma) = super::qemu_opts::get_opt_value(params, start);
+    (val.into_owned(), (comma + 1).min(params.len()))
 }
 
 /// `reassemble_key`: the fragments leading to a node, each followed by `.`.

@@ -12,6 +12,8 @@
 //! * For option lists that accept any key nothing else is validated at parse
 //!   time — except `id`, which must be [well formed](id_wellformed).
 
+use std::borrow::Cow;
+
 use super::keyval::{KvDict, KvValue};
 use crate::Error;
 
@@ -96,7 +98,19 @@ pub fn id_wellformed(id: &str) -> bool {
 
 /// `get_opt_value`: the value starting at byte `start`, up to a single `,`
 /// (`,,` stands for `,`); returns it and the offset of that `,` (or the end).
-fn get_opt_value(params: &str, start: usize) -> (String, usize) {
+/// A value without `,,` is borrowed from `params`: most are.
+pub(crate) fn get_opt_value(params: &str, start: usize) -> (Cow<'_, str>, usize) {
+    let rest = params.get(start..).unwrap_or_default();
+    match rest.find(',') {
+        None => return (Cow::Borrowed(rest), params.len()),
+        Some(off) if params.as_bytes().get(start + off + 1) != Some(&b',') => {
+            return (
+                Cow::Borrowed(rest.get(..off).unwrap_or_default()),
+                start + off,
+            );
+        }
+        Some(_) => {}
+    }
     let mut val = String::new();
     let mut i = start;
     loop {
@@ -104,7 +118,7 @@ fn get_opt_value(params: &str, start: usize) -> (String, usize) {
         match rest.find(',') {
             None => {
                 val.push_str(rest);
-                return (val, params.len());
+                return (Cow::Owned(val), params.len());
             }
             Some(off) => {
                 val.push_str(rest.get(..off).unwrap_or_default());
@@ -113,17 +127,18 @@ fn get_opt_value(params: &str, start: usize) -> (String, usize) {
                     val.push(',');
                     i = comma + 2;
                 } else {
-                    return (val, comma);
+                    return (Cow::Owned(val), comma);
                 }
             }
         }
     }
 }
 
-/// One item as `get_opt_name_value` splits it.
-struct Item {
-    name: String,
-    value: String,
+/// One item as `get_opt_name_value` splits it, borrowing from the
+/// argument (and the implied key) where it can.
+struct Item<'a> {
+    name: &'a str,
+    value: Cow<'a, str>,
     implied: bool,
     /// Bytes consumed, including a terminating `,`.
     consumed: usize,
@@ -131,11 +146,11 @@ struct Item {
 
 /// `get_opt_name_value`: splits the item at the start of `params`. With
 /// `warnings`, short-form flags add their deprecation warning.
-fn get_opt_name_value(
-    params: &str,
-    firstname: Option<&str>,
+fn get_opt_name_value<'a>(
+    params: &'a str,
+    firstname: Option<&'a str>,
     warnings: Option<&mut Vec<String>>,
-) -> Item {
+) -> Item<'a> {
     let pb = params.as_bytes();
     let len = pb
         .iter()
@@ -145,7 +160,7 @@ fn get_opt_name_value(
     if pb.get(len) != Some(&b'=') {
         if let Some(first) = firstname {
             // Implicitly named first option.
-            name = first.to_owned();
+            name = first;
             (value, p) = get_opt_value(params, 0);
             implied = true;
         } else {
@@ -168,13 +183,13 @@ fn get_opt_name_value(
                     w.push(format!("Please use {flag}={v} instead"));
                 }
             }
-            name = flag.to_owned();
-            value = v.to_owned();
+            name = flag;
+            value = Cow::Borrowed(v);
             implied = false;
             p = len;
         }
     } else {
-        name = params.get(..len).unwrap_or_default().to_owned();
+        name = params.get(..len).unwrap_or_default();
         (value, p) = get_opt_value(params, len + 1);
         implied = false;
     }
@@ -195,7 +210,7 @@ fn parse_id(params: &str) -> Option<String> {
     while pos < params.len() {
         let item = get_opt_name_value(params.get(pos..)?, None, None);
         if item.name == "id" {
-            return Some(item.value);
+            return Some(item.value.into_owned());
         }
         if item.consumed == 0 {
             return None;
@@ -227,8 +242,12 @@ pub fn parse(s: &str, implied_key: &str) -> Result<QemuOpts, Error> {
     if id.as_deref().is_some_and(|id| !id_wellformed(id)) {
         return Err(Error::bad_id());
     }
+    // Items are at most one more than the commas; the cap bounds what a
+    // string of escaped commas (`x=,,,,...`) could make us reserve.
+    let items = (s.bytes().filter(|&b| b == b',').count() + 1).min(64);
     let mut opts = QemuOpts {
         id,
+        items: Vec::with_capacity(items),
         ..QemuOpts::default()
     };
     let mut firstname = Some(implied_key);
@@ -237,12 +256,13 @@ pub fn parse(s: &str, implied_key: &str) -> Result<QemuOpts, Error> {
         let Some(rest) = s.get(pos..) else { break };
         let item = get_opt_name_value(rest, firstname, Some(&mut opts.warnings));
         firstname = None;
+        let value = item.value.into_owned();
         if item.implied {
-            opts.implied = Some(item.value.clone());
-        } else if is_help_option(&item.name) {
+            opts.implied = Some(value.clone());
+        } else if is_help_option(item.name) {
             opts.help = true;
         }
-        opts.items.push((item.name, item.value));
+        opts.items.push((item.name.to_owned(), value));
         if item.consumed == 0 {
             break;
         }
