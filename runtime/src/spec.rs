@@ -96,7 +96,7 @@ impl Spec {
                 "id" => {}
                 "bus" if kind == SpecKind::Device => spec.bus = Some(v),
                 k if k == kind.type_key() => spec.type_name = Some(v),
-                _ => spec.push(&k, SpecValue::Str(v)),
+                _ => spec.push(k, SpecValue::Str(v)),
             }
         }
         Ok(spec)
@@ -127,16 +127,17 @@ impl Spec {
                 "id" => spec.id = Some(string(v)?),
                 "bus" if kind == SpecKind::Device => spec.bus = Some(string(v)?),
                 t if t == kind.type_key() => spec.type_name = Some(string(v)?),
-                _ => spec.push(&k, SpecValue::Json(v)),
+                _ => spec.push(k, SpecValue::Json(v)),
             }
         }
         Ok(spec)
     }
 
-    fn push(&mut self, k: &str, v: SpecValue) {
-        match self.props.iter_mut().find(|(key, _)| key == k) {
+    /// Adds a property; a key given again keeps its place and takes the new value.
+    fn push(&mut self, k: String, v: SpecValue) {
+        match self.props.iter_mut().find(|(key, _)| *key == k) {
             Some(slot) => slot.1 = v,
-            None => self.props.push((k.to_owned(), v)),
+            None => self.props.push((k, v)),
         }
     }
 

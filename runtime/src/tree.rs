@@ -11,7 +11,7 @@ use crate::kind::{Input, ValueCx};
 use crate::object::{LifecycleCx, Object};
 use crate::opts::qemu_opts::id_wellformed;
 use crate::property::Property;
-use crate::registry::registry;
+use crate::registry::{TypeEntry, registry};
 use crate::types::{TypeInfo, TypeKind};
 
 /// A shared, single-threaded reference to an object in the tree. The object
@@ -23,6 +23,10 @@ pub type ObjRef = Rc<RefCell<Box<dyn Object>>>;
 pub struct Instance {
     obj: Box<dyn Object>,
     id: Option<String>,
+    /// The registry's entry for the instance's type, so that setting a
+    /// property looks up only the property (`None` if the object does not
+    /// report that entry's type; then [`find_property`] does the work).
+    entry: Option<&'static TypeEntry>,
 }
 
 impl Instance {
@@ -94,9 +98,12 @@ impl ObjectTree {
             .info
             .instantiate
             .ok_or_else(|| Error::new(format!("object type '{type_name}' is abstract")))?;
+        let obj = new();
+        let entry = std::ptr::eq(entry.info, obj.type_info()).then_some(entry);
         Ok(Instance {
-            obj: new(),
+            obj,
             id: None,
+            entry,
         })
     }
 
@@ -105,7 +112,11 @@ impl ObjectTree {
     /// # Errors
     /// Unknown property (with a suggestion), read-only property, bad value.
     pub fn set(&self, inst: &mut Instance, name: &str, value: Input<'_>) -> Result<()> {
-        let prop = find_property(inst.type_info(), name)?;
+        let prop = match inst.entry.and_then(|e| e.property(name)) {
+            Some(p) => p,
+            // Not found (the error and its suggestion), or no entry.
+            None => find_property(inst.type_info(), name)?,
+        };
         self.apply(&mut *inst.obj, prop, value)
     }
 

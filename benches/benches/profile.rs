@@ -1,0 +1,128 @@
+//! Runs one workload of the benches in a loop, for a profiler: callgrind
+//! counts instructions exactly, so its figures do not depend on the load of
+//! the machine, and its call graph shows where the time goes.
+//!
+//! ```text
+//! cargo bench -p qomgen-benches --bench profile --no-run   # prints the binary's path
+//! valgrind --tool=callgrind --toggle-collect='*run_workload*' \
+//!     target/release/deps/profile-<hash> parse_apply_keyval 100000
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>
+//! ```
+//!
+//! Instructions per operation = the `Ir` total / the iteration count.
+//! Run without a workload name to list them. `cargo bench` runs every
+//! workload once, so the target stays working.
+
+use std::hint::black_box;
+
+use qomgen::introspect::{self, HelpStyle};
+use qomgen::{Input, ObjectTree, Spec, SpecKind};
+use qomgen_benches::{
+    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, vfio_pci, zero_copy,
+};
+
+/// The loop callgrind's `--toggle-collect` selects: only what runs inside
+/// it is counted.
+#[inline(never)]
+fn run_workload(n: u64, f: &mut dyn FnMut()) {
+    for _ in 0..n {
+        f();
+    }
+}
+
+const WORKLOADS: &[&str] = &[
+    "lookup",
+    "parse_apply_keyval",
+    "parse_apply_json",
+    "parse_apply_zero_copy",
+    "parse_keyval",
+    "apply_keyval",
+    "set_bool_str",
+    "set_u32_str",
+    "set_u32_json",
+    "help",
+    "dump",
+];
+
+fn run(name: &str, n: u64) -> bool {
+    vfio_pci();
+    let tree = ObjectTree::new();
+    let entry = qomgen::registry().get(VFIO_PCI).expect("registered");
+    let parsed = Spec::parse(SpecKind::Device, VFIO_PCI_SPEC_20).expect("valid spec");
+    let mut inst = tree.instantiate(VFIO_PCI).expect("instantiates");
+    let json = serde_json::json!(1920);
+    let mut out = String::with_capacity(16 * 1024);
+    let mut f: Box<dyn FnMut() + '_> = match name {
+        "lookup" => Box::new(|| {
+            black_box(entry.property(black_box("x-vga")));
+        }),
+        "parse_apply_keyval" => Box::new(|| {
+            black_box(parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).is_ok());
+        }),
+        "parse_apply_zero_copy" => Box::new(|| {
+            black_box(zero_copy::parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).is_ok());
+        }),
+        "parse_apply_json" => Box::new(|| {
+            black_box(parse_and_apply(&tree, black_box(VFIO_PCI_JSON_20)).is_ok());
+        }),
+        "parse_keyval" => Box::new(|| {
+            black_box(Spec::parse(SpecKind::Device, black_box(VFIO_PCI_SPEC_20)).is_ok());
+        }),
+        "apply_keyval" => Box::new(|| {
+            black_box(black_box(&parsed).instantiate(&tree).is_ok());
+        }),
+        "set_bool_str" => Box::new(|| {
+            black_box(tree.set(&mut inst, black_box("x-vga"), Input::Str(black_box("on"))))
+                .expect("sets");
+        }),
+        "set_u32_str" => Box::new(|| {
+            black_box(tree.set(&mut inst, black_box("xres"), Input::Str(black_box("1920"))))
+                .expect("sets");
+        }),
+        "set_u32_json" => Box::new(|| {
+            black_box(tree.set(&mut inst, black_box("xres"), Input::Json(black_box(&json))))
+                .expect("sets");
+        }),
+        "help" => Box::new(|| {
+            out.clear();
+            introspect::write_device_help(&mut out, black_box(VFIO_PCI), &HelpStyle::QEMU)
+                .expect("renders");
+        }),
+        "dump" => Box::new(|| {
+            black_box(introspect::dump().to_json_pretty());
+        }),
+        _ => return false,
+    };
+    run_workload(n, &mut *f);
+    true
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything starting with `-` is not ours.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    match args.first() {
+        Some(name) => {
+            let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+            if !run(name, n) {
+                eprintln!("unknown workload {name}; one of: {}", WORKLOADS.join(" "));
+                std::process::exit(2);
+            }
+        }
+        None if std::env::args().any(|a| a == "--bench") => {
+            // Under `cargo bench`: check every workload runs.
+            for w in WORKLOADS {
+                assert!(run(w, 1), "{w}");
+            }
+        }
+        None => {
+            eprintln!(
+                "usage: profile WORKLOAD [ITERATIONS]; workloads: {}",
+                WORKLOADS.join(" ")
+            );
+            std::process::exit(2);
+        }
+    }
+}
