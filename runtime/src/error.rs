@@ -111,9 +111,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// "Did you mean" for a misspelt name: the closest candidate within an edit
 /// distance that scales with the word's length, if any.
 pub fn suggest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (wrong.chars().count() / 3).clamp(1, 3);
+    let len = wrong.chars().count();
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .into_iter()
+        // Each edit changes the length by at most one: a candidate whose
+        // length differs by more than the limit cannot be within it.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(wrong, c), c))
         .filter(|&(d, _)| d <= limit)
         .min_by_key(|&(d, c)| (d, c))
