@@ -488,6 +488,10 @@ fn auto_policy_choice() {
                     a.choice.backend, a.choice.reason
                 );
                 assert_eq!(a.choice.backend, "legacy");
+                assert_eq!(
+                    a.choice.reason,
+                    "policy auto: the device's vfio-dev cdev has no /dev node (no-IOMMU devices get none)"
+                );
             }
             Err(e) => panic!(
                 "policy auto on a no-IOMMU device failed instead of choosing legacy: {}",

@@ -150,6 +150,13 @@ pub(crate) fn attach(
                 false,
                 "policy auto: /dev/iommu not found (CONFIG_IOMMUFD)".to_owned(),
             ),
+            // A sysfs vfio-dev entry without its /dev node is a no-IOMMU
+            // device (the kernel makes no cdev for those), not a missing option.
+            (true, false) if sysfsdev.is_some_and(|p| host.exists(p.join("vfio-dev"))) => (
+                false,
+                "policy auto: the device's vfio-dev cdev has no /dev node (no-IOMMU devices get none)"
+                    .to_owned(),
+            ),
             (true, false) => (
                 false,
                 "policy auto: no vfio-dev cdev (CONFIG_VFIO_DEVICE_CDEV)".to_owned(),
