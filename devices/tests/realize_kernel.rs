@@ -545,6 +545,20 @@ fn realize_errors_on_the_real_kernel() {
     };
     let mut tree = ObjectTree::new();
 
+    // vfio-pci-nohotplug's own check runs after vfio-pci's realize attached
+    // the device; the failure releases that attachment (a clean realize follows).
+    let fds = common::open_fds();
+    let e = expect_err(
+        tree.device_add(&format!("vfio-pci-nohotplug,host={},ramfb=on", g.bdf)),
+        "ramfb without display",
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("vfio {}: ramfb=on requires display=on", g.bdf)
+    );
+    assert!(tree.is_empty());
+    assert_eq!(common::open_fds(), fds);
+
     // The same device twice at once: the group is already open in this
     // process and the kernel allows one open of a group node, so the second
     // open fails with EBUSY. (QEMU keeps a list of its open groups, reuses

@@ -195,9 +195,12 @@ pub struct VfioPciNohotplug {
 
 impl DeviceImpl for VfioPciNohotplug {
     fn realize(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
-        // vfio-pci (the parent) has realized by now; these are QEMU's checks on the extras.
+        // vfio-pci (the parent) has realized by now; these are QEMU's checks
+        // on the extras, inside vfio-pci's realize there, hence its prefix.
         if self.ramfb && self.vfio.display != OnOffAuto::On {
-            return Err(qomgen::Error::new("ramfb=on requires display=on"));
+            let name = self.vfio.attached.as_ref().map_or("", |a| a.name.as_str());
+            return Err(qomgen::Error::new("ramfb=on requires display=on")
+                .prepend(format_args!("vfio {name}: ")));
         }
         Ok(())
     }
