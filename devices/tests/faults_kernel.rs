@@ -56,55 +56,17 @@ const EDU_INFO: DeviceInfo = DeviceInfo {
     num_irqs: vb::VFIO_PCI_NUM_IRQS,
 };
 
-/// What the guest's kernel offers (see `realize_kernel.rs`).
-#[derive(Debug)]
-struct Guest {
-    bdf: String,
-    group: u32,
-    /// `/dev/vfio/<N>` or `/dev/vfio/noiommu-<N>`.
-    group_node: PathBuf,
-    noiommu: bool,
-    /// `/dev/iommu` and the device's cdev exist: the iommufd paths run.
-    iommufd: bool,
+/// The guest's device; `detect` also takes the lock that serialises the tests.
+type Guest = common::GuestDevice;
+
+fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
+    // Naming a type of the crate keeps its inventory registrations.
+    assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
+    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Some((Guest::detect("faults_kernel", test)?, lock))
 }
 
 impl Guest {
-    fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
-        // Naming a type of the crate keeps its inventory registrations.
-        assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
-        let bdf = common::guest_bdf("faults_kernel", test)?;
-        let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
-        let group: u32 = std::fs::read_link(sys.join("iommu_group"))
-            .expect("iommu_group link")
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse().ok())
-            .expect("numeric iommu group");
-        let noiommu_node = PathBuf::from(format!("/dev/vfio/noiommu-{group}"));
-        let (group_node, noiommu) = if noiommu_node.exists() {
-            (noiommu_node, true)
-        } else {
-            (PathBuf::from(format!("/dev/vfio/{group}")), false)
-        };
-        let cdev = std::fs::read_dir(sys.join("vfio-dev"))
-            .ok()
-            .and_then(|d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .find(|n| n.starts_with("vfio"))
-            })
-            .is_some_and(|n| Path::new("/dev/vfio/devices").join(n).exists());
-        let g = Guest {
-            bdf,
-            group,
-            group_node,
-            noiommu,
-            iommufd: Path::new("/dev/iommu").exists() && cdev && !noiommu,
-        };
-        println!("{test}: {g:?}");
-        Some((g, lock))
-    }
-
     fn spec(&self, extra: &str) -> String {
         format!("vfio-pci,host={},id=f0{extra}", self.bdf)
     }
@@ -291,7 +253,7 @@ fn viable(p: &Faults) {
 
 #[test]
 fn group_status_ioctl_fails() {
-    let Some((g, _l)) = Guest::detect("group_status_ioctl_fails") else {
+    let Some((g, _l)) = detect("group_status_ioctl_fails") else {
         return;
     };
     let p = plan();
@@ -308,7 +270,7 @@ fn group_status_ioctl_fails() {
 
 #[test]
 fn group_not_viable() {
-    let Some((g, _l)) = Guest::detect("group_not_viable") else {
+    let Some((g, _l)) = detect("group_not_viable") else {
         return;
     };
     let p = plan();
@@ -324,7 +286,7 @@ fn group_not_viable() {
 /// real ones, without the container node. No fault plan.
 #[test]
 fn container_node_missing() {
-    let Some((g, _l)) = Guest::detect("container_node_missing") else {
+    let Some((g, _l)) = detect("container_node_missing") else {
         return;
     };
     let root = tempfile::tempdir().expect("tempdir");
@@ -358,7 +320,7 @@ fn container_node_missing() {
 
 #[test]
 fn container_api_version() {
-    let Some((g, _l)) = Guest::detect("container_api_version") else {
+    let Some((g, _l)) = detect("container_api_version") else {
         return;
     };
     let p = plan();
@@ -381,7 +343,7 @@ fn container_api_version() {
 
 #[test]
 fn container_no_iommu_models() {
-    let Some((g, _l)) = Guest::detect("container_no_iommu_models") else {
+    let Some((g, _l)) = detect("container_no_iommu_models") else {
         return;
     };
     let p = plan();
@@ -405,7 +367,7 @@ fn container_no_iommu_models() {
 
 #[test]
 fn container_set_group_container_fails() {
-    let Some((g, _l)) = Guest::detect("container_set_group_container_fails") else {
+    let Some((g, _l)) = detect("container_set_group_container_fails") else {
         return;
     };
     let p = plan();
@@ -419,7 +381,7 @@ fn container_set_group_container_fails() {
 
 #[test]
 fn container_set_iommu_fails() {
-    let Some((g, _l)) = Guest::detect("container_set_iommu_fails") else {
+    let Some((g, _l)) = detect("container_set_iommu_fails") else {
         return;
     };
     let p = plan();
@@ -435,7 +397,7 @@ fn container_set_iommu_fails() {
 
 #[test]
 fn container_iommu_info_fails() {
-    let Some((g, _l)) = Guest::detect("container_iommu_info_fails") else {
+    let Some((g, _l)) = detect("container_iommu_info_fails") else {
         return;
     };
     if g.noiommu {
@@ -461,7 +423,7 @@ fn container_iommu_info_fails() {
 /// device that is not a VF (nor a PF with VFs) is `EINVAL` in vfio-pci.
 #[test]
 fn group_get_device_fd_fails() {
-    let Some((g, _l)) = Guest::detect("group_get_device_fd_fails") else {
+    let Some((g, _l)) = detect("group_get_device_fd_fails") else {
         return;
     };
     let hint = format!(
@@ -492,14 +454,14 @@ fn group_get_device_fd_fails() {
 
 #[test]
 fn device_info_fails() {
-    let Some((g, _l)) = Guest::detect("device_info_fails") else {
+    let Some((g, _l)) = detect("device_info_fails") else {
         return;
     };
     let msg = format!("vfio {}: error getting device info: Bad address", g.bdf);
     let p = plan();
     p.inject(Op::DeviceGetInfo, Errno::EFAULT);
     Case::new(&g).legacy(p, &msg, None);
-    if g.iommufd {
+    if g.full() {
         let p = plan();
         p.inject(Op::DeviceGetInfo, Errno::EFAULT);
         Case::linked(&g).iommufd(p, &msg);
@@ -511,7 +473,7 @@ fn device_info_fails() {
 
 #[test]
 fn device_info_shape() {
-    let Some((g, _l)) = Guest::detect("device_info_shape") else {
+    let Some((g, _l)) = detect("device_info_shape") else {
         return;
     };
     let cases = [
@@ -545,7 +507,7 @@ fn device_info_shape() {
         let p = plan();
         p.override_device_info(info);
         Case::new(&g).legacy(p, &msg, None);
-        if g.iommufd {
+        if g.full() {
             let p = plan();
             p.override_device_info(info);
             Case::linked(&g).iommufd(p, &msg);
@@ -555,7 +517,7 @@ fn device_info_shape() {
 
 #[test]
 fn region_info_fails() {
-    let Some((g, _l)) = Guest::detect("region_info_fails") else {
+    let Some((g, _l)) = detect("region_info_fails") else {
         return;
     };
     // BAR0 (QEMU: "failed to get region %d info").
@@ -581,7 +543,7 @@ fn region_info_fails() {
         Errno::EINVAL,
     );
     Case::new(&g).legacy(p, &msg, None);
-    if g.iommufd {
+    if g.full() {
         let p = plan();
         p.inject_nth(
             Op::DeviceGetRegionInfo,
@@ -594,7 +556,7 @@ fn region_info_fails() {
 
 #[test]
 fn config_space_read_fails() {
-    let Some((g, _l)) = Guest::detect("config_space_read_fails") else {
+    let Some((g, _l)) = detect("config_space_read_fails") else {
         return;
     };
     let msg = format!(
@@ -604,7 +566,7 @@ fn config_space_read_fails() {
     let p = plan();
     p.inject(Op::RegionRead, Errno::EIO);
     Case::new(&g).legacy(p, &msg, None);
-    if g.iommufd {
+    if g.full() {
         let p = plan();
         p.inject(Op::RegionRead, Errno::EIO);
         Case::linked(&g).iommufd(p, &msg);
@@ -616,7 +578,7 @@ fn config_space_read_fails() {
 /// INTx/MSI/MSI-X.
 #[test]
 fn irq_info_fails() {
-    let Some((g, _l)) = Guest::detect("irq_info_fails") else {
+    let Some((g, _l)) = detect("irq_info_fails") else {
         return;
     };
     let p = plan();
@@ -632,7 +594,7 @@ fn irq_info_fails() {
 /// wrong shape (read-only), planned.
 #[test]
 fn x_vga() {
-    let Some((g, _l)) = Guest::detect("x_vga") else {
+    let Some((g, _l)) = detect("x_vga") else {
         return;
     };
     let spec = g.spec(",x-vga=on");
@@ -686,7 +648,7 @@ fn x_vga() {
 /// device, realize then refuses (no plan).
 #[test]
 fn override_ids_and_display_after_attach() {
-    let Some((g, _l)) = Guest::detect("override_ids_and_display_after_attach") else {
+    let Some((g, _l)) = detect("override_ids_and_display_after_attach") else {
         return;
     };
     let clean = g.spec("");
@@ -711,7 +673,7 @@ fn override_ids_and_display_after_attach() {
     for (extra, msg) in cases {
         let msg = format!("vfio {}: {msg}", g.bdf);
         Case::new(&g).fails(None, &g.spec(extra), &msg, None, &clean);
-        if g.iommufd {
+        if g.full() {
             let spec = g.spec(&format!(",iommufd=io0{extra}"));
             Case::linked(&g).fails(None, &spec, &msg, None, &clean);
         }
@@ -732,10 +694,10 @@ fn bind_msg(g: &Guest, fds: &[i32], strerror: &str) -> String {
 
 #[test]
 fn iommufd_bind_fails() {
-    let Some((g, _l)) = Guest::detect("iommufd_bind_fails") else {
+    let Some((g, _l)) = detect("iommufd_bind_fails") else {
         return;
     };
-    if !g.iommufd {
+    if !g.full() {
         println!("iommufd_bind_fails: no iommufd + cdev on this kernel");
         return;
     }
@@ -754,10 +716,10 @@ fn iommufd_bind_fails() {
 
 #[test]
 fn iommufd_ioas_alloc_fails() {
-    let Some((g, _l)) = Guest::detect("iommufd_ioas_alloc_fails") else {
+    let Some((g, _l)) = detect("iommufd_ioas_alloc_fails") else {
         return;
     };
-    if !g.iommufd {
+    if !g.full() {
         println!("iommufd_ioas_alloc_fails: no iommufd + cdev on this kernel");
         return;
     }
@@ -781,10 +743,10 @@ fn iommufd_ioas_alloc_fails() {
 
 #[test]
 fn iommufd_attach_fails() {
-    let Some((g, _l)) = Guest::detect("iommufd_attach_fails") else {
+    let Some((g, _l)) = detect("iommufd_attach_fails") else {
         return;
     };
-    if !g.iommufd {
+    if !g.full() {
         println!("iommufd_attach_fails: no iommufd + cdev on this kernel");
         return;
     }
@@ -881,10 +843,10 @@ fn ccw_ok(p: &Faults) {
 
 #[test]
 fn ccw_checks_after_attach() {
-    let Some((g, _l)) = Guest::detect("ccw_checks_after_attach") else {
+    let Some((g, _l)) = detect("ccw_checks_after_attach") else {
         return;
     };
-    if !g.iommufd {
+    if !g.full() {
         println!("ccw_checks_after_attach: no iommufd + cdev on this kernel");
         return;
     }
@@ -968,10 +930,10 @@ fn ccw_checks_after_attach() {
 
 #[test]
 fn ap_device_info_fails() {
-    let Some((g, _l)) = Guest::detect("ap_device_info_fails") else {
+    let Some((g, _l)) = detect("ap_device_info_fails") else {
         return;
     };
-    if !g.iommufd {
+    if !g.full() {
         println!("ap_device_info_fails: no iommufd + cdev on this kernel");
         return;
     }

@@ -28,7 +28,7 @@ mod common;
 use std::cell::Ref;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use qomgen::{Error, ObjRef, ObjectTree};
@@ -54,81 +54,12 @@ const PCI_COMMAND_MEMORY: u16 = 0x2;
 /// Realize/unrealize cycles of the fd-leak test, per backend.
 const CYCLES: usize = 200;
 
-/// What the guest's kernel offers, read from `/dev` and sysfs.
-#[derive(Debug)]
-struct Guest {
-    /// The device bound to vfio-pci.
-    bdf: String,
-    /// IOMMU group number.
-    group: u32,
-    /// `/dev/vfio/<group>` or `/dev/vfio/noiommu-<group>`.
-    group_node: PathBuf,
-    /// vfio no-IOMMU mode (`run-in-guest --noiommu`).
-    noiommu: bool,
-    /// `/dev/iommu` exists (CONFIG_IOMMUFD).
-    iommufd: bool,
-    /// The `vfioN` entry of `<sysfsdev>/vfio-dev`: the vfio device class
-    /// registers it on every kernel here, cdev or not.
-    vfio_dev: String,
-    /// `/dev/vfio/devices/vfioN`, when the kernel created it
-    /// (CONFIG_VFIO_DEVICE_CDEV, and not a no-IOMMU device).
-    cdev: Option<PathBuf>,
-}
+/// The guest's device; `detect` also takes the lock that serialises the tests.
+type Guest = common::GuestDevice;
 
-impl Guest {
-    /// The guest, or `None` outside it (after printing the skip). Also takes
-    /// the lock that serialises the tests.
-    fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
-        let bdf = common::guest_bdf("realize_kernel", test)?;
-        let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
-        let driver = std::fs::read_link(sys.join("driver")).expect("driver link");
-        assert!(driver.ends_with("vfio-pci"), "{bdf} is bound to {driver:?}");
-        let group: u32 = std::fs::read_link(sys.join("iommu_group"))
-            .expect("iommu_group link")
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse().ok())
-            .expect("numeric iommu group");
-        let noiommu_node = PathBuf::from(format!("/dev/vfio/noiommu-{group}"));
-        let (group_node, noiommu) = if noiommu_node.exists() {
-            (noiommu_node, true)
-        } else {
-            (PathBuf::from(format!("/dev/vfio/{group}")), false)
-        };
-        assert!(group_node.exists(), "{} missing", group_node.display());
-        let vfio_dev = std::fs::read_dir(sys.join("vfio-dev"))
-            .expect("<sysfsdev>/vfio-dev")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .find(|n| n.starts_with("vfio"))
-            .expect("a vfioN entry in <sysfsdev>/vfio-dev");
-        let cdev = Some(Path::new("/dev/vfio/devices").join(&vfio_dev)).filter(|p| p.exists());
-        let g = Guest {
-            bdf,
-            group,
-            group_node,
-            noiommu,
-            iommufd: Path::new("/dev/iommu").exists(),
-            vfio_dev,
-            cdev,
-        };
-        println!("{test}: {g:?} (mode: {})", g.mode());
-        Some((g, lock))
-    }
-
-    fn mode(&self) -> &'static str {
-        match (self.noiommu, self.iommufd, self.cdev.is_some()) {
-            (false, true, true) => "vIOMMU, iommufd + cdev",
-            (true, _, _) => "no-IOMMU (legacy only)",
-            (false, false, _) => "no /dev/iommu (Debian kernel: legacy only)",
-            (false, true, false) => "iommufd without cdev",
-        }
-    }
-
-    /// Both backends usable on this kernel.
-    fn full(&self) -> bool {
-        self.iommufd && self.cdev.is_some() && !self.noiommu
-    }
+fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
+    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Some((Guest::detect("realize_kernel", test)?, lock))
 }
 
 /// The realized `VfioPci` inside a tree entry.
@@ -285,7 +216,7 @@ fn realize(tree: &mut ObjectTree, spec: &str) -> ObjRef {
 /// Legacy container realize, unrealize, and realize again.
 #[test]
 fn legacy_realize_unrealize_realize() {
-    let Some((g, _lock)) = Guest::detect("legacy_realize_unrealize_realize") else {
+    let Some((g, _lock)) = detect("legacy_realize_unrealize_realize") else {
         return;
     };
     let mut tree = ObjectTree::new();
@@ -337,7 +268,7 @@ fn legacy_realize_unrealize_realize() {
 /// device uses it. On a kernel without IOMMUFD the object cannot be created.
 #[test]
 fn iommufd_realize_and_object_in_use() {
-    let Some((g, _lock)) = Guest::detect("iommufd_realize_and_object_in_use") else {
+    let Some((g, _lock)) = detect("iommufd_realize_and_object_in_use") else {
         return;
     };
     let mut tree = ObjectTree::new();
@@ -402,7 +333,7 @@ fn iommufd_realize_and_object_in_use() {
 /// then descriptors the kernel refuses.
 #[test]
 fn fd_passing_realize() {
-    let Some((g, _lock)) = Guest::detect("fd_passing_realize") else {
+    let Some((g, _lock)) = detect("fd_passing_realize") else {
         return;
     };
     let mut tree = ObjectTree::new();
@@ -469,7 +400,7 @@ fn fd_passing_realize() {
 /// `BackendPolicy::Auto` picks iommufd exactly where the kernel offers it.
 #[test]
 fn auto_policy_choice() {
-    let Some((g, _lock)) = Guest::detect("auto_policy_choice") else {
+    let Some((g, _lock)) = detect("auto_policy_choice") else {
         return;
     };
     let mut tree = ObjectTree::new();
@@ -540,7 +471,7 @@ fn auto_policy_choice() {
 /// Errors only a real kernel produces, with their exact texts.
 #[test]
 fn realize_errors_on_the_real_kernel() {
-    let Some((g, _lock)) = Guest::detect("realize_errors_on_the_real_kernel") else {
+    let Some((g, _lock)) = detect("realize_errors_on_the_real_kernel") else {
         return;
     };
     let mut tree = ObjectTree::new();
@@ -641,7 +572,7 @@ type Cycle<'a> = Box<dyn Fn(&mut ObjectTree) + 'a>;
 /// the kernel offers, and so do failing realizes.
 #[test]
 fn no_fd_leak_over_realize_cycles() {
-    let Some((g, _lock)) = Guest::detect("no_fd_leak_over_realize_cycles") else {
+    let Some((g, _lock)) = detect("no_fd_leak_over_realize_cycles") else {
         return;
     };
     let legacy = format!("vfio-pci,host={},id=d0", g.bdf);
@@ -723,7 +654,7 @@ fn no_fd_leak_over_realize_cycles() {
 /// legacy realize works; with it, the object is created.
 #[test]
 fn iommufd_object_needs_config_iommufd() {
-    let Some((g, _lock)) = Guest::detect("iommufd_object_needs_config_iommufd") else {
+    let Some((g, _lock)) = detect("iommufd_object_needs_config_iommufd") else {
         return;
     };
     let mut tree = ObjectTree::new();
@@ -754,8 +685,7 @@ fn iommufd_object_needs_config_iommufd() {
 /// missing. Where it has one, the same request works.
 #[test]
 fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
-    let Some((g, _lock)) = Guest::detect("iommufd_without_cdev_hints_config_vfio_device_cdev")
-    else {
+    let Some((g, _lock)) = detect("iommufd_without_cdev_hints_config_vfio_device_cdev") else {
         return;
     };
     let mut tree = ObjectTree::new();

@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use qomgen::{ObjectType, registry};
 use qomgen_devices::models::vfio_pci::VfioPci;
@@ -175,4 +175,80 @@ pub fn guest_bdf(binary: &str, test: &str) -> Option<String> {
         .expect("VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci")
         .to_owned();
     Some(bdf)
+}
+
+/// What the guest's kernel offers, read from `/dev` and sysfs.
+#[derive(Debug)]
+pub struct GuestDevice {
+    /// The device bound to vfio-pci.
+    pub bdf: String,
+    /// IOMMU group number.
+    pub group: u32,
+    /// `/dev/vfio/<group>` or `/dev/vfio/noiommu-<group>`.
+    pub group_node: PathBuf,
+    /// vfio no-IOMMU mode (`run-in-guest --noiommu`).
+    pub noiommu: bool,
+    /// `/dev/iommu` exists (CONFIG_IOMMUFD).
+    pub iommufd: bool,
+    /// The `vfioN` entry of `<sysfsdev>/vfio-dev`: the vfio device class
+    /// registers it on every kernel here, cdev or not.
+    pub vfio_dev: String,
+    /// `/dev/vfio/devices/vfioN`, when the kernel created it
+    /// (CONFIG_VFIO_DEVICE_CDEV, and not a no-IOMMU device).
+    pub cdev: Option<PathBuf>,
+}
+
+impl GuestDevice {
+    /// The guest's device and what its kernel offers, or `None` outside the
+    /// guest (after printing the skip, see [`guest_bdf`]).
+    pub fn detect(binary: &str, test: &str) -> Option<GuestDevice> {
+        let bdf = guest_bdf(binary, test)?;
+        let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
+        let driver = std::fs::read_link(sys.join("driver")).expect("driver link");
+        assert!(driver.ends_with("vfio-pci"), "{bdf} is bound to {driver:?}");
+        let group: u32 = std::fs::read_link(sys.join("iommu_group"))
+            .expect("iommu_group link")
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+            .expect("numeric iommu group");
+        let noiommu_node = PathBuf::from(format!("/dev/vfio/noiommu-{group}"));
+        let (group_node, noiommu) = if noiommu_node.exists() {
+            (noiommu_node, true)
+        } else {
+            (PathBuf::from(format!("/dev/vfio/{group}")), false)
+        };
+        assert!(group_node.exists(), "{} missing", group_node.display());
+        let vfio_dev = std::fs::read_dir(sys.join("vfio-dev"))
+            .expect("<sysfsdev>/vfio-dev")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .find(|n| n.starts_with("vfio"))
+            .expect("a vfioN entry in <sysfsdev>/vfio-dev");
+        let cdev = Some(Path::new("/dev/vfio/devices").join(&vfio_dev)).filter(|p| p.exists());
+        let g = GuestDevice {
+            bdf,
+            group,
+            group_node,
+            noiommu,
+            iommufd: Path::new("/dev/iommu").exists(),
+            vfio_dev,
+            cdev,
+        };
+        println!("{binary}::{test}: {g:?} (mode: {})", g.mode());
+        Some(g)
+    }
+
+    pub fn mode(&self) -> &'static str {
+        match (self.noiommu, self.iommufd, self.cdev.is_some()) {
+            (false, true, true) => "vIOMMU, iommufd + cdev",
+            (true, _, _) => "no-IOMMU (legacy only)",
+            (false, false, _) => "no /dev/iommu (Debian kernel: legacy only)",
+            (false, true, false) => "iommufd without cdev",
+        }
+    }
+
+    /// Both backends usable on this kernel.
+    pub fn full(&self) -> bool {
+        self.iommufd && self.cdev.is_some() && !self.noiommu
+    }
 }
