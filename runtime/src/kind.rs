@@ -114,7 +114,10 @@ impl std::fmt::Display for DefaultValue {
 /// itself back.
 ///
 /// Implement it for your own value types (see the NVIDIA GPUDirect clique in
-/// the devices crate for an example). `parse(print(x)) == x` must hold.
+/// the devices crate for an example). `parse(print(x)) == x` must hold for
+/// every value that has a keyval spelling (QEMU's `addr` has none for
+/// "automatic": only JSON `-1`, so [`crate::PciDevfn::AUTO`] round-trips
+/// through JSON alone).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a property kind, so it cannot be the field of a `#[prop]`",
     label = "no property kind for this type",
