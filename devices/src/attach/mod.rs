@@ -127,6 +127,19 @@ impl Drop for Attached {
     }
 }
 
+/// QEMU's `vfio_device_get_name` for a sysfs path: the path must exist;
+/// the name is its basename.
+pub(crate) fn sysfs_device_name(host: &Host, sysfsdev: &std::path::Path) -> Result<String> {
+    host.stat_device(sysfsdev).map_err(|e| {
+        Error::new(format!(
+            "vfio {}: no such host device: {}",
+            sysfsdev.display(),
+            e.strerror()
+        ))
+    })?;
+    Ok(Host::device_name(sysfsdev))
+}
+
 /// The host to look things up on: the tree's `Host` resource, else `/`.
 pub(crate) fn host_of<'a>(cx: &'a LifecycleCx<'_>, system: &'a Host) -> &'a Host {
     cx.resource::<Host>().unwrap_or(system)

@@ -62,14 +62,7 @@ pub fn realize_pci(dev: &VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
             let path = sysfsdev
                 .as_deref()
                 .unwrap_or_else(|| unreachable!("checked above"));
-            host.stat_device(path).map_err(|e| {
-                Error::new(format!(
-                    "vfio {}: no such host device: {}",
-                    path.display(),
-                    e.strerror()
-                ))
-            })?;
-            Host::device_name(path)
+            super::sysfs_device_name(host, path)?
         }
         Some(fd) => {
             if dev.iommufd.is_none() {

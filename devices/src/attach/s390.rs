@@ -203,16 +203,7 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
             ))
             .with_hint("Use -device vfio-ap,sysfsdev=PATH_TO_DEVICE"));
         }
-        (None, Some(p)) => {
-            host.stat_device(p).map_err(|e| {
-                Error::new(format!(
-                    "vfio {}: no such host device: {}",
-                    p.display(),
-                    e.strerror()
-                ))
-            })?;
-            Host::device_name(p)
-        }
+        (None, Some(p)) => super::sysfs_device_name(host, p)?,
     };
     let attached = (|| {
         let (backend, device, choice) = backend::attach(
