@@ -72,6 +72,28 @@ impl Error {
         s
     }
 
+    /// Formats the error as a warning about a command-line option, as QEMU's
+    /// `warn_report` prints one: `<prog>: -<option> <arg>: warning: <message>`
+    /// followed by the hint lines.
+    ///
+    /// ```
+    /// let w = qomgen::Error::new("Cannot get IOVA ranges: Invalid argument")
+    ///     .with_hint("Fallback to default 64bit IOVA range and 4K page size");
+    /// assert_eq!(
+    ///     w.to_cli_warning("qomgen", "device", "vfio-pci,host=01:00.0"),
+    ///     "qomgen: -device vfio-pci,host=01:00.0: warning: Cannot get IOVA ranges: Invalid argument\n\
+    ///      Fallback to default 64bit IOVA range and 4K page size\n"
+    /// );
+    /// ```
+    pub fn to_cli_warning(&self, prog: &str, option: &str, arg: &str) -> String {
+        let mut s = format!("{prog}: -{option} {arg}: warning: {}\n", self.message);
+        if let Some(h) = &self.hint {
+            s.push_str(h);
+            s.push('\n');
+        }
+        s
+    }
+
     /// `Parameter '<name>' is missing`
     pub fn missing_parameter(name: &str) -> Self {
         Error::new(format!("Parameter '{name}' is missing"))

@@ -21,6 +21,12 @@ impl LifecycleCx<'_> {
     pub fn resource<T: Any>(&self) -> Option<&T> {
         self.tree.resource::<T>()
     }
+
+    /// Reports a warning that does not fail the hook (QEMU's
+    /// `warn_report`), kept by the tree until [`ObjectTree::take_warnings`].
+    pub fn warn(&self, warning: crate::Error) {
+        self.tree.warn(warning);
+    }
 }
 
 /// The dynamic face of an instance: its type and access to the parts that

@@ -62,6 +62,8 @@ pub struct ObjectTree {
     objects: Vec<Entry>,
     devices: Vec<Entry>,
     resources: Vec<Box<dyn Any>>,
+    // Interior mutability: hooks see the tree through a shared reference.
+    warnings: RefCell<Vec<Error>>,
 }
 
 impl ObjectTree {
@@ -80,6 +82,19 @@ impl ObjectTree {
     /// A resource set with [`ObjectTree::set_resource`].
     pub fn resource<T: Any>(&self) -> Option<&T> {
         self.resources.iter().find_map(|r| r.downcast_ref())
+    }
+
+    /// Records a warning (QEMU's `warn_report`): something the user should
+    /// know that does not stop creation or realize. Hooks call
+    /// [`LifecycleCx::warn`].
+    pub fn warn(&self, warning: Error) {
+        self.warnings.borrow_mut().push(warning);
+    }
+
+    /// The warnings recorded since the last call, oldest first; a front end
+    /// prints them (`<prog>: -device <spec>: warning: <message>`).
+    pub fn take_warnings(&mut self) -> Vec<Error> {
+        std::mem::take(self.warnings.get_mut())
     }
 
     /// Creates an instance of `type_name` with every default applied.

@@ -292,6 +292,13 @@ fn probe(host: &Host, json: bool, colour: bool, out: &mut dyn Write) -> Result<(
     Ok(())
 }
 
+/// Prints what realize warned about, as QEMU's `warn_report` does.
+fn print_warnings(tree: &mut ObjectTree, option: &str, arg: &str, err: &mut dyn Write) {
+    for w in tree.take_warnings() {
+        let _ = err.write_all(w.to_cli_warning(PROG, option, arg).as_bytes());
+    }
+}
+
 fn realize(
     opts: &Options,
     host: Host,
@@ -325,8 +332,9 @@ fn realize(
         .collect::<Result<_, Failure>>()?;
     // Objects first, then devices, each group in command-line order.
     for (a, spec) in parsed.iter().filter(|(a, _)| a.kind == SpecKind::Object) {
-        tree.object_add_spec(spec)
-            .map_err(|e| Failure::at("-object", &a.text, e))?;
+        let res = tree.object_add_spec(spec);
+        print_warnings(&mut tree, "object", &a.text, err);
+        res.map_err(|e| Failure::at("-object", &a.text, e))?;
     }
     let mut reports = Vec::new();
     let mut plans = Vec::new();
@@ -344,7 +352,9 @@ fn realize(
             }));
             continue;
         }
-        let obj = tree.device_add_spec(spec).map_err(fail)?;
+        let res = tree.device_add_spec(spec);
+        print_warnings(&mut tree, "device", &a.text, err);
+        let obj = res.map_err(fail)?;
         let r = DeviceReport::of(&**obj.borrow(), spec.id.as_deref());
         reports.push(r);
     }
