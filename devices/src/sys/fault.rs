@@ -23,15 +23,19 @@
 //!   when it re-issues the ioctl with a larger `argsz`).
 //! * **Override** the answers realize's checks depend on: the API version,
 //!   `VFIO_CHECK_EXTENSION` for one extension, the group status flags, the
-//!   device info (flags, number of regions, number of IRQs) and one region's
-//!   info. An overridden call, too, does **not** reach the kernel: the
+//!   device info (flags, number of regions, number of IRQs), a region's or
+//!   an IRQ index's info, a device feature (migration, DMA logging), the
+//!   display plane probe. An overridden call, too, does **not** reach the kernel: the
 //!   planned answer is returned instead of asking. All of these are
 //!   side-effect-free queries, so skipping them changes no kernel state, and
 //!   an override works on a fake tree as well, where the kernel would answer
 //!   `ENOTTY` (which is how a fake tree gets past `VFIO_GROUP_GET_STATUS`).
 //!   A region override has `offset` 0 and no capabilities; that is how a
 //!   region the device does not have (edu's VGA region) can be made to exist
-//!   with the wrong shape. Overrides stay in force for the lifetime of the
+//!   with the wrong shape. Reads of the device fd are the one override
+//!   that does reach the kernel: its answer is patched afterwards
+//!   ([`Faults::override_read`]), so config space can show a capability the
+//!   device does not have. Overrides stay in force for the lifetime of the
 //!   plan. A due injection wins over an override of the same call.
 //! * **Record** every kernel call the wrappers make while the plan is
 //!   installed, and every injected failure ([`Faults::calls`]; overridden
@@ -58,7 +62,7 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use super::vfio::{DeviceInfo, RegionInfo};
+use super::vfio::{DeviceInfo, IrqInfo, RegionInfo};
 use super::{Errno, Op, Result, SysError};
 
 /// The outcome of one recorded call (see [`Faults::calls`]).
@@ -87,6 +91,10 @@ struct Plan {
     group_flags: Option<u32>,
     device_info: Option<DeviceInfo>,
     regions: Vec<RegionInfo>,
+    irqs: Vec<IrqInfo>,
+    reads: Vec<(u64, Vec<u8>)>,
+    features: Vec<(u32, std::result::Result<u64, Errno>)>,
+    gfx_planes: Option<u32>,
     calls: Vec<Call>,
 }
 
@@ -184,6 +192,50 @@ impl Faults {
                 caps: Vec::new(),
             })
         })
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO(info.index)` answers `info` as given,
+    /// capabilities included (kernel not asked): a device-specific region
+    /// (`VFIO_REGION_INFO_CAP_TYPE`) the device does not have.
+    pub fn override_region(&self, info: RegionInfo) -> &Self {
+        self.edit(|p| p.regions.push(info))
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO(index)` answers `flags` and `count`
+    /// (kernel not asked; other indexes are still asked).
+    pub fn override_irq_info(&self, index: u32, flags: u32, count: u32) -> &Self {
+        self.edit(|p| {
+            p.irqs.push(IrqInfo {
+                index,
+                flags,
+                count,
+            })
+        })
+    }
+
+    /// Bytes the device fd reads at absolute offset `offset` (a region's
+    /// offset plus the offset inside it) read as `bytes` instead: the kernel
+    /// is asked, then the overlapping part of its answer is replaced. For
+    /// config space, whose reads have no side effects, this makes a device
+    /// show capabilities or BARs it does not have.
+    pub fn override_read(&self, offset: u64, bytes: &[u8]) -> &Self {
+        self.edit(|p| p.reads.push((offset, bytes.to_vec())))
+    }
+
+    /// `VFIO_DEVICE_FEATURE` of `feature` (`VFIO_DEVICE_FEATURE_MIGRATION`,
+    /// `…_DMA_LOGGING_START`, …; any of GET/SET/PROBE) answers `answer`:
+    /// `Ok(data)` succeeds with `data` as the first 8 payload bytes (the
+    /// migration flags for a GET of `MIGRATION`), `Err(errno)` fails (kernel
+    /// not asked).
+    pub fn override_feature(&self, feature: u32, answer: std::result::Result<u64, Errno>) -> &Self {
+        self.edit(|p| p.features.push((feature, answer)))
+    }
+
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE` probes succeed for the plane types in
+    /// `types` (`VFIO_GFX_PLANE_TYPE_DMABUF` / `…_REGION`) and fail with
+    /// `ENOTTY` for the others (kernel not asked).
+    pub fn override_gfx_planes(&self, types: u32) -> &Self {
+        self.edit(|p| p.gfx_planes = Some(types))
     }
 
     /// The calls made since the plan was installed, oldest first: every
@@ -310,6 +362,43 @@ impl Hook {
     /// The planned `VFIO_DEVICE_GET_REGION_INFO(index)` answer.
     pub(crate) fn region_info(self, index: u32) -> Option<RegionInfo> {
         self.plan(|p| p.regions.iter().rev().find(|r| r.index == index).cloned())
+    }
+
+    /// The planned `VFIO_DEVICE_GET_IRQ_INFO(index)` answer.
+    pub(crate) fn irq_info(self, index: u32) -> Option<IrqInfo> {
+        self.plan(|p| p.irqs.iter().rev().find(|r| r.index == index).copied())
+    }
+
+    /// The planned `VFIO_DEVICE_FEATURE` answer for `feature`.
+    pub(crate) fn feature(self, feature: u32) -> Option<std::result::Result<u64, Errno>> {
+        self.plan(|p| {
+            p.features
+                .iter()
+                .rev()
+                .find(|(f, _)| *f == feature)
+                .map(|(_, a)| *a)
+        })
+    }
+
+    /// The planned plane types `VFIO_DEVICE_QUERY_GFX_PLANE` probes accept.
+    pub(crate) fn gfx_planes(self) -> Option<u32> {
+        self.plan(|p| p.gfx_planes)
+    }
+
+    /// Replaces the bytes of a read at `offset` that planned reads overlap.
+    pub(crate) fn patch_read(self, offset: u64, buf: &mut [u8]) {
+        if !self.planned {
+            return;
+        }
+        with_plan(|p| {
+            let end = offset + buf.len() as u64;
+            for (at, bytes) in &p.reads {
+                let (lo, hi) = (offset.max(*at), end.min(*at + bytes.len() as u64));
+                for o in lo..hi {
+                    buf[(o - offset) as usize] = bytes[(o - at) as usize];
+                }
+            }
+        });
     }
 }
 

@@ -35,6 +35,8 @@ pub(crate) const VFIO_DEVICE_GET_REGION_INFO: ioctl_num_type = vfio_io(8);
 pub(crate) const VFIO_DEVICE_GET_IRQ_INFO: ioctl_num_type = vfio_io(9);
 pub(crate) const VFIO_DEVICE_SET_IRQS: ioctl_num_type = vfio_io(10);
 pub(crate) const VFIO_DEVICE_RESET: ioctl_num_type = vfio_io(11);
+pub(crate) const VFIO_DEVICE_QUERY_GFX_PLANE: ioctl_num_type = vfio_io(14);
+pub(crate) const VFIO_DEVICE_FEATURE: ioctl_num_type = vfio_io(17);
 pub(crate) const VFIO_DEVICE_BIND_IOMMUFD: ioctl_num_type = vfio_io(18);
 pub(crate) const VFIO_DEVICE_ATTACH_IOMMUFD_PT: ioctl_num_type = vfio_io(19);
 pub(crate) const VFIO_DEVICE_DETACH_IOMMUFD_PT: ioctl_num_type = vfio_io(20);
@@ -126,6 +128,18 @@ nix::ioctl_write_ptr_bad!(
     vfio_device_set_irqs,
     VFIO_DEVICE_SET_IRQS,
     vb::vfio_irq_set
+);
+nix::ioctl_readwrite_bad!(
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE`.
+    vfio_device_query_gfx_plane,
+    VFIO_DEVICE_QUERY_GFX_PLANE,
+    vb::vfio_device_gfx_plane_info
+);
+nix::ioctl_readwrite_bad!(
+    /// `VFIO_DEVICE_FEATURE` (argsz-sized buffer starting with the struct).
+    vfio_device_feature,
+    VFIO_DEVICE_FEATURE,
+    vb::vfio_device_feature
 );
 nix::ioctl_readwrite_bad!(
     /// `VFIO_DEVICE_BIND_IOMMUFD`.
@@ -223,6 +237,9 @@ mod tests {
         assert_eq!(VFIO_GROUP_GET_DEVICE_FD, 0x3b6a);
         assert_eq!(VFIO_DEVICE_GET_INFO, 0x3b6b);
         assert_eq!(VFIO_DEVICE_SET_IRQS, 0x3b6e);
+        // Shares its number with VFIO_IOMMU_UNMAP_DMA (a container ioctl), as in the header.
+        assert_eq!(VFIO_DEVICE_QUERY_GFX_PLANE, 0x3b72);
+        assert_eq!(VFIO_DEVICE_FEATURE, 0x3b75);
         assert_eq!(VFIO_IOMMU_GET_INFO, 0x3b70);
         assert_eq!(VFIO_IOMMU_MAP_DMA, 0x3b71);
         assert_eq!(VFIO_IOMMU_UNMAP_DMA, 0x3b72);

@@ -60,6 +60,10 @@ pub enum Op {
     DeviceSetIrqs,
     /// `VFIO_DEVICE_RESET` on a device.
     DeviceReset,
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE` on a device.
+    DeviceQueryGfxPlane,
+    /// `VFIO_DEVICE_FEATURE` on a device.
+    DeviceFeature,
     /// `VFIO_DEVICE_BIND_IOMMUFD` on a device cdev.
     DeviceBindIommufd,
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` on a device cdev.
@@ -107,6 +111,8 @@ impl Op {
             Op::DeviceGetIrqInfo => "VFIO_DEVICE_GET_IRQ_INFO",
             Op::DeviceSetIrqs => "VFIO_DEVICE_SET_IRQS",
             Op::DeviceReset => "VFIO_DEVICE_RESET",
+            Op::DeviceQueryGfxPlane => "VFIO_DEVICE_QUERY_GFX_PLANE",
+            Op::DeviceFeature => "VFIO_DEVICE_FEATURE",
             Op::DeviceBindIommufd => "VFIO_DEVICE_BIND_IOMMUFD",
             Op::DeviceAttachIommufdPt => "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
             Op::DeviceDetachIommufdPt => "VFIO_DEVICE_DETACH_IOMMUFD_PT",
@@ -206,6 +212,14 @@ pub fn strerror_raw(errno: i32) -> String {
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf only reads a configuration value; it has no memory
+    // side effects and _SC_PAGESIZE is always supported on Linux.
+    let n = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
 #[cfg(test)]

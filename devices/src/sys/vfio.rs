@@ -771,6 +771,9 @@ impl Device {
     /// `VFIO_DEVICE_GET_IRQ_INFO(index)`.
     pub fn irq_info(&self, index: u32) -> Result<IrqInfo> {
         let call = fault::enter(Op::DeviceGetIrqInfo)?;
+        if let Some(fake) = call.irq_info(index) {
+            return Ok(fake);
+        }
         let mut ii = vb::vfio_irq_info {
             argsz: argsz::<vb::vfio_irq_info>(),
             index,
@@ -893,6 +896,93 @@ impl Device {
         self.set_irqs_none(index, IrqAction::Trigger, 0, 0)
     }
 
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE` with `VFIO_GFX_PLANE_TYPE_PROBE |
+    /// plane_type`: whether the device can present a display that way
+    /// (`VFIO_GFX_PLANE_TYPE_DMABUF` or `VFIO_GFX_PLANE_TYPE_REGION`).
+    /// vfio-pci answers `ENOTTY` for devices without a display.
+    pub fn probe_gfx_plane(&self, plane_type: u32) -> Result<()> {
+        let call = fault::enter(Op::DeviceQueryGfxPlane)?;
+        if let Some(supported) = call.gfx_planes() {
+            return if supported & plane_type != 0 {
+                Ok(())
+            } else {
+                Err(SysError::new(Op::DeviceQueryGfxPlane, Errno::ENOTTY))
+            };
+        }
+        let mut info = vb::vfio_device_gfx_plane_info {
+            argsz: argsz::<vb::vfio_device_gfx_plane_info>(),
+            flags: vb::VFIO_GFX_PLANE_TYPE_PROBE | plane_type,
+            ..Default::default()
+        };
+        // SAFETY: `info` is an initialised vfio_device_gfx_plane_info living
+        // across the call; with argsz == sizeof the kernel writes only inside it.
+        let r = unsafe { ioctls::vfio_device_query_gfx_plane(self.fd.as_raw_fd(), &mut info) };
+        call.tag(r).map(drop)
+    }
+
+    /// `VFIO_DEVICE_FEATURE` with `flags` (`GET`/`SET`/`PROBE` | feature)
+    /// and `data` as the payload, read back after the call.
+    fn feature(&self, flags: u32, data: &mut [u8]) -> Result<()> {
+        let call = fault::enter(Op::DeviceFeature)?;
+        let feature = flags & vb::VFIO_DEVICE_FEATURE_MASK;
+        if let Some(answer) = call.feature(feature) {
+            let value = answer.map_err(|e| SysError::new(Op::DeviceFeature, e))?;
+            let bytes = value.to_ne_bytes();
+            let n = data.len().min(8);
+            data[..n].copy_from_slice(&bytes[..n]);
+            return Ok(());
+        }
+        let total = 8 + data.len();
+        let argsz =
+            u32::try_from(total).map_err(|_| SysError::new(Op::DeviceFeature, Errno::EINVAL))?;
+        let mut words = vec![0u64; total.div_ceil(8)];
+        words[0] = pack2(argsz, flags);
+        let mut bytes = words_to_bytes(&words);
+        bytes[8..total].copy_from_slice(data);
+        for (w, c) in words.iter_mut().zip(bytes.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            *w = u64::from_ne_bytes(b);
+        }
+        // SAFETY: `words` is an 8-byte aligned buffer of at least `argsz`
+        // bytes starting with a vfio_device_feature header whose argsz is
+        // `argsz`; the kernel reads and writes at most argsz bytes.
+        let r = unsafe {
+            ioctls::vfio_device_feature(
+                self.fd.as_raw_fd(),
+                words.as_mut_ptr().cast::<vb::vfio_device_feature>(),
+            )
+        };
+        call.tag(r)?;
+        data.copy_from_slice(&words_to_bytes(&words)[8..total]);
+        Ok(())
+    }
+
+    /// The device's migration flags (`VFIO_DEVICE_FEATURE_GET |
+    /// VFIO_DEVICE_FEATURE_MIGRATION`: `VFIO_MIGRATION_STOP_COPY`, `P2P`,
+    /// `PRE_COPY`). `ENOTTY` when the driver has no migration support.
+    pub fn migration_flags(&self) -> Result<u64> {
+        let mut data = [0u8; 8];
+        self.feature(
+            vb::VFIO_DEVICE_FEATURE_GET | vb::VFIO_DEVICE_FEATURE_MIGRATION,
+            &mut data,
+        )?;
+        Ok(u64::from_ne_bytes(data))
+    }
+
+    /// Whether the device can track its own DMA writes (a
+    /// `VFIO_DEVICE_FEATURE_PROBE` of `DMA_LOGGING_START`), QEMU's device
+    /// dirty page tracking.
+    pub fn dma_logging_supported(&self) -> bool {
+        self.feature(
+            vb::VFIO_DEVICE_FEATURE_PROBE
+                | vb::VFIO_DEVICE_FEATURE_SET
+                | vb::VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+            &mut [],
+        )
+        .is_ok()
+    }
+
     /// `VFIO_DEVICE_RESET`.
     pub fn reset(&self) -> Result<()> {
         let call = fault::enter(Op::DeviceReset)?;
@@ -907,7 +997,9 @@ impl Device {
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let call = fault::enter(Op::RegionRead)?;
         let off = to_off(Op::RegionRead, offset)?;
-        call.tag(nix::sys::uio::pread(self.fd.as_fd(), buf, off))
+        let n = call.tag(nix::sys::uio::pread(self.fd.as_fd(), buf, off))?;
+        call.patch_read(offset, &mut buf[..n]);
+        Ok(n)
     }
 
     /// `pwrite(2)` at absolute device-fd `offset`. May write fewer bytes.
