@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use qomgen::Object;
 use serde::Serialize;
 
-use crate::attach::{Attached, PciSummary};
+use crate::attach::{Attached, DirtyTracking, DisplayMethod, Migration, PciSummary};
 use crate::models::vfio_ap::VfioAp;
 use crate::models::vfio_ccw::VfioCcw;
 use crate::models::vfio_pci::VfioPci;
@@ -148,6 +148,43 @@ impl fmt::Display for DeviceReport {
                 "  capabilities:{}",
                 if caps.is_empty() { " none" } else { &caps }
             )?;
+            if let Some(m) = &p.msix {
+                writeln!(
+                    f,
+                    "  msix: {} vectors, table bar {} @{:#x}, pba bar {} @{:#x}{}",
+                    m.entries,
+                    m.table_bar,
+                    m.table_offset,
+                    m.pba_bar,
+                    m.pba_offset,
+                    if m.relocated { " (relocated)" } else { "" }
+                )?;
+            }
+            if let Some(d) = &p.display {
+                let method = match d.method {
+                    DisplayMethod::Dmabuf => "dma-buf",
+                    DisplayMethod::Region => "region",
+                };
+                match d.edid_region {
+                    Some(i) => writeln!(f, "  display: {method}, EDID region {i}")?,
+                    None => writeln!(f, "  display: {method}, no EDID")?,
+                }
+            }
+            match &p.migration {
+                Migration::Supported {
+                    flags,
+                    dirty_tracking,
+                } => writeln!(
+                    f,
+                    "  migration: supported (flags {flags:#x}, dirty tracking: {})",
+                    match dirty_tracking {
+                        DirtyTracking::Device => "device",
+                        DirtyTracking::Iommu => "IOMMU",
+                        DirtyTracking::None => "none",
+                    }
+                )?,
+                Migration::Blocked { reason } => writeln!(f, "  migration: blocked: {reason}")?,
+            }
         }
         for r in self.regions.iter().filter(|r| r.size > 0) {
             let mapped = if r.mapped > 0 {

@@ -317,7 +317,7 @@ fn dry_run_plans_without_opening() {
             "stat /sys/bus/pci/devices/0000:00:01.0",
             "open /dev/vfio/devices/vfio0 (from /sys/bus/pci/devices/0000:00:01.0/vfio-dev/vfio0)",
             "open /dev/iommu",
-            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT",
+            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, IOMMU_GET_HW_INFO, IOMMU_HWPT_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT",
             "VFIO_DEVICE_GET_INFO, region and IRQ info",
         ])
     );

@@ -312,7 +312,16 @@ fn iommufd_realize_and_object_in_use() {
                 devid,
                 ioas,
                 hwpt,
-            } => println!("[iommufd] devid={devid} ioas={ioas} hwpt={hwpt}"),
+                hwpt_allocated,
+                dirty_tracking,
+            } => {
+                println!(
+                    "[iommufd] devid={devid} ioas={ioas} hwpt={hwpt} dirty_tracking={dirty_tracking}"
+                );
+                // A PCI function gets a HWPT of its own (QEMU's auto domain), not the IOAS.
+                assert!(*hwpt_allocated);
+                assert_ne!(hwpt, ioas);
+            }
             other => panic!("iommufd realize gave {other:?}"),
         }
     }
@@ -490,11 +499,30 @@ fn realize_errors_on_the_real_kernel() {
     assert!(tree.is_empty());
     assert_eq!(common::open_fds(), fds);
 
-    // The same device twice at once: the group is already open in this
-    // process and the kernel allows one open of a group node, so the second
-    // open fails with EBUSY. (QEMU keeps a list of its open groups, reuses
-    // the group and fails earlier with "vfio <BDF>: device is already
-    // attached"; this crate asks the kernel, and reports what it says.)
+    // The group node held open by someone else (here: a plain open, as
+    // another process would): the kernel allows one open, EBUSY.
+    {
+        let holder = std::fs::File::open(&g.group_node).expect("open the group node");
+        let e = expect_err(
+            tree.device_add(&format!("vfio-pci,host={},id=dup", g.bdf)),
+            "legacy realize while another holder has the group open",
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "vfio {}: Could not open '{}': Device or resource busy",
+                g.bdf,
+                g.group_node.display()
+            )
+        );
+        assert_eq!(
+            e.hint(),
+            Some("The group is already open: is a device of it assigned by another process?")
+        );
+        drop(holder);
+    }
+    // The same device twice at once in this process: the group is shared
+    // (as QEMU's group list does), and the device is refused by name.
     let _d0 = realize(&mut tree, &format!("vfio-pci,host={},id=d0", g.bdf));
     let e = expect_err(
         tree.device_add(&format!("vfio-pci,host={},id=dup", g.bdf)),
@@ -502,16 +530,9 @@ fn realize_errors_on_the_real_kernel() {
     );
     assert_eq!(
         e.to_string(),
-        format!(
-            "vfio {}: Could not open '{}': Device or resource busy",
-            g.bdf,
-            g.group_node.display()
-        )
+        format!("vfio {}: device is already attached", g.bdf)
     );
-    assert_eq!(
-        e.hint(),
-        Some("The group is already open: is a device of it assigned elsewhere, or twice here?")
-    );
+    assert_eq!(e.hint(), None);
     assert!(tree.device("dup").is_none());
     if g.full() {
         // Through iommufd instead: the cdev opens, but the kernel refuses to

@@ -1,9 +1,10 @@
 //! The two VFIO backends and the choice between them.
 
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
-use qomgen::{Error, Link, PropertyEnum, Result};
+use qomgen::{Error, LifecycleCx, Link, PropertyEnum, Result};
 use vfio_bindings::bindings::vfio as vb;
 
 use crate::host::{CdevError, GroupError, Host, IommuGroup};
@@ -43,12 +44,13 @@ pub enum Backend {
     Legacy {
         /// IOMMU group number.
         group_id: u32,
-        /// The group, set to `container`.
-        group: Group,
-        /// The container.
-        container: Container,
+        /// The group and its container, shared with the other devices of
+        /// the group realized in this process.
+        group: Arc<SharedGroup>,
         /// IOMMU type set on the container.
         iommu_type: u32,
+        /// The device's name in the group's device list.
+        name: String,
     },
     /// Device bound to an iommufd and attached to an IOAS.
     Iommufd {
@@ -60,8 +62,15 @@ pub enum Backend {
         devid: u32,
         /// IOAS the device is attached to.
         ioas: u32,
-        /// HWPT the kernel attached the device to.
+        /// HWPT the device is attached to.
         hwpt: u32,
+        /// The HWPT was allocated for this device (`IOMMU_HWPT_ALLOC`, freed
+        /// on drop), rather than picked by the kernel for an mdev attached
+        /// straight to the IOAS.
+        hwpt_allocated: bool,
+        /// The HWPT tracks dirty pages (allocated with
+        /// `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`), QEMU's IOMMU dirty tracking.
+        dirty_tracking: bool,
     },
 }
 
@@ -100,22 +109,33 @@ impl Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         match self {
-            Backend::Legacy { group, .. } => {
-                let _ = group.unset_container();
+            Backend::Legacy { group, name, .. } => {
+                // The last device of the group drops the group itself.
+                group.devices().retain(|n| n != name);
             }
             Backend::Iommufd {
                 link,
                 private,
                 ioas,
+                hwpt,
+                hwpt_allocated,
                 ..
             } => {
+                // The HWPT holds the IOAS: free it first (QEMU's
+                // autodomains_put, then container_destroy).
+                let free = |fd: &Iommufd| {
+                    if *hwpt_allocated {
+                        let _ = fd.destroy(*hwpt);
+                    }
+                    let _ = fd.destroy(*ioas);
+                };
                 if let Some(p) = private {
-                    let _ = p.destroy(*ioas);
+                    free(p);
                 } else if let Some(l) = link
                     && let Ok(mut b) = l.borrow_mut()
                 {
                     if let Some(fd) = b.iommufd() {
-                        let _ = fd.destroy(*ioas);
+                        free(fd);
                     }
                     b.disconnect();
                 }
@@ -124,18 +144,70 @@ impl Drop for Backend {
     }
 }
 
+/// An IOMMU group opened by this process and set to its container.
+///
+/// The kernel lets a group node be opened once, so every device of one
+/// group realized here shares it, as QEMU's group list does: the first
+/// device opens and sets up the group, the others get their device fd from
+/// it, and the last one to go unsets the container and closes both.
+#[derive(Debug)]
+pub struct SharedGroup {
+    group: Group,
+    iommu_type: u32,
+    container: Container,
+    devices: Mutex<Vec<String>>,
+}
+
+impl SharedGroup {
+    /// The group fd.
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+
+    /// The container the group is set to.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// Names of the devices realized from the group.
+    pub fn device_names(&self) -> Vec<String> {
+        self.devices().clone()
+    }
+
+    fn devices(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        // A poisoned list is still a valid list of names.
+        self.devices.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for SharedGroup {
+    fn drop(&mut self) {
+        let _ = self.group.unset_container();
+    }
+}
+
+/// The open groups, by the path of their node (under the host's root, so
+/// trees rooted elsewhere never share). Entries die with their last device.
+static GROUPS: Mutex<Vec<(PathBuf, Weak<SharedGroup>)>> = Mutex::new(Vec::new());
+
+fn open_groups() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Weak<SharedGroup>)>> {
+    GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Picks and attaches the backend (reference §7.1, plus the policy), and
 /// opens the device: from `fd=`, the cdev, or the group.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attach(
     fd: Option<&super::PassedFd>,
     link: Option<&Link<IommufdBackend>>,
-    policy: BackendPolicy,
+    cx: &LifecycleCx<'_>,
     host: &Host,
     sysfsdev: Option<&Path>,
     name: &str,
     token: Option<&uuid::Uuid>,
+    mdev: bool,
 ) -> Result<(Backend, Device, BackendChoice)> {
+    let policy = super::policy_of(cx);
     let cdev_present = sysfsdev.is_some_and(|p| cdev_available(host, p));
     let (use_iommufd, reason) = match (link, policy) {
         (Some(l), _) => (true, format!("iommufd={} is set", l.path().unwrap_or(""))),
@@ -166,8 +238,7 @@ pub(crate) fn attach(
     if !use_iommufd {
         let path =
             sysfsdev.ok_or_else(|| Error::new("Use FD passing only with iommufd backend"))?;
-        let dev_name = crate::sys::vfio::device_fd_name(name, token);
-        let (backend, device, source) = attach_legacy(host, path, &dev_name)?;
+        let (backend, device, source) = attach_legacy(host, path, name, token)?;
         return Ok((
             backend,
             device,
@@ -189,7 +260,14 @@ pub(crate) fn attach(
         (None, Some(path)) => open_cdev(host, path)?,
         (None, None) => return Err(Error::new("No provided host device")),
     };
-    let backend = attach_iommufd(link.cloned(), host, &device, name, token)?;
+    let target = Target {
+        device: &device,
+        name,
+        vf_token: token,
+        mdev,
+        cx,
+    };
+    let backend = attach_iommufd(link.cloned(), host, &target)?;
     Ok((
         backend,
         device,
@@ -215,11 +293,13 @@ fn sys(msg: impl std::fmt::Display, e: crate::sys::SysError) -> Error {
     Error::new(format!("{msg}: {}", e.strerror()))
 }
 
-/// Legacy attach (reference §7.2): group → viability → container → type1 → device fd.
+/// Legacy attach (reference §7.2): group → viability → container → type1
+/// → device fd, or the device fd from a group already open here.
 pub(crate) fn attach_legacy(
     host: &Host,
     sysfsdev: &Path,
-    dev_name: &str,
+    name: &str,
+    token: Option<&uuid::Uuid>,
 ) -> Result<(Backend, Device, String)> {
     let group: IommuGroup = host.iommu_group(sysfsdev).map_err(|e| match e {
         GroupError::NoIommuGroup { errno, .. } => {
@@ -234,17 +314,61 @@ pub(crate) fn attach_legacy(
     })?;
     let gid = group.id;
     let gpath = group.dev_path();
-    let gfd = host.open_group(&group).map_err(|e| {
+    let key = host.resolve(&gpath);
+    let mut groups = open_groups();
+    groups.retain(|(_, g)| g.strong_count() > 0);
+    let shared = match groups
+        .iter()
+        .find(|(p, _)| *p == key)
+        .and_then(|(_, g)| g.upgrade())
+    {
+        Some(shared) => shared,
+        None => {
+            let shared = Arc::new(open_group(host, &group)?);
+            groups.push((key, Arc::downgrade(&shared)));
+            shared
+        }
+    };
+    drop(groups);
+    if shared.devices().iter().any(|n| n == name) {
+        return Err(Error::new("device is already attached"));
+    }
+    let dev_name = crate::sys::vfio::device_fd_name(name, token);
+    let device = shared.group.device(&dev_name).map_err(|e| {
+        sys(format_args!("error getting device from group {gid}"), e).with_hint(format!(
+            "Verify all devices in group {gid} are bound to vfio-<bus> or pci-stub and not already in use"
+        ))
+    })?;
+    shared.devices().push(name.to_owned());
+    let iommu_type = shared.iommu_type;
+    let source = format!("group {gid} ({})", gpath.display());
+    Ok((
+        Backend::Legacy {
+            group_id: gid,
+            group: shared,
+            iommu_type,
+            name: name.to_owned(),
+        },
+        device,
+        source,
+    ))
+}
+
+/// Opens a group not open yet and sets it to a new container.
+fn open_group(host: &Host, group: &IommuGroup) -> Result<SharedGroup> {
+    let gid = group.id;
+    let gpath = group.dev_path();
+    let gfd = host.open_group(group).map_err(|e| {
         let err = Error::new(format!(
             "Could not open '{}': {}",
             gpath.display(),
             e.strerror()
         ));
-        // A group node opens once: QEMU reports its own reuse as "device is
-        // already attached"; here the kernel's EBUSY is what there is to say.
+        // A group node opens once per system: this process shares its own
+        // opens, so EBUSY means another holder.
         if e.errno() == nix::errno::Errno::EBUSY {
             err.with_hint(
-                "The group is already open: is a device of it assigned elsewhere, or twice here?",
+                "The group is already open: is a device of it assigned by another process?",
             )
         } else {
             err
@@ -285,40 +409,24 @@ pub(crate) fn attach_legacy(
         .ok_or_else(|| Error::new(format!("{prefix}No available IOMMU models")))?;
     gfd.set_container(&container)
         .map_err(|e| sys(format_args!("{prefix}Failed to set group container"), e))?;
-    let finish = || -> Result<Device> {
-        container
-            .set_iommu(iommu_type)
-            .map_err(|e| sys(format_args!("{prefix}Failed to set iommu for container"), e))?;
-        if iommu_type != vb::VFIO_NOIOMMU_IOMMU {
-            container
-                .iommu_info()
-                .map_err(|e| sys(format_args!("{prefix}Failed to get VFIO IOMMU info"), e))?;
-        }
-        gfd.device(dev_name).map_err(|e| {
-            sys(format_args!("error getting device from group {gid}"), e).with_hint(format!(
-                "Verify all devices in group {gid} are bound to vfio-<bus> or pci-stub and not already in use"
-            ))
-        })
+    // From here the group is set to the container: dropping it unsets.
+    let shared = SharedGroup {
+        group: gfd,
+        iommu_type,
+        container,
+        devices: Mutex::new(Vec::new()),
     };
-    match finish() {
-        Ok(device) => {
-            let source = format!("group {gid} ({})", gpath.display());
-            Ok((
-                Backend::Legacy {
-                    group_id: gid,
-                    group: gfd,
-                    container,
-                    iommu_type,
-                },
-                device,
-                source,
-            ))
-        }
-        Err(e) => {
-            let _ = gfd.unset_container();
-            Err(e)
-        }
+    shared
+        .container
+        .set_iommu(iommu_type)
+        .map_err(|e| sys(format_args!("{prefix}Failed to set iommu for container"), e))?;
+    if iommu_type != vb::VFIO_NOIOMMU_IOMMU {
+        shared
+            .container
+            .iommu_info()
+            .map_err(|e| sys(format_args!("{prefix}Failed to get VFIO IOMMU info"), e))?;
     }
+    Ok(shared)
 }
 
 /// The device cdev, with QEMU's doubled prefix and the kernel-config hint.
@@ -330,13 +438,22 @@ pub(crate) fn open_cdev(host: &Host, sysfsdev: &Path) -> Result<(Device, String)
     Ok((cdev.device, cdev.path.display().to_string()))
 }
 
-/// Binds `device` to an iommufd and attaches it to a new IOAS (reference §7.3).
-pub(crate) fn attach_iommufd(
+/// What the iommufd path attaches, and where it reports warnings.
+struct Target<'a> {
+    device: &'a Device,
+    name: &'a str,
+    vf_token: Option<&'a uuid::Uuid>,
+    /// mdevs are attached straight to the IOAS (QEMU: "mdevs aren't
+    /// physical devices and will fail with auto domains").
+    mdev: bool,
+    cx: &'a LifecycleCx<'a>,
+}
+
+/// Binds the device to an iommufd and attaches it to a new IOAS (reference §7.3).
+fn attach_iommufd(
     link: Option<Link<IommufdBackend>>,
     host: &Host,
-    device: &Device,
-    name: &str,
-    vf_token: Option<&uuid::Uuid>,
+    t: &Target<'_>,
 ) -> Result<Backend> {
     match link {
         Some(l) => {
@@ -344,49 +461,59 @@ pub(crate) fn attach_iommufd(
                 let mut b = l.borrow_mut()?;
                 let ids = {
                     let fd = b.connect(host)?;
-                    bind_and_attach(fd, device, name, vf_token)
+                    bind_and_attach(fd, t)
                 };
                 if ids.is_err() {
                     b.disconnect();
                 }
                 ids?
             };
-            let (devid, ioas, hwpt) = ids;
-            Ok(Backend::Iommufd {
-                link: Some(l),
-                private: None,
-                devid,
-                ioas,
-                hwpt,
-            })
+            Ok(ids.into_backend(Some(l), None))
         }
         None => {
             let fd = host.open_iommufd().map_err(|e| {
                 Error::new(format!("Could not open '/dev/iommu': {}", e.strerror()))
                     .with_hint("Is your kernel config missing CONFIG_IOMMUFD?")
             })?;
-            let (devid, ioas, hwpt) = bind_and_attach(&fd, device, name, vf_token)?;
-            Ok(Backend::Iommufd {
-                link: None,
-                private: Some(fd),
-                devid,
-                ioas,
-                hwpt,
-            })
+            let ids = bind_and_attach(&fd, t)?;
+            Ok(ids.into_backend(None, Some(fd)))
         }
     }
 }
 
-/// BIND_IOMMUFD, IOAS_ALLOC, ATTACH_IOMMUFD_PT; undoes the IOAS on failure.
-fn bind_and_attach(
-    iommufd: &Iommufd,
-    device: &Device,
-    name: &str,
-    vf_token: Option<&uuid::Uuid>,
-) -> Result<(u32, u32, u32)> {
+/// The ids an iommufd attach produced.
+struct Attachment {
+    devid: u32,
+    ioas: u32,
+    hwpt: u32,
+    hwpt_allocated: bool,
+    dirty_tracking: bool,
+}
+
+impl Attachment {
+    fn into_backend(self, link: Option<Link<IommufdBackend>>, private: Option<Iommufd>) -> Backend {
+        Backend::Iommufd {
+            link,
+            private,
+            devid: self.devid,
+            ioas: self.ioas,
+            hwpt: self.hwpt,
+            hwpt_allocated: self.hwpt_allocated,
+            dirty_tracking: self.dirty_tracking,
+        }
+    }
+}
+
+/// BIND_IOMMUFD, IOAS_ALLOC, then (QEMU's auto domains) GET_HW_INFO,
+/// HWPT_ALLOC (with dirty tracking when the IOMMU has it) and
+/// ATTACH_IOMMUFD_PT to the HWPT — or, for an mdev, ATTACH to the IOAS.
+/// Undoes what it allocated on failure. An IOAS whose IOVA ranges cannot
+/// be read is a warning, as in QEMU.
+fn bind_and_attach(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> {
     let raw = iommufd.as_fd().as_raw_fd();
+    let device = t.device;
     let devfd = device.as_fd().as_raw_fd();
-    let devid = device.bind_iommufd(iommufd, vf_token).map_err(|e| {
+    let devid = device.bind_iommufd(iommufd, t.vf_token).map_err(|e| {
         sys(
             format_args!("error bind device fd={devfd} to iommufd={raw}"),
             e,
@@ -395,14 +522,67 @@ fn bind_and_attach(
     let ioas = iommufd
         .ioas_alloc()
         .map_err(|e| sys("Failed to allocate ioas", e))?;
-    match device.attach_iommufd_pt(ioas) {
-        Ok(hwpt) => Ok((devid, ioas, hwpt)),
+    let attach_err = |id: u32, e| {
+        sys(
+            format_args!(
+                "[iommufd={raw}] error attach {} ({devfd}) to id={id}",
+                t.name
+            ),
+            e,
+        )
+    };
+    let attached = if t.mdev {
+        device
+            .attach_iommufd_pt(ioas)
+            .map(|hwpt| (hwpt, false, false))
+            .map_err(|e| attach_err(ioas, e))
+    } else {
+        auto_domain(iommufd, devid, ioas).and_then(|(hwpt, dirty)| {
+            match device.attach_iommufd_pt(hwpt) {
+                Ok(_) => Ok((hwpt, true, dirty)),
+                Err(e) => {
+                    let _ = iommufd.destroy(hwpt);
+                    Err(attach_err(hwpt, e))
+                }
+            }
+        })
+    };
+    let (hwpt, hwpt_allocated, dirty_tracking) = match attached {
+        Ok(a) => a,
         Err(e) => {
             let _ = iommufd.destroy(ioas);
-            Err(sys(
-                format_args!("[iommufd={raw}] error attach {name} ({devfd}) to id={ioas}"),
-                e,
-            ))
+            return Err(e);
         }
+    };
+    if let Err(e) = iommufd.ioas_iova_ranges(ioas) {
+        t.cx.warn(
+            sys("Cannot get IOVA ranges", e)
+                .with_hint("Fallback to default 64bit IOVA range and 4K page size"),
+        );
     }
+    Ok(Attachment {
+        devid,
+        ioas,
+        hwpt,
+        hwpt_allocated,
+        dirty_tracking,
+    })
+}
+
+/// A HWPT for the device on `ioas`, with dirty tracking when the IOMMU
+/// reports it (QEMU's `iommufd_cdev_autodomains_get`).
+fn auto_domain(iommufd: &Iommufd, devid: u32, ioas: u32) -> Result<(u32, bool)> {
+    let info = iommufd
+        .get_hw_info(devid)
+        .map_err(|e| sys("Failed to get hardware info", e))?;
+    let dirty = info.dirty_tracking();
+    let flags = if dirty {
+        crate::sys::iommufd::bindings::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+    } else {
+        0
+    };
+    let hwpt = iommufd
+        .hwpt_alloc(devid, ioas, flags)
+        .map_err(|e| sys("Failed to allocate hwpt", e))?;
+    Ok((hwpt, dirty))
 }

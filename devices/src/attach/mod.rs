@@ -4,7 +4,11 @@
 //! (reference §2.4–§2.7, §7).
 
 mod backend;
+mod caps;
+mod display;
 mod fd;
+mod migration;
+mod msix;
 mod pci;
 mod plan;
 mod s390;
@@ -12,7 +16,10 @@ mod s390;
 use std::path::PathBuf;
 
 pub use backend::{Backend, BackendChoice, BackendPolicy};
+pub use display::{Display, DisplayMethod};
 pub use fd::{PassedFd, fd_param};
+pub use migration::{DirtyTracking, Migration};
+pub use msix::{Bar, MsixInfo};
 pub use pci::{PciCapability, PciSummary, realize_pci};
 pub use plan::plan;
 pub use s390::{realize_ap, realize_ccw};

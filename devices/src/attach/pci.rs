@@ -4,11 +4,13 @@
 
 use std::path::PathBuf;
 
-use qomgen::{Error, LifecycleCx, OnOffAuto, Result};
+use qomgen::{Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
 
-use super::backend;
-use super::{Attached, Region, host_of, policy_of};
+use super::display::{self, Display};
+use super::migration::{self, Migration};
+use super::msix::{self, Bar, MsixInfo};
+use super::{Attached, Backend, Region, backend, caps, host_of};
 use crate::host::Host;
 use crate::models::vfio_pci::VfioPci;
 use crate::sys::vfio::{Device, MapProt};
@@ -38,6 +40,14 @@ pub struct PciSummary {
     pub class_code: u32,
     /// Capabilities, standard list then extended list.
     pub capabilities: Vec<PciCapability>,
+    /// The BARs (sizes as the guest would see them, after an MSI-X relocation).
+    pub bars: [Bar; 6],
+    /// MSI-X table and PBA, if the device has MSI-X.
+    pub msix: Option<MsixInfo>,
+    /// The display, when `display` is not `off` and the device has one.
+    pub display: Option<Display>,
+    /// Migration support, or what blocks it.
+    pub migration: Migration,
 }
 
 /// Realizes a vfio-pci device, in QEMU's order and with its texts.
@@ -96,14 +106,15 @@ fn realize_named(
     let (backend, device, choice) = backend::attach(
         dev.fd.as_ref(),
         dev.iommufd.as_ref(),
-        policy_of(cx),
+        cx,
         host,
         sysfsdev.as_deref(),
         name,
         token.as_ref(),
+        mdev,
     )?;
     let mut attached = Attached::new(name.to_owned(), sysfsdev, device, backend, choice)?;
-    populate(dev, &mut attached)?;
+    populate(dev, cx, &mut attached)?;
     Ok(attached)
 }
 
@@ -127,7 +138,7 @@ fn check_overrides(dev: &VfioPci) -> Result<()> {
 }
 
 /// Regions, IRQs, config space: `vfio_populate_device` and `vfio_pci_config_setup`.
-fn populate(dev: &VfioPci, a: &mut Attached) -> Result<()> {
+fn populate(dev: &VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()> {
     let info = a.info;
     if !info.is_pci() {
         return Err(Error::new("this isn't a PCI device"));
@@ -229,18 +240,57 @@ fn populate(dev: &VfioPci, a: &mut Attached) -> Result<()> {
     } else {
         u32::from_le_bytes([space[9], space[10], space[11], 0])
     };
+    let sizes: Vec<u64> = a.regions.iter().take(6).map(|r| r.info.size).collect();
+    let mut bars = msix::bars(&space, &sizes);
+    let caps = capabilities(&space);
+    let msix_pos = caps
+        .iter()
+        .find(|c| !c.extended && c.id == PCI_CAP_ID_MSIX)
+        .map(|c| c.offset);
+    let config = &a
+        .regions
+        .last()
+        .unwrap_or_else(|| unreachable!("pushed above"))
+        .info;
+    let msix = msix::early_setup(
+        device,
+        config,
+        msix_pos,
+        &mut bars,
+        (vendor, device_id),
+        dev.msix_relocation,
+    )?;
+    caps::check_std_caps(device, config, &space, &caps)?;
+    let display = display::probe(device, &info, dev.display, (dev.xres, dev.yres))?;
+    let iommu_dirty = matches!(
+        a.backend(),
+        Backend::Iommufd {
+            dirty_tracking: true,
+            ..
+        }
+    );
+    let migration = migration::realize(
+        device,
+        &a.name,
+        dev.enable_migration,
+        dev.device_dirty_page_tracking,
+        iommu_dirty,
+        cx,
+    )?;
     a.pci = Some(PciSummary {
         vendor_id: vendor,
         device_id,
         class_code: class,
-        capabilities: capabilities(&space),
+        capabilities: caps,
+        bars,
+        msix,
+        display,
+        migration,
     });
-    // Display support comes last in QEMU's realize.
-    if (dev.xres != 0 || dev.yres != 0) && dev.display != OnOffAuto::On {
-        return Err(Error::new("xres and yres properties require display=on"));
-    }
     Ok(())
 }
+
+const PCI_CAP_ID_MSIX: u16 = 0x11;
 
 /// Maps what the kernel lets us map: the sparse areas if listed, else the whole region.
 fn map_region(

@@ -71,9 +71,17 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
         } else {
             steps.push("open /dev/iommu".to_owned());
         }
-        steps.push(
-            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT".to_owned(),
-        );
+        // vfio-ccw and vfio-ap are mdevs, as a vfio-pci sysfsdev may be:
+        // those attach to the IOAS, the others to a HWPT of their own.
+        let mdev = obj.downcast_ref::<VfioPci>().is_none()
+            || (fd.is_none() && sysfsdev.as_ref().is_some_and(|p| host.is_mdev(p)));
+        steps.push(if mdev {
+            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)"
+                .to_owned()
+        } else {
+            "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, IOMMU_GET_HW_INFO, IOMMU_HWPT_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT"
+                .to_owned()
+        });
     } else if let Some(p) = &sysfsdev {
         match host.iommu_group(p) {
             Ok(g) => steps.push(format!(

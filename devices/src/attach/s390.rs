@@ -7,7 +7,7 @@ use qomgen::{CssDevId, Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
 
 use super::backend;
-use super::{Attached, PassedFd, Region, host_of, policy_of};
+use super::{Attached, PassedFd, Region, host_of};
 use crate::host::Host;
 use crate::models::vfio_ap::VfioAp;
 use crate::models::vfio_ccw::VfioCcw;
@@ -57,11 +57,12 @@ pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let (backend, device, choice) = backend::attach(
         dev.fd.as_ref(),
         dev.iommufd.as_ref(),
-        policy_of(cx),
+        cx,
         host,
         Some(&sysfsdev),
         &name,
         None,
+        true,
     )?;
     let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
     a.subchannel = Some(subchannel);
@@ -209,11 +210,12 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
         let (backend, device, choice) = backend::attach(
             dev.fd.as_ref(),
             dev.iommufd.as_ref(),
-            policy_of(cx),
+            cx,
             host,
             sysfsdev.as_deref(),
             &name,
             None,
+            true,
         )?;
         Attached::new(name.clone(), sysfsdev.clone(), device, backend, choice)
     })();

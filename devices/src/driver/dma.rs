@@ -13,14 +13,7 @@ use crate::sys::Errno;
 use crate::sys::vfio::DmaAccess;
 
 use super::{DriverError, RegisterIo, Result, check_access, check_range};
-
-/// The system page size.
-fn page_size() -> usize {
-    // SAFETY: sysconf only reads a configuration value; it has no memory
-    // side effects and _SC_PAGESIZE is always supported on Linux.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
-}
+use crate::sys::page_size;
 
 /// Page-aligned, zero-filled anonymous memory that a device may access by
 /// DMA once mapped with [`Dma::map`]; unmapped from the process on drop.
@@ -266,7 +259,8 @@ impl<'a> Dma<'a> {
             Backend::Legacy { .. } if self.kind() == DmaBackendKind::NoIommu => Err(
                 DriverError::DmaUnavailable("no-IOMMU container has no IOVA space"),
             ),
-            Backend::Legacy { container, .. } => Ok(container
+            Backend::Legacy { group, .. } => Ok(group
+                .container()
                 .iommu_info()?
                 .iova_ranges
                 .iter()
@@ -313,7 +307,7 @@ impl<'a> Dma<'a> {
                     "no-IOMMU container: the device would use physical addresses",
                 ));
             }
-            Backend::Legacy { container, .. } => {
+            Backend::Legacy { group, .. } => {
                 // SAFETY: the range is `buffer`'s own anonymous mapping, which
                 // the returned DmaMapping borrows: it stays mapped in the
                 // process until the IOMMU mapping is removed on drop. If the
@@ -322,7 +316,7 @@ impl<'a> Dma<'a> {
                 // buffer is only accessed with volatile raw-pointer operations
                 // (no Rust reference covers it), so device writes cannot
                 // break aliasing assumptions.
-                unsafe { container.map_dma(buffer.addr(), iova, len, access) }?;
+                unsafe { group.container().map_dma(buffer.addr(), iova, len, access) }?;
             }
             Backend::Iommufd { .. } => {
                 let at = self
@@ -422,7 +416,7 @@ impl<'b> DmaMapping<'b> {
 
 fn unmap(backend: &Backend, iova: u64, len: u64) -> Result<u64> {
     match backend {
-        Backend::Legacy { container, .. } => Ok(container.unmap_dma(iova, len)?),
+        Backend::Legacy { group, .. } => Ok(group.container().unmap_dma(iova, len)?),
         Backend::Iommufd { .. } => Ok(backend
             .with_iommufd(|fd, ioas| fd.ioas_unmap(ioas, iova, len))
             .ok_or(DriverError::Os {

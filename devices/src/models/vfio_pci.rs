@@ -194,13 +194,31 @@ pub struct VfioPciNohotplug {
 }
 
 impl DeviceImpl for VfioPciNohotplug {
-    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
+    fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
         // vfio-pci (the parent) has realized by now; these are QEMU's checks
         // on the extras, inside vfio-pci's realize there, hence its prefix.
-        if self.ramfb && self.vfio.display != OnOffAuto::On {
-            let name = self.vfio.attached.as_ref().map_or("", |a| a.name.as_str());
-            return Err(qomgen::Error::new("ramfb=on requires display=on")
-                .prepend(format_args!("vfio {name}: ")));
+        let (name, has_display) = self.vfio.attached.as_ref().map_or(("", false), |a| {
+            (
+                a.name.as_str(),
+                a.pci.as_ref().is_some_and(|p| p.display.is_some()),
+            )
+        });
+        let fail = |msg: &str| Err(qomgen::Error::new(msg).prepend(format_args!("vfio {name}: ")));
+        if self.ramfb && !has_display {
+            return fail("ramfb=on requires display=on");
+        }
+        if self.ramfb_migrate == OnOffAuto::On && !self.ramfb {
+            cx.warn(qomgen::Error::new(
+                "x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off.",
+            ));
+            self.ramfb_migrate = OnOffAuto::Off;
+        }
+        if self.vfio.enable_migration == OnOffAuto::Off {
+            match self.ramfb_migrate {
+                OnOffAuto::Auto => self.ramfb_migrate = OnOffAuto::Off,
+                OnOffAuto::On => return fail("x-ramfb-migrate requires enable-migration"),
+                OnOffAuto::Off => {}
+            }
         }
         Ok(())
     }

@@ -1,0 +1,96 @@
+//! Whether the device can be migrated: QEMU's `vfio_migration_realize`
+//! (reference §2.4 step 8). With `enable-migration=on` a device that cannot
+//! migrate fails to realize; with `auto` or `off` it realizes and the
+//! reason is kept as a migration blocker, which the report shows.
+
+use qomgen::{Error, LifecycleCx, OnOffAuto, Result};
+use vfio_bindings::bindings::vfio as vb;
+
+use crate::sys::Errno;
+use crate::sys::vfio::Device;
+
+/// Where dirty pages would be tracked during migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirtyTracking {
+    /// The device logs its own DMA (`VFIO_DEVICE_FEATURE_DMA_LOGGING`).
+    Device,
+    /// The IOMMU does (an iommufd HWPT allocated with dirty tracking).
+    Iommu,
+    /// Neither (QEMU then falls back to treating all memory as dirty).
+    None,
+}
+
+/// The outcome of the migration probe.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Migration {
+    /// The device supports migration.
+    Supported {
+        /// `VFIO_MIGRATION_*` flags the driver reports.
+        flags: u64,
+        /// Dirty page tracking in use.
+        dirty_tracking: DirtyTracking,
+    },
+    /// Migration is blocked, and why (QEMU's migration blocker text).
+    Blocked {
+        /// The blocker.
+        reason: String,
+    },
+}
+
+/// Probes migration support (`enable-migration`), device dirty tracking
+/// (`x-device-dirty-page-tracking`) and takes the IOMMU's.
+pub(super) fn realize(
+    device: &Device,
+    name: &str,
+    enable: OnOffAuto,
+    device_dirty: OnOffAuto,
+    iommu_dirty: bool,
+    cx: &LifecycleCx<'_>,
+) -> Result<Migration> {
+    // QEMU's vfio_block_migration: fatal only when migration was demanded.
+    let block = |reason: String| {
+        if enable == OnOffAuto::On {
+            Err(Error::new(reason))
+        } else {
+            Ok(Migration::Blocked { reason })
+        }
+    };
+    if enable == OnOffAuto::Off {
+        return block(format!("{name}: Migration is disabled for VFIO device"));
+    }
+    let flags = match device.migration_flags() {
+        Ok(f) if f & u64::from(vb::VFIO_MIGRATION_STOP_COPY) != 0 => f,
+        // Basic migration (stop-and-copy) must be there.
+        Ok(_) => return block(init_failed(name, Errno::EOPNOTSUPP)),
+        Err(e) if e.errno() == Errno::ENOTTY => {
+            return block(format!("{name}: VFIO migration is not supported in kernel"));
+        }
+        Err(e) => return block(init_failed(name, e.errno())),
+    };
+    let dirty_tracking = if device_dirty != OnOffAuto::Off && device.dma_logging_supported() {
+        DirtyTracking::Device
+    } else if iommu_dirty {
+        DirtyTracking::Iommu
+    } else {
+        let msg = format!("{name}: VFIO device doesn't support device and IOMMU dirty tracking");
+        if enable == OnOffAuto::Auto {
+            return block(msg);
+        }
+        cx.warn(Error::new(msg));
+        DirtyTracking::None
+    };
+    Ok(Migration::Supported {
+        flags,
+        dirty_tracking,
+    })
+}
+
+fn init_failed(name: &str, errno: Errno) -> String {
+    format!(
+        "{name}: Migration couldn't be initialized for VFIO device, err: -{} ({})",
+        errno as i32,
+        crate::sys::strerror(errno)
+    )
+}
