@@ -35,7 +35,7 @@ has out '"backend":"iommufd"'
 has out '"vendor_id":4660'
 
 check "the same device twice is refused" 1 ./qomgen -device "vfio-pci,host=$B" -device "vfio-pci,host=$B"
-has err "qomgen: -device vfio-pci,host=$B: vfio $B: Could not open '/dev/vfio/1': Device or resource busy"
+has err "qomgen: -device vfio-pci,host=$B: vfio $B: device is already attached"
 
 check "host report passes" 0 ./qomgen probe
 has out "/dev/iommu                  : PASS  iommufd available"

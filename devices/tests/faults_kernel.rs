@@ -899,8 +899,41 @@ fn ccw_checks_after_attach() {
             }),
             "error getting device info: Bad address".into(),
         ),
+        (
+            Box::new(|p| {
+                ccw_ok(p);
+                p.override_irq_info(vb::VFIO_CCW_IO_IRQ_INDEX, vb::VFIO_IRQ_INFO_EVENTFD, 0);
+            }),
+            "vfio: Error getting irq info, count=0".into(),
+        ),
+        (
+            Box::new(|p| {
+                ccw_ok(p);
+                p.inject(Op::Eventfd, Errno::EMFILE);
+            }),
+            "vfio: Unable to init event notifier for irq (0): Too many open files".into(),
+        ),
     ];
-    for (setup, msg) in &cases {
+    // A device-specific region of the CCW type with a size other than the uAPI's.
+    let cases = cases.into_iter().chain(
+        [
+            (vb::VFIO_REGION_SUBTYPE_CCW_ASYNC_CMD, "async cmd"),
+            (vb::VFIO_REGION_SUBTYPE_CCW_SCHIB, "schib"),
+            (vb::VFIO_REGION_SUBTYPE_CCW_CRW, "CRW"),
+        ]
+        .into_iter()
+        .map(|(subtype, what)| -> (Setup, String) {
+            (
+                Box::new(move |p| {
+                    ccw_ok(p);
+                    p.override_device_info(ccw_info(2, 1));
+                    p.override_region(ccw_region(1, subtype, 3));
+                }),
+                format!("vfio: Unexpected size of the {what} region"),
+            )
+        }),
+    );
+    for (setup, msg) in cases {
         let mut c = Case::new(&g);
         c.tree.set_resource(Host::with_root(root.path()));
         c.tree.object_add("iommufd,id=io0").expect("object_add");
@@ -912,7 +945,7 @@ fn ccw_checks_after_attach() {
         );
         let p = plan();
         setup(&p);
-        c.fails_only(Some(p), &spec, msg, None);
+        c.fails_only(Some(p), &spec, &msg, None);
         drop(file);
         // Released: the same device realizes as a ccw device now, then goes.
         let file = cdev(&g);
@@ -928,6 +961,89 @@ fn ccw_checks_after_attach() {
         drop(p);
         c.tree.del_device("f0").expect("del_device");
     }
+}
+
+/// A CCW-type device-specific region at `index`.
+fn ccw_region(index: u32, subtype: u32, size: u64) -> qomgen_devices::sys::vfio::RegionInfo {
+    qomgen_devices::sys::vfio::RegionInfo {
+        index,
+        flags: vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
+        size,
+        offset: 0,
+        caps: vec![qomgen_devices::sys::vfio::RegionCap::Type {
+            type_: vb::VFIO_REGION_TYPE_CCW,
+            subtype,
+        }],
+    }
+}
+
+/// A ccw device with a CRW region registers the I/O and CRW interrupts
+/// (edu's INTx and MSI indexes answer for them); the request interrupt is
+/// best effort: edu's index 2 (MSI-X) has no vector, a warning. Released
+/// with the device.
+#[test]
+fn ccw_interrupt_notifiers() {
+    use qomgen_devices::models::vfio_ccw::VfioCcw;
+    use qomgen_devices::sys::ccw::CcwCrwRegion;
+    let Some((g, _l)) = detect("ccw_interrupt_notifiers") else {
+        return;
+    };
+    if !g.full() {
+        println!("ccw_interrupt_notifiers: no iommufd + cdev on this kernel");
+        return;
+    }
+    let root = s390_root();
+    let sysfsdev = format!("/sys/bus/mdev/devices/{CCW_UUID}");
+    let mut tree = ObjectTree::new();
+    tree.set_resource(Host::with_root(root.path()));
+    tree.object_add("iommufd,id=io0").expect("object_add");
+    let fds = common::open_fds();
+    let file = cdev(&g);
+    let spec = format!(
+        "vfio-ccw,sysfsdev={sysfsdev},iommufd=io0,fd={},id=f0",
+        file.as_raw_fd()
+    );
+    let p = plan();
+    ccw_ok(&p);
+    p.override_device_info(ccw_info(2, 3));
+    p.override_region(ccw_region(
+        1,
+        vb::VFIO_REGION_SUBTYPE_CCW_CRW,
+        CcwCrwRegion::SIZE as u64,
+    ));
+    let dev = tree
+        .device_add(&spec)
+        .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)));
+    {
+        let d = dev.borrow();
+        let a = d
+            .downcast_ref::<VfioCcw>()
+            .expect("vfio-ccw")
+            .attached()
+            .expect("attached");
+        let idx: Vec<u32> = a.notifiers.iter().map(|n| n.index).collect();
+        assert_eq!(idx, [vb::VFIO_CCW_IO_IRQ_INDEX]);
+    }
+    // vfio-pci runs one interrupt type at a time: with INTx (the I/O
+    // interrupt here) enabled it refuses MSI (the CRW one). A refused
+    // assignment is a warning, as QEMU carries on without that notifier.
+    let w: Vec<String> = tree.take_warnings().iter().map(text).collect();
+    assert_eq!(
+        w,
+        [
+            "vfio: Failed to set up IRQ 1 signaling: Invalid argument",
+            "vfio: Error getting irq info, count=0"
+        ]
+    );
+    drop(dev);
+    drop(p);
+    tree.del_device("f0").expect("del_device");
+    drop(file);
+    assert_eq!(
+        common::open_fds(),
+        fds,
+        "an eventfd or the device stayed open"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod display;
 mod fd;
 mod migration;
 mod msix;
+mod notifier;
 mod pci;
 mod plan;
 mod s390;
@@ -20,6 +21,7 @@ pub use display::{Display, DisplayMethod};
 pub use fd::{PassedFd, fd_param};
 pub use migration::{DirtyTracking, Migration};
 pub use msix::{Bar, MsixInfo};
+pub use notifier::IrqNotifier;
 pub use pci::{PciCapability, PciSummary, realize_pci};
 pub use plan::plan;
 pub use s390::{realize_ap, realize_ccw};
@@ -58,6 +60,8 @@ pub struct Attached {
     pub choice: BackendChoice,
     /// The host subchannel (vfio-ccw only).
     pub subchannel: Option<CssDevId>,
+    /// IRQ indexes signalling eventfds (vfio-ccw, vfio-ap); disabled on release.
+    pub notifiers: Vec<IrqNotifier>,
     // Field order is drop order: the device fd must close before the
     // backend unwinds (QEMU: close device, then detach the group/container).
     device: Option<Device>,
@@ -97,6 +101,7 @@ impl Attached {
             pci: None,
             choice,
             subchannel: None,
+            notifiers: Vec::new(),
             device: Some(device),
             backend: Some(backend),
         })
@@ -126,6 +131,12 @@ impl Attached {
 impl Drop for Attached {
     fn drop(&mut self) {
         self.regions.clear();
+        if let Some(dev) = &self.device {
+            // The kernel lets go of each eventfd before it is closed.
+            for n in self.notifiers.drain(..) {
+                let _ = dev.disable_irqs(n.index);
+            }
+        }
         if let (Some(dev), Some(b)) = (&self.device, &self.backend) {
             b.detach(dev);
         }

@@ -7,7 +7,7 @@ use qomgen::{CssDevId, Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
 
 use super::backend;
-use super::{Attached, PassedFd, Region, host_of};
+use super::{Attached, PassedFd, Region, host_of, notifier};
 use crate::host::Host;
 use crate::models::vfio_ap::VfioAp;
 use crate::models::vfio_ccw::VfioCcw;
@@ -66,7 +66,8 @@ pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
     )?;
     let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
     a.subchannel = Some(subchannel);
-    ccw_regions(&mut a)?;
+    let crw = ccw_regions(&mut a)?;
+    ccw_notifiers(&mut a, crw, cx)?;
     Ok(a)
 }
 
@@ -120,8 +121,9 @@ fn check_schib(host: &Host, sch: CssDevId) -> Result<()> {
 }
 
 /// `vfio_ccw_get_region`: the I/O region must exist with the uAPI's size;
-/// the optional ones must have theirs when present.
-fn ccw_regions(a: &mut Attached) -> Result<()> {
+/// the optional ones must have theirs when present. Whether there is a
+/// CRW region.
+fn ccw_regions(a: &mut Attached) -> Result<bool> {
     if !a.info.is_ccw() {
         return Err(Error::new("vfio: Um, this isn't a vfio-ccw device"));
     }
@@ -165,22 +167,47 @@ fn ccw_regions(a: &mut Attached) -> Result<()> {
             maps: Vec::new(),
         });
     }
-    let index = vb::VFIO_CCW_IO_IRQ_INDEX;
-    if index >= a.info.num_irqs {
-        return Err(Error::new(format!(
-            "vfio: IRQ {index} not available (number of irqs {})",
-            a.info.num_irqs
-        )));
-    }
-    let irq = device
-        .irq_info(index)
-        .map_err(|e| Error::new(format!("vfio: Error getting irq info: {}", e.strerror())))?;
-    if irq.count < 1 {
-        return Err(Error::new("vfio: Error getting irq info, count=0"));
-    }
+    let crw = regions
+        .iter()
+        .any(|r| r.info.region_type() == Some((REGION_TYPE_CCW, SUBTYPE_CRW)));
     a.regions = regions;
-    a.irqs.push(irq);
+    Ok(crw)
+}
+
+/// The I/O interrupt (and the CRW one with a CRW region) must be
+/// registered; the device-request one is best effort, as in QEMU.
+fn ccw_notifiers(a: &mut Attached, crw: bool, cx: &LifecycleCx<'_>) -> Result<()> {
+    const CCW_IRQS: [u32; 3] = [
+        vb::VFIO_CCW_IO_IRQ_INDEX,
+        vb::VFIO_CCW_CRW_IRQ_INDEX,
+        vb::VFIO_CCW_REQ_IRQ_INDEX,
+    ];
+    let mut wanted = vec![(vb::VFIO_CCW_IO_IRQ_INDEX, true)];
+    if crw {
+        wanted.push((vb::VFIO_CCW_CRW_IRQ_INDEX, true));
+    }
+    wanted.push((vb::VFIO_CCW_REQ_IRQ_INDEX, false));
+    for (index, required) in wanted {
+        match notifier::register(a.device(), &a.info, index, &CCW_IRQS) {
+            Ok(Ok(n)) => a.notifiers.push(n),
+            Ok(Err(w)) => cx.warn(w),
+            Err(e) if required => return Err(e),
+            Err(w) => cx.warn(w),
+        }
+    }
     Ok(())
+}
+
+/// vfio-ap's device-request and configuration-change interrupts: QEMU only
+/// warns when they cannot be registered.
+fn ap_notifiers(a: &mut Attached, cx: &LifecycleCx<'_>) {
+    const AP_IRQS: [u32; 2] = [vb::VFIO_AP_REQ_IRQ_INDEX, vb::VFIO_AP_CFG_CHG_IRQ_INDEX];
+    for index in AP_IRQS {
+        match notifier::register(a.device(), &a.info, index, &AP_IRQS) {
+            Ok(Ok(n)) => a.notifiers.push(n),
+            Ok(Err(w)) | Err(w) => cx.warn(w),
+        }
+    }
 }
 
 /// Realizes a vfio-ap device.
@@ -219,6 +246,10 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
         )?;
         Attached::new(name.clone(), sysfsdev.clone(), device, backend, choice)
     })();
+    let attached = attached.map(|mut a| {
+        ap_notifiers(&mut a, cx);
+        a
+    });
     attached.map_err(|e: Error| e.prepend(format_args!("vfio {name}: ")))
 }
 

@@ -32,6 +32,12 @@ pub struct VfioCcw {
 }
 
 impl VfioCcw {
+    /// What realize attached (interrupt notifiers included): `None` before
+    /// realize and after unrealize.
+    pub fn attached(&self) -> Option<&Attached> {
+        self.attached.as_ref()
+    }
+
     fn set_fd(&mut self, value: &str) -> Result<()> {
         self.fd = Some(attach::fd_param(value, "object fd")?);
         Ok(())

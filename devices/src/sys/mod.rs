@@ -90,6 +90,8 @@ pub enum Op {
     GetHwInfo,
     /// `IOMMU_HWPT_ALLOC` on an iommufd.
     HwptAlloc,
+    /// `eventfd(2)`, for an interrupt notifier.
+    Eventfd,
 }
 
 impl Op {
@@ -126,6 +128,7 @@ impl Op {
             Op::IoasIovaRanges => "IOMMU_IOAS_IOVA_RANGES",
             Op::GetHwInfo => "IOMMU_GET_HW_INFO",
             Op::HwptAlloc => "IOMMU_HWPT_ALLOC",
+            Op::Eventfd => "eventfd",
         }
     }
 }
@@ -212,6 +215,16 @@ pub fn strerror_raw(errno: i32) -> String {
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// A new non-blocking, close-on-exec eventfd (an interrupt notifier), through
+/// the fault seam so that running out of descriptors can be planned.
+pub fn eventfd() -> Result<nix::sys::eventfd::EventFd> {
+    use nix::sys::eventfd::{EfdFlags, EventFd};
+    let call = fault::enter(Op::Eventfd)?;
+    call.tag(EventFd::from_flags(
+        EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK,
+    ))
 }
 
 /// The system page size.
