@@ -23,9 +23,12 @@ impl DeviceImpl for VfioPciDevice {}
 
 /// VFIO-based PCI device assignment
 ///
-/// Properties the realize path does not act on (migration, display, KVM
-/// interrupt bypass, IGD quirks) are parsed, validated and kept: they are
-/// part of the interface QEMU users write.
+/// Realize probes what the host side can tell: MSI-X (`x-msix-relocation`),
+/// the display (`display`, `xres`, `yres`) and migration support
+/// (`enable-migration`, `x-device-dirty-page-tracking`). Properties that
+/// configure the guest-facing side a VMM builds (KVM interrupt bypass, IGD
+/// quirks, ROM, the other migration tuning) are parsed, validated and kept:
+/// they are part of the interface QEMU users write.
 #[derive(Device, Debug)]
 #[device(name = "vfio-pci")]
 pub struct VfioPci {
