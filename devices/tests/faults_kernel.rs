@@ -1634,3 +1634,72 @@ fn iommufd_domain_fails() {
     );
     drop(p);
 }
+
+// ---------------------------------------------------------------------------
+// The KVM-VFIO device (§2.4 step 4). The guest has no KVM: a descriptor that
+// is not a VM (or not a KVM device) makes the kernel refuse with ENOTTY,
+// which is what these paths report. Creating the device on a real VM is
+// tested on the host (`sys::kvm`).
+
+fn null_fd() -> std::os::fd::OwnedFd {
+    std::fs::File::open("/dev/null").expect("/dev/null").into()
+}
+
+#[test]
+fn kvm_vfio_device_fails() {
+    use qomgen_devices::attach::KvmVfio;
+    use qomgen_devices::sys::kvm::KvmVfioDevice;
+    let Some((g, _l)) = detect("kvm_vfio_device_fails") else {
+        return;
+    };
+    let enotty = "Inappropriate ioctl for device";
+    // Legacy: reported, not fatal, and the group is not counted as added.
+    let mut c = Case::new(&g);
+    let kvm = KvmVfio::for_vm(null_fd());
+    c.tree.set_resource(kvm.clone());
+    realized_pci(&mut c, &g.spec(""), |_| ());
+    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    assert_eq!(
+        w,
+        [format!(
+            "group ID {}: Failed to create KVM VFIO device: {enotty}",
+            g.group
+        )]
+    );
+    assert!(kvm.groups().is_empty());
+    let kvm = KvmVfio::with_device(KvmVfioDevice::from_fd(null_fd()));
+    c.tree.set_resource(kvm);
+    realized_pci(&mut c, &g.spec(""), |_| ());
+    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    let prefix = format!("group ID {}: Failed to add fd ", g.group);
+    assert!(
+        w[0].starts_with(&prefix) && w[0].ends_with(&format!(" to KVM VFIO device: {enotty}")),
+        "{w:?}"
+    );
+    if !g.full() {
+        return;
+    }
+    // iommufd: fatal, before the bind; the device cdev is the fd added.
+    let spec = g.spec(",iommufd=io0");
+    let mut c = Case::linked(&g);
+    c.tree.set_resource(KvmVfio::for_vm(null_fd()));
+    c.fails_only(
+        Some(plan()),
+        &spec,
+        &format!("vfio {}: Failed to create KVM VFIO device: {enotty}", g.bdf),
+        None,
+    );
+    c.tree
+        .set_resource(KvmVfio::with_device(KvmVfioDevice::from_fd(null_fd())));
+    let cdev_fd = next_fds(1)[0];
+    c.fails_only(
+        Some(plan()),
+        &spec,
+        &format!(
+            "vfio {}: Failed to add fd {cdev_fd} to KVM VFIO device: {enotty}",
+            g.bdf
+        ),
+        None,
+    );
+}

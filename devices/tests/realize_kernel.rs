@@ -314,6 +314,7 @@ fn iommufd_realize_and_object_in_use() {
                 hwpt,
                 hwpt_allocated,
                 dirty_tracking,
+                kvm: None,
             } => {
                 println!(
                     "[iommufd] devid={devid} ioas={ioas} hwpt={hwpt} dirty_tracking={dirty_tracking}"

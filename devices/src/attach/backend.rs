@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use qomgen::{Error, LifecycleCx, Link, PropertyEnum, Result};
 use vfio_bindings::bindings::vfio as vb;
 
+use super::kvm::KvmVfio;
 use crate::host::{CdevError, GroupError, Host, IommuGroup};
 use crate::models::iommufd::IommufdBackend;
 use crate::sys::iommufd::Iommufd;
@@ -51,6 +52,8 @@ pub enum Backend {
         iommu_type: u32,
         /// The device's name in the group's device list.
         name: String,
+        /// The KVM-VFIO device the group was added to, if the tree has one.
+        kvm: Option<KvmVfio>,
     },
     /// Device bound to an iommufd and attached to an IOAS.
     Iommufd {
@@ -71,16 +74,21 @@ pub enum Backend {
         /// The HWPT tracks dirty pages (allocated with
         /// `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`), QEMU's IOMMU dirty tracking.
         dirty_tracking: bool,
+        /// The KVM-VFIO device the device file was added to, if the tree has one.
+        kvm: Option<KvmVfio>,
     },
 }
 
 impl Backend {
     /// Undoes the attach while the device fd is still open.
     pub(crate) fn detach(&self, dev: &Device) {
-        if let Backend::Iommufd { .. } = self {
+        if let Backend::Iommufd { kvm, .. } = self {
             // Closing the device fd would detach too; doing it first is
             // QEMU's order and reports nothing on failure, as QEMU's does.
             let _ = dev.detach_iommufd_pt();
+            if let Some(k) = kvm {
+                k.del(dev.as_fd());
+            }
         }
     }
 
@@ -109,7 +117,16 @@ impl Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         match self {
-            Backend::Legacy { group, name, .. } => {
+            Backend::Legacy {
+                group,
+                name,
+                group_id,
+                kvm,
+                ..
+            } => {
+                if let Some(k) = kvm {
+                    k.release_group(*group_id, group.group().as_fd());
+                }
                 // The last device of the group drops the group itself.
                 group.devices().retain(|n| n != name);
             }
@@ -238,7 +255,23 @@ pub(crate) fn attach(
     if !use_iommufd {
         let path =
             sysfsdev.ok_or_else(|| Error::new("Use FD passing only with iommufd backend"))?;
-        let (backend, device, source) = attach_legacy(host, path, name, token)?;
+        let (mut backend, device, source) = attach_legacy(host, path, name, token)?;
+        if let (
+            Some(k),
+            Backend::Legacy {
+                group_id,
+                group,
+                kvm,
+                ..
+            },
+        ) = (cx.resource::<KvmVfio>(), &mut backend)
+        {
+            // Not fatal on this path, as in QEMU.
+            match k.add_group(*group_id, group.group().as_fd()) {
+                Ok(_) => *kvm = Some(k.clone()),
+                Err(e) => cx.warn(e.prepend(format_args!("group ID {group_id}: "))),
+            }
+        }
         return Ok((
             backend,
             device,
@@ -348,6 +381,7 @@ pub(crate) fn attach_legacy(
             group: shared,
             iommu_type,
             name: name.to_owned(),
+            kvm: None,
         },
         device,
         source,
@@ -488,6 +522,7 @@ struct Attachment {
     hwpt: u32,
     hwpt_allocated: bool,
     dirty_tracking: bool,
+    kvm: Option<KvmVfio>,
 }
 
 impl Attachment {
@@ -500,6 +535,7 @@ impl Attachment {
             hwpt: self.hwpt,
             hwpt_allocated: self.hwpt_allocated,
             dirty_tracking: self.dirty_tracking,
+            kvm: self.kvm,
         }
     }
 }
@@ -510,6 +546,27 @@ impl Attachment {
 /// Undoes what it allocated on failure. An IOAS whose IOVA ranges cannot
 /// be read is a warning, as in QEMU.
 fn bind_and_attach(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> {
+    let device = t.device;
+    // QEMU adds the device file to KVM before binding it (fatal on this path).
+    let kvm = t.cx.resource::<KvmVfio>().cloned();
+    if let Some(k) = &kvm {
+        k.add(device.as_fd())?;
+    }
+    let attached = bind_and_attach_ids(iommufd, t);
+    match (attached, &kvm) {
+        (Ok(mut a), _) => {
+            a.kvm = kvm;
+            Ok(a)
+        }
+        (Err(e), Some(k)) => {
+            k.del(device.as_fd());
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+fn bind_and_attach_ids(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> {
     let raw = iommufd.as_fd().as_raw_fd();
     let device = t.device;
     let devfd = device.as_fd().as_raw_fd();
@@ -566,6 +623,7 @@ fn bind_and_attach(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> {
         hwpt,
         hwpt_allocated,
         dirty_tracking,
+        kvm: None,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod ccw;
 pub mod fault;
 mod ioctls;
 pub mod iommufd;
+pub mod kvm;
 pub mod vfio;
 
 use std::fmt;
@@ -92,6 +93,10 @@ pub enum Op {
     HwptAlloc,
     /// `eventfd(2)`, for an interrupt notifier.
     Eventfd,
+    /// `KVM_CREATE_DEVICE` (the KVM-VFIO device) on a VM.
+    KvmCreateDevice,
+    /// `KVM_SET_DEVICE_ATTR` on the KVM-VFIO device.
+    KvmSetDeviceAttr,
 }
 
 impl Op {
@@ -129,6 +134,8 @@ impl Op {
             Op::GetHwInfo => "IOMMU_GET_HW_INFO",
             Op::HwptAlloc => "IOMMU_HWPT_ALLOC",
             Op::Eventfd => "eventfd",
+            Op::KvmCreateDevice => "KVM_CREATE_DEVICE",
+            Op::KvmSetDeviceAttr => "KVM_SET_DEVICE_ATTR",
         }
     }
 }
