@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use qomgen::{Error, LifecycleCx, Link, PropertyEnum, Result};
 use vfio_bindings::bindings::vfio as vb;
 
+use super::domains::{Domains, Joiner, Placement};
 use super::kvm::KvmVfio;
 use crate::host::{CdevError, GroupError, Host, IommuGroup};
 use crate::models::iommufd::IommufdBackend;
@@ -128,7 +129,7 @@ impl Drop for Backend {
                     k.release_group(*group_id, group.group().as_fd());
                 }
                 // The last device of the group drops the group itself.
-                group.devices().retain(|n| n != name);
+                group.members().names.retain(|n| n != name);
             }
             Backend::Iommufd {
                 link,
@@ -136,24 +137,26 @@ impl Drop for Backend {
                 ioas,
                 hwpt,
                 hwpt_allocated,
+                dirty_tracking,
                 ..
             } => {
-                // The HWPT holds the IOAS: free it first (QEMU's
-                // autodomains_put, then container_destroy).
-                let free = |fd: &Iommufd| {
-                    if *hwpt_allocated {
-                        let _ = fd.destroy(*hwpt);
-                    }
-                    let _ = fd.destroy(*ioas);
+                let placement = Placement {
+                    ioas: *ioas,
+                    hwpt: *hwpt,
+                    hwpt_allocated: *hwpt_allocated,
+                    dirty_tracking: *dirty_tracking,
                 };
                 if let Some(p) = private {
-                    free(p);
+                    // The HWPT holds the IOAS: free it first (QEMU's
+                    // autodomains_put, then container_destroy).
+                    if *hwpt_allocated {
+                        let _ = p.destroy(*hwpt);
+                    }
+                    let _ = p.destroy(*ioas);
                 } else if let Some(l) = link
                     && let Ok(mut b) = l.borrow_mut()
                 {
-                    if let Some(fd) = b.iommufd() {
-                        free(fd);
-                    }
+                    let _ = b.with_domains(|fd, d| d.release(fd, &placement));
                     b.disconnect();
                 }
             }
@@ -172,7 +175,15 @@ pub struct SharedGroup {
     group: Group,
     iommu_type: u32,
     container: Container,
-    devices: Mutex<Vec<String>>,
+    members: Mutex<Members>,
+}
+
+/// The devices realized from a group, and whether the group lets RAM be
+/// discarded under them (QEMU's per-group `ram_block_discard_allowed`).
+#[derive(Debug, Default)]
+struct Members {
+    names: Vec<String>,
+    discard_allowed: bool,
 }
 
 impl SharedGroup {
@@ -188,12 +199,12 @@ impl SharedGroup {
 
     /// Names of the devices realized from the group.
     pub fn device_names(&self) -> Vec<String> {
-        self.devices().clone()
+        self.members().names.clone()
     }
 
-    fn devices(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
         // A poisoned list is still a valid list of names.
-        self.devices.lock().unwrap_or_else(|p| p.into_inner())
+        self.members.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -211,6 +222,17 @@ fn open_groups() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Weak<SharedGrou
     GROUPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the device model tells the backend about the device.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttachTraits {
+    /// A mediated device (attached to the IOAS, not a HWPT of its own).
+    pub(crate) mdev: bool,
+    /// The device pins no guest pages, so RAM may be discarded under it
+    /// (QEMU's `ram_block_discard_allowed`: vfio-ccw, vfio-ap, an mdev with
+    /// `x-balloon-allowed`).
+    pub(crate) discard_allowed: bool,
+}
+
 /// Picks and attaches the backend (reference §7.1, plus the policy), and
 /// opens the device: from `fd=`, the cdev, or the group.
 #[allow(clippy::too_many_arguments)]
@@ -222,8 +244,9 @@ pub(crate) fn attach(
     sysfsdev: Option<&Path>,
     name: &str,
     token: Option<&uuid::Uuid>,
-    mdev: bool,
+    t: AttachTraits,
 ) -> Result<(Backend, Device, BackendChoice)> {
+    let mdev = t.mdev;
     let policy = super::policy_of(cx);
     let cdev_present = sysfsdev.is_some_and(|p| cdev_available(host, p));
     let (use_iommufd, reason) = match (link, policy) {
@@ -255,7 +278,8 @@ pub(crate) fn attach(
     if !use_iommufd {
         let path =
             sysfsdev.ok_or_else(|| Error::new("Use FD passing only with iommufd backend"))?;
-        let (mut backend, device, source) = attach_legacy(host, path, name, token)?;
+        let (mut backend, device, source) =
+            attach_legacy(host, path, name, token, t.discard_allowed)?;
         if let (
             Some(k),
             Backend::Legacy {
@@ -333,6 +357,7 @@ pub(crate) fn attach_legacy(
     sysfsdev: &Path,
     name: &str,
     token: Option<&uuid::Uuid>,
+    discard_allowed: bool,
 ) -> Result<(Backend, Device, String)> {
     let group: IommuGroup = host.iommu_group(sysfsdev).map_err(|e| match e {
         GroupError::NoIommuGroup { errno, .. } => {
@@ -363,7 +388,7 @@ pub(crate) fn attach_legacy(
         }
     };
     drop(groups);
-    if shared.devices().iter().any(|n| n == name) {
+    if shared.members().names.iter().any(|n| n == name) {
         return Err(Error::new("device is already attached"));
     }
     let dev_name = crate::sys::vfio::device_fd_name(name, token);
@@ -372,7 +397,20 @@ pub(crate) fn attach_legacy(
             "Verify all devices in group {gid} are bound to vfio-<bus> or pci-stub and not already in use"
         ))
     })?;
-    shared.devices().push(name.to_owned());
+    {
+        let mut m = shared.members();
+        // Only devices that pin no guest pages allow discarding; one that
+        // pins them makes it unsafe for the whole group.
+        if discard_allowed != m.discard_allowed {
+            if !m.names.is_empty() {
+                return Err(Error::new(
+                    "Inconsistent setting of support for discarding RAM (e.g., balloon) within group",
+                ));
+            }
+            m.discard_allowed = discard_allowed;
+        }
+        m.names.push(name.to_owned());
+    }
     let iommu_type = shared.iommu_type;
     let source = format!("group {gid} ({})", gpath.display());
     Ok((
@@ -448,7 +486,7 @@ fn open_group(host: &Host, group: &IommuGroup) -> Result<SharedGroup> {
         group: gfd,
         iommu_type,
         container,
-        devices: Mutex::new(Vec::new()),
+        members: Mutex::new(Members::default()),
     };
     shared
         .container
@@ -483,7 +521,8 @@ struct Target<'a> {
     cx: &'a LifecycleCx<'a>,
 }
 
-/// Binds the device to an iommufd and attaches it to a new IOAS (reference §7.3).
+/// Binds the device to an iommufd and attaches it (reference §7.3): a
+/// linked backend's IOAS and HWPTs are shared with its other devices.
 fn attach_iommufd(
     link: Option<Link<IommufdBackend>>,
     host: &Host,
@@ -491,127 +530,93 @@ fn attach_iommufd(
 ) -> Result<Backend> {
     match link {
         Some(l) => {
-            let ids = {
+            let placed = {
                 let mut b = l.borrow_mut()?;
-                let ids = {
-                    let fd = b.connect(host)?;
-                    bind_and_attach(fd, t)
-                };
-                if ids.is_err() {
+                b.connect(host)?;
+                let placed = b
+                    .with_domains(|fd, d| bind_and_attach(fd, d, t))
+                    .and_then(|r| r);
+                if placed.is_err() {
                     b.disconnect();
                 }
-                ids?
+                placed?
             };
-            Ok(ids.into_backend(Some(l), None))
+            Ok(placed.into_backend(Some(l), None))
         }
         None => {
             let fd = host.open_iommufd().map_err(|e| {
                 Error::new(format!("Could not open '/dev/iommu': {}", e.strerror()))
                     .with_hint("Is your kernel config missing CONFIG_IOMMUFD?")
             })?;
-            let ids = bind_and_attach(&fd, t)?;
-            Ok(ids.into_backend(None, Some(fd)))
+            // A private iommufd serves this device alone.
+            let placed = bind_and_attach(&fd, &mut Domains::default(), t)?;
+            Ok(placed.into_backend(None, Some(fd)))
         }
     }
 }
 
-/// The ids an iommufd attach produced.
+/// What an iommufd attach produced.
 struct Attachment {
     devid: u32,
-    ioas: u32,
-    hwpt: u32,
-    hwpt_allocated: bool,
-    dirty_tracking: bool,
+    placement: Placement,
     kvm: Option<KvmVfio>,
 }
 
 impl Attachment {
     fn into_backend(self, link: Option<Link<IommufdBackend>>, private: Option<Iommufd>) -> Backend {
+        let p = self.placement;
         Backend::Iommufd {
             link,
             private,
             devid: self.devid,
-            ioas: self.ioas,
-            hwpt: self.hwpt,
-            hwpt_allocated: self.hwpt_allocated,
-            dirty_tracking: self.dirty_tracking,
+            ioas: p.ioas,
+            hwpt: p.hwpt,
+            hwpt_allocated: p.hwpt_allocated,
+            dirty_tracking: p.dirty_tracking,
             kvm: self.kvm,
         }
     }
 }
 
-/// BIND_IOMMUFD, IOAS_ALLOC, then (QEMU's auto domains) GET_HW_INFO,
-/// HWPT_ALLOC (with dirty tracking when the IOMMU has it) and
-/// ATTACH_IOMMUFD_PT to the HWPT — or, for an mdev, ATTACH to the IOAS.
-/// Undoes what it allocated on failure. An IOAS whose IOVA ranges cannot
-/// be read is a warning, as in QEMU.
-fn bind_and_attach(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> {
+/// KVM (when the tree has it), BIND_IOMMUFD, then the IOAS and HWPT
+/// ([`Domains::attach`]); undoes what it did on failure. An IOAS whose IOVA
+/// ranges cannot be read is a warning, as in QEMU.
+fn bind_and_attach(iommufd: &Iommufd, domains: &mut Domains, t: &Target<'_>) -> Result<Attachment> {
     let device = t.device;
     // QEMU adds the device file to KVM before binding it (fatal on this path).
     let kvm = t.cx.resource::<KvmVfio>().cloned();
     if let Some(k) = &kvm {
         k.add(device.as_fd())?;
     }
-    let attached = bind_and_attach_ids(iommufd, t);
-    match (attached, &kvm) {
-        (Ok(mut a), _) => {
-            a.kvm = kvm;
-            Ok(a)
-        }
-        (Err(e), Some(k)) => {
-            k.del(device.as_fd());
-            Err(e)
-        }
-        (Err(e), None) => Err(e),
-    }
-}
-
-fn bind_and_attach_ids(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> {
     let raw = iommufd.as_fd().as_raw_fd();
-    let device = t.device;
     let devfd = device.as_fd().as_raw_fd();
-    let devid = device.bind_iommufd(iommufd, t.vf_token).map_err(|e| {
-        sys(
-            format_args!("error bind device fd={devfd} to iommufd={raw}"),
-            e,
-        )
-    })?;
-    let ioas = iommufd
-        .ioas_alloc()
-        .map_err(|e| sys("Failed to allocate ioas", e))?;
-    let attach_err = |id: u32, e| {
-        sys(
-            format_args!(
-                "[iommufd={raw}] error attach {} ({devfd}) to id={id}",
-                t.name
-            ),
-            e,
-        )
-    };
-    let attached = if t.mdev {
-        device
-            .attach_iommufd_pt(ioas)
-            .map(|hwpt| (hwpt, false, false))
-            .map_err(|e| attach_err(ioas, e))
-    } else {
-        auto_domain(iommufd, devid, ioas).and_then(|(hwpt, dirty)| {
-            match device.attach_iommufd_pt(hwpt) {
-                Ok(_) => Ok((hwpt, true, dirty)),
-                Err(e) => {
-                    let _ = iommufd.destroy(hwpt);
-                    Err(attach_err(hwpt, e))
-                }
-            }
+    let placed = device
+        .bind_iommufd(iommufd, t.vf_token)
+        .map_err(|e| {
+            sys(
+                format_args!("error bind device fd={devfd} to iommufd={raw}"),
+                e,
+            )
         })
-    };
-    let (hwpt, hwpt_allocated, dirty_tracking) = match attached {
-        Ok(a) => a,
+        .and_then(|devid| {
+            let j = Joiner {
+                device,
+                devid,
+                name: t.name,
+                mdev: t.mdev,
+            };
+            domains.attach(iommufd, &j).map(|p| (devid, p))
+        });
+    let (devid, placement) = match placed {
+        Ok(p) => p,
         Err(e) => {
-            let _ = iommufd.destroy(ioas);
+            if let Some(k) = &kvm {
+                k.del(device.as_fd());
+            }
             return Err(e);
         }
     };
-    if let Err(e) = iommufd.ioas_iova_ranges(ioas) {
+    if let Err(e) = iommufd.ioas_iova_ranges(placement.ioas) {
         t.cx.warn(
             sys("Cannot get IOVA ranges", e)
                 .with_hint("Fallback to default 64bit IOVA range and 4K page size"),
@@ -619,28 +624,7 @@ fn bind_and_attach_ids(iommufd: &Iommufd, t: &Target<'_>) -> Result<Attachment> 
     }
     Ok(Attachment {
         devid,
-        ioas,
-        hwpt,
-        hwpt_allocated,
-        dirty_tracking,
-        kvm: None,
+        placement,
+        kvm,
     })
-}
-
-/// A HWPT for the device on `ioas`, with dirty tracking when the IOMMU
-/// reports it (QEMU's `iommufd_cdev_autodomains_get`).
-fn auto_domain(iommufd: &Iommufd, devid: u32, ioas: u32) -> Result<(u32, bool)> {
-    let info = iommufd
-        .get_hw_info(devid)
-        .map_err(|e| sys("Failed to get hardware info", e))?;
-    let dirty = info.dirty_tracking();
-    let flags = if dirty {
-        crate::sys::iommufd::bindings::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING
-    } else {
-        0
-    };
-    let hwpt = iommufd
-        .hwpt_alloc(devid, ioas, flags)
-        .map_err(|e| sys("Failed to allocate hwpt", e))?;
-    Ok((hwpt, dirty))
 }

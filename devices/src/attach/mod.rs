@@ -6,6 +6,7 @@
 mod backend;
 mod caps;
 mod display;
+mod domains;
 mod fd;
 mod kvm;
 mod migration;
@@ -17,8 +18,9 @@ mod s390;
 
 use std::path::PathBuf;
 
-pub use backend::{Backend, BackendChoice, BackendPolicy};
+pub use backend::{Backend, BackendChoice, BackendPolicy, SharedGroup};
 pub use display::{Display, DisplayMethod};
+pub use domains::Domains;
 pub use fd::{PassedFd, fd_param};
 pub use kvm::KvmVfio;
 pub use migration::{DirtyTracking, Migration};

@@ -111,7 +111,11 @@ fn realize_named(
         sysfsdev.as_deref(),
         name,
         token.as_ref(),
-        mdev,
+        backend::AttachTraits {
+            mdev,
+            // Checked above: only an mdev may have it.
+            discard_allowed: dev.balloon_allowed,
+        },
     )?;
     let mut attached = Attached::new(name.to_owned(), sysfsdev, device, backend, choice)?;
     populate(dev, cx, &mut attached)?;

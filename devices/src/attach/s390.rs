@@ -62,7 +62,10 @@ pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
         Some(&sysfsdev),
         &name,
         None,
-        true,
+        backend::AttachTraits {
+            mdev: true,
+            discard_allowed: true,
+        },
     )?;
     let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
     a.subchannel = Some(subchannel);
@@ -242,7 +245,10 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
             sysfsdev.as_deref(),
             &name,
             None,
-            true,
+            backend::AttachTraits {
+                mdev: true,
+                discard_allowed: true,
+            },
         )?;
         Attached::new(name.clone(), sysfsdev.clone(), device, backend, choice)
     })();

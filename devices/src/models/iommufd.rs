@@ -6,7 +6,7 @@
 
 use qomgen::{Error, LifecycleCx, Object, ObjectImpl, Result};
 
-use crate::attach;
+use crate::attach::{self, Domains};
 use crate::host::Host;
 use crate::sys::iommufd::Iommufd;
 
@@ -20,6 +20,8 @@ pub struct IommufdBackend {
     opened: Option<Iommufd>,
     /// Devices connected (QEMU's `users`): the backend cannot go while non-zero.
     users: u32,
+    /// The IOAS and HWPTs its devices share.
+    domains: Domains,
 }
 
 impl IommufdBackend {
@@ -53,6 +55,23 @@ impl IommufdBackend {
         if self.users == 0 {
             self.opened = None;
         }
+    }
+
+    /// Runs `f` on the iommufd and the book of its IOAS and HWPTs; `f` is
+    /// not run when the backend is not connected.
+    ///
+    /// # Errors
+    /// `iommufd backend has no fd` when not connected, else `f`'s.
+    pub(crate) fn with_domains<R>(
+        &mut self,
+        f: impl FnOnce(&Iommufd, &mut Domains) -> R,
+    ) -> Result<R> {
+        let fd = self
+            .fd
+            .as_ref()
+            .or(self.opened.as_ref())
+            .ok_or_else(|| Error::new("iommufd backend has no fd"))?;
+        Ok(f(fd, &mut self.domains))
     }
 
     /// The backend's iommufd: the passed one, or the one opened for devices.
