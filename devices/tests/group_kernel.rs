@@ -1,7 +1,8 @@
 //! Two devices of one IOMMU group, on the real kernel: `vm/test-real-kernel`'s
 //! `group` mode puts two `edu` functions behind a PCIe-to-PCI bridge, which
 //! makes the IOMMU group them (with the bridge). The kernel opens a group
-//! node once, so both devices must share it (reference §2.4 step 4, §7.2).
+//! node once, so both devices must share it (reference §2.4 step 4, §7.2);
+//! with two devices, migration needs both to support P2P (step 8).
 //!
 //! ```sh
 //! vm/test-real-kernel --mode group
@@ -243,4 +244,56 @@ fn iommufd_binds_each_function_but_not_while_the_group_is_open() {
     tree.del_device("a").expect("del_device a");
     tree.clear();
     assert_eq!(common::open_fds(), fds);
+}
+
+/// Two migratable devices (planned: edu has no migration driver) must both
+/// support P2P migration (reference §2.4 step 8).
+#[test]
+fn several_migratable_devices_need_p2p() {
+    use qomgen_devices::attach::Migration;
+    use qomgen_devices::sys::fault::Faults;
+    use vfio_bindings::bindings::vfio as vb;
+    let Some((g, second, _l)) = detect("several_migratable_devices_need_p2p") else {
+        return;
+    };
+    const MSG: &str =
+        "Multiple VFIO devices migration is supported only if all of them support P2P migration";
+    let stop_copy = u64::from(vb::VFIO_MIGRATION_STOP_COPY);
+    let p2p = u64::from(vb::VFIO_MIGRATION_P2P);
+    let migration =
+        |d: &ObjRef| with_attached(d, |a| a.pci.as_ref().expect("pci").migration.clone());
+    let plan = Faults::install();
+    // Device dirty tracking, so that dirty tracking is not what blocks.
+    plan.override_feature(vb::VFIO_DEVICE_FEATURE_DMA_LOGGING_START, Ok(0));
+    plan.override_feature(vb::VFIO_DEVICE_FEATURE_MIGRATION, Ok(stop_copy));
+    let mut tree = ObjectTree::new();
+    let a = add(&mut tree, &format!("vfio-pci,host={},id=a", g.bdf));
+    assert!(matches!(migration(&a), Migration::Supported { .. }));
+    let e = tree
+        .device_add(&format!("vfio-pci,host={second},id=b,enable-migration=on"))
+        .map(drop)
+        .expect_err("two migratable devices without P2P");
+    assert_eq!(text(&e), format!("vfio {second}: {MSG}"));
+    let b = add(&mut tree, &format!("vfio-pci,host={second},id=b"));
+    assert_eq!(
+        migration(&b),
+        Migration::Blocked {
+            reason: MSG.to_owned()
+        }
+    );
+    drop(b);
+    tree.del_device("b").expect("del_device b");
+    // With P2P on both (the plan answers for both devices), both migrate.
+    drop(a);
+    tree.del_device("a").expect("del_device a");
+    plan.override_feature(vb::VFIO_DEVICE_FEATURE_MIGRATION, Ok(stop_copy | p2p));
+    let a = add(&mut tree, &format!("vfio-pci,host={},id=a", g.bdf));
+    let b = add(
+        &mut tree,
+        &format!("vfio-pci,host={second},id=b,enable-migration=on"),
+    );
+    assert!(matches!(migration(&a), Migration::Supported { .. }));
+    assert!(matches!(migration(&b), Migration::Supported { .. }));
+    drop((a, b));
+    tree.clear();
 }
