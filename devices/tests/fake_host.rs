@@ -886,21 +886,48 @@ fn ccw_bad_parent_directory_name() {
 fn ccw_schib_needs_the_css_files() {
     let mut f = Fake::new();
     let p = f.ccw_mdev(Some(7), false);
+    let spec = format!("vfio-ccw,sysfsdev={p}");
     let schib = "s390_ccw_realize: Failed to build initial schib: Invalid argument";
-    f.fails_with(&format!("vfio-ccw,sysfsdev={p}"), schib, None);
+    let dir = "/sys/bus/css/devices/0.0.0313";
+    // Each missing file is named in a report line before the error.
+    let fails_naming = |f: &mut Fake, line: String| {
+        f.fails_with(&spec, schib, None);
+        let w: Vec<String> = f
+            .tree
+            .take_warnings()
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(w, [line]);
+    };
+    fails_naming(
+        &mut f,
+        format!("css_sch_get_path_masks: open {dir}/pimpampom failed"),
+    );
     write(
         f.root(),
         "sys/devices/css0/0.0.0313/pimpampom",
         "80 80 ff\n",
     );
-    f.fails_with(&format!("vfio-ccw,sysfsdev={p}"), schib, None);
-    remove(f.root(), "sys/devices/css0/0.0.0313/pimpampom");
+    fails_naming(
+        &mut f,
+        format!("css_sch_get_chpids: open {dir}/chpids failed"),
+    );
+    // Channel path 0x42 (byte 2 of the first word) has no type file.
     write(
         f.root(),
         "sys/devices/css0/0.0.0313/chpids",
-        "00000000 00000000\n",
+        "00004200 00000000\n",
     );
-    f.fails_with(&format!("vfio-ccw,sysfsdev={p}"), schib, None);
+    fails_naming(
+        &mut f,
+        "css_sch_get_chpid_type: open /sys/devices/css0/chp0.42/type failed".to_owned(),
+    );
+    remove(f.root(), "sys/devices/css0/0.0.0313/pimpampom");
+    fails_naming(
+        &mut f,
+        format!("css_sch_get_path_masks: open {dir}/pimpampom failed"),
+    );
 }
 
 #[test]

@@ -1035,6 +1035,18 @@ fn ccw_interrupt_notifiers() {
             "vfio: Error getting irq info, count=0"
         ]
     );
+    // Without a devno it took the first place of the virtual css.
+    let prop = |name: &str| ObjectTree::get(&**dev.borrow(), name).expect(name);
+    assert_eq!(prop("dev_id"), "fe.0.0000");
+    assert_eq!(prop("subch_id"), "fe.0.0000");
+    // That bus id is taken now (checked before the device is touched).
+    let e = tree
+        .device_add(&format!(
+            "vfio-ccw,sysfsdev={sysfsdev},devno=fe.0.0000,id=f1"
+        ))
+        .map(drop)
+        .expect_err("a taken devno");
+    assert_eq!(text(&e), "Device fe.0.0000 already exists");
     drop(dev);
     drop(p);
     tree.del_device("f0").expect("del_device");

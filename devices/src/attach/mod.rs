@@ -5,6 +5,7 @@
 
 mod backend;
 mod caps;
+mod css;
 mod display;
 mod domains;
 mod fd;

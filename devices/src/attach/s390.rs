@@ -7,7 +7,7 @@ use qomgen::{CssDevId, Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
 
 use super::backend;
-use super::{Attached, PassedFd, Region, host_of, notifier};
+use super::{Attached, PassedFd, Region, css, host_of, notifier};
 use crate::host::Host;
 use crate::models::vfio_ap::VfioAp;
 use crate::models::vfio_ccw::VfioCcw;
@@ -31,7 +31,10 @@ fn fd_name(fd: &PassedFd, cx: &LifecycleCx<'_>) -> String {
 ///
 /// # Errors
 /// Every failure of §2.5, without the `vfio <name>:` prefix (vfio-ccw adds none).
-pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
+pub fn realize_ccw(
+    dev: &VfioCcw,
+    cx: &LifecycleCx<'_>,
+) -> Result<(Attached, (CssDevId, CssDevId))> {
     let system = Host::system();
     let host = host_of(cx, &system);
     let Some(sysfsdev) = dev.sysfsdev.as_deref().map(PathBuf::from) else {
@@ -46,7 +49,8 @@ pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
         ))
     })?;
     let subchannel = subchannel_of(&real)?;
-    check_schib(host, subchannel)?;
+    let bus_ids = css::Occupied::of_tree(cx).assign(dev.s390.ccw.devno)?;
+    check_schib(host, subchannel, cx)?;
     if dev.fd.is_some() && dev.iommufd.is_none() {
         return Err(Error::new("Use FD passing only with iommufd backend"));
     }
@@ -71,7 +75,7 @@ pub fn realize_ccw(dev: &VfioCcw, cx: &LifecycleCx<'_>) -> Result<Attached> {
     a.subchannel = Some(subchannel);
     let crw = ccw_regions(&mut a)?;
     ccw_notifiers(&mut a, crw, cx)?;
-    Ok(a)
+    Ok((a, bus_ids))
 }
 
 /// The host subchannel is the name of the mdev's parent directory (`0.0.0313`).
@@ -106,18 +110,38 @@ fn subchannel_of(real: &Path) -> Result<CssDevId> {
     }
 }
 
-/// `css_sch_build_schib`'s inputs: the subchannel's path masks and channel paths.
-fn check_schib(host: &Host, sch: CssDevId) -> Result<()> {
+/// `css_sch_build_schib`'s inputs: the subchannel's path masks, its
+/// channel paths and each path's type. A missing file is reported by name
+/// (QEMU's `error_report` lines, warnings here) before the error.
+fn check_schib(host: &Host, sch: CssDevId, cx: &LifecycleCx<'_>) -> Result<()> {
+    let fail = |func: &str, path: &str| {
+        cx.warn(Error::new(format!("{func}: open {path} failed")));
+        Err(Error::new(format!(
+            "s390_ccw_realize: Failed to build initial schib: {}",
+            strerror(nix::errno::Errno::EINVAL)
+        )))
+    };
     let dir = format!(
         "/sys/bus/css/devices/{:x}.{:x}.{:04x}",
         sch.cssid, sch.ssid, sch.devid
     );
-    for file in ["pimpampom", "chpids"] {
-        if host.read_to_string(format!("{dir}/{file}")).is_err() {
-            return Err(Error::new(format!(
-                "s390_ccw_realize: Failed to build initial schib: {}",
-                strerror(nix::errno::Errno::EINVAL)
-            )));
+    let masks = format!("{dir}/pimpampom");
+    if host.read_to_string(&masks).is_err() {
+        return fail("css_sch_get_path_masks", &masks);
+    }
+    let chpids_path = format!("{dir}/chpids");
+    let Ok(chpids) = host.read_to_string(&chpids_path) else {
+        return fail("css_sch_get_chpids", &chpids_path);
+    };
+    // Two 32-bit words, eight channel-path ids.
+    let words = chpids
+        .split_whitespace()
+        .take(2)
+        .filter_map(|w| u32::from_str_radix(w, 16).ok());
+    for chpid in words.flat_map(u32::to_be_bytes).filter(|&c| c != 0) {
+        let path = format!("/sys/devices/css{:x}/chp0.{chpid:02x}/type", sch.cssid);
+        if host.read_to_string(&path).is_err() {
+            return fail("css_sch_get_chpid_type", &path);
         }
     }
     Ok(())

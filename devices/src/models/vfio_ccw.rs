@@ -1,6 +1,6 @@
 //! `vfio-ccw`: assign an s390 I/O subchannel (an mdev) through VFIO.
 
-use qomgen::{CcwLoadparm, Device, DeviceImpl, Error, LifecycleCx, Link, Result};
+use qomgen::{CcwLoadparm, CssDevId, Device, DeviceImpl, Error, LifecycleCx, Link, Result};
 
 use super::ccw_device::S390Ccw;
 use super::iommufd::IommufdBackend;
@@ -32,6 +32,11 @@ pub struct VfioCcw {
 }
 
 impl VfioCcw {
+    /// The guest-side bus id and subchannel (`dev_id`, `subch_id`) while realized.
+    pub(crate) fn bus_ids(&self) -> (Option<CssDevId>, Option<CssDevId>) {
+        (self.s390.ccw.dev_id, self.s390.ccw.subch_id)
+    }
+
     /// What realize attached (interrupt notifiers included): `None` before
     /// realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
@@ -54,9 +59,9 @@ impl DeviceImpl for VfioCcw {
         {
             return Err(Error::new("LOADPARM is only valid for boot devices!"));
         }
-        let attached = attach::realize_ccw(self, cx)?;
-        self.s390.ccw.subch_id = attached.subchannel();
-        self.s390.ccw.dev_id = self.s390.ccw.devno.or(attached.subchannel());
+        let (attached, (dev_id, subch_id)) = attach::realize_ccw(self, cx)?;
+        self.s390.ccw.dev_id = Some(dev_id);
+        self.s390.ccw.subch_id = Some(subch_id);
         self.attached = Some(attached);
         Ok(())
     }
