@@ -1239,64 +1239,53 @@ fn msix_relocation_fails() {
         return;
     };
     let clean = g.spec("");
-    let p = plan();
-    with_msix(&p, 0x2000, 0x3000);
-    Case::new(&g).fails(
-        Some(p),
-        &g.spec(",x-msix-relocation=auto"),
-        &format!(
-            "vfio {}: No automatic MSI-X relocation available for device 1234:11e8",
-            g.bdf
+    let cases: [(&str, Setup, &str); 4] = [
+        (
+            "auto",
+            Box::new(|_| {}),
+            "No automatic MSI-X relocation available for device 1234:11e8",
         ),
-        None,
-        &clean,
-    );
-    // BAR1 made an I/O BAR (its register), still unimplemented (size 0).
-    let p = plan();
-    with_msix(&p, 0x2000, 0x3000);
-    p.override_read(CONFIG + 0x14, &0x0000_c001u32.to_le_bytes());
-    Case::new(&g).fails(
-        Some(p),
-        &g.spec(",x-msix-relocation=bar1"),
-        &format!(
-            "vfio {}: Invalid MSI-X relocation BAR 1, I/O port BAR",
-            g.bdf
+        // BAR1 made an I/O BAR (its register), still unimplemented (size 0).
+        (
+            "bar1",
+            Box::new(|p| {
+                p.override_read(CONFIG + 0x14, &0x0000_c001u32.to_le_bytes());
+            }),
+            "Invalid MSI-X relocation BAR 1, I/O port BAR",
         ),
-        None,
-        &clean,
-    );
-    // BAR0 made 64-bit: BAR1 is its upper half.
-    let p = plan();
-    with_msix(&p, 0x2000, 0x3000);
-    p.override_read(CONFIG + 0x10, &0xfe00_0004u32.to_le_bytes());
-    Case::new(&g).fails(
-        Some(p),
-        &g.spec(",x-msix-relocation=bar1"),
-        &format!(
-            "vfio {}: Invalid MSI-X relocation BAR 1, consumed by 64-bit BAR 0",
-            g.bdf
+        // BAR0 made 64-bit: BAR1 is its upper half.
+        (
+            "bar1",
+            Box::new(|p| {
+                p.override_read(CONFIG + 0x10, &0xfe00_0004u32.to_le_bytes());
+            }),
+            "Invalid MSI-X relocation BAR 1, consumed by 64-bit BAR 0",
         ),
-        None,
-        &clean,
-    );
-    // BAR0 made 2 GiB (32-bit): it cannot double.
-    let p = plan();
-    with_msix(&p, 0x2000, 0x3000);
-    p.override_region_info(
-        vb::VFIO_PCI_BAR0_REGION_INDEX,
-        vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
-        2 << 30,
-    );
-    Case::new(&g).fails(
-        Some(p),
-        &g.spec(",x-msix-relocation=bar0"),
-        &format!(
-            "vfio {}: Invalid MSI-X relocation BAR 0, no space to extend 32-bit BAR",
-            g.bdf
+        // BAR0 made 2 GiB (32-bit): it cannot double.
+        (
+            "bar0",
+            Box::new(|p| {
+                p.override_region_info(
+                    vb::VFIO_PCI_BAR0_REGION_INDEX,
+                    vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
+                    2 << 30,
+                );
+            }),
+            "Invalid MSI-X relocation BAR 0, no space to extend 32-bit BAR",
         ),
-        None,
-        &clean,
-    );
+    ];
+    for (bar, setup, msg) in cases {
+        let p = plan();
+        with_msix(&p, 0x2000, 0x3000);
+        setup(&p);
+        Case::new(&g).fails(
+            Some(p),
+            &g.spec(&format!(",x-msix-relocation={bar}")),
+            &format!("vfio {}: {msg}", g.bdf),
+            None,
+            &clean,
+        );
+    }
 }
 
 #[test]
