@@ -668,84 +668,9 @@ impl Host {
 }
 
 #[cfg(test)]
-pub(crate) mod testtree {
-    //! Builders for fake sysfs/dev trees shared by the unit tests.
-    use std::fs;
-    use std::os::unix::fs::symlink;
-    use std::path::Path;
-
-    /// `mkdir -p root/rel`.
-    pub fn mkdir(root: &Path, rel: &str) {
-        fs::create_dir_all(root.join(rel)).unwrap();
-    }
-
-    /// Write `content` to `root/rel`, creating parents.
-    pub fn write(root: &Path, rel: &str, content: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-    }
-
-    /// `ln -s target root/rel`, creating parents.
-    pub fn link(root: &Path, rel: &str, target: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
-    }
-
-    /// A PCI device `bdf` in IOMMU group `group`, bound to `driver`, with
-    /// vendor/device ids; optional cdev `vfio-dev/<cdev>` with `dev` content.
-    pub fn pci_device(
-        root: &Path,
-        bdf: &str,
-        group: u32,
-        driver: Option<&str>,
-        ids: (u16, u16),
-        cdev: Option<(&str, &str)>,
-    ) {
-        let real = format!("sys/devices/pci0000:00/{bdf}");
-        mkdir(root, &real);
-        link(
-            root,
-            &format!("sys/bus/pci/devices/{bdf}"),
-            &format!("../../../devices/pci0000:00/{bdf}"),
-        );
-        mkdir(root, &format!("sys/kernel/iommu_groups/{group}/devices"));
-        link(
-            root,
-            &format!("{real}/iommu_group"),
-            &format!("../../../kernel/iommu_groups/{group}"),
-        );
-        mkdir(root, "sys/bus/pci");
-        link(root, &format!("{real}/subsystem"), "../../../bus/pci");
-        if let Some(d) = driver {
-            mkdir(root, &format!("sys/bus/pci/drivers/{d}"));
-            link(
-                root,
-                &format!("{real}/driver"),
-                &format!("../../../bus/pci/drivers/{d}"),
-            );
-        }
-        write(
-            root,
-            &format!("{real}/vendor"),
-            &format!("0x{:04x}\n", ids.0),
-        );
-        write(
-            root,
-            &format!("{real}/device"),
-            &format!("0x{:04x}\n", ids.1),
-        );
-        if let Some((name, dev)) = cdev {
-            write(root, &format!("{real}/vfio-dev/{name}/dev"), dev);
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::testtree::*;
     use super::*;
+    use crate::testtree::*;
 
     const BDF: &str = "0000:00:03.0";
 
@@ -786,7 +711,7 @@ mod tests {
     #[test]
     fn stat_device_ok_and_missing() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
         h.stat_device(sysfsdev()).unwrap();
         let e = h
             .stat_device("/sys/bus/pci/devices/0000:99:00.0")
@@ -802,7 +727,7 @@ mod tests {
     #[test]
     fn iommu_group_lookup() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
         let g = h.iommu_group(sysfsdev()).unwrap();
         assert_eq!(g.id, 5);
         assert!(!g.noiommu);
@@ -889,14 +814,14 @@ mod tests {
     #[test]
     fn noiommu_group_by_name_and_by_node() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 0, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 0, Some("vfio-pci"), (0x1234, 0x11e8), None);
         write(t.path(), "sys/kernel/iommu_groups/0/name", "vfio-noiommu\n");
         let g = h.iommu_group(sysfsdev()).unwrap();
         assert!(g.noiommu);
         assert_eq!(g.dev_path(), Path::new("/dev/vfio/noiommu-0"));
 
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 3, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 3, Some("vfio-pci"), (0x1234, 0x11e8), None);
         write(t.path(), "dev/vfio/noiommu-3", "");
         assert!(h.iommu_group(sysfsdev()).unwrap().noiommu);
         write(t.path(), "dev/vfio/3", "");
@@ -938,7 +863,7 @@ mod tests {
     #[test]
     fn cdev_missing_directory() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
         let e = h.open_cdev(sysfsdev()).unwrap_err();
         let dir = PathBuf::from("/sys/bus/pci/devices/0000:00:03.0/vfio-dev");
         assert_eq!(
@@ -960,7 +885,7 @@ mod tests {
     #[test]
     fn cdev_no_vfio_entry() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
         mkdir(
             t.path(),
             "sys/devices/pci0000:00/0000:00:03.0/vfio-dev/other",
@@ -974,7 +899,7 @@ mod tests {
     #[test]
     fn cdev_dev_file_unreadable() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
         mkdir(
             t.path(),
             "sys/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0",
@@ -997,7 +922,7 @@ mod tests {
     fn cdev_bad_major_minor() {
         for bad in ["", "garbage\n", "511\n", "x:1\n", "5:\n"] {
             let (t, h) = tree();
-            pci_device(
+            pci_host_device(
                 t.path(),
                 BDF,
                 5,
@@ -1017,7 +942,7 @@ mod tests {
     #[test]
     fn cdev_node_missing() {
         let (t, h) = tree();
-        pci_device(
+        pci_host_device(
             t.path(),
             BDF,
             5,
@@ -1049,7 +974,7 @@ mod tests {
     #[test]
     fn cdev_found_as_regular_file_in_fake_tree_only() {
         let (t, h) = tree();
-        pci_device(
+        pci_host_device(
             t.path(),
             BDF,
             5,
@@ -1075,7 +1000,7 @@ mod tests {
     #[test]
     fn cdev_fallback_to_dev_char() {
         let (t, h) = tree();
-        pci_device(
+        pci_host_device(
             t.path(),
             BDF,
             5,
@@ -1093,7 +1018,7 @@ mod tests {
     fn cdev_real_char_device_is_dev_t_checked() {
         // /dev/null is char 1:3 on Linux.
         let (t, h) = tree();
-        pci_device(
+        pci_host_device(
             t.path(),
             BDF,
             5,
@@ -1109,7 +1034,7 @@ mod tests {
         assert_eq!(attempts[0].1, CdevRejection::DevMismatch { found: (1, 3) });
 
         let (t, h) = tree();
-        pci_device(
+        pci_host_device(
             t.path(),
             BDF,
             5,
@@ -1124,7 +1049,7 @@ mod tests {
     #[test]
     fn mdev_check() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
         assert!(!h.is_mdev(sysfsdev()));
         let uuid = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
         mkdir(t.path(), &format!("sys/devices/virtual/mdev/{uuid}"));
@@ -1146,8 +1071,8 @@ mod tests {
     #[test]
     fn driver_and_ids() {
         let (t, h) = tree();
-        pci_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
-        pci_device(t.path(), "0000:00:04.0", 6, None, (0x8086, 0x100e), None);
+        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        pci_host_device(t.path(), "0000:00:04.0", 6, None, (0x8086, 0x100e), None);
         assert_eq!(h.driver(sysfsdev()).as_deref(), Some("vfio-pci"));
         assert_eq!(h.driver("/sys/bus/pci/devices/0000:00:04.0"), None);
         assert_eq!(h.pci_ids(sysfsdev()), Some((0x1234, 0x11e8)));

@@ -23,3 +23,6 @@ pub mod probe;
 pub mod report;
 pub mod sys;
 pub mod validate;
+
+#[cfg(test)]
+mod testtree;

@@ -236,7 +236,7 @@ impl HostProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::testtree::*;
+    use crate::testtree::*;
 
     #[test]
     fn empty_tree_has_nothing_and_does_not_panic() {
@@ -262,7 +262,7 @@ mod tests {
     fn populated_tree() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        pci_device(
+        pci_host_device(
             r,
             "0000:00:03.0",
             5,
@@ -270,8 +270,8 @@ mod tests {
             (0x1234, 0x11e8),
             Some(("vfio0", "511:0\n")),
         );
-        pci_device(r, "0000:00:02.0", 4, Some("e1000e"), (0x8086, 0x10d3), None);
-        pci_device(
+        pci_host_device(r, "0000:00:02.0", 4, Some("e1000e"), (0x8086, 0x10d3), None);
+        pci_host_device(
             r,
             "0000:00:05.0",
             0,
