@@ -203,7 +203,7 @@ pub mod zero_copy {
                 prop: p.name,
                 tree: Some(tree),
             };
-            set(&mut *obj, Input::Str(v), &cx)?;
+            set(&mut *obj, p.index, Input::Str(v), &cx)?;
         }
         Ok(obj)
     }

@@ -72,16 +72,15 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let entries = props.iter().map(|p| &p.entry);
     let items = props.iter().map(|p| &p.items);
 
+    let accessors = accessors(ident, &props);
+
     let field_inits = input.fields.iter().map(|f| {
         let fid = f.ident;
         let ty = f.ty;
         let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
-        match (prop_index, f.prop.as_ref().and_then(|p| p.default.as_ref())) {
-            (Some(pi), Some(_)) => {
-                let init = format_ident!("__qomgen_init_{}", pi);
-                quote!(#fid: #init())
-            }
-            _ => quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default()),
+        match prop_index.and_then(|pi| props[pi].init.as_ref()) {
+            Some(init) => quote!(#fid: #init),
+            None => quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default()),
         }
     });
     let parent_init = input.parent.as_ref().map(|p| {
@@ -153,6 +152,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 instantiate: #instantiate,
                 rust_name: #rust_name,
             };
+
+            #accessors
 
             #(#items)*
 
@@ -254,9 +255,143 @@ fn type_kind(input: &Input<'_>, parent_info: &TokenStream) -> TokenStream {
     }
 }
 
+/// What one property contributes: its table entry, the arms of the
+/// type's accessors (each `index => ...`), and items of its own (a
+/// default's initializer, the link check).
+#[derive(Default)]
 struct Generated {
     entry: TokenStream,
     items: TokenStream,
+    set_arm: Option<TokenStream>,
+    get_arm: Option<TokenStream>,
+    link_arm: Option<TokenStream>,
+    default_arm: Option<TokenStream>,
+    /// How `with_defaults` initializes the field, when it has a default.
+    init: Option<TokenStream>,
+}
+
+/// The type's accessors: one setter, one getter, one link reader and one
+/// default renderer, each dispatching on the property's index, in place of
+/// one function per property (what the compile time of a table scales with).
+fn accessors(owner: &syn::Ident, props: &[Generated]) -> TokenStream {
+    let mut out = TokenStream::new();
+    let set_arms: Vec<_> = props.iter().filter_map(|p| p.set_arm.as_ref()).collect();
+    if !set_arms.is_empty() {
+        out.extend(quote! {
+            fn __qomgen_set(
+                obj: &mut dyn ::qomgen::Object,
+                index: usize,
+                v: ::qomgen::Input<'_>,
+                cx: &::qomgen::ValueCx<'_>,
+            ) -> ::qomgen::Result<()> {
+                let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
+                match index {
+                    #(#set_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                }
+            }
+        });
+    }
+    let get_arms: Vec<_> = props.iter().filter_map(|p| p.get_arm.as_ref()).collect();
+    if !get_arms.is_empty() {
+        out.extend(quote! {
+            fn __qomgen_get(obj: &dyn ::qomgen::Object, index: usize) -> ::qomgen::__private::serde_json::Value {
+                let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
+                    return ::qomgen::__private::serde_json::Value::Null;
+                };
+                match index {
+                    #(#get_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                }
+            }
+        });
+    }
+    let link_arms: Vec<_> = props.iter().filter_map(|p| p.link_arm.as_ref()).collect();
+    if !link_arms.is_empty() {
+        out.extend(quote! {
+            fn __qomgen_link(obj: &dyn ::qomgen::Object, index: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
+                let this = ::qomgen::__private::part::<#owner>(obj)?;
+                match index {
+                    #(#link_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                }
+            }
+        });
+    }
+    let default_arms: Vec<_> = props
+        .iter()
+        .filter_map(|p| p.default_arm.as_ref())
+        .collect();
+    if !default_arms.is_empty() {
+        out.extend(quote! {
+            fn __qomgen_default(index: usize) -> ::qomgen::DefaultValue {
+                match index {
+                    #(#default_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Integer and bool types whose `PropertyKind::default_value` is a plain
+/// widening (`DefaultValue::UInt(v as u64)` / `Int(v as i64)` / `Bool(v)`).
+fn primitive_kind(ty: &syn::Type) -> Option<&'static str> {
+    let syn::Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let id = p.path.get_ident()?.to_string();
+    Some(match id.as_str() {
+        "bool" => "bool",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "unsigned",
+        "i8" | "i16" | "i32" | "i64" => "signed",
+        _ => return None,
+    })
+}
+
+/// Whether `expr` is a literal number (`4`, `-1`, `0x100`) or `T::MAX` /
+/// `T::MIN` of a primitive integer: a value the table can render itself.
+fn int_constant(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Lit(l) => matches!(l.lit, syn::Lit::Int(_)),
+        syn::Expr::Unary(u) => {
+            matches!(u.op, syn::UnOp::Neg(_))
+                && matches!(&*u.expr, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Int(_)))
+        }
+        syn::Expr::Path(p) => {
+            let segs: Vec<_> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            p.qself.is_none()
+                && segs.len() == 2
+                && matches!(
+                    segs[0].as_str(),
+                    "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64"
+                )
+                && matches!(segs[1].as_str(), "MAX" | "MIN")
+        }
+        _ => false,
+    }
+}
+
+/// The default as a constant `DefaultValue`, when the macro can render it
+/// (a bool or integer constant on a field of that primitive type); the
+/// field's initializer then checks the expression's type.
+fn constant_default(ty: &syn::Type, expr: &syn::Expr) -> Option<TokenStream> {
+    let value = quote_spanned!(expr.span()=> (#expr));
+    match primitive_kind(ty)? {
+        "bool" => matches!(expr, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Bool(_)))
+            .then(|| quote!(::qomgen::DefaultValue::Bool(#value))),
+        "unsigned" => {
+            int_constant(expr).then(|| quote!(::qomgen::DefaultValue::UInt(#value as u64)))
+        }
+        _ => int_constant(expr).then(|| quote!(::qomgen::DefaultValue::Int(#value as i64))),
+    }
 }
 
 fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Generated {
@@ -265,12 +400,8 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let ty = f.ty;
     let name = f.prop_name();
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
-    let set_fn = format_ident!("__qomgen_set_{}", i);
-    let get_fn = format_ident!("__qomgen_get_{}", i);
-    let link_fn = format_ident!("__qomgen_link_{}", i);
     let init_fn = format_ident!("__qomgen_init_{}", i);
-    let default_fn = format_ident!("__qomgen_default_{}", i);
-    let mut items = TokenStream::new();
+    let mut g = Generated::default();
 
     let declared = p
         .desc
@@ -296,46 +427,26 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let set = if p.read_only.is_some() {
         quote!(::core::option::Option::None)
     } else if let Some(setter) = &p.setter {
-        items.extend(quote_spanned! {setter.span()=>
-            fn #set_fn(
-                obj: &mut dyn ::qomgen::Object,
-                v: ::qomgen::Input<'_>,
-                cx: &::qomgen::ValueCx<'_>,
-            ) -> ::qomgen::Result<()> {
+        g.set_arm = Some(quote_spanned! {setter.span()=>
+            #i => {
                 let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
-                let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
                 let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
                 f(this, &value)
             }
         });
-        quote!(::core::option::Option::Some(#set_fn))
+        quote!(::core::option::Option::Some(__qomgen_set))
     } else {
-        items.extend(quote! {
-            fn #set_fn(
-                obj: &mut dyn ::qomgen::Object,
-                v: ::qomgen::Input<'_>,
-                cx: &::qomgen::ValueCx<'_>,
-            ) -> ::qomgen::Result<()> {
-                let value = #kind::from_input(v, cx)?;
-                ::qomgen::__private::part_mut::<#owner>(obj)?.#fid = value;
-                ::core::result::Result::Ok(())
-            }
+        g.set_arm = Some(quote! {
+            #i => ::qomgen::__private::store(&mut this.#fid, #kind::from_input(v, cx)),
         });
-        quote!(::core::option::Option::Some(#set_fn))
+        quote!(::core::option::Option::Some(__qomgen_set))
     };
 
     let get = if p.write_only.is_some() {
         quote!(::core::option::Option::None)
     } else {
-        items.extend(quote! {
-            fn #get_fn(obj: &dyn ::qomgen::Object) -> ::qomgen::__private::serde_json::Value {
-                match ::qomgen::__private::part::<#owner>(obj) {
-                    ::core::option::Option::Some(this) => #kind::to_json(&this.#fid),
-                    ::core::option::Option::None => ::qomgen::__private::serde_json::Value::Null,
-                }
-            }
-        });
-        quote!(::core::option::Option::Some(#get_fn))
+        g.get_arm = Some(quote!(#i => #kind::to_json(&this.#fid),));
+        quote!(::core::option::Option::Some(__qomgen_get))
     };
 
     let (link_type, link) = match &p.link {
@@ -345,7 +456,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
             let msg = format!(
                 "`link = \"{target}\"` does not name the QOM type of the link's target type (`Link<T>` needs `T::TYPE_INFO.name == \"{target}\"`)"
             );
-            items.extend(quote_spanned! {l.span=>
+            g.items.extend(quote_spanned! {l.span=>
                 const _: () = ::core::assert!(
                     ::qomgen::__private::str_eq(
                         <#target_ty as ::qomgen::ObjectType>::TYPE_INFO.name,
@@ -354,14 +465,10 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                     #msg,
                 );
             });
-            items.extend(quote! {
-                fn #link_fn(obj: &dyn ::qomgen::Object) -> ::core::option::Option<&::qomgen::ObjRef> {
-                    ::qomgen::__private::part::<#owner>(obj).and_then(|this| #kind::link_target(&this.#fid))
-                }
-            });
+            g.link_arm = Some(quote!(#i => #kind::link_target(&this.#fid),));
             (
                 quote!(::core::option::Option::Some(#target)),
-                quote!(::core::option::Option::Some(#link_fn)),
+                quote!(::core::option::Option::Some(__qomgen_link)),
             )
         }
         None => (
@@ -371,25 +478,32 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     };
 
     let default = match &p.default {
-        Some(expr) => {
-            items.extend(quote_spanned! {expr.span()=>
-                fn #init_fn() -> #ty {
-                    #expr
-                }
-            });
-            items.extend(quote! {
-                fn #default_fn() -> ::qomgen::DefaultValue {
-                    #kind::default_value(&#init_fn())
-                }
-            });
-            quote!(::core::option::Option::Some(#default_fn))
-        }
-        None => quote!(::core::option::Option::None),
+        Some(expr) => match constant_default(ty, expr) {
+            Some(value) => {
+                g.init = Some(quote_spanned!(expr.span()=> #expr));
+                quote!(::qomgen::PropertyDefault::Value(#value))
+            }
+            None => {
+                // The expression may be anything (`QemuUuid::auto()`), and its
+                // rendering needs the kind's `default_value`: an initializer
+                // function, whose return type also gives a mismatched default
+                // its error, and an arm of the type's default renderer.
+                g.items.extend(quote_spanned! {expr.span()=>
+                    fn #init_fn() -> #ty {
+                        #expr
+                    }
+                });
+                g.init = Some(quote!(#init_fn()));
+                g.default_arm = Some(quote!(#i => #kind::default_value(&#init_fn()),));
+                quote!(::qomgen::PropertyDefault::Computed(__qomgen_default))
+            }
+        },
+        None => quote!(::qomgen::PropertyDefault::None),
     };
 
     let since = opt_str(p.since.as_ref().map(|s| s.value.as_str()));
     let set_after_realize = p.set_after_realize.is_some();
-    let entry = quote! {
+    g.entry = quote! {
         ::qomgen::Property {
             name: #name,
             type_name: #type_name,
@@ -397,11 +511,12 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
             default: #default,
             since: #since,
             link_type: #link_type,
+            index: #i,
             set: #set,
             get: #get,
             link: #link,
             set_after_realize: #set_after_realize,
         }
     };
-    Generated { entry, items }
+    g
 }

@@ -48,7 +48,7 @@ pub use kinds::{
 };
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
-pub use property::Property;
+pub use property::{Property, PropertyDefault};
 pub use qomgen_macros::{Device, Object, PropertyEnum};
 pub use registry::registry;
 pub use spec::{Spec, SpecKind, SpecValue};
@@ -79,6 +79,22 @@ pub mod __private {
     #[inline]
     pub fn part<T: ObjectType>(obj: &dyn Object) -> Option<&T> {
         obj.downcast_ref::<T>()
+    }
+
+    /// Stores a converted value in its field; on error the field keeps its
+    /// value. One instance per kind, shared by every setter arm of that kind.
+    #[inline]
+    pub fn store<T>(slot: &mut T, value: Result<T>) -> Result<()> {
+        *slot = value?;
+        Ok(())
+    }
+
+    /// An accessor was called with an index its table does not have: the
+    /// table and the accessor disagree, a bug in the generated code.
+    #[cold]
+    #[track_caller]
+    pub fn bad_index(index: usize) -> ! {
+        panic!("qomgen: no property at index {index} of this type's table")
     }
 
     #[cold]
