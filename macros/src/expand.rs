@@ -272,40 +272,46 @@ struct Generated {
 
 /// The type's accessors: one setter, one getter, one link reader and one
 /// default renderer, each dispatching on the property's index, in place of
-/// one function per property (what the compile time of a table scales with).
+/// functions per property (what the compile time of a table scales with).
+/// Each arm is one call of the kind's conversion, so a kind's code is
+/// instantiated once however many properties use it.
+///
+/// Every entry names `__qomgen_set` and `__qomgen_get`, so both exist when
+/// the type has properties, even if all of them are read-only (the setter's
+/// match then has no arm but `_`) or write-only.
 fn accessors(owner: &syn::Ident, props: &[Generated]) -> TokenStream {
-    let mut out = TokenStream::new();
-    let set_arms: Vec<_> = props.iter().filter_map(|p| p.set_arm.as_ref()).collect();
-    if !set_arms.is_empty() {
-        out.extend(quote! {
-            fn __qomgen_set(
-                obj: &mut dyn ::qomgen::Object,
-                index: usize,
-                v: ::qomgen::Input<'_>,
-                cx: &::qomgen::ValueCx<'_>,
-            ) -> ::qomgen::Result<()> {
-                let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
-                match index {
-                    #(#set_arms)*
-                    _ => ::qomgen::__private::bad_index(index),
-                }
-            }
-        });
+    if props.is_empty() {
+        return TokenStream::new();
     }
-    let get_arms: Vec<_> = props.iter().filter_map(|p| p.get_arm.as_ref()).collect();
-    if !get_arms.is_empty() {
-        out.extend(quote! {
-            fn __qomgen_get(obj: &dyn ::qomgen::Object, index: usize) -> ::qomgen::__private::serde_json::Value {
-                let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
-                    return ::qomgen::__private::serde_json::Value::Null;
-                };
-                match index {
-                    #(#get_arms)*
-                    _ => ::qomgen::__private::bad_index(index),
-                }
+    let set_arms = props.iter().filter_map(|p| p.set_arm.as_ref());
+    let get_arms = props.iter().filter_map(|p| p.get_arm.as_ref());
+    let mut out = quote! {
+        // With no settable (readable) property the match has only `_`.
+        #[allow(unused_variables, unreachable_code)]
+        fn __qomgen_set(
+            obj: &mut dyn ::qomgen::Object,
+            index: usize,
+            v: ::qomgen::Input<'_>,
+            cx: &::qomgen::ValueCx<'_>,
+        ) -> ::qomgen::Result<()> {
+            let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
+            match index {
+                #(#set_arms)*
+                _ => ::qomgen::__private::bad_index(index),
             }
-        });
-    }
+        }
+
+        #[allow(unused_variables, unreachable_code)]
+        fn __qomgen_get(obj: &dyn ::qomgen::Object, index: usize) -> ::qomgen::__private::serde_json::Value {
+            let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
+                return ::qomgen::__private::serde_json::Value::Null;
+            };
+            match index {
+                #(#get_arms)*
+                _ => ::qomgen::__private::bad_index(index),
+            }
+        }
+    };
     let link_arms: Vec<_> = props.iter().filter_map(|p| p.link_arm.as_ref()).collect();
     if !link_arms.is_empty() {
         out.extend(quote! {
@@ -400,6 +406,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let ty = f.ty;
     let name = f.prop_name();
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
+    let index = proc_macro2::Literal::usize_unsuffixed(i);
     let init_fn = format_ident!("__qomgen_init_{}", i);
     let mut g = Generated::default();
 
@@ -418,70 +425,64 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     } else {
         quote!(#kind::TYPE_NAME)
     };
-    let description = match declared {
-        Some(d) => quote!(::core::option::Option::Some(#d)),
-        None if uses_kind && p.link.is_none() => quote!(#kind::DESCRIPTION),
-        None => quote!(::core::option::Option::None),
-    };
+    // The table entry: `prop(...)`, then one call per attribute that differs
+    // from its defaults (`Property` docs the fields; `__private` the calls).
+    let mut entry =
+        quote!(::qomgen::__private::prop(#name, #type_name, #index, __qomgen_set, __qomgen_get));
+    match declared {
+        Some(d) => entry = quote!(::qomgen::__private::desc(#entry, #d)),
+        None if uses_kind && p.link.is_none() => {
+            entry = quote!(::qomgen::__private::kind_desc(#entry, #kind::DESCRIPTION));
+        }
+        None => {}
+    }
 
-    let set = if p.read_only.is_some() {
-        quote!(::core::option::Option::None)
+    if p.read_only.is_some() {
+        entry = quote!(::qomgen::__private::read_only(#entry));
     } else if let Some(setter) = &p.setter {
         g.set_arm = Some(quote_spanned! {setter.span()=>
-            #i => {
+            #index => {
                 let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
                 let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
                 f(this, &value)
             }
         });
-        quote!(::core::option::Option::Some(__qomgen_set))
     } else {
         g.set_arm = Some(quote! {
-            #i => ::qomgen::__private::store(&mut this.#fid, #kind::from_input(v, cx)),
+            #index => ::qomgen::__private::store(&mut this.#fid, #kind::from_input(v, cx)),
         });
-        quote!(::core::option::Option::Some(__qomgen_set))
-    };
+    }
 
-    let get = if p.write_only.is_some() {
-        quote!(::core::option::Option::None)
+    if p.write_only.is_some() {
+        entry = quote!(::qomgen::__private::write_only(#entry));
     } else {
-        g.get_arm = Some(quote!(#i => #kind::to_json(&this.#fid),));
-        quote!(::core::option::Option::Some(__qomgen_get))
-    };
+        g.get_arm = Some(quote!(#index => #kind::to_json(&this.#fid),));
+    }
 
-    let (link_type, link) = match &p.link {
-        Some(l) => {
-            let target = l.value.as_str();
-            let target_ty = generic_arg_of(ty, "Link").unwrap_or(ty);
-            let msg = format!(
-                "`link = \"{target}\"` does not name the QOM type of the link's target type (`Link<T>` needs `T::TYPE_INFO.name == \"{target}\"`)"
+    if let Some(l) = &p.link {
+        let target = l.value.as_str();
+        let target_ty = generic_arg_of(ty, "Link").unwrap_or(ty);
+        let msg = format!(
+            "`link = \"{target}\"` does not name the QOM type of the link's target type (`Link<T>` needs `T::TYPE_INFO.name == \"{target}\"`)"
+        );
+        g.items.extend(quote_spanned! {l.span=>
+            const _: () = ::core::assert!(
+                ::qomgen::__private::str_eq(
+                    <#target_ty as ::qomgen::ObjectType>::TYPE_INFO.name,
+                    #target,
+                ),
+                #msg,
             );
-            g.items.extend(quote_spanned! {l.span=>
-                const _: () = ::core::assert!(
-                    ::qomgen::__private::str_eq(
-                        <#target_ty as ::qomgen::ObjectType>::TYPE_INFO.name,
-                        #target,
-                    ),
-                    #msg,
-                );
-            });
-            g.link_arm = Some(quote!(#i => #kind::link_target(&this.#fid),));
-            (
-                quote!(::core::option::Option::Some(#target)),
-                quote!(::core::option::Option::Some(__qomgen_link)),
-            )
-        }
-        None => (
-            quote!(::core::option::Option::None),
-            quote!(::core::option::Option::None),
-        ),
-    };
+        });
+        g.link_arm = Some(quote!(#index => #kind::link_target(&this.#fid),));
+        entry = quote!(::qomgen::__private::link(#entry, #target, __qomgen_link));
+    }
 
-    let default = match &p.default {
-        Some(expr) => match constant_default(ty, expr) {
+    if let Some(expr) = &p.default {
+        match constant_default(ty, expr) {
             Some(value) => {
                 g.init = Some(quote_spanned!(expr.span()=> #expr));
-                quote!(::qomgen::PropertyDefault::Value(#value))
+                entry = quote!(::qomgen::__private::default_value(#entry, #value));
             }
             None => {
                 // The expression may be anything (`QemuUuid::auto()`), and its
@@ -494,29 +495,19 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                     }
                 });
                 g.init = Some(quote!(#init_fn()));
-                g.default_arm = Some(quote!(#i => #kind::default_value(&#init_fn()),));
-                quote!(::qomgen::PropertyDefault::Computed(__qomgen_default))
+                g.default_arm = Some(quote!(#index => #kind::default_value(&#init_fn()),));
+                entry = quote!(::qomgen::__private::default_computed(#entry, __qomgen_default));
             }
-        },
-        None => quote!(::qomgen::PropertyDefault::None),
-    };
-
-    let since = opt_str(p.since.as_ref().map(|s| s.value.as_str()));
-    let set_after_realize = p.set_after_realize.is_some();
-    g.entry = quote! {
-        ::qomgen::Property {
-            name: #name,
-            type_name: #type_name,
-            description: #description,
-            default: #default,
-            since: #since,
-            link_type: #link_type,
-            index: #i,
-            set: #set,
-            get: #get,
-            link: #link,
-            set_after_realize: #set_after_realize,
         }
-    };
+    }
+
+    if let Some(since) = &p.since {
+        let since = since.value.as_str();
+        entry = quote!(::qomgen::__private::since(#entry, #since));
+    }
+    if p.set_after_realize.is_some() {
+        entry = quote!(::qomgen::__private::set_after_realize(#entry));
+    }
+    g.entry = entry;
     g
 }
