@@ -11,7 +11,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qomgen::{Input, ObjectTree, PropertyKind, Spec, SpecKind, ValueCx};
 use qomgen_benches::{
-    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, vfio_pci, zero_copy,
+    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, vfio_pci,
+    zero_copy,
 };
 use serde_json::json;
 
@@ -24,6 +25,9 @@ fn spec(c: &mut Criterion) {
 
     g.bench_function("parse_apply/keyval_20", |b| {
         b.iter(|| parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).map(drop));
+    });
+    g.bench_function("parse_apply/keyval_20 (owned Spec)", |b| {
+        b.iter(|| parse_owned_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).map(drop));
     });
     g.bench_function("parse_apply/json_20", |b| {
         b.iter(|| parse_and_apply(&tree, black_box(VFIO_PCI_JSON_20)).map(drop));

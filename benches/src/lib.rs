@@ -78,12 +78,23 @@ pub fn vfio_pci_property_names() -> Vec<&'static str> {
 }
 
 /// The unit of the parse-and-apply bench: parse a `-device` argument, create
-/// the device and set every property (no realize).
+/// the device and set every property (no realize), through the borrowing
+/// parse ([`ObjectTree::instantiate_spec`]).
 ///
 /// # Errors
 /// Whatever parsing, type lookup or a property reports.
 #[inline]
 pub fn parse_and_apply(tree: &ObjectTree, spec: &str) -> Result<Instance> {
+    tree.instantiate_spec(SpecKind::Device, spec)
+}
+
+/// The same through an owned [`Spec`] (`Spec::parse` then
+/// `Spec::instantiate`), as callers that keep the parsed spec do.
+///
+/// # Errors
+/// As [`parse_and_apply`].
+#[inline]
+pub fn parse_owned_and_apply(tree: &ObjectTree, spec: &str) -> Result<Instance> {
     Spec::parse(SpecKind::Device, spec)?.instantiate(tree)
 }
 

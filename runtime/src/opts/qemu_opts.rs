@@ -205,12 +205,12 @@ fn get_opt_name_value<'a>(
 }
 
 /// `opts_parse_id`: the first `id` item, scanning without an implied key.
-fn parse_id(params: &str) -> Option<String> {
+fn parse_id(params: &str) -> Option<Cow<'_, str>> {
     let mut pos = 0;
     while pos < params.len() {
         let item = get_opt_name_value(params.get(pos..)?, None, None);
         if item.name == "id" {
-            return Some(item.value.into_owned());
+            return Some(item.value);
         }
         if item.consumed == 0 {
             return None;
@@ -218,6 +218,33 @@ fn parse_id(params: &str) -> Option<String> {
         pos += item.consumed;
     }
     None
+}
+
+/// [`QemuOpts`] borrowing from the argument: names are slices of it (or
+/// the implied key), values too unless they contain a `,,` escape.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens<'a> {
+    pub implied: Option<Cow<'a, str>>,
+    pub items: Vec<(&'a str, Cow<'a, str>)>,
+    pub help: bool,
+    pub warnings: Vec<String>,
+    pub id: Option<Cow<'a, str>>,
+}
+
+impl Tokens<'_> {
+    fn into_owned(self) -> QemuOpts {
+        QemuOpts {
+            implied: self.implied.map(Cow::into_owned),
+            items: self
+                .items
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into_owned()))
+                .collect(),
+            help: self.help,
+            warnings: self.warnings,
+            id: self.id.map(Cow::into_owned),
+        }
+    }
 }
 
 /// `qemu_opts_parse_noisily(list, s, true)` for an option list that accepts
@@ -238,35 +265,59 @@ fn parse_id(params: &str) -> Option<String> {
 /// assert_eq!(o.warnings, ["short-form boolean option 'x-vga' deprecated", "Please use x-vga=on instead"]);
 /// ```
 pub fn parse(s: &str, implied_key: &str) -> Result<QemuOpts, Error> {
-    let id = parse_id(s);
-    if id.as_deref().is_some_and(|id| !id_wellformed(id)) {
-        return Err(Error::bad_id());
-    }
+    tokenize(s, implied_key).map(Tokens::into_owned)
+}
+
+/// [`parse`] without copying: what `-device`/`-object` parsing uses.
+///
+/// QEMU finds the `id` by a second scan of the argument (`opts_parse_id`),
+/// which differs from the main one only in the first item: there it is a
+/// flag, not the implied value. The item boundaries of both scans are
+/// the same unless the implied value contains a `,,` escape, so the `id`
+/// is taken from the main scan (the first item counting as the flag
+/// `id`/`noid` if it is spelt so) and the second scan runs only for an
+/// escaped implied value.
+pub(crate) fn tokenize<'a>(s: &'a str, implied_key: &'a str) -> Result<Tokens<'a>, Error> {
     // Items are at most one more than the commas; the cap bounds what a
     // string of escaped commas (`x=,,,,...`) could make us reserve.
     let items = (s.bytes().filter(|&b| b == b',').count() + 1).min(64);
-    let mut opts = QemuOpts {
-        id,
+    let mut opts = Tokens {
         items: Vec::with_capacity(items),
-        ..QemuOpts::default()
+        ..Tokens::default()
     };
+    let mut id: Option<Option<Cow<'a, str>>> = None;
     let mut firstname = Some(implied_key);
     let mut pos = 0;
     while pos < s.len() {
         let Some(rest) = s.get(pos..) else { break };
         let item = get_opt_name_value(rest, firstname, Some(&mut opts.warnings));
         firstname = None;
-        let value = item.value.into_owned();
         if item.implied {
-            opts.implied = Some(value.clone());
-        } else if is_help_option(item.name) {
-            opts.help = true;
+            id = match &item.value {
+                Cow::Owned(_) => Some(parse_id(s)),
+                // `opts_parse_id` reads this item as a flag.
+                Cow::Borrowed("id") => Some(Some(Cow::Borrowed("on"))),
+                Cow::Borrowed("noid") => Some(Some(Cow::Borrowed("off"))),
+                Cow::Borrowed(_) => None,
+            };
+            opts.implied = Some(item.value.clone());
+        } else {
+            if id.is_none() && item.name == "id" {
+                id = Some(Some(item.value.clone()));
+            }
+            if is_help_option(item.name) {
+                opts.help = true;
+            }
         }
-        opts.items.push((item.name.to_owned(), value));
+        opts.items.push((item.name, item.value));
         if item.consumed == 0 {
             break;
         }
         pos += item.consumed;
+    }
+    opts.id = id.flatten();
+    if opts.id.as_deref().is_some_and(|id| !id_wellformed(id)) {
+        return Err(Error::bad_id());
     }
     Ok(opts)
 }
@@ -492,6 +543,29 @@ mod tests {
     }
 
     proptest! {
+        /// The `id` taken from the main scan is the one QEMU's own scan
+        /// (`opts_parse_id`, kept as `parse_id`) finds.
+        #[test]
+        fn id_of_the_main_scan_is_opts_parse_id(
+            input in prop_oneof![
+                1 => "\\PC*",
+                4 => prop::collection::vec(
+                    prop_oneof![
+                        Just("id"), Just("noid"), Just("id=x"), Just("id=9"), Just("id=a,,b"),
+                        Just("noid=y"), Just("d"), Just("d,"), Just("a=b"), Just(""),
+                        Just("x=,"), Just("no"), Just("help"), Just("=id"),
+                    ],
+                    0..6,
+                ).prop_map(|items| items.join(",")),
+            ],
+        ) {
+            let expected = parse_id(&input);
+            match tokenize(&input, "driver") {
+                Ok(t) => prop_assert_eq!(t.id, expected),
+                Err(_) => prop_assert!(expected.is_some_and(|id| !id_wellformed(&id))),
+            }
+        }
+
         #[test]
         fn qemu_opts_never_panics(input in "\\PC*") {
             let _ = parse(&input, "driver");
