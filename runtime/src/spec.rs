@@ -221,6 +221,9 @@ struct Parsed<'a> {
     id: Option<Cow<'a, str>>,
     bus: Option<Cow<'a, str>>,
     props: Vec<(Cow<'a, str>, ParsedValue<'a>)>,
+    /// A bit per key hash in `props`, so that a new key (the usual case)
+    /// skips the search for an earlier one.
+    seen: u64,
     help: bool,
     warnings: Vec<String>,
     json: bool,
@@ -231,26 +234,34 @@ impl<'a> Parsed<'a> {
         if s.starts_with('{') {
             return Self::parse_json(kind, s);
         }
-        let opts = qemu_opts::tokenize(s, kind.type_key())?;
+        let type_key = kind.type_key();
         let mut spec = Parsed {
             kind,
-            type_name: opts.implied,
-            id: opts.id,
+            type_name: None,
+            id: None,
             bus: None,
-            props: Vec::with_capacity(opts.items.len()),
-            help: opts.help,
-            warnings: opts.warnings,
+            // Items are at most one more than the commas; the cap bounds
+            // what a string of escaped commas (`x=,,,,...`) could reserve.
+            props: Vec::with_capacity((qemu_opts::count_commas(s) + 1).min(64)),
+            seen: 0,
+            help: false,
+            warnings: Vec::new(),
             json: false,
         };
-        for (k, v) in opts.items {
+        let scan = qemu_opts::tokenize(s, type_key, |k, v| {
             match k {
                 // QemuOpts decides which `id` counts (the first, found its own way).
                 "id" => {}
                 "bus" if kind == SpecKind::Device => spec.bus = Some(v),
-                k if k == kind.type_key() => spec.type_name = Some(v),
+                // The implied value comes first under this key, so the last
+                // one given wins as with `Spec`'s owned parse.
+                k if k == type_key => spec.type_name = Some(v),
                 _ => spec.push(Cow::Borrowed(k), ParsedValue::Str(v)),
             }
-        }
+        })?;
+        spec.id = scan.id;
+        spec.help = scan.help;
+        spec.warnings = scan.warnings;
         Ok(spec)
     }
 
@@ -266,6 +277,7 @@ impl<'a> Parsed<'a> {
             id: None,
             bus: None,
             props: Vec::with_capacity(map.len()),
+            seen: 0,
             help: false,
             warnings: Vec::new(),
             json: true,
@@ -287,10 +299,15 @@ impl<'a> Parsed<'a> {
 
     /// Adds a property; a key given again keeps its place and takes the new value.
     fn push(&mut self, k: Cow<'a, str>, v: ParsedValue<'a>) {
-        match self.props.iter_mut().find(|(key, _)| *key == k) {
-            Some(slot) => slot.1 = v,
-            None => self.props.push((k, v)),
+        let bit = key_bit(&k);
+        if self.seen & bit != 0
+            && let Some(slot) = self.props.iter_mut().find(|(key, _)| *key == k)
+        {
+            slot.1 = v;
+            return;
         }
+        self.seen |= bit;
+        self.props.push((k, v));
     }
 
     fn into_spec(self) -> Spec {
@@ -330,6 +347,17 @@ impl<'a> Parsed<'a> {
     fn props(&self) -> impl Iterator<Item = (&str, Input<'_>)> {
         self.props.iter().map(|(k, v)| (&**k, v.as_input()))
     }
+}
+
+/// One of 64 bits for a key: its length and two of its bytes, hashed.
+fn key_bit(k: &str) -> u64 {
+    let b = k.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    let h = (b.len() as u64)
+        .wrapping_mul(0x9e37_79b9)
+        .wrapping_add(u64::from(first.unwrap_or(0)) << 7)
+        .wrapping_add(u64::from(last.unwrap_or(0)).wrapping_mul(0x2f));
+    1 << ((h ^ (h >> 17)) & 63)
 }
 
 /// What [`ObjectTree::device_add_spec`] and [`ObjectTree::object_add_spec`]
