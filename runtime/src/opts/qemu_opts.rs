@@ -125,9 +125,23 @@ fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
         .map(|p| at + p)
 }
 
-/// How many `,` there are in `s` (a bound on the number of items).
+/// How many `,` there are in `s` (a bound on the number of items), eight
+/// bytes at a time.
 pub(crate) fn count_commas(s: &str) -> usize {
-    s.bytes().fold(0, |n, b| n + usize::from(b == b','))
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    let mut n = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (LO * u64::from(b','));
+        // The high bit of each byte of `zero` is set exactly when that
+        // byte of `x` is zero, i.e. a comma (no carries between bytes).
+        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+        n += zero.count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b',').count()
 }
 
 /// `get_opt_value`: the value starting at byte `start`, up to a single `,`
@@ -574,6 +588,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn count_commas_counts_commas(s in "[,a=\\x{80}-\\x{10ffff}]{0,40}|\\PC{0,40}") {
+            prop_assert_eq!(count_commas(&s), s.bytes().filter(|&b| b == b',').count());
+        }
+
         #[test]
         fn find_either_is_the_first_match(
             s in prop::collection::vec(prop_oneof![Just(b','), Just(b'='), Just(b'a'), Just(0x80u8), any::<u8>()], 0..40),
