@@ -18,7 +18,7 @@ use std::hint::black_box;
 use qomgen::introspect::{self, HelpStyle};
 use qomgen::{Input, ObjectTree, Spec, SpecKind};
 use qomgen_benches::{
-    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, vfio_pci, zero_copy,
+    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, vfio_pci,
 };
 
 /// The loop callgrind's `--toggle-collect` selects: only what runs inside
@@ -33,8 +33,8 @@ fn run_workload(n: u64, f: &mut dyn FnMut()) {
 const WORKLOADS: &[&str] = &[
     "lookup",
     "parse_apply_keyval",
+    "parse_apply_keyval_owned",
     "parse_apply_json",
-    "parse_apply_zero_copy",
     "parse_keyval",
     "apply_keyval",
     "set_bool_str",
@@ -59,8 +59,8 @@ fn run(name: &str, n: u64) -> bool {
         "parse_apply_keyval" => Box::new(|| {
             black_box(parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).is_ok());
         }),
-        "parse_apply_zero_copy" => Box::new(|| {
-            black_box(zero_copy::parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).is_ok());
+        "parse_apply_keyval_owned" => Box::new(|| {
+            black_box(parse_owned_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).is_ok());
         }),
         "parse_apply_json" => Box::new(|| {
             black_box(parse_and_apply(&tree, black_box(VFIO_PCI_JSON_20)).is_ok());

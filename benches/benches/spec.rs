@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qomgen::{Input, ObjectTree, PropertyKind, Spec, SpecKind, ValueCx};
 use qomgen_benches::{
-    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, vfio_pci, zero_copy,
+    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, vfio_pci,
 };
 use serde_json::json;
 
@@ -25,14 +25,11 @@ fn spec(c: &mut Criterion) {
     g.bench_function("parse_apply/keyval_20", |b| {
         b.iter(|| parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).map(drop));
     });
+    g.bench_function("parse_apply/keyval_20 (owned Spec)", |b| {
+        b.iter(|| parse_owned_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).map(drop));
+    });
     g.bench_function("parse_apply/json_20", |b| {
         b.iter(|| parse_and_apply(&tree, black_box(VFIO_PCI_JSON_20)).map(drop));
-    });
-
-    // A prototype of a parser that lends slices instead of building a
-    // `Spec` (see `qomgen_benches::zero_copy`): what bounds the figure above.
-    g.bench_function("parse_apply/keyval_20 (zero-copy prototype)", |b| {
-        b.iter(|| zero_copy::parse_and_apply(&tree, black_box(VFIO_PCI_SPEC_20)).map(drop));
     });
 
     // The parts of parse_apply/keyval_20.

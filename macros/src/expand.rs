@@ -72,16 +72,15 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let entries = props.iter().map(|p| &p.entry);
     let items = props.iter().map(|p| &p.items);
 
+    let accessors = accessors(ident, &props);
+
     let field_inits = input.fields.iter().map(|f| {
         let fid = f.ident;
         let ty = f.ty;
         let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
-        match (prop_index, f.prop.as_ref().and_then(|p| p.default.as_ref())) {
-            (Some(pi), Some(_)) => {
-                let init = format_ident!("__qomgen_init_{}", pi);
-                quote!(#fid: #init())
-            }
-            _ => quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default()),
+        match prop_index.and_then(|pi| props[pi].init.as_ref()) {
+            Some(init) => quote!(#fid: #init),
+            None => quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default()),
         }
     });
     let parent_init = input.parent.as_ref().map(|p| {
@@ -153,6 +152,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 instantiate: #instantiate,
                 rust_name: #rust_name,
             };
+
+            #accessors
 
             #(#items)*
 
@@ -254,9 +255,149 @@ fn type_kind(input: &Input<'_>, parent_info: &TokenStream) -> TokenStream {
     }
 }
 
+/// What one property contributes: its table entry, the arms of the
+/// type's accessors (each `index => ...`), and items of its own (a
+/// default's initializer, the link check).
+#[derive(Default)]
 struct Generated {
     entry: TokenStream,
     items: TokenStream,
+    set_arm: Option<TokenStream>,
+    get_arm: Option<TokenStream>,
+    link_arm: Option<TokenStream>,
+    default_arm: Option<TokenStream>,
+    /// How `with_defaults` initializes the field, when it has a default.
+    init: Option<TokenStream>,
+}
+
+/// The type's accessors: one setter, one getter, one link reader and one
+/// default renderer, each dispatching on the property's index, in place of
+/// functions per property (what the compile time of a table scales with).
+/// Each arm is one call of the kind's conversion, so a kind's code is
+/// instantiated once however many properties use it.
+///
+/// Every entry names `__qomgen_set` and `__qomgen_get`, so both exist when
+/// the type has properties, even if all of them are read-only (the setter's
+/// match then has no arm but `_`) or write-only.
+fn accessors(owner: &syn::Ident, props: &[Generated]) -> TokenStream {
+    if props.is_empty() {
+        return TokenStream::new();
+    }
+    let set_arms = props.iter().filter_map(|p| p.set_arm.as_ref());
+    let get_arms = props.iter().filter_map(|p| p.get_arm.as_ref());
+    let mut out = quote! {
+        // With no settable (readable) property the match has only `_`.
+        #[allow(unused_variables, unreachable_code)]
+        fn __qomgen_set(
+            obj: &mut dyn ::qomgen::Object,
+            index: usize,
+            v: ::qomgen::Input<'_>,
+            cx: &::qomgen::ValueCx<'_>,
+        ) -> ::qomgen::Result<()> {
+            let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
+            match index {
+                #(#set_arms)*
+                _ => ::qomgen::__private::bad_index(index),
+            }
+        }
+
+        #[allow(unused_variables, unreachable_code)]
+        fn __qomgen_get(obj: &dyn ::qomgen::Object, index: usize) -> ::qomgen::__private::serde_json::Value {
+            let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
+                return ::qomgen::__private::serde_json::Value::Null;
+            };
+            match index {
+                #(#get_arms)*
+                _ => ::qomgen::__private::bad_index(index),
+            }
+        }
+    };
+    let link_arms: Vec<_> = props.iter().filter_map(|p| p.link_arm.as_ref()).collect();
+    if !link_arms.is_empty() {
+        out.extend(quote! {
+            fn __qomgen_link(obj: &dyn ::qomgen::Object, index: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
+                let this = ::qomgen::__private::part::<#owner>(obj)?;
+                match index {
+                    #(#link_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                }
+            }
+        });
+    }
+    let default_arms: Vec<_> = props
+        .iter()
+        .filter_map(|p| p.default_arm.as_ref())
+        .collect();
+    if !default_arms.is_empty() {
+        out.extend(quote! {
+            fn __qomgen_default(index: usize) -> ::qomgen::DefaultValue {
+                match index {
+                    #(#default_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Integer and bool types whose `PropertyKind::default_value` is a plain
+/// widening (`DefaultValue::UInt(v as u64)` / `Int(v as i64)` / `Bool(v)`).
+fn primitive_kind(ty: &syn::Type) -> Option<&'static str> {
+    let syn::Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let id = p.path.get_ident()?.to_string();
+    Some(match id.as_str() {
+        "bool" => "bool",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "unsigned",
+        "i8" | "i16" | "i32" | "i64" => "signed",
+        _ => return None,
+    })
+}
+
+/// Whether `expr` is a literal number (`4`, `-1`, `0x100`) or `T::MAX` /
+/// `T::MIN` of a primitive integer: a value the table can render itself.
+fn int_constant(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Lit(l) => matches!(l.lit, syn::Lit::Int(_)),
+        syn::Expr::Unary(u) => {
+            matches!(u.op, syn::UnOp::Neg(_))
+                && matches!(&*u.expr, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Int(_)))
+        }
+        syn::Expr::Path(p) => {
+            let segs: Vec<_> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            p.qself.is_none()
+                && segs.len() == 2
+                && matches!(
+                    segs[0].as_str(),
+                    "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64"
+                )
+                && matches!(segs[1].as_str(), "MAX" | "MIN")
+        }
+        _ => false,
+    }
+}
+
+/// The default as a constant `DefaultValue`, when the macro can render it
+/// (a bool or integer constant on a field of that primitive type); the
+/// field's initializer then checks the expression's type.
+fn constant_default(ty: &syn::Type, expr: &syn::Expr) -> Option<TokenStream> {
+    let value = quote_spanned!(expr.span()=> (#expr));
+    match primitive_kind(ty)? {
+        "bool" => matches!(expr, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Bool(_)))
+            .then(|| quote!(::qomgen::DefaultValue::Bool(#value))),
+        "unsigned" => {
+            int_constant(expr).then(|| quote!(::qomgen::DefaultValue::UInt(#value as u64)))
+        }
+        _ => int_constant(expr).then(|| quote!(::qomgen::DefaultValue::Int(#value as i64))),
+    }
 }
 
 fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Generated {
@@ -265,12 +406,9 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let ty = f.ty;
     let name = f.prop_name();
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
-    let set_fn = format_ident!("__qomgen_set_{}", i);
-    let get_fn = format_ident!("__qomgen_get_{}", i);
-    let link_fn = format_ident!("__qomgen_link_{}", i);
+    let index = proc_macro2::Literal::usize_unsuffixed(i);
     let init_fn = format_ident!("__qomgen_init_{}", i);
-    let default_fn = format_ident!("__qomgen_default_{}", i);
-    let mut items = TokenStream::new();
+    let mut g = Generated::default();
 
     let declared = p
         .desc
@@ -287,121 +425,89 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     } else {
         quote!(#kind::TYPE_NAME)
     };
-    let description = match declared {
-        Some(d) => quote!(::core::option::Option::Some(#d)),
-        None if uses_kind && p.link.is_none() => quote!(#kind::DESCRIPTION),
-        None => quote!(::core::option::Option::None),
-    };
+    // The table entry: `prop(...)`, then one call per attribute that differs
+    // from its defaults (`Property` docs the fields; `__private` the calls).
+    let mut entry =
+        quote!(::qomgen::__private::prop(#name, #type_name, #index, __qomgen_set, __qomgen_get));
+    match declared {
+        Some(d) => entry = quote!(::qomgen::__private::desc(#entry, #d)),
+        None if uses_kind && p.link.is_none() => {
+            entry = quote!(::qomgen::__private::kind_desc(#entry, #kind::DESCRIPTION));
+        }
+        None => {}
+    }
 
-    let set = if p.read_only.is_some() {
-        quote!(::core::option::Option::None)
+    if p.read_only.is_some() {
+        entry = quote!(::qomgen::__private::read_only(#entry));
     } else if let Some(setter) = &p.setter {
-        items.extend(quote_spanned! {setter.span()=>
-            fn #set_fn(
-                obj: &mut dyn ::qomgen::Object,
-                v: ::qomgen::Input<'_>,
-                cx: &::qomgen::ValueCx<'_>,
-            ) -> ::qomgen::Result<()> {
+        g.set_arm = Some(quote_spanned! {setter.span()=>
+            #index => {
                 let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
-                let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
                 let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
                 f(this, &value)
             }
         });
-        quote!(::core::option::Option::Some(#set_fn))
     } else {
-        items.extend(quote! {
-            fn #set_fn(
-                obj: &mut dyn ::qomgen::Object,
-                v: ::qomgen::Input<'_>,
-                cx: &::qomgen::ValueCx<'_>,
-            ) -> ::qomgen::Result<()> {
-                let value = #kind::from_input(v, cx)?;
-                ::qomgen::__private::part_mut::<#owner>(obj)?.#fid = value;
-                ::core::result::Result::Ok(())
-            }
+        g.set_arm = Some(quote! {
+            #index => ::qomgen::__private::store(&mut this.#fid, #kind::from_input(v, cx)),
         });
-        quote!(::core::option::Option::Some(#set_fn))
-    };
+    }
 
-    let get = if p.write_only.is_some() {
-        quote!(::core::option::Option::None)
+    if p.write_only.is_some() {
+        entry = quote!(::qomgen::__private::write_only(#entry));
     } else {
-        items.extend(quote! {
-            fn #get_fn(obj: &dyn ::qomgen::Object) -> ::qomgen::__private::serde_json::Value {
-                match ::qomgen::__private::part::<#owner>(obj) {
-                    ::core::option::Option::Some(this) => #kind::to_json(&this.#fid),
-                    ::core::option::Option::None => ::qomgen::__private::serde_json::Value::Null,
-                }
-            }
-        });
-        quote!(::core::option::Option::Some(#get_fn))
-    };
+        g.get_arm = Some(quote!(#index => #kind::to_json(&this.#fid),));
+    }
 
-    let (link_type, link) = match &p.link {
-        Some(l) => {
-            let target = l.value.as_str();
-            let target_ty = generic_arg_of(ty, "Link").unwrap_or(ty);
-            let msg = format!(
-                "`link = \"{target}\"` does not name the QOM type of the link's target type (`Link<T>` needs `T::TYPE_INFO.name == \"{target}\"`)"
+    if let Some(l) = &p.link {
+        let target = l.value.as_str();
+        let target_ty = generic_arg_of(ty, "Link").unwrap_or(ty);
+        let msg = format!(
+            "`link = \"{target}\"` does not name the QOM type of the link's target type (`Link<T>` needs `T::TYPE_INFO.name == \"{target}\"`)"
+        );
+        g.items.extend(quote_spanned! {l.span=>
+            const _: () = ::core::assert!(
+                ::qomgen::__private::str_eq(
+                    <#target_ty as ::qomgen::ObjectType>::TYPE_INFO.name,
+                    #target,
+                ),
+                #msg,
             );
-            items.extend(quote_spanned! {l.span=>
-                const _: () = ::core::assert!(
-                    ::qomgen::__private::str_eq(
-                        <#target_ty as ::qomgen::ObjectType>::TYPE_INFO.name,
-                        #target,
-                    ),
-                    #msg,
-                );
-            });
-            items.extend(quote! {
-                fn #link_fn(obj: &dyn ::qomgen::Object) -> ::core::option::Option<&::qomgen::ObjRef> {
-                    ::qomgen::__private::part::<#owner>(obj).and_then(|this| #kind::link_target(&this.#fid))
-                }
-            });
-            (
-                quote!(::core::option::Option::Some(#target)),
-                quote!(::core::option::Option::Some(#link_fn)),
-            )
-        }
-        None => (
-            quote!(::core::option::Option::None),
-            quote!(::core::option::Option::None),
-        ),
-    };
+        });
+        g.link_arm = Some(quote!(#index => #kind::link_target(&this.#fid),));
+        entry = quote!(::qomgen::__private::link(#entry, #target, __qomgen_link));
+    }
 
-    let default = match &p.default {
-        Some(expr) => {
-            items.extend(quote_spanned! {expr.span()=>
-                fn #init_fn() -> #ty {
-                    #expr
-                }
-            });
-            items.extend(quote! {
-                fn #default_fn() -> ::qomgen::DefaultValue {
-                    #kind::default_value(&#init_fn())
-                }
-            });
-            quote!(::core::option::Option::Some(#default_fn))
+    if let Some(expr) = &p.default {
+        match constant_default(ty, expr) {
+            Some(value) => {
+                g.init = Some(quote_spanned!(expr.span()=> #expr));
+                entry = quote!(::qomgen::__private::default_value(#entry, #value));
+            }
+            None => {
+                // The expression may be anything (`QemuUuid::auto()`), and its
+                // rendering needs the kind's `default_value`: an initializer
+                // function, whose return type also gives a mismatched default
+                // its error, and an arm of the type's default renderer.
+                g.items.extend(quote_spanned! {expr.span()=>
+                    fn #init_fn() -> #ty {
+                        #expr
+                    }
+                });
+                g.init = Some(quote!(#init_fn()));
+                g.default_arm = Some(quote!(#index => #kind::default_value(&#init_fn()),));
+                entry = quote!(::qomgen::__private::default_computed(#entry, __qomgen_default));
+            }
         }
-        None => quote!(::core::option::Option::None),
-    };
+    }
 
-    let since = opt_str(p.since.as_ref().map(|s| s.value.as_str()));
-    let set_after_realize = p.set_after_realize.is_some();
-    let entry = quote! {
-        ::qomgen::Property {
-            name: #name,
-            type_name: #type_name,
-            description: #description,
-            default: #default,
-            since: #since,
-            link_type: #link_type,
-            set: #set,
-            get: #get,
-            link: #link,
-            set_after_realize: #set_after_realize,
-        }
-    };
-    Generated { entry, items }
+    if let Some(since) = &p.since {
+        let since = since.value.as_str();
+        entry = quote!(::qomgen::__private::since(#entry, #since));
+    }
+    if p.set_after_realize.is_some() {
+        entry = quote!(::qomgen::__private::set_after_realize(#entry));
+    }
+    g.entry = entry;
+    g
 }

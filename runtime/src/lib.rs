@@ -48,7 +48,7 @@ pub use kinds::{
 };
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
-pub use property::Property;
+pub use property::{Property, PropertyDefault};
 pub use qomgen_macros::{Device, Object, PropertyEnum};
 pub use registry::registry;
 pub use spec::{Spec, SpecKind, SpecValue};
@@ -65,7 +65,9 @@ pub mod __private {
     pub use crate::registry::{DEVICE, OBJECT, Registration};
 
     use crate::error::{Error, Result};
+    use crate::kind::DefaultValue;
     use crate::object::{Object, ObjectType};
+    use crate::property::{DefaultFn, GetFn, LinkFn, Property, PropertyDefault, SetFn};
     use crate::types::{TypeInfo, TypeKind};
 
     /// The part of `obj` that a property of `T` operates on.
@@ -79,6 +81,104 @@ pub mod __private {
     #[inline]
     pub fn part<T: ObjectType>(obj: &dyn Object) -> Option<&T> {
         obj.downcast_ref::<T>()
+    }
+
+    /// Stores a converted value in its field; on error the field keeps its
+    /// value. One instance per kind, shared by every setter arm of that kind.
+    #[inline]
+    pub fn store<T>(slot: &mut T, value: Result<T>) -> Result<()> {
+        *slot = value?;
+        Ok(())
+    }
+
+    /// A table entry: readable and writable through the type's accessors,
+    /// no description, default or `since`. The other constructors below
+    /// refine it; they are `const fn`s so that the table stays a static in
+    /// read-only memory, and calls rather than struct literals because
+    /// they are what the compiler checks and evaluates fastest.
+    pub const fn prop(
+        name: &'static str,
+        type_name: &'static str,
+        index: usize,
+        set: SetFn,
+        get: GetFn,
+    ) -> Property {
+        Property {
+            name,
+            type_name,
+            description: None,
+            default: PropertyDefault::None,
+            since: None,
+            link_type: None,
+            index,
+            set: Some(set),
+            get: Some(get),
+            link: None,
+            set_after_realize: false,
+        }
+    }
+
+    /// `p` with a declared description.
+    pub const fn desc(mut p: Property, description: &'static str) -> Property {
+        p.description = Some(description);
+        p
+    }
+
+    /// `p` with its kind's description, if the kind has one.
+    pub const fn kind_desc(mut p: Property, description: Option<&'static str>) -> Property {
+        p.description = description;
+        p
+    }
+
+    /// `p` with the QEMU version that introduced it.
+    pub const fn since(mut p: Property, since: &'static str) -> Property {
+        p.since = Some(since);
+        p
+    }
+
+    /// `p` with a default rendered when the table was built.
+    pub const fn default_value(mut p: Property, value: DefaultValue) -> Property {
+        p.default = PropertyDefault::Value(value);
+        p
+    }
+
+    /// `p` with a default rendered by the type's default renderer.
+    pub const fn default_computed(mut p: Property, f: DefaultFn) -> Property {
+        p.default = PropertyDefault::Computed(f);
+        p
+    }
+
+    /// `p` without a setter.
+    pub const fn read_only(mut p: Property) -> Property {
+        p.set = None;
+        p
+    }
+
+    /// `p` without a getter.
+    pub const fn write_only(mut p: Property) -> Property {
+        p.get = None;
+        p
+    }
+
+    /// `p` as a link to objects of type `target`.
+    pub const fn link(mut p: Property, target: &'static str, f: LinkFn) -> Property {
+        p.link_type = Some(target);
+        p.link = Some(f);
+        p
+    }
+
+    /// `p` settable after realize.
+    pub const fn set_after_realize(mut p: Property) -> Property {
+        p.set_after_realize = true;
+        p
+    }
+
+    /// An accessor was called with an index its table does not have: the
+    /// table and the accessor disagree, a bug in the generated code.
+    #[cold]
+    #[track_caller]
+    pub fn bad_index(index: usize) -> ! {
+        panic!("qomgen: no property at index {index} of this type's table")
     }
 
     #[cold]

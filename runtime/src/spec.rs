@@ -1,6 +1,8 @@
 //! `-device` and `-object` option strings: keyval/QemuOpts or JSON, turned
 //! into instances with QEMU's checks and error texts.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::error::{Error, Result, with_suggestion};
@@ -76,69 +78,7 @@ impl Spec {
     /// # Errors
     /// Syntax errors in QEMU's words.
     pub fn parse(kind: SpecKind, s: &str) -> Result<Spec> {
-        if s.starts_with('{') {
-            return Self::parse_json(kind, s);
-        }
-        let opts = qemu_opts::parse(s, kind.type_key())?;
-        let mut spec = Spec {
-            kind,
-            type_name: opts.implied,
-            id: opts.id,
-            bus: None,
-            props: Vec::with_capacity(opts.items.len()),
-            help: opts.help,
-            warnings: opts.warnings,
-            json: false,
-        };
-        for (k, v) in opts.items {
-            match k.as_str() {
-                // QemuOpts decides which `id` counts (the first, found its own way).
-                "id" => {}
-                "bus" if kind == SpecKind::Device => spec.bus = Some(v),
-                k if k == kind.type_key() => spec.type_name = Some(v),
-                _ => spec.push(k, SpecValue::Str(v)),
-            }
-        }
-        Ok(spec)
-    }
-
-    fn parse_json(kind: SpecKind, s: &str) -> Result<Spec> {
-        let v: Value =
-            serde_json::from_str(s).map_err(|e| Error::new(format!("JSON parse error, {e}")))?;
-        let Value::Object(map) = v else {
-            return Err(Error::invalid_parameter_type("<anonymous>", "object"));
-        };
-        let mut spec = Spec {
-            kind,
-            type_name: None,
-            id: None,
-            bus: None,
-            props: Vec::with_capacity(map.len()),
-            help: false,
-            warnings: Vec::new(),
-            json: true,
-        };
-        for (k, v) in map {
-            let string = |v: Value| match v {
-                Value::String(s) => Ok(s),
-                _ => Err(Error::invalid_parameter_type(&k, "string")),
-            };
-            match k.as_str() {
-                "id" => spec.id = Some(string(v)?),
-                "bus" if kind == SpecKind::Device => spec.bus = Some(string(v)?),
-                t if t == kind.type_key() => spec.type_name = Some(string(v)?),
-                _ => spec.push(k, SpecValue::Json(v)),
-            }
-        }
-        Ok(spec)
-    }
-
-    /// Adds a property; a key given again keeps its place and takes the new value.
-    fn push(&mut self, k: String, v: SpecValue) {
-        match self.props.iter_mut().find(|(key, _)| *key == k) {
-            Some(slot) => slot.1 = v,
-            None => self.props.push((k, v)),
-        }
+        Parsed::parse(kind, s).map(Parsed::into_spec)
     }
 
     /// Looks up the spec's type and applies QEMU's checks for the option.
@@ -146,70 +86,7 @@ impl Spec {
     /// # Errors
     /// Missing, unknown, abstract or not creatable type, with QEMU's texts.
     pub fn resolve_type(&self) -> Result<&'static TypeInfo> {
-        let key = self.kind.type_key();
-        let name = self
-            .type_name
-            .as_deref()
-            .ok_or_else(|| Error::missing_parameter(key))?;
-        let reg = registry();
-        match self.kind {
-            SpecKind::Device => {
-                let ty = reg
-                    .get(name)
-                    .map(|e| e.info)
-                    .filter(|t| t.is_device())
-                    .ok_or_else(|| {
-                        with_suggestion(
-                            Error::new(format!("'{name}' is not a valid device model name")),
-                            name,
-                            reg.types()
-                                .iter()
-                                .filter(|t| t.is_device() && !t.abstract_)
-                                .map(|t| t.name),
-                        )
-                    })?;
-                if ty.abstract_ {
-                    return Err(Error::invalid_parameter_value(
-                        "driver",
-                        "a non-abstract device type",
-                    ));
-                }
-                if !ty.device_meta().is_some_and(|m| m.user_creatable) {
-                    return Err(Error::invalid_parameter_value(
-                        "driver",
-                        "a pluggable device type",
-                    ));
-                }
-                Ok(ty)
-            }
-            SpecKind::Object => {
-                let ty = reg
-                    .get(name)
-                    .map(|e| e.info)
-                    .filter(|t| !t.is_device())
-                    .ok_or_else(|| {
-                        with_suggestion(
-                            Error::new(format!(
-                                "Parameter 'qom-type' does not accept value '{name}'"
-                            )),
-                            name,
-                            reg.types()
-                                .iter()
-                                .filter(|t| object_creatable(t) && !t.abstract_)
-                                .map(|t| t.name),
-                        )
-                    })?;
-                if !object_creatable(ty) {
-                    return Err(Error::new(format!(
-                        "object type '{name}' isn't supported by object-add"
-                    )));
-                }
-                if ty.abstract_ {
-                    return Err(Error::new(format!("object type '{name}' is abstract")));
-                }
-                Ok(ty)
-            }
-        }
+        resolve_type(self.kind, self.type_name.as_deref())
     }
 
     /// Creates the instance and sets every property, in command-line order
@@ -219,28 +96,314 @@ impl Spec {
     /// The first failing check or property.
     pub fn instantiate(&self, tree: &ObjectTree) -> Result<Instance> {
         let ty = self.resolve_type()?;
-        let mut inst = tree.instantiate(ty.name)?;
-        for (k, v) in &self.props {
-            if self.kind == SpecKind::Object && find_property(ty, k).is_err() {
-                // QEMU validates -object keys against the QAPI schema first.
-                let e = if self.json {
-                    Error::new(format!("Parameter '{k}' is unexpected"))
-                } else {
-                    Error::new(format!("Invalid parameter '{k}'"))
-                };
-                return Err(with_suggestion(
-                    e,
-                    k,
-                    ty.properties().filter(|p| p.set.is_some()).map(|p| p.name),
+        let props = self.props.iter().map(|(k, v)| (k.as_str(), v.as_input()));
+        instantiate(tree, self.kind, self.json, ty, props)
+    }
+}
+
+fn resolve_type(kind: SpecKind, type_name: Option<&str>) -> Result<&'static TypeInfo> {
+    let key = kind.type_key();
+    let name = type_name.ok_or_else(|| Error::missing_parameter(key))?;
+    let reg = registry();
+    match kind {
+        SpecKind::Device => {
+            let ty = reg
+                .get(name)
+                .map(|e| e.info)
+                .filter(|t| t.is_device())
+                .ok_or_else(|| {
+                    with_suggestion(
+                        Error::new(format!("'{name}' is not a valid device model name")),
+                        name,
+                        reg.types()
+                            .iter()
+                            .filter(|t| t.is_device() && !t.abstract_)
+                            .map(|t| t.name),
+                    )
+                })?;
+            if ty.abstract_ {
+                return Err(Error::invalid_parameter_value(
+                    "driver",
+                    "a non-abstract device type",
                 ));
             }
-            tree.set(&mut inst, k, v.as_input())?;
+            if !ty.device_meta().is_some_and(|m| m.user_creatable) {
+                return Err(Error::invalid_parameter_value(
+                    "driver",
+                    "a pluggable device type",
+                ));
+            }
+            Ok(ty)
         }
-        Ok(inst)
+        SpecKind::Object => {
+            let ty = reg
+                .get(name)
+                .map(|e| e.info)
+                .filter(|t| !t.is_device())
+                .ok_or_else(|| {
+                    with_suggestion(
+                        Error::new(format!(
+                            "Parameter 'qom-type' does not accept value '{name}'"
+                        )),
+                        name,
+                        reg.types()
+                            .iter()
+                            .filter(|t| object_creatable(t) && !t.abstract_)
+                            .map(|t| t.name),
+                    )
+                })?;
+            if !object_creatable(ty) {
+                return Err(Error::new(format!(
+                    "object type '{name}' isn't supported by object-add"
+                )));
+            }
+            if ty.abstract_ {
+                return Err(Error::new(format!("object type '{name}' is abstract")));
+            }
+            Ok(ty)
+        }
+    }
+}
+
+/// [`Spec::instantiate`] for the type `ty` and properties `props`.
+fn instantiate<'p>(
+    tree: &ObjectTree,
+    kind: SpecKind,
+    json: bool,
+    ty: &'static TypeInfo,
+    props: impl Iterator<Item = (&'p str, Input<'p>)>,
+) -> Result<Instance> {
+    let mut inst = tree.instantiate(ty.name)?;
+    for (k, v) in props {
+        if kind == SpecKind::Object && find_property(ty, k).is_err() {
+            // QEMU validates -object keys against the QAPI schema first.
+            let e = if json {
+                Error::new(format!("Parameter '{k}' is unexpected"))
+            } else {
+                Error::new(format!("Invalid parameter '{k}'"))
+            };
+            return Err(with_suggestion(
+                e,
+                k,
+                ty.properties().filter(|p| p.set.is_some()).map(|p| p.name),
+            ));
+        }
+        tree.set(&mut inst, k, v)?;
+    }
+    Ok(inst)
+}
+
+/// A property value of a [`Parsed`] spec.
+#[derive(Debug)]
+enum ParsedValue<'a> {
+    Str(Cow<'a, str>),
+    Json(Value),
+}
+
+impl ParsedValue<'_> {
+    fn as_input(&self) -> Input<'_> {
+        match self {
+            ParsedValue::Str(s) => Input::Str(s),
+            ParsedValue::Json(v) => Input::Json(v),
+        }
+    }
+}
+
+/// A [`Spec`] that borrows from the argument: keys and values are slices of
+/// it where the syntax allows (keyval values without a `,,` escape), so
+/// parsing a `-device` argument allocates little beyond the item list.
+/// [`Spec::parse`] is this parse and a copy; [`ObjectTree::instantiate_spec`],
+/// [`ObjectTree::device_add`] and [`ObjectTree::object_add`] skip the copy.
+#[derive(Debug)]
+struct Parsed<'a> {
+    kind: SpecKind,
+    type_name: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    bus: Option<Cow<'a, str>>,
+    props: Vec<(Cow<'a, str>, ParsedValue<'a>)>,
+    /// A bit per key hash in `props`, so that a new key (the usual case)
+    /// skips the search for an earlier one.
+    seen: u64,
+    help: bool,
+    warnings: Vec<String>,
+    json: bool,
+}
+
+impl<'a> Parsed<'a> {
+    fn parse(kind: SpecKind, s: &'a str) -> Result<Self> {
+        if s.starts_with('{') {
+            return Self::parse_json(kind, s);
+        }
+        let type_key = kind.type_key();
+        let mut spec = Parsed {
+            kind,
+            type_name: None,
+            id: None,
+            bus: None,
+            // Items are at most one more than the commas; the cap bounds
+            // what a string of escaped commas (`x=,,,,...`) could reserve.
+            props: Vec::with_capacity((qemu_opts::count_commas(s) + 1).min(64)),
+            seen: 0,
+            help: false,
+            warnings: Vec::new(),
+            json: false,
+        };
+        let scan = qemu_opts::tokenize(s, type_key, |k, v| {
+            match k {
+                // QemuOpts decides which `id` counts (the first, found its own way).
+                "id" => {}
+                "bus" if kind == SpecKind::Device => spec.bus = Some(v),
+                // The implied value comes first under this key, so the last
+                // one given wins as with `Spec`'s owned parse.
+                k if k == type_key => spec.type_name = Some(v),
+                _ => spec.push(Cow::Borrowed(k), ParsedValue::Str(v)),
+            }
+        })?;
+        spec.id = scan.id;
+        spec.help = scan.help;
+        spec.warnings = scan.warnings;
+        Ok(spec)
+    }
+
+    fn parse_json(kind: SpecKind, s: &str) -> Result<Self> {
+        let v: Value =
+            serde_json::from_str(s).map_err(|e| Error::new(format!("JSON parse error, {e}")))?;
+        let Value::Object(map) = v else {
+            return Err(Error::invalid_parameter_type("<anonymous>", "object"));
+        };
+        let mut spec = Parsed {
+            kind,
+            type_name: None,
+            id: None,
+            bus: None,
+            props: Vec::with_capacity(map.len()),
+            seen: 0,
+            help: false,
+            warnings: Vec::new(),
+            json: true,
+        };
+        for (k, v) in map {
+            let string = |v: Value| match v {
+                Value::String(s) => Ok(Cow::Owned(s)),
+                _ => Err(Error::invalid_parameter_type(&k, "string")),
+            };
+            match k.as_str() {
+                "id" => spec.id = Some(string(v)?),
+                "bus" if kind == SpecKind::Device => spec.bus = Some(string(v)?),
+                t if t == kind.type_key() => spec.type_name = Some(string(v)?),
+                _ => spec.push(Cow::Owned(k), ParsedValue::Json(v)),
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Adds a property; a key given again keeps its place and takes the new value.
+    fn push(&mut self, k: Cow<'a, str>, v: ParsedValue<'a>) {
+        let bit = key_bit(&k);
+        if self.seen & bit != 0
+            && let Some(slot) = self.props.iter_mut().find(|(key, _)| *key == k)
+        {
+            slot.1 = v;
+            return;
+        }
+        self.seen |= bit;
+        self.props.push((k, v));
+    }
+
+    fn into_spec(self) -> Spec {
+        Spec {
+            kind: self.kind,
+            type_name: self.type_name.map(Cow::into_owned),
+            id: self.id.map(Cow::into_owned),
+            bus: self.bus.map(Cow::into_owned),
+            props: self
+                .props
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        ParsedValue::Str(s) => SpecValue::Str(s.into_owned()),
+                        ParsedValue::Json(v) => SpecValue::Json(v),
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect(),
+            help: self.help,
+            warnings: self.warnings,
+            json: self.json,
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            kind: self.kind,
+            type_name: self.type_name.as_deref(),
+            id: self.id.as_deref(),
+            bus: self.bus.as_deref(),
+            help: self.help,
+            json: self.json,
+        }
+    }
+
+    fn props(&self) -> impl Iterator<Item = (&str, Input<'_>)> {
+        self.props.iter().map(|(k, v)| (&**k, v.as_input()))
+    }
+}
+
+/// One of 64 bits for a key: its length and two of its bytes, hashed.
+fn key_bit(k: &str) -> u64 {
+    let b = k.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    let h = (b.len() as u64)
+        .wrapping_mul(0x9e37_79b9)
+        .wrapping_add(u64::from(first.unwrap_or(0)) << 7)
+        .wrapping_add(u64::from(last.unwrap_or(0)).wrapping_mul(0x2f));
+    1 << ((h ^ (h >> 17)) & 63)
+}
+
+/// What [`ObjectTree::device_add_spec`] and [`ObjectTree::object_add_spec`]
+/// read of a spec besides its properties, from a [`Spec`] or a [`Parsed`].
+#[derive(Clone, Copy)]
+struct View<'s> {
+    kind: SpecKind,
+    type_name: Option<&'s str>,
+    id: Option<&'s str>,
+    bus: Option<&'s str>,
+    help: bool,
+    json: bool,
+}
+
+impl Spec {
+    fn view(&self) -> View<'_> {
+        View {
+            kind: self.kind,
+            type_name: self.type_name.as_deref(),
+            id: self.id.as_deref(),
+            bus: self.bus.as_deref(),
+            help: self.help,
+            json: self.json,
+        }
+    }
+
+    fn input_props(&self) -> impl Iterator<Item = (&str, Input<'_>)> {
+        self.props.iter().map(|(k, v)| (k.as_str(), v.as_input()))
     }
 }
 
 impl ObjectTree {
+    /// Parses a `-device`/`-object` argument, creates the instance and sets
+    /// every property (no realize or complete, nothing added to the tree):
+    /// what `Spec::parse(kind, spec)?.instantiate(tree)` does, with the
+    /// same results and errors, without copying the argument into a
+    /// [`Spec`] (keys and values are borrowed from `spec`).
+    ///
+    /// # Errors
+    /// As [`Spec::parse`] and [`Spec::instantiate`].
+    pub fn instantiate_spec(&self, kind: SpecKind, spec: &str) -> Result<Instance> {
+        let parsed = Parsed::parse(kind, spec)?;
+        let ty = resolve_type(kind, parsed.type_name.as_deref())?;
+        instantiate(self, kind, parsed.json, ty, parsed.props())
+    }
+
     /// `-device SPEC`: parses, creates, sets, realizes and adds the device.
     /// A help request is an error here; callers that print help check
     /// [`Spec::help`] first.
@@ -248,8 +411,8 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn device_add(&mut self, spec: &str) -> Result<ObjRef> {
-        let spec = Spec::parse(SpecKind::Device, spec)?;
-        self.device_add_spec(&spec)
+        let spec = Parsed::parse(SpecKind::Device, spec)?;
+        self.device_add_view(spec.view(), spec.props())
     }
 
     /// [`ObjectTree::device_add`] for an already parsed spec.
@@ -257,11 +420,19 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn device_add_spec(&mut self, spec: &Spec) -> Result<ObjRef> {
+        self.device_add_view(spec.view(), spec.input_props())
+    }
+
+    fn device_add_view<'p>(
+        &mut self,
+        spec: View<'_>,
+        props: impl Iterator<Item = (&'p str, Input<'p>)>,
+    ) -> Result<ObjRef> {
         if spec.help {
             return Err(Error::new("Help is not available for this option"));
         }
-        spec.resolve_type()?;
-        if let Some(id) = &spec.id {
+        let ty = resolve_type(spec.kind, spec.type_name)?;
+        if let Some(id) = spec.id {
             if !crate::opts::qemu_opts::id_wellformed(id) {
                 return Err(Error::bad_id());
             }
@@ -269,12 +440,12 @@ impl ObjectTree {
                 return Err(Error::new(format!("Duplicate ID '{id}' for device")));
             }
         }
-        if let Some(bus) = &spec.bus {
+        if let Some(bus) = spec.bus {
             // There is no machine here, hence no bus to plug into by name.
             return Err(Error::new(format!("Bus '{bus}' not found")));
         }
-        let inst = spec.instantiate(self)?;
-        self.realize(inst, spec.id.as_deref())
+        let inst = instantiate(self, spec.kind, spec.json, ty, props)?;
+        self.realize(inst, spec.id)
     }
 
     /// `-object SPEC`: parses, creates, sets, completes and adds the object.
@@ -282,8 +453,8 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn object_add(&mut self, spec: &str) -> Result<ObjRef> {
-        let spec = Spec::parse(SpecKind::Object, spec)?;
-        self.object_add_spec(&spec)
+        let spec = Parsed::parse(SpecKind::Object, spec)?;
+        self.object_add_view(spec.view(), spec.props())
     }
 
     /// [`ObjectTree::object_add`] for an already parsed spec.
@@ -291,21 +462,26 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn object_add_spec(&mut self, spec: &Spec) -> Result<ObjRef> {
+        self.object_add_view(spec.view(), spec.input_props())
+    }
+
+    fn object_add_view<'p>(
+        &mut self,
+        spec: View<'_>,
+        props: impl Iterator<Item = (&'p str, Input<'p>)>,
+    ) -> Result<ObjRef> {
         if spec.help {
             return Err(Error::new("Help is not available for this option"));
         }
-        spec.resolve_type()?;
-        let id = spec
-            .id
-            .as_deref()
-            .ok_or_else(|| Error::missing_parameter("id"))?;
+        let ty = resolve_type(spec.kind, spec.type_name)?;
+        let id = spec.id.ok_or_else(|| Error::missing_parameter("id"))?;
         if !crate::opts::qemu_opts::id_wellformed(id) {
             return Err(Error::bad_id());
         }
         if self.object(id).is_some() {
             return Err(Error::new(format!("Duplicate ID '{id}' for object")));
         }
-        let inst = spec.instantiate(self)?;
+        let inst = instantiate(self, spec.kind, spec.json, ty, props)?;
         self.add_object(inst, id)
     }
 }

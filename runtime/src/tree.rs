@@ -148,7 +148,7 @@ impl ObjectTree {
             prop: prop.name,
             tree: Some(self),
         };
-        set(obj, value, &cx)
+        set(obj, prop.index, value, &cx)
     }
 
     /// Reads a property as JSON (`qom-get`).
@@ -164,7 +164,7 @@ impl ObjectTree {
                 ty.name, prop.name
             ))
         })?;
-        Ok(get(obj))
+        Ok(get(obj, prop.index))
     }
 
     /// Completes a user-creatable object and adds it as `/objects/<id>`.
@@ -395,8 +395,7 @@ fn links_to(dev: &ObjRef, target: &ObjRef) -> bool {
     let obj: &dyn Object = &**dev;
     obj.type_info()
         .properties()
-        .filter_map(|p| p.link)
-        .any(|get| get(obj).is_some_and(|t| Rc::ptr_eq(t, target)))
+        .any(|p| p.link_target(obj).is_some_and(|t| Rc::ptr_eq(t, target)))
 }
 
 /// Whether `ty` may be created by `-object`.

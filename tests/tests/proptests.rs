@@ -590,3 +590,115 @@ fn pci_devfn_auto_round_trips_through_json() {
     let auto = PciDevfn::AUTO;
     assert_eq!(PciDevfn::from_json(&auto.to_json(), &cx).unwrap(), auto);
 }
+
+/// Every readable property of an instance, as `qom-get` returns it.
+fn readable_values(obj: &dyn qomgen::Object) -> Vec<(&'static str, Value)> {
+    obj.type_info()
+        .properties()
+        .filter(|p| p.get.is_some())
+        .map(|p| (p.name, ObjectTree::get(obj, p.name).unwrap()))
+        .collect()
+}
+
+/// The same outcome: both succeed, or both fail with the same text.
+fn same_outcome<T, U>(
+    a: &qomgen::Result<T>,
+    b: &qomgen::Result<U>,
+    spec: &str,
+) -> Result<bool, TestCaseError> {
+    match (a, b) {
+        (Ok(_), Ok(_)) => Ok(true),
+        (Err(x), Err(y)) => {
+            prop_assert_eq!(x.to_string(), y.to_string(), "{:?}", spec);
+            prop_assert_eq!(x.hint(), y.hint(), "{:?}", spec);
+            Ok(false)
+        }
+        _ => Err(TestCaseError::fail(format!(
+            "{spec:?}: one path succeeded, the other failed"
+        ))),
+    }
+}
+
+/// `instantiate_spec` and `Spec::parse` + `instantiate` agree on `spec`.
+fn same_instance(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
+    let tree = populated_tree();
+    let borrowed = tree.instantiate_spec(kind, spec);
+    let owned = Spec::parse(kind, spec).and_then(|parsed| parsed.instantiate(&tree));
+    if same_outcome(&borrowed, &owned, spec)? {
+        let (a, b) = (borrowed.unwrap(), owned.unwrap());
+        prop_assert_eq!(
+            readable_values(a.object()),
+            readable_values(b.object()),
+            "{:?}",
+            spec
+        );
+    }
+    drop(tree);
+    take_events();
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    // The borrowing parse behind `instantiate_spec`, `device_add` and
+    // `object_add` against the owned `Spec` path.
+
+    #[test]
+    fn instantiate_spec_is_spec_parse_then_instantiate_device(
+        s in prop_oneof![
+            6 => leaf_spec(),
+            2 => option_text(DEVICE_TYPES),
+            1 => json_option_text(DEVICE_TYPES),
+            1 => "\\PC*",
+        ],
+    ) {
+        same_instance(SpecKind::Device, &s)?;
+    }
+
+    #[test]
+    fn instantiate_spec_is_spec_parse_then_instantiate_object(
+        s in prop_oneof![
+            3 => backend_spec(),
+            3 => json_option_text(OBJECT_TYPES),
+            2 => option_text(OBJECT_TYPES),
+            1 => "\\PC*",
+        ],
+    ) {
+        same_instance(SpecKind::Object, &s)?;
+    }
+
+    #[test]
+    fn device_add_is_device_add_spec(
+        s in prop_oneof![
+            6 => leaf_spec(),
+            2 => option_text(DEVICE_TYPES),
+            1 => json_option_text(DEVICE_TYPES),
+        ],
+    ) {
+        let (mut a, mut b) = (populated_tree(), populated_tree());
+        let borrowed = a.device_add(&s);
+        let owned = Spec::parse(SpecKind::Device, &s).and_then(|spec| b.device_add_spec(&spec));
+        same_outcome(&borrowed, &owned, &s)?;
+        prop_assert_eq!(a.len(), b.len());
+        drop((a, b));
+        take_events();
+    }
+
+    #[test]
+    fn object_add_is_object_add_spec(
+        s in prop_oneof![
+            6 => backend_spec(),
+            2 => option_text(OBJECT_TYPES),
+            1 => json_option_text(OBJECT_TYPES),
+        ],
+    ) {
+        let (mut a, mut b) = (populated_tree(), populated_tree());
+        let borrowed = a.object_add(&s);
+        let owned = Spec::parse(SpecKind::Object, &s).and_then(|spec| b.object_add_spec(&spec));
+        same_outcome(&borrowed, &owned, &s)?;
+        prop_assert_eq!(a.len(), b.len());
+        drop((a, b));
+        take_events();
+    }
+}

@@ -538,14 +538,15 @@ mod tests {
     use crate::error::Result;
     use crate::kind::{Input, ValueCx};
     use crate::object::Object;
+    use crate::property::PropertyDefault;
     use crate::registry::DEVICE;
     use crate::types::{DeviceMeta, TypeKind};
 
-    fn set_any(_: &mut dyn Object, _: Input<'_>, _: &ValueCx<'_>) -> Result<()> {
+    fn set_any(_: &mut dyn Object, _: usize, _: Input<'_>, _: &ValueCx<'_>) -> Result<()> {
         Ok(())
     }
 
-    fn get_any(_: &dyn Object) -> serde_json::Value {
+    fn get_any(_: &dyn Object, _: usize) -> serde_json::Value {
         serde_json::Value::Null
     }
 
@@ -558,9 +559,10 @@ mod tests {
             name,
             type_name,
             description,
-            default: None,
+            default: PropertyDefault::None,
             since: None,
             link_type: None,
+            index: 0,
             set: Some(set_any),
             get: Some(get_any),
             link: None,

@@ -43,30 +43,30 @@ pub use json::{
 use crate::error::{Error, Result};
 use crate::kind::{Input, ValueCx};
 use crate::object::Object;
-use crate::property::Property;
+use crate::property::{Property, PropertyDefault};
 use crate::registry::registry;
 use crate::types::{TypeInfo, TypeKind};
 
-fn get_type(obj: &dyn Object) -> serde_json::Value {
+fn get_type(obj: &dyn Object, _: usize) -> serde_json::Value {
     obj.type_info().name.into()
 }
 
-fn get_false(_: &dyn Object) -> serde_json::Value {
+fn get_false(_: &dyn Object, _: usize) -> serde_json::Value {
     false.into()
 }
 
-fn get_hotpluggable(obj: &dyn Object) -> serde_json::Value {
+fn get_hotpluggable(obj: &dyn Object, _: usize) -> serde_json::Value {
     obj.type_info()
         .device_meta()
         .is_some_and(|m| m.hotpluggable)
         .into()
 }
 
-fn get_null(_: &dyn Object) -> serde_json::Value {
+fn get_null(_: &dyn Object, _: usize) -> serde_json::Value {
     serde_json::Value::Null
 }
 
-fn set_realized(_: &mut dyn Object, _: Input<'_>, cx: &ValueCx<'_>) -> Result<()> {
+fn set_realized(_: &mut dyn Object, _: usize, _: Input<'_>, cx: &ValueCx<'_>) -> Result<()> {
     Err(Error::new(format!(
         "Property '{}.realized' is changed by realizing or deleting the device, not by setting it",
         cx.type_name
@@ -82,9 +82,10 @@ const fn implicit(
         name,
         type_name,
         description: None,
-        default: None,
+        default: PropertyDefault::None,
         since: None,
         link_type: None,
+        index: 0,
         set: None,
         get: Some(get),
         link: None,

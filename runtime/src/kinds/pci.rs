@@ -10,27 +10,56 @@ use crate::kind::{DefaultValue, PropertyKind, ValueCx};
 /// What C's `strtoul(s, &end, base)` consumes: leading white space, a sign,
 /// a `0x` prefix in base 16, then digits. Returns the value (saturated, as
 /// `ULONG_MAX` on overflow) and the rest, or `None` when no digit was read.
+///
+/// Byte by byte: every byte it accepts is ASCII, so a multi-byte character
+/// simply ends the digits, as it does for C.
 pub(crate) fn strtoul(s: &str, radix: u32) -> Option<(u64, &str)> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
+    fn digit(c: u8, radix: u32) -> Option<u64> {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        (u32::from(d) < radix).then_some(u64::from(d))
+    }
+    let b = s.as_bytes();
+    let mut i = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .unwrap_or(b.len());
+    let neg = match b.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
-    let t = if radix == 16
-        && (t.starts_with("0x") || t.starts_with("0X"))
-        && t[2..].starts_with(|c: char| c.is_ascii_hexdigit())
+    if radix == 16
+        && b.get(i) == Some(&b'0')
+        && matches!(b.get(i + 1), Some(b'x' | b'X'))
+        && b.get(i + 2).is_some_and(|&c| digit(c, 16).is_some())
     {
-        &t[2..]
-    } else {
-        t
-    };
-    let end = t.find(|c: char| !c.is_digit(radix)).unwrap_or(t.len());
-    if end == 0 {
+        i += 2;
+    }
+    let start = i;
+    let mut v: Option<u64> = Some(0);
+    while let Some(d) = b.get(i).and_then(|&c| digit(c, radix)) {
+        v = v
+            .and_then(|v| v.checked_mul(u64::from(radix)))
+            .and_then(|v| v.checked_add(d));
+        i += 1;
+    }
+    if i == start {
         return None;
     }
-    let v = u64::from_str_radix(&t[..end], radix).unwrap_or(u64::MAX);
-    Some((if neg { v.wrapping_neg() } else { v }, &t[end..]))
+    let v = v.unwrap_or(u64::MAX);
+    // `i` is at an ASCII byte or the end: a character boundary.
+    Some((if neg { v.wrapping_neg() } else { v }, s.get(i..)?))
 }
 
 /// A host PCI address `[domain:]bus:slot.function` (QEMU's `PCIHostDeviceAddress`).
@@ -191,6 +220,47 @@ impl PropertyKind for PciDevfn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// `strtoul` as it was written before the byte-wise one, on `char`s
+    /// and `from_str_radix`: the reference the proptest compares with.
+    fn strtoul_chars(s: &str, radix: u32) -> Option<(u64, &str)> {
+        let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+        let (neg, t) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let t = if radix == 16
+            && (t.starts_with("0x") || t.starts_with("0X"))
+            && t[2..].starts_with(|c: char| c.is_ascii_hexdigit())
+        {
+            &t[2..]
+        } else {
+            t
+        };
+        let end = t.find(|c: char| !c.is_digit(radix)).unwrap_or(t.len());
+        if end == 0 {
+            return None;
+        }
+        let v = u64::from_str_radix(&t[..end], radix).unwrap_or(u64::MAX);
+        Some((if neg { v.wrapping_neg() } else { v }, &t[end..]))
+    }
+
+    proptest! {
+        #[test]
+        fn strtoul_is_the_char_wise_one(
+            s in prop_oneof![
+                "\\PC{0,24}",
+                "[ \t+-]{0,2}(0[xX])?[0-9a-fA-Fg:.]{0,24}",
+                "[0-9a-f]{15,22}",
+            ],
+            hex in any::<bool>(),
+        ) {
+            let radix = if hex { 16 } else { 10 };
+            prop_assert_eq!(strtoul(&s, radix), strtoul_chars(&s, radix));
+        }
+    }
 
     fn host(s: &str) -> Option<String> {
         PciHostAddress::parse_str(s).map(|a| a.to_string())

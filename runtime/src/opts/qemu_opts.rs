@@ -96,12 +96,60 @@ pub fn id_wellformed(id: &str) -> bool {
         && bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 
+/// The index of the first byte of `s` that is `a` or `b`. Eight bytes at
+/// a time (the items of an option string are short, so this beats both a
+/// byte loop and `memchr`'s setup).
+fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let (xa, xb) = (w ^ pa, w ^ pb);
+        // A zero byte of `xa`/`xb` is a match. The lowest flagged byte is
+        // the first match (a flag can be wrong only above a real zero).
+        let m = ((xa.wrapping_sub(LO) & !xa) | (xb.wrapping_sub(LO) & !xb)) & HI;
+        if m != 0 {
+            return Some(at + (m.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|p| at + p)
+}
+
+/// How many `,` there are in `s` (a bound on the number of items), eight
+/// bytes at a time.
+pub(crate) fn count_commas(s: &str) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    let mut n = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (LO * u64::from(b','));
+        // The high bit of each byte of `zero` is set exactly when that
+        // byte of `x` is zero, i.e. a comma (no carries between bytes).
+        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+        n += zero.count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b',').count()
+}
+
 /// `get_opt_value`: the value starting at byte `start`, up to a single `,`
 /// (`,,` stands for `,`); returns it and the offset of that `,` (or the end).
 /// A value without `,,` is borrowed from `params`: most are.
 pub(crate) fn get_opt_value(params: &str, start: usize) -> (Cow<'_, str>, usize) {
     let rest = params.get(start..).unwrap_or_default();
-    match rest.find(',') {
+    match find_either(rest.as_bytes(), b',', b',') {
         None => return (Cow::Borrowed(rest), params.len()),
         Some(off) if params.as_bytes().get(start + off + 1) != Some(&b',') => {
             return (
@@ -152,10 +200,7 @@ fn get_opt_name_value<'a>(
     warnings: Option<&mut Vec<String>>,
 ) -> Item<'a> {
     let pb = params.as_bytes();
-    let len = pb
-        .iter()
-        .position(|&c| c == b'=' || c == b',')
-        .unwrap_or(pb.len());
+    let len = find_either(pb, b'=', b',').unwrap_or(pb.len());
     let (name, value, implied, mut p);
     if pb.get(len) != Some(&b'=') {
         if let Some(first) = firstname {
@@ -205,12 +250,12 @@ fn get_opt_name_value<'a>(
 }
 
 /// `opts_parse_id`: the first `id` item, scanning without an implied key.
-fn parse_id(params: &str) -> Option<String> {
+fn parse_id(params: &str) -> Option<Cow<'_, str>> {
     let mut pos = 0;
     while pos < params.len() {
         let item = get_opt_name_value(params.get(pos..)?, None, None);
         if item.name == "id" {
-            return Some(item.value.into_owned());
+            return Some(item.value);
         }
         if item.consumed == 0 {
             return None;
@@ -218,6 +263,19 @@ fn parse_id(params: &str) -> Option<String> {
         pos += item.consumed;
     }
     None
+}
+
+/// What [`tokenize`] finds besides the items, which it hands to a sink.
+#[derive(Debug, Default)]
+pub(crate) struct Scan<'a> {
+    /// See [`QemuOpts::implied`].
+    pub implied: Option<Cow<'a, str>>,
+    /// See [`QemuOpts::help`].
+    pub help: bool,
+    /// See [`QemuOpts::warnings`].
+    pub warnings: Vec<String>,
+    /// See [`QemuOpts::id`].
+    pub id: Option<Cow<'a, str>>,
 }
 
 /// `qemu_opts_parse_noisily(list, s, true)` for an option list that accepts
@@ -238,37 +296,75 @@ fn parse_id(params: &str) -> Option<String> {
 /// assert_eq!(o.warnings, ["short-form boolean option 'x-vga' deprecated", "Please use x-vga=on instead"]);
 /// ```
 pub fn parse(s: &str, implied_key: &str) -> Result<QemuOpts, Error> {
-    let id = parse_id(s);
-    if id.as_deref().is_some_and(|id| !id_wellformed(id)) {
-        return Err(Error::bad_id());
-    }
     // Items are at most one more than the commas; the cap bounds what a
     // string of escaped commas (`x=,,,,...`) could make us reserve.
-    let items = (s.bytes().filter(|&b| b == b',').count() + 1).min(64);
-    let mut opts = QemuOpts {
-        id,
-        items: Vec::with_capacity(items),
-        ..QemuOpts::default()
-    };
+    let mut items = Vec::with_capacity((count_commas(s) + 1).min(64));
+    let scan = tokenize(s, implied_key, |k, v| {
+        items.push((k.to_owned(), v.into_owned()));
+    })?;
+    Ok(QemuOpts {
+        implied: scan.implied.map(Cow::into_owned),
+        items,
+        help: scan.help,
+        warnings: scan.warnings,
+        id: scan.id.map(Cow::into_owned),
+    })
+}
+
+/// [`parse`] without copying: what `-device`/`-object` parsing uses. Each
+/// item goes to `item` in command-line order (names are slices of `s` or
+/// the implied key, values too unless they contain a `,,` escape); the
+/// rest is returned. On a malformed `id` the items already handed over
+/// are to be discarded.
+///
+/// QEMU finds the `id` by a second scan of the argument (`opts_parse_id`),
+/// which differs from the main one only in the first item: there it is a
+/// flag, not the implied value. The item boundaries of both scans are
+/// the same unless the implied value contains a `,,` escape, so the `id`
+/// is taken from the main scan (the first item counting as the flag
+/// `id`/`noid` if it is spelt so) and the second scan runs only for an
+/// escaped implied value.
+pub(crate) fn tokenize<'a>(
+    s: &'a str,
+    implied_key: &'a str,
+    mut item: impl FnMut(&'a str, Cow<'a, str>),
+) -> Result<Scan<'a>, Error> {
+    let mut scan = Scan::default();
+    let mut id: Option<Option<Cow<'a, str>>> = None;
     let mut firstname = Some(implied_key);
     let mut pos = 0;
     while pos < s.len() {
         let Some(rest) = s.get(pos..) else { break };
-        let item = get_opt_name_value(rest, firstname, Some(&mut opts.warnings));
+        let it = get_opt_name_value(rest, firstname, Some(&mut scan.warnings));
         firstname = None;
-        let value = item.value.into_owned();
-        if item.implied {
-            opts.implied = Some(value.clone());
-        } else if is_help_option(item.name) {
-            opts.help = true;
+        if it.implied {
+            id = match &it.value {
+                Cow::Owned(_) => Some(parse_id(s)),
+                // `opts_parse_id` reads this item as a flag.
+                Cow::Borrowed("id") => Some(Some(Cow::Borrowed("on"))),
+                Cow::Borrowed("noid") => Some(Some(Cow::Borrowed("off"))),
+                Cow::Borrowed(_) => None,
+            };
+            scan.implied = Some(it.value.clone());
+        } else {
+            if id.is_none() && it.name == "id" {
+                id = Some(Some(it.value.clone()));
+            }
+            if is_help_option(it.name) {
+                scan.help = true;
+            }
         }
-        opts.items.push((item.name.to_owned(), value));
-        if item.consumed == 0 {
+        item(it.name, it.value);
+        if it.consumed == 0 {
             break;
         }
-        pos += item.consumed;
+        pos += it.consumed;
     }
-    Ok(opts)
+    scan.id = id.flatten();
+    if scan.id.as_deref().is_some_and(|id| !id_wellformed(id)) {
+        return Err(Error::bad_id());
+    }
+    Ok(scan)
 }
 
 #[cfg(test)]
@@ -492,6 +588,43 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn count_commas_counts_commas(s in "[,a=\\x{80}-\\x{10ffff}]{0,40}|\\PC{0,40}") {
+            prop_assert_eq!(count_commas(&s), s.bytes().filter(|&b| b == b',').count());
+        }
+
+        #[test]
+        fn find_either_is_the_first_match(
+            s in prop::collection::vec(prop_oneof![Just(b','), Just(b'='), Just(b'a'), Just(0x80u8), any::<u8>()], 0..40),
+            a in prop_oneof![Just(b','), Just(b'='), any::<u8>()],
+            b in prop_oneof![Just(b','), Just(b'='), any::<u8>()],
+        ) {
+            prop_assert_eq!(find_either(&s, a, b), s.iter().position(|&c| c == a || c == b));
+        }
+
+        /// The `id` taken from the main scan is the one QEMU's own scan
+        /// (`opts_parse_id`, kept as `parse_id`) finds.
+        #[test]
+        fn id_of_the_main_scan_is_opts_parse_id(
+            input in prop_oneof![
+                1 => "\\PC*",
+                4 => prop::collection::vec(
+                    prop_oneof![
+                        Just("id"), Just("noid"), Just("id=x"), Just("id=9"), Just("id=a,,b"),
+                        Just("noid=y"), Just("d"), Just("d,"), Just("a=b"), Just(""),
+                        Just("x=,"), Just("no"), Just("help"), Just("=id"),
+                    ],
+                    0..6,
+                ).prop_map(|items| items.join(",")),
+            ],
+        ) {
+            let expected = parse_id(&input);
+            match tokenize(&input, "driver", |_, _| {}) {
+                Ok(t) => prop_assert_eq!(t.id, expected),
+                Err(_) => prop_assert!(expected.is_some_and(|id| !id_wellformed(&id))),
+            }
+        }
+
         #[test]
         fn qemu_opts_never_panics(input in "\\PC*") {
             let _ = parse(&input, "driver");
