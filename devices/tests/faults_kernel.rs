@@ -575,6 +575,28 @@ fn config_space_read_fails() {
     }
 }
 
+/// A config region shorter than a header (planned: 8 bytes at offset 0,
+/// which is BAR0 for vfio-pci) reads as zeros past its end, as QEMU's
+/// zeroed copy does: no capability list, no panic.
+#[test]
+fn short_config_region() {
+    let Some((g, _l)) = detect("short_config_region") else {
+        return;
+    };
+    let p = plan();
+    p.override_region_info(
+        vb::VFIO_PCI_CONFIG_REGION_INDEX,
+        vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
+        8,
+    );
+    let mut c = Case::new(&g);
+    let (class, caps) = realized_pci(&mut c, &g.spec(""), |s| {
+        (s.class_code, s.capabilities.len())
+    });
+    assert_eq!((class, caps), (0, 0));
+    drop(p);
+}
+
 /// Not in the reference: QEMU reads only the ERR/REQ IRQ info at realize
 /// (and only traces a failure); this crate reads every index and fails on
 /// INTx/MSI/MSI-X.

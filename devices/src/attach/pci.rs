@@ -201,13 +201,18 @@ fn populate(dev: &VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()>
             maps: Vec::new(),
         });
     }
-    let mut space = vec![0u8; config.size.min(4096) as usize];
-    device.region_read(&config, 0, &mut space).map_err(|e| {
-        Error::new(format!(
-            "failed to read device config space: {}",
-            e.strerror()
-        ))
-    })?;
+    // QEMU reads what the region has into a zeroed 256-byte (or 4 KiB)
+    // copy: a short config region reads as zeros past its end.
+    let len = config.size.min(4096) as usize;
+    let mut space = vec![0u8; len.max(256)];
+    device
+        .region_read(&config, 0, &mut space[..len])
+        .map_err(|e| {
+            Error::new(format!(
+                "failed to read device config space: {}",
+                e.strerror()
+            ))
+        })?;
     a.regions.push(Region {
         info: config,
         maps: Vec::new(),
