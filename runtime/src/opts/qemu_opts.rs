@@ -785,7 +785,6 @@ mod tests {
 
     /// The item-by-item scan [`tokenize`] replaces (each item split by
     /// `get_opt_name_value`), kept to compare with.
-    #[allow(clippy::type_complexity)]
     fn tokenize_by_item<'a>(
         s: &'a str,
         implied_key: &'a str,
@@ -834,6 +833,9 @@ mod tests {
         Ok(scan)
     }
 
+    /// The items a scan handed over, and its result (errors as text).
+    type ScanResult<'a> = (Vec<(&'a str, Cow<'a, str>)>, Result<Scan<'a>, String>);
+
     /// Everything [`tokenize`] (or `f`) reports for `s`: items, scan or error.
     fn run_scan<'a>(
         s: &'a str,
@@ -842,7 +844,7 @@ mod tests {
             &'a str,
             &mut dyn FnMut(&'a str, Cow<'a, str>),
         ) -> Result<Scan<'a>, Error>,
-    ) -> (Vec<(&'a str, Cow<'a, str>)>, Result<Scan<'a>, String>) {
+    ) -> ScanResult<'a> {
         let mut items = Vec::new();
         let scan = f(s, "driver", &mut |k, v| items.push((k, v))).map_err(|e| e.to_string());
         (items, scan)
