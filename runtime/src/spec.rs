@@ -193,20 +193,15 @@ fn instantiate<'p>(
     Ok(inst)
 }
 
-/// A property value of a [`Parsed`] spec.
+/// A property value of a [`Parsed`] spec. A JSON value is kept in
+/// [`Parsed::json_values`], so that the list of properties stays small
+/// (a `Value` is several times the size of a string slice) and cheap to
+/// build for the keyval syntax.
 #[derive(Debug)]
 enum ParsedValue<'a> {
     Str(Cow<'a, str>),
-    Json(Value),
-}
-
-impl ParsedValue<'_> {
-    fn as_input(&self) -> Input<'_> {
-        match self {
-            ParsedValue::Str(s) => Input::Str(s),
-            ParsedValue::Json(v) => Input::Json(v),
-        }
-    }
+    /// The index of the value in [`Parsed::json_values`].
+    Json(usize),
 }
 
 /// A [`Spec`] that borrows from the argument: keys and values are slices of
@@ -221,6 +216,8 @@ struct Parsed<'a> {
     id: Option<Cow<'a, str>>,
     bus: Option<Cow<'a, str>>,
     props: Vec<(Cow<'a, str>, ParsedValue<'a>)>,
+    /// The values of JSON properties, see [`ParsedValue::Json`].
+    json_values: Vec<Value>,
     /// A bit per key hash in `props`, so that a new key (the usual case)
     /// skips the search for an earlier one.
     seen: u64,
@@ -243,6 +240,7 @@ impl<'a> Parsed<'a> {
             // Items are at most one more than the commas; the cap bounds
             // what a string of escaped commas (`x=,,,,...`) could reserve.
             props: Vec::with_capacity((qemu_opts::count_commas(s) + 1).min(64)),
+            json_values: Vec::new(),
             seen: 0,
             help: false,
             warnings: Vec::new(),
@@ -277,6 +275,7 @@ impl<'a> Parsed<'a> {
             id: None,
             bus: None,
             props: Vec::with_capacity(map.len()),
+            json_values: Vec::with_capacity(map.len()),
             seen: 0,
             help: false,
             warnings: Vec::new(),
@@ -291,7 +290,11 @@ impl<'a> Parsed<'a> {
                 "id" => spec.id = Some(string(v)?),
                 "bus" if kind == SpecKind::Device => spec.bus = Some(string(v)?),
                 t if t == kind.type_key() => spec.type_name = Some(string(v)?),
-                _ => spec.push(Cow::Owned(k), ParsedValue::Json(v)),
+                _ => {
+                    spec.json_values.push(v);
+                    let i = spec.json_values.len() - 1;
+                    spec.push(Cow::Owned(k), ParsedValue::Json(i));
+                }
             }
         }
         Ok(spec)
@@ -310,7 +313,8 @@ impl<'a> Parsed<'a> {
         self.props.push((k, v));
     }
 
-    fn into_spec(self) -> Spec {
+    fn into_spec(mut self) -> Spec {
+        let mut json_values = std::mem::take(&mut self.json_values);
         Spec {
             kind: self.kind,
             type_name: self.type_name.map(Cow::into_owned),
@@ -322,7 +326,12 @@ impl<'a> Parsed<'a> {
                 .map(|(k, v)| {
                     let v = match v {
                         ParsedValue::Str(s) => SpecValue::Str(s.into_owned()),
-                        ParsedValue::Json(v) => SpecValue::Json(v),
+                        ParsedValue::Json(i) => SpecValue::Json(
+                            json_values
+                                .get_mut(i)
+                                .map(std::mem::take)
+                                .unwrap_or_default(),
+                        ),
                     };
                     (k.into_owned(), v)
                 })
@@ -345,9 +354,19 @@ impl<'a> Parsed<'a> {
     }
 
     fn props(&self) -> impl Iterator<Item = (&str, Input<'_>)> {
-        self.props.iter().map(|(k, v)| (&**k, v.as_input()))
+        self.props.iter().map(|(k, v)| {
+            let input = match v {
+                ParsedValue::Str(s) => Input::Str(s),
+                ParsedValue::Json(i) => Input::Json(self.json_values.get(*i).unwrap_or(&NULL)),
+            };
+            (&**k, input)
+        })
     }
 }
+
+/// What a missing JSON value reads as (never: every index is pushed
+/// with its value).
+static NULL: Value = Value::Null;
 
 /// One of 64 bits for a key: its length and two of its bytes, hashed.
 fn key_bit(k: &str) -> u64 {

@@ -187,7 +187,6 @@ pub(crate) fn get_opt_value(params: &str, start: usize) -> (Cow<'_, str>, usize)
 struct Item<'a> {
     name: &'a str,
     value: Cow<'a, str>,
-    implied: bool,
     /// Bytes consumed, including a terminating `,`.
     consumed: usize,
 }
@@ -201,42 +200,22 @@ fn get_opt_name_value<'a>(
 ) -> Item<'a> {
     let pb = params.as_bytes();
     let len = find_either(pb, b'=', b',').unwrap_or(pb.len());
-    let (name, value, implied, mut p);
+    let (name, value, mut p);
     if pb.get(len) != Some(&b'=') {
         if let Some(first) = firstname {
             // Implicitly named first option.
             name = first;
             (value, p) = get_opt_value(params, 0);
-            implied = true;
         } else {
             // Option without value: must be a flag.
-            let raw = params.get(..len).unwrap_or_default();
-            let (prefix, flag, v) = match raw.strip_prefix("no") {
-                Some(rest) => ("no", rest, "off"),
-                None => ("", raw, "on"),
-            };
-            if let Some(w) = warnings
-                && (!prefix.is_empty() || !is_help_option(flag))
-            {
-                w.push(format!(
-                    "short-form boolean option '{prefix}{flag}' deprecated"
-                ));
-                if flag == "delay" {
-                    let on = if prefix.is_empty() { "off" } else { "on" };
-                    w.push(format!("Please use nodelay={on} instead"));
-                } else {
-                    w.push(format!("Please use {flag}={v} instead"));
-                }
-            }
+            let (flag, v) = short_flag(params.get(..len).unwrap_or_default(), warnings);
             name = flag;
             value = Cow::Borrowed(v);
-            implied = false;
             p = len;
         }
     } else {
         name = params.get(..len).unwrap_or_default();
         (value, p) = get_opt_value(params, len + 1);
-        implied = false;
     }
     if pb.get(p) == Some(&b',') {
         p += 1;
@@ -244,8 +223,193 @@ fn get_opt_name_value<'a>(
     Item {
         name,
         value,
-        implied,
         consumed: p,
+    }
+}
+
+/// A short-form flag (`foo` or `nofoo`): its name and value (`on`/`off`).
+/// With `warnings`, adds the deprecation warning (except for `help`/`?`).
+fn short_flag<'a>(raw: &'a str, warnings: Option<&mut Vec<String>>) -> (&'a str, &'static str) {
+    let (prefix, flag, v) = match raw.strip_prefix("no") {
+        Some(rest) => ("no", rest, "off"),
+        None => ("", raw, "on"),
+    };
+    if let Some(w) = warnings
+        && (!prefix.is_empty() || !is_help_option(flag))
+    {
+        w.push(format!(
+            "short-form boolean option '{prefix}{flag}' deprecated"
+        ));
+        if flag == "delay" {
+            let on = if prefix.is_empty() { "off" } else { "on" };
+            w.push(format!("Please use nodelay={on} instead"));
+        } else {
+            w.push(format!("Please use {flag}={v} instead"));
+        }
+    }
+    (flag, v)
+}
+
+/// The positions of `,` and of `,`-or-`=` in an argument, found 64 bytes
+/// at a time as bit masks, so that splitting items is a matter of finding
+/// the next set bit. Blocks are computed as the scan reaches them.
+struct Marks<'a> {
+    b: &'a [u8],
+    /// The block whose masks are cached (`usize::MAX`: none yet).
+    block: usize,
+    /// Bit `i`: byte `64 * block + i` is `,`.
+    comma: u64,
+    /// Bit `i`: byte `64 * block + i` is `,` or `=`.
+    comma_eq: u64,
+}
+
+impl<'a> Marks<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Marks {
+            b,
+            block: usize::MAX,
+            comma: 0,
+            comma_eq: 0,
+        }
+    }
+
+    /// The first `,` (or, with `eq`, `,` or `=`) at or after `from`, or
+    /// the length of the argument.
+    #[inline]
+    fn next(&mut self, from: usize, eq: bool) -> usize {
+        // Usually in the block at hand.
+        if from / 64 == self.block {
+            let mask = if eq { self.comma_eq } else { self.comma } >> (from % 64);
+            if mask != 0 {
+                return from + mask.trailing_zeros() as usize;
+            }
+        }
+        self.next_in_later_blocks(from, eq)
+    }
+
+    /// [`Marks::next`] where the answer is not in the cached block.
+    #[inline(never)]
+    fn next_in_later_blocks(&mut self, from: usize, eq: bool) -> usize {
+        let mut at = from;
+        while at < self.b.len() {
+            let block = at / 64;
+            if block != self.block {
+                let start = block * 64;
+                let full = self.b.get(start..start + 64);
+                (self.comma, self.comma_eq) = match full.and_then(|f| <&[u8; 64]>::try_from(f).ok())
+                {
+                    Some(full) => block_masks(full),
+                    None => {
+                        // The last, partial block; NUL bytes match neither.
+                        let mut chunk = [0u8; 64];
+                        let tail = self.b.get(start..).unwrap_or_default();
+                        if let Some(dst) = chunk.get_mut(..tail.len()) {
+                            dst.copy_from_slice(tail);
+                        }
+                        block_masks(&chunk)
+                    }
+                };
+                self.block = block;
+            }
+            let mask = if eq { self.comma_eq } else { self.comma } >> (at % 64);
+            if mask != 0 {
+                return at + mask.trailing_zeros() as usize;
+            }
+            at = (block + 1) * 64;
+        }
+        self.b.len()
+    }
+}
+
+/// The masks of `,` and of `,`-or-`=` bytes of a block (bit `i`: byte `i`).
+///
+/// Plain code the compiler vectorises (no target-specific code: the model
+/// builds the same everywhere): the compares become vector compares (SSE2
+/// on x86_64), giving a byte of 0 or 1 per input byte, and each eight of
+/// those are gathered into eight bits by one multiplication (the bit of
+/// byte `k` lands at bit `56 + k`; no two partial products meet).
+#[inline]
+fn block_masks(chunk: &[u8; 64]) -> (u64, u64) {
+    let comma: [u8; 64] = std::array::from_fn(|i| u8::from(chunk.get(i) == Some(&b',')));
+    let comma_eq: [u8; 64] =
+        std::array::from_fn(|i| u8::from(matches!(chunk.get(i), Some(b',' | b'='))));
+    (gather_bits(&comma), gather_bits(&comma_eq))
+}
+
+/// Bit `i` of the result is byte `i` of `flags`, each byte 0 or 1.
+#[inline]
+fn gather_bits(flags: &[u8; 64]) -> u64 {
+    let mut bits = 0;
+    for (k, part) in flags.chunks_exact(8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(part);
+        let w = u64::from_le_bytes(word);
+        bits |= (w.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    bits
+}
+
+/// [`block_masks`] computed the SWAR way, eight bytes at a time (the
+/// tests compare the two).
+#[cfg(test)]
+fn block_masks_swar(chunk: &[u8; 64]) -> (u64, u64) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each byte of the result is set exactly when that byte
+    // of `w` equals the byte of `pattern` (no carries between bytes).
+    let hits = |w: u64, pattern: u64| {
+        let x = w ^ pattern;
+        !(((x & LOW7) + LOW7) | x | LOW7)
+    };
+    // Gathers the eight high bits into the low byte.
+    let gather = |h: u64| ((h >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) & 0xff;
+    let (mut comma, mut comma_eq) = (0u64, 0u64);
+    for (i, part) in chunk.chunks_exact(8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(part);
+        let w = u64::from_le_bytes(word);
+        let c = hits(w, LO * u64::from(b','));
+        let e = hits(w, LO * u64::from(b'='));
+        comma |= gather(c) << (8 * i);
+        comma_eq |= gather(c | e) << (8 * i);
+    }
+    (comma, comma_eq)
+}
+
+/// `get_opt_value` on [`Marks`]: the value starting at byte `start`, up to
+/// a single `,` (`,,` stands for `,`), and the offset of that `,` (or the
+/// end); borrowed unless it contains an escape.
+#[inline]
+fn value_at<'a>(s: &'a str, marks: &mut Marks<'_>, start: usize) -> (Cow<'a, str>, usize) {
+    let comma = marks.next(start, false);
+    if s.as_bytes().get(comma + 1) != Some(&b',') {
+        return (
+            Cow::Borrowed(s.get(start..comma).unwrap_or_default()),
+            comma,
+        );
+    }
+    escaped_value_at(s, marks, start, comma)
+}
+
+/// [`value_at`] for a value with a `,,` escape, whose first `,` is at `comma`.
+#[cold]
+#[inline(never)]
+fn escaped_value_at<'a>(
+    s: &'a str,
+    marks: &mut Marks<'_>,
+    start: usize,
+    mut comma: usize,
+) -> (Cow<'a, str>, usize) {
+    let mut val = String::new();
+    let mut from = start;
+    loop {
+        val.push_str(s.get(from..comma).unwrap_or_default());
+        if s.as_bytes().get(comma + 1) != Some(&b',') {
+            return (Cow::Owned(val), comma);
+        }
+        val.push(',');
+        from = comma + 2;
+        comma = marks.next(from, false);
     }
 }
 
@@ -266,7 +430,7 @@ fn parse_id(params: &str) -> Option<Cow<'_, str>> {
 }
 
 /// What [`tokenize`] finds besides the items, which it hands to a sink.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Scan<'a> {
     /// See [`QemuOpts::implied`].
     pub implied: Option<Cow<'a, str>>,
@@ -324,6 +488,10 @@ pub fn parse(s: &str, implied_key: &str) -> Result<QemuOpts, Error> {
 /// is taken from the main scan (the first item counting as the flag
 /// `id`/`noid` if it is spelt so) and the second scan runs only for an
 /// escaped implied value.
+///
+/// The argument is split in one pass over bit masks of its `,` and `=`
+/// bytes ([`Marks`]) rather than by searching item by item; the old
+/// item-by-item scan is kept in the tests, which compare the two.
 pub(crate) fn tokenize<'a>(
     s: &'a str,
     implied_key: &'a str,
@@ -331,34 +499,62 @@ pub(crate) fn tokenize<'a>(
 ) -> Result<Scan<'a>, Error> {
     let mut scan = Scan::default();
     let mut id: Option<Option<Cow<'a, str>>> = None;
-    let mut firstname = Some(implied_key);
+    let b = s.as_bytes();
+    let mut marks = Marks::new(b);
+    let mut first = true;
     let mut pos = 0;
-    while pos < s.len() {
-        let Some(rest) = s.get(pos..) else { break };
-        let it = get_opt_name_value(rest, firstname, Some(&mut scan.warnings));
-        firstname = None;
-        if it.implied {
-            id = match &it.value {
+    while pos < b.len() {
+        let sep = marks.next(pos, true);
+        let (name, value, end);
+        if b.get(sep) == Some(&b'=') {
+            name = s.get(pos..sep).unwrap_or_default();
+            (value, end) = value_at(s, &mut marks, sep + 1);
+            if id.is_none() && name == "id" {
+                id = Some(Some(value.clone()));
+            }
+            if is_help_option(name) {
+                scan.help = true;
+            }
+        } else if first {
+            // Implicitly named first option.
+            name = implied_key;
+            (value, end) = value_at(s, &mut marks, pos);
+            id = match &value {
                 Cow::Owned(_) => Some(parse_id(s)),
                 // `opts_parse_id` reads this item as a flag.
                 Cow::Borrowed("id") => Some(Some(Cow::Borrowed("on"))),
                 Cow::Borrowed("noid") => Some(Some(Cow::Borrowed("off"))),
                 Cow::Borrowed(_) => None,
             };
-            scan.implied = Some(it.value.clone());
+            scan.implied = Some(value.clone());
         } else {
-            if id.is_none() && it.name == "id" {
-                id = Some(Some(it.value.clone()));
+            // Option without value: must be a flag.
+            let (flag, v) = short_flag(
+                s.get(pos..sep).unwrap_or_default(),
+                Some(&mut scan.warnings),
+            );
+            name = flag;
+            value = Cow::Borrowed(v);
+            end = sep;
+            if id.is_none() && name == "id" {
+                id = Some(Some(value.clone()));
             }
-            if is_help_option(it.name) {
+            if is_help_option(name) {
                 scan.help = true;
             }
         }
-        item(it.name, it.value);
-        if it.consumed == 0 {
+        first = false;
+        item(name, value);
+        // Past the `,` that ends the item.
+        let next = if b.get(end) == Some(&b',') {
+            end + 1
+        } else {
+            end
+        };
+        if next == pos {
             break;
         }
-        pos += it.consumed;
+        pos = next;
     }
     scan.id = id.flatten();
     if scan.id.as_deref().is_some_and(|id| !id_wellformed(id)) {
@@ -587,7 +783,136 @@ mod tests {
         }
     }
 
+    /// The item-by-item scan [`tokenize`] replaces (each item split by
+    /// `get_opt_name_value`), kept to compare with.
+    fn tokenize_by_item<'a>(
+        s: &'a str,
+        implied_key: &'a str,
+        mut item: impl FnMut(&'a str, Cow<'a, str>),
+    ) -> Result<Scan<'a>, Error> {
+        let mut scan = Scan::default();
+        let mut id: Option<Option<Cow<'a, str>>> = None;
+        let mut firstname = Some(implied_key);
+        let mut pos = 0;
+        while pos < s.len() {
+            let Some(rest) = s.get(pos..) else { break };
+            // The item is the implied one when it comes first and has no
+            // `=` (what `get_opt_name_value` reported as `implied`).
+            let implied = firstname.is_some()
+                && find_either(rest.as_bytes(), b'=', b',')
+                    .is_none_or(|i| rest.as_bytes().get(i) != Some(&b'='));
+            let it = get_opt_name_value(rest, firstname, Some(&mut scan.warnings));
+            firstname = None;
+            if implied {
+                id = match &it.value {
+                    Cow::Owned(_) => Some(parse_id(s)),
+                    // `opts_parse_id` reads this item as a flag.
+                    Cow::Borrowed("id") => Some(Some(Cow::Borrowed("on"))),
+                    Cow::Borrowed("noid") => Some(Some(Cow::Borrowed("off"))),
+                    Cow::Borrowed(_) => None,
+                };
+                scan.implied = Some(it.value.clone());
+            } else {
+                if id.is_none() && it.name == "id" {
+                    id = Some(Some(it.value.clone()));
+                }
+                if is_help_option(it.name) {
+                    scan.help = true;
+                }
+            }
+            item(it.name, it.value);
+            if it.consumed == 0 {
+                break;
+            }
+            pos += it.consumed;
+        }
+        scan.id = id.flatten();
+        if scan.id.as_deref().is_some_and(|id| !id_wellformed(id)) {
+            return Err(Error::bad_id());
+        }
+        Ok(scan)
+    }
+
+    /// The items a scan handed over, and its result (errors as text).
+    type ScanResult<'a> = (Vec<(&'a str, Cow<'a, str>)>, Result<Scan<'a>, String>);
+
+    /// Everything [`tokenize`] (or `f`) reports for `s`: items, scan or error.
+    fn run_scan<'a>(
+        s: &'a str,
+        f: impl FnOnce(
+            &'a str,
+            &'a str,
+            &mut dyn FnMut(&'a str, Cow<'a, str>),
+        ) -> Result<Scan<'a>, Error>,
+    ) -> ScanResult<'a> {
+        let mut items = Vec::new();
+        let scan = f(s, "driver", &mut |k, v| items.push((k, v))).map_err(|e| e.to_string());
+        (items, scan)
+    }
+
+    #[test]
+    fn block_masks_mark_commas_and_equals() {
+        let mut chunk = [0u8; 64];
+        for (i, c) in chunk.iter_mut().enumerate() {
+            *c = match i % 7 {
+                0 => b',',
+                3 => b'=',
+                5 => 0x80 | b',',
+                _ => b'a' + (i % 26) as u8,
+            };
+        }
+        let naive = |f: &dyn Fn(u8) -> bool| {
+            chunk
+                .iter()
+                .enumerate()
+                .filter(|&(_, &c)| f(c))
+                .fold(0u64, |m, (i, _)| m | 1 << i)
+        };
+        let expected = (naive(&|c| c == b','), naive(&|c| c == b',' || c == b'='));
+        assert_eq!(block_masks(&chunk), expected);
+        assert_eq!(block_masks_swar(&chunk), expected);
+    }
+
     proptest! {
+        /// The one-pass split gives what the item-by-item scan gives: the
+        /// same items, implied value, help flag, warnings, `id` and errors,
+        /// on arguments long enough to span several 64-byte blocks.
+        #[test]
+        fn tokenize_is_the_item_by_item_scan(
+            input in prop_oneof![
+                1 => "\\PC{0,150}",
+                4 => prop::collection::vec(
+                    prop_oneof![
+                        prop::sample::select(vec![
+                            "id", "noid", "id=x", "id=9", "id=a,,b", "d", "", ",", "x=,", "no",
+                            "help", "?", "=id", "nodelay", "x-vga", "k=v=w", "a,,b=c,,", ",,,",
+                            "é=ü",
+                        ])
+                        .prop_map(str::to_owned),
+                        "[a-z=,]{0,70}",
+                        "[a-z-]{1,20}=[a-z0-9:.]{0,40}",
+                    ],
+                    0..12,
+                ).prop_map(|items| items.join(",")),
+            ],
+        ) {
+            let new = run_scan(&input, |s, k, f| tokenize(s, k, f));
+            let old = run_scan(&input, |s, k, f| tokenize_by_item(s, k, f));
+            prop_assert_eq!(new, old);
+        }
+
+        #[test]
+        fn block_masks_are_the_swar_masks(
+            chunk in prop::array::uniform32(prop_oneof![Just(b','), Just(b'='), any::<u8>()]),
+            rest in prop::array::uniform32(prop_oneof![Just(b','), Just(b'='), any::<u8>()]),
+        ) {
+            let mut block = [0u8; 64];
+            let (a, b) = block.split_at_mut(32);
+            a.copy_from_slice(&chunk);
+            b.copy_from_slice(&rest);
+            prop_assert_eq!(block_masks(&block), block_masks_swar(&block));
+        }
+
         #[test]
         fn count_commas_counts_commas(s in "[,a=\\x{80}-\\x{10ffff}]{0,40}|\\PC{0,40}") {
             prop_assert_eq!(count_commas(&s), s.bytes().filter(|&b| b == b',').count());

@@ -33,7 +33,7 @@ fn is_c_space(c: u8) -> bool {
 }
 
 /// The outcome of glibc's `strtoull`/`strtoll` digit scan.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Scan {
     /// Magnitude of the digits (saturated meaningless when `overflow`).
     mag: u64,
@@ -49,7 +49,94 @@ struct Scan {
 /// Port of glibc's `strtoull` scanning for `base` 0, 8, 10 or 16: optional
 /// leading whitespace, optional sign, `0x` prefix (base 0/16), leading-`0`
 /// octal (base 0), digits until the first non-digit.
+///
+/// Most inputs start with a digit and have too few digits to overflow
+/// (`1920`, `0x10de`, `64k`): [`strto_scan_plain`] reads those without
+/// the checks the general scan needs.
 fn strto_scan(b: &[u8], base: u32) -> Scan {
+    match strto_scan_plain(b, base) {
+        Some(scan) => scan,
+        None => strto_scan_general(b, base),
+    }
+}
+
+/// [`strto_scan_general`] for input that starts with a digit and whose
+/// digit run cannot overflow 64 bits (at most 19 decimal, 16 hexadecimal
+/// or 21 octal digits); `None` for anything else, which the general scan
+/// handles. Same base and prefix rules: `0x` (base 0/16) switches to
+/// hexadecimal, another leading `0` to octal (base 0).
+#[inline]
+fn strto_scan_plain(b: &[u8], base: u32) -> Option<Scan> {
+    let first = *b.first()?;
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    let (base, start) = if first == b'0' && matches!(b.get(1), Some(b'x' | b'X')) {
+        match base {
+            0 | 16 => (16, 2),
+            _ => (base, 0),
+        }
+    } else if first == b'0' && base == 0 {
+        (8, 0)
+    } else if base == 0 {
+        (10, 0)
+    } else {
+        (base, 0)
+    };
+    let mut mag: u64 = 0;
+    let mut i = start;
+    let max = match base {
+        10 => {
+            while let Some(d) = b.get(i).map(|&c| c.wrapping_sub(b'0')).filter(|&d| d < 10) {
+                mag = mag.wrapping_mul(10).wrapping_add(u64::from(d));
+                i += 1;
+            }
+            19
+        }
+        8 => {
+            while let Some(d) = b.get(i).map(|&c| c.wrapping_sub(b'0')).filter(|&d| d < 8) {
+                mag = mag << 3 | u64::from(d);
+                i += 1;
+            }
+            21
+        }
+        16 => {
+            while let Some(d) = b.get(i).and_then(|&c| hex_digit(c)) {
+                mag = mag << 4 | u64::from(d);
+                i += 1;
+            }
+            16
+        }
+        // The callers use bases 0, 10 and 16 (and 8 is handled above).
+        _ => return None,
+    };
+    // No digit after `0x`, or possibly too many (`mag` may have wrapped
+    // then): the general scan decides.
+    let digits = i - start;
+    if digits == 0 || digits > max {
+        return None;
+    }
+    Some(Scan {
+        mag,
+        neg: false,
+        overflow: false,
+        end: Some(i),
+    })
+}
+
+/// The value of a hexadecimal digit.
+#[inline]
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The general scan behind [`strto_scan`].
+fn strto_scan_general(b: &[u8], base: u32) -> Scan {
     let mut i = 0;
     while b.get(i).is_some_and(|&c| is_c_space(c)) {
         i += 1;
@@ -244,9 +331,23 @@ fn parse_fraction(copy: &[u8]) -> Fraction {
     if digits.is_empty() || neg {
         return Fraction::Invalid;
     }
-    let mut text = String::with_capacity(digits.len() + 2);
-    text.push_str("0.");
-    text.extend(digits.iter().map(|&d| char::from(d)));
+    // `0.<digits>`, on the stack unless the fraction is long.
+    let mut buf = [0u8; 40];
+    let mut heap = String::new();
+    let text = match buf.get_mut(..digits.len() + 2) {
+        Some(t) => {
+            let (head, tail) = t.split_at_mut(2);
+            head.copy_from_slice(b"0.");
+            tail.copy_from_slice(digits);
+            std::str::from_utf8(t).unwrap_or_default()
+        }
+        None => {
+            heap.reserve(digits.len() + 2);
+            heap.push_str("0.");
+            heap.extend(digits.iter().map(|&d| char::from(d)));
+            &heap
+        }
+    };
     match text.parse::<f64>() {
         Ok(value) => Fraction::Value {
             value,
@@ -596,6 +697,42 @@ mod tests {
             let _ = parse_u64(&s);
             let _ = parse_i64(&s);
             let _ = parse_size(&s);
+        }
+
+        /// The shortcut for plain numbers gives what the general scan gives.
+        #[test]
+        fn strto_scan_is_the_general_scan(
+            s in prop_oneof![
+                "\\PC{0,24}",
+                "[ +\\-]{0,2}(0[xX])?[0-9a-fA-Fg:.kx]{0,24}",
+                "0?[0-9]{15,23}[kG.]?",
+                "0[xX][0-9a-fA-F]{12,20}",
+                "0[0-7]{18,24}",
+            ],
+            base in prop_oneof![Just(0u32), Just(8), Just(10), Just(16)],
+        ) {
+            prop_assert_eq!(strto_scan(s.as_bytes(), base), strto_scan_general(s.as_bytes(), base));
+        }
+
+        /// The fraction read from a stack buffer is the one read from a
+        /// `String` (what `parse_fraction` did before), up to and past the
+        /// buffer's length.
+        #[test]
+        fn fraction_is_read_as_from_a_string(s in " {0,2}[+\\-]?\\.[0-9]{0,60}[0-9a-z.]{0,3}") {
+            let got = match parse_fraction(s.as_bytes()) {
+                Fraction::Value { value, nonzero, len } => Some((value.to_bits(), nonzero, len)),
+                Fraction::Invalid => None,
+            };
+            let b = s.trim_start_matches(' ');
+            let b = b.strip_prefix('+').unwrap_or(b);
+            let expected = b.strip_prefix('.').and_then(|rest| {
+                let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+                let digits = rest.get(..n)?;
+                let value = format!("0.{digits}").parse::<f64>().ok()?;
+                let len = s.len() - rest.len() + n;
+                (n > 0).then_some((value.to_bits(), digits.bytes().any(|d| d != b'0'), len))
+            });
+            prop_assert_eq!(got, expected);
         }
 
         #[test]
