@@ -24,21 +24,7 @@ pub(crate) fn strtoul(s: &str, radix: u32) -> Option<(u64, &str)> {
         (u32::from(d) < radix).then_some(u64::from(d))
     }
     let b = s.as_bytes();
-    let mut i = b
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .unwrap_or(b.len());
-    let neg = match b.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (mut i, neg) = crate::opts::scalar::c_number_prefix(b);
     if radix == 16
         && b.get(i) == Some(&b'0')
         && matches!(b.get(i + 1), Some(b'x' | b'X'))

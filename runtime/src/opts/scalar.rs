@@ -32,6 +32,25 @@ fn is_c_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
+/// What C's number parsers skip before the digits: white space (`isspace`
+/// in the C locale), then one optional sign. Returns where the digits may
+/// start and whether the sign was `-`.
+pub(crate) fn c_number_prefix(b: &[u8]) -> (usize, bool) {
+    let mut i = b.iter().position(|&c| !is_c_space(c)).unwrap_or(b.len());
+    let neg = match b.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    (i, neg)
+}
+
 /// The outcome of glibc's `strtoull`/`strtoll` digit scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Scan {
@@ -137,19 +156,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// The general scan behind [`strto_scan`].
 fn strto_scan_general(b: &[u8], base: u32) -> Scan {
-    let mut i = 0;
-    while b.get(i).is_some_and(|&c| is_c_space(c)) {
-        i += 1;
-    }
-    let mut neg = false;
-    match b.get(i) {
-        Some(b'-') => {
-            neg = true;
-            i += 1;
-        }
-        Some(b'+') => i += 1,
-        _ => {}
-    }
+    let (mut i, neg) = c_number_prefix(b);
     let mut base = base;
     let mut hex_prefix = false;
     if b.get(i) == Some(&b'0') {
@@ -302,21 +309,7 @@ enum Fraction {
 /// and cannot be hexadecimal); `inf`/`nan` are rejected as non-finite, and any
 /// negative result (even `-0.0`) is rejected by `do_strtosz`.
 fn parse_fraction(copy: &[u8]) -> Fraction {
-    let mut i = 0;
-    while copy.get(i).is_some_and(|&c| is_c_space(c)) {
-        i += 1;
-    }
-    let neg = match copy.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (i, neg) = c_number_prefix(copy);
     if copy.get(i) != Some(&b'.') {
         return Fraction::Invalid;
     }
