@@ -25,8 +25,8 @@ impl IrqNotifier {
 }
 
 /// Registers an eventfd for IRQ `index`, one of the bus's `known` indexes.
-/// `Ok(None)`: the eventfd could not be assigned; QEMU then drops the
-/// notifier without an error, the caller warns.
+/// `Ok(Err(_))`: the kernel refused the eventfd (`VFIO_DEVICE_SET_IRQS`);
+/// QEMU then drops the notifier without an error, the caller warns.
 pub(super) fn register(
     device: &Device,
     info: &DeviceInfo,
