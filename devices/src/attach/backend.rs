@@ -1,4 +1,5 @@
-//! The two VFIO backends and the choice between them.
+//! The two VFIO backends and the choice between them, and the groups this
+//! process has open (shared by their devices).
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};

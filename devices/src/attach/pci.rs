@@ -1,6 +1,8 @@
 //! vfio-pci realize (reference §2.4): select, attach, then read what the
 //! device is: regions (mapped where allowed), IRQs, config space and its
-//! capability lists.
+//! capability lists; then MSI-X (`msix.rs`), the capability checks
+//! (`caps.rs`), the display (`display.rs`) and migration (`migration.rs`)
+//! probes, in QEMU's order.
 
 use std::path::PathBuf;
 
