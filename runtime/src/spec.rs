@@ -10,7 +10,7 @@ use crate::kind::Input;
 use crate::opts::qemu_opts;
 use crate::registry::registry;
 use crate::tree::{Instance, ObjRef, ObjectTree, find_property, object_creatable};
-use crate::types::TypeInfo;
+use crate::types::{TypeInfo, TypeKind};
 
 /// A property value as given on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +127,9 @@ fn resolve_type(kind: SpecKind, type_name: Option<&str>) -> Result<&'static Type
                     "a non-abstract device type",
                 ));
             }
-            if !ty.device_meta().is_some_and(|m| m.user_creatable) {
+            // `user_creatable` is the type's own (`device_meta` inherits
+            // only the category and bus), so no walk of the lineage.
+            if !matches!(ty.kind, TypeKind::Device(m) if m.user_creatable) {
                 return Err(Error::invalid_parameter_value(
                     "driver",
                     "a pluggable device type",
