@@ -145,7 +145,7 @@ fn strto_scan_plain(b: &[u8], base: u32) -> Option<Scan> {
 
 /// The value of a hexadecimal digit.
 #[inline]
-fn hex_digit(c: u8) -> Option<u8> {
+pub(crate) fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
