@@ -70,6 +70,18 @@ pub mod __private {
     use crate::property::{DefaultFn, GetFn, LinkFn, Property, PropertyDefault, SetFn};
     use crate::types::{TypeInfo, TypeKind};
 
+    /// The fast path of [`crate::ObjectTree::instantiate_spec`] alone: the
+    /// instance when the spec takes it, `None` when the general path has to
+    /// decide. Not for use outside the project's tests, which compare the
+    /// two paths.
+    pub fn instantiate_streaming(
+        tree: &crate::ObjectTree,
+        kind: crate::SpecKind,
+        spec: &str,
+    ) -> Option<crate::Instance> {
+        tree.instantiate_streaming(kind, spec)
+    }
+
     /// The part of `obj` that a property of `T` operates on.
     #[inline]
     pub fn part_mut<T: ObjectType>(obj: &mut dyn Object) -> Result<&mut T> {

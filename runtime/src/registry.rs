@@ -176,6 +176,13 @@ impl<V> NameIndex<V> {
     /// The value indexed under `name`.
     #[inline]
     fn get(&self, name: &str) -> Option<&V> {
+        self.get_with_position(name).map(|(_, v)| v)
+    }
+
+    /// The value indexed under `name` and its position in the order of
+    /// indexing (distinct names, distinct positions).
+    #[inline]
+    fn get_with_position(&self, name: &str) -> Option<(usize, &V)> {
         let hash = name_hash(name.as_bytes());
         let mut i = hash as usize & self.mask;
         loop {
@@ -185,9 +192,10 @@ impl<V> NameIndex<V> {
                 return None;
             }
             if slot.hash == hash {
-                let (k, v) = self.entries.get(slot.entry as usize - 1)?;
+                let position = slot.entry as usize - 1;
+                let (k, v) = self.entries.get(position)?;
                 if same_name(k.as_bytes(), name.as_bytes()) {
-                    return Some(v);
+                    return Some((position, v));
                 }
             }
             i = (i + 1) & self.mask;
@@ -212,6 +220,14 @@ impl TypeEntry {
     #[inline]
     pub fn property(&self, name: &str) -> Option<&'static Property> {
         self.props.get(name).copied()
+    }
+
+    /// [`TypeEntry::property`] and the property's position among the
+    /// type's properties (below their number): two names have the same
+    /// position exactly when they are the same property.
+    #[inline]
+    pub(crate) fn property_with_position(&self, name: &str) -> Option<(usize, &'static Property)> {
+        self.props.get_with_position(name).map(|(i, p)| (i, *p))
     }
 }
 
@@ -362,6 +378,11 @@ mod tests {
             prop_assert_eq!(index.values().count(), map.len());
             for p in names.iter().copied().chain(probes.iter().map(String::as_str)) {
                 prop_assert_eq!(index.get(p), map.get(p), "{:?}", p);
+                // The position is that of the name's own entry.
+                let at = index
+                    .get_with_position(p)
+                    .map(|(i, v)| (index.entries.get(i).map(|e| e.0), v));
+                prop_assert_eq!(at, map.get(p).map(|v| (Some(p), v)), "{:?}", p);
             }
         }
 

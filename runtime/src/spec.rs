@@ -10,7 +10,7 @@ use crate::kind::Input;
 use crate::opts::qemu_opts;
 use crate::registry::registry;
 use crate::tree::{Instance, ObjRef, ObjectTree, find_property, object_creatable};
-use crate::types::TypeInfo;
+use crate::types::{TypeInfo, TypeKind};
 
 /// A property value as given on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +127,9 @@ fn resolve_type(kind: SpecKind, type_name: Option<&str>) -> Result<&'static Type
                     "a non-abstract device type",
                 ));
             }
-            if !ty.device_meta().is_some_and(|m| m.user_creatable) {
+            // `user_creatable` is the type's own (`device_meta` inherits
+            // only the category and bus), so no walk of the lineage.
+            if !matches!(ty.kind, TypeKind::Device(m) if m.user_creatable) {
                 return Err(Error::invalid_parameter_value(
                     "driver",
                     "a pluggable device type",
@@ -418,9 +420,73 @@ impl ObjectTree {
     /// # Errors
     /// As [`Spec::parse`] and [`Spec::instantiate`].
     pub fn instantiate_spec(&self, kind: SpecKind, spec: &str) -> Result<Instance> {
+        if let Some(inst) = self.instantiate_streaming(kind, spec) {
+            return Ok(inst);
+        }
         let parsed = Parsed::parse(kind, spec)?;
         let ty = resolve_type(kind, parsed.type_name.as_deref())?;
         instantiate(self, kind, parsed.json, ty, parsed.props())
+    }
+
+    /// [`ObjectTree::instantiate_spec`] for the common case, without
+    /// storing the items: each property is set as the tokenizer finds it.
+    /// That gives the general path's instance only when the type is known
+    /// before the first property (the first item names it and no later one
+    /// does), no property is given twice (the general path sets a repeated
+    /// key once, at its first place, with its last value) and nothing
+    /// fails (the general path reports a syntax error found after a
+    /// property error). Otherwise, and for JSON or a help request, the
+    /// answer is `None` and the caller takes the general path from the
+    /// start; what was set is dropped (setting a property has no effect
+    /// outside the instance).
+    pub(crate) fn instantiate_streaming(&self, kind: SpecKind, s: &str) -> Option<Instance> {
+        if s.starts_with('{') {
+            return None;
+        }
+        let type_key = kind.type_key();
+        let mut inst: Option<(Instance, &'static crate::registry::TypeEntry)> = None;
+        let mut usual = true;
+        // A bit per property position in the type's index: which are set.
+        let mut set = [0u64; 4];
+        let scan = qemu_opts::tokenize(s, type_key, |k, v| {
+            if !usual {
+                return;
+            }
+            let Some((inst, entry)) = &mut inst else {
+                // The first item: the type.
+                let ty = (k == type_key)
+                    .then(|| resolve_type(kind, Some(&v)).ok())
+                    .flatten();
+                let made = ty.and_then(|ty| self.instantiate(ty.name).ok());
+                match made.and_then(|i| Some((i.entry()?, i))) {
+                    Some((entry, i)) => inst = Some((i, entry)),
+                    None => usual = false,
+                }
+                return;
+            };
+            match k {
+                "id" => {}
+                "bus" if kind == SpecKind::Device => {}
+                _ if k == type_key => usual = false,
+                _ => {
+                    usual = entry.property_with_position(k).is_some_and(|(i, prop)| {
+                        let (word, bit) = (i / 64, 1u64 << (i % 64));
+                        let Some(w) = set.get_mut(word) else {
+                            return false;
+                        };
+                        if *w & bit != 0 {
+                            return false;
+                        }
+                        *w |= bit;
+                        self.set_found(inst, prop, Input::Str(&v)).is_ok()
+                    });
+                }
+            }
+        });
+        match scan {
+            Ok(scan) if usual && !scan.help => inst.map(|(i, _)| i),
+            _ => None,
+        }
     }
 
     /// `-device SPEC`: parses, creates, sets, realizes and adds the device.

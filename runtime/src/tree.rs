@@ -45,6 +45,12 @@ impl Instance {
         &*self.obj
     }
 
+    /// The registry's entry for the instance's type, where
+    /// [`ObjectTree::set`] looks properties up first.
+    pub(crate) fn entry(&self) -> Option<&'static TypeEntry> {
+        self.entry
+    }
+
     /// Mutable access, for typed configuration by Rust code.
     pub fn object_mut(&mut self) -> &mut dyn Object {
         &mut *self.obj
@@ -132,6 +138,17 @@ impl ObjectTree {
             // Not found (the error and its suggestion), or no entry.
             None => find_property(inst.type_info(), name)?,
         };
+        self.apply(&mut *inst.obj, prop, value)
+    }
+
+    /// Sets `prop`, found by the caller in [`Instance::entry`], on `inst`:
+    /// [`ObjectTree::set`] after its lookup.
+    pub(crate) fn set_found(
+        &self,
+        inst: &mut Instance,
+        prop: &Property,
+        value: Input<'_>,
+    ) -> Result<()> {
         self.apply(&mut *inst.obj, prop, value)
     }
 

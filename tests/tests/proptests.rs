@@ -702,3 +702,178 @@ proptest! {
         take_events();
     }
 }
+
+/// Items for the fast path of `instantiate_spec`: mostly valid
+/// `test-leaf` properties, with repeated keys (the pool is small), type
+/// keys, `id` (well-formed or not), `bus`, help, short-form flags,
+/// escaped commas, unknown keys and bad values mixed in.
+fn streaming_item() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => leaf_item().prop_map(|(k, v)| format!("{k}={}", keyval_value(&v))),
+        1 => select(vec![
+            "driver=test-leaf",
+            "driver=test-leaf-nohotplug",
+            "qom-type=test-backend",
+            "id=d9",
+            "id=9x",
+            "bus=pci.0",
+            "help",
+            "?",
+            "help=on",
+            "x-fail-realize",
+            "nox-fail-realize",
+            "host=/a,,b",
+            "host=,,",
+            "token=a,,,,b",
+            "x-offset=1,,2",
+            "nope=1",
+            "x-offset=70000",
+            "display=maybe",
+            "",
+            "=",
+            "window=4k",
+            "fd=-1",
+        ])
+        .prop_map(str::to_owned),
+    ]
+}
+
+/// A keyval argument aimed at the fast path (see [`streaming_item`]).
+fn streaming_spec(first: &'static [&'static str]) -> impl Strategy<Value = String> {
+    (
+        select(first),
+        prop::collection::vec(streaming_item(), 0..10),
+    )
+        .prop_map(|(f, items)| {
+            let mut s = f.to_owned();
+            for i in items {
+                s.push(',');
+                s.push_str(&i);
+            }
+            s
+        })
+}
+
+/// The fast path of `instantiate_spec`, where it answers, gives what the
+/// general path (`Spec::parse` + `instantiate`) gives; `instantiate_spec`
+/// agrees with the general path everywhere. Returns whether the fast
+/// path answered.
+fn streaming_is_general(kind: SpecKind, spec: &str) -> Result<bool, TestCaseError> {
+    let tree = populated_tree();
+    let general = Spec::parse(kind, spec).and_then(|parsed| parsed.instantiate(&tree));
+    let streamed = qomgen::__private::instantiate_streaming(&tree, kind, spec);
+    let answered = streamed.is_some();
+    if let Some(fast) = streamed {
+        let Ok(general) = &general else {
+            return Err(TestCaseError::fail(format!(
+                "{spec:?}: the fast path succeeded, the general path failed"
+            )));
+        };
+        prop_assert_eq!(
+            fast.type_info().name,
+            general.type_info().name,
+            "{:?}",
+            spec
+        );
+        prop_assert_eq!(
+            readable_values(fast.object()),
+            readable_values(general.object()),
+            "{:?}",
+            spec
+        );
+    }
+    let via = tree.instantiate_spec(kind, spec);
+    if same_outcome(&via, &general, spec)? {
+        let (a, b) = (via.unwrap(), general.unwrap());
+        prop_assert_eq!(a.type_info().name, b.type_info().name, "{:?}", spec);
+        prop_assert_eq!(
+            readable_values(a.object()),
+            readable_values(b.object()),
+            "{:?}",
+            spec
+        );
+    }
+    drop(tree);
+    take_events();
+    Ok(answered)
+}
+
+const STREAMING_FIRST: &[&str] = &[
+    "test-leaf",
+    "test-leaf",
+    "test-leaf-nohotplug",
+    "driver=test-leaf",
+    "test-leaf,,x",
+    "test-backend",
+    "test-lea",
+    "id=d1",
+    "help",
+    "",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn instantiate_spec_fast_path_is_general_path_device(s in streaming_spec(STREAMING_FIRST)) {
+        streaming_is_general(SpecKind::Device, &s)?;
+    }
+
+    #[test]
+    fn instantiate_spec_fast_path_is_general_path_object(
+        s in prop_oneof![
+            2 => streaming_spec(STREAMING_FIRST),
+            1 => backend_spec(),
+            2 => prop::collection::vec(
+                select(vec![
+                    "id=b", "id=9x", "window=4k", "window=x", "fd=-1", "fd=a",
+                    "x-fail-complete", "bus=x", "qom-type=test-backend",
+                    "qom-type=test-internal-object", "help", "driver=x",
+                ]),
+                0..6,
+            )
+            .prop_map(|items| format!("test-backend,{}", items.join(","))),
+        ],
+    ) {
+        streaming_is_general(SpecKind::Object, &s)?;
+    }
+}
+
+/// The fast path answers for plain specs (else the property above would
+/// compare nothing) and leaves the unusual ones to the general path.
+#[test]
+fn instantiate_spec_fast_path_takes_plain_specs_only() {
+    let fast = |kind, spec: &str| streaming_is_general(kind, spec).unwrap();
+    let d = SpecKind::Device;
+    for plain in [
+        "test-leaf",
+        "test-leaf,id=d1,host=/x,x-offset=3,display=on,backend=be,bus=pci.0",
+        "driver=test-leaf,x-fail-realize,host=/a,,b,id=d1",
+        "test-leaf-nohotplug,buffer-size=1.5G,weight=0x10,token=t",
+    ] {
+        assert!(fast(d, plain), "{plain:?}");
+    }
+    assert!(fast(
+        SpecKind::Object,
+        "test-backend,id=b,window=4k,x-fail-complete"
+    ));
+    // `bus` is a property like any other for `-object`.
+    assert!(!fast(SpecKind::Object, "test-backend,id=b,bus=x"));
+    for unusual in [
+        // A repeated key, a second type, help, a bad id after a good
+        // property and after a bad one, a failing property, no type first.
+        "test-leaf,x-offset=1,host=/x,x-offset=2",
+        "test-leaf,host=/x,driver=test-leaf",
+        "test-leaf,help",
+        "test-leaf,host=/x,id=9x",
+        "test-leaf,x-offset=70000,id=9x",
+        "test-leaf,x-offset=70000",
+        "test-leaf,nope=1",
+        "host=/x,driver=test-leaf",
+        "test-backend,id=b",
+        "{\"driver\":\"test-leaf\"}",
+        "",
+    ] {
+        assert!(!fast(d, unusual), "{unusual:?}");
+    }
+}

@@ -65,6 +65,39 @@ impl PciHostAddress {
     /// Parses QEMU's accepted forms: hex domain/bus/slot, decimal function,
     /// domain optional (0), no trailing characters.
     pub fn parse_str(s: &str) -> Option<Self> {
+        if let Some(canonical) = Self::parse_canonical(s.as_bytes()) {
+            return canonical;
+        }
+        Self::parse_general(s)
+    }
+
+    /// [`PciHostAddress::parse_str`] for the sysfs spelling
+    /// `dddd:bb:ss.f` (hexadecimal digits, a decimal function), which
+    /// `strtoul` would read group by group the same way: `Some` with the
+    /// answer for a string of that shape, `None` for any other.
+    #[inline]
+    fn parse_canonical(b: &[u8]) -> Option<Option<Self>> {
+        let &[d0, d1, d2, d3, b':', b0, b1, b':', s0, s1, b'.', f] = b else {
+            return None;
+        };
+        let hex = |c: u8| crate::opts::scalar::hex_digit(c).map(u16::from);
+        let domain = hex(d0)? << 12 | hex(d1)? << 8 | hex(d2)? << 4 | hex(d3)?;
+        let bus = hex(b0)? << 4 | hex(b1)?;
+        let slot = hex(s0)? << 4 | hex(s1)?;
+        let function = f.wrapping_sub(b'0');
+        if function > 9 {
+            return None;
+        }
+        Some((slot <= 0x1f && function <= 7).then_some(PciHostAddress {
+            domain,
+            bus: bus as u8,
+            slot: slot as u8,
+            function,
+        }))
+    }
+
+    /// [`PciHostAddress::parse_str`] for any string.
+    fn parse_general(s: &str) -> Option<Self> {
         let (first, rest) = strtoul(s, 16)?;
         let rest = rest.strip_prefix(':')?;
         let (second, mut rest) = strtoul(rest, 16)?;
@@ -245,6 +278,31 @@ mod tests {
         ) {
             let radix = if hex { 16 } else { 10 };
             prop_assert_eq!(strtoul(&s, radix), strtoul_chars(&s, radix));
+        }
+    }
+
+    proptest! {
+        /// The sysfs-shape fast path answers as the general parse, on
+        /// strings of that shape with digits, letters and signs anywhere.
+        #[test]
+        fn host_address_fast_path_is_the_general_one(
+            s in prop_oneof![
+                "[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-9]",
+                // Around the limits of the slot and the function.
+                "[0f]{4}:[0f]{2}:(1[efEF]|2[01]|[01]0)\\.[6-9]",
+                "[0-9a-gA-GxX +-]{4}:[0-9a-gxX +-]{2}:[0-9a-gxX +-]{2}\\.[0-9a-f+ ]",
+                "[0-9a-f:.x]{10,14}",
+            ],
+        ) {
+            if let Some(fast) = PciHostAddress::parse_canonical(s.as_bytes()) {
+                prop_assert_eq!(fast, PciHostAddress::parse_general(&s), "{:?}", s);
+            }
+            prop_assert_eq!(
+                PciHostAddress::parse_str(&s),
+                PciHostAddress::parse_general(&s),
+                "{:?}",
+                s
+            );
         }
     }
 

@@ -145,7 +145,7 @@ fn strto_scan_plain(b: &[u8], base: u32) -> Option<Scan> {
 
 /// The value of a hexadecimal digit.
 #[inline]
-fn hex_digit(c: u8) -> Option<u8> {
+pub(crate) fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
@@ -324,6 +324,13 @@ fn parse_fraction(copy: &[u8]) -> Fraction {
     if digits.is_empty() || neg {
         return Fraction::Invalid;
     }
+    if let Some(value) = short_fraction(digits) {
+        return Fraction::Value {
+            value,
+            nonzero: value != 0.0,
+            len: j,
+        };
+    }
     // `0.<digits>`, on the stack unless the fraction is long.
     let mut buf = [0u8; 40];
     let mut heap = String::new();
@@ -349,6 +356,24 @@ fn parse_fraction(copy: &[u8]) -> Fraction {
         },
         Err(_) => Fraction::Invalid,
     }
+}
+
+/// `0.<digits>` as the nearest `f64`, for at most 15 digits, else `None`.
+/// Both the digits as an integer (below 10^15 < 2^53) and 10^n are exact
+/// `f64`s, and a division rounds correctly, so this is the correctly
+/// rounded value that parsing the text gives (Clinger's fast path), without
+/// building and scanning the text.
+#[inline]
+fn short_fraction(digits: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let scale = *POW10.get(digits.len())?;
+    let mut n: u64 = 0;
+    for &d in digits {
+        n = n * 10 + u64::from(d.wrapping_sub(b'0'));
+    }
+    Some(n as f64 / scale)
 }
 
 /// `qemu_strtosz(s, NULL, &v)`: a byte size with an optional binary suffix.
@@ -677,6 +702,19 @@ mod tests {
     }
 
     proptest! {
+        /// The short-fraction path is the parse of `0.<digits>` it
+        /// replaces, bit for bit, up to its 15 digits (and declines more).
+        #[test]
+        fn short_fraction_is_parsing_the_text(
+            digits in prop_oneof!["[0-9]{1,17}", "0{0,14}[1-9]", "9{1,16}", "[05]{1,15}"],
+        ) {
+            let text: f64 = format!("0.{digits}").parse().unwrap();
+            match short_fraction(digits.as_bytes()) {
+                Some(v) => prop_assert_eq!(v.to_bits(), text.to_bits(), "{}", digits),
+                None => prop_assert!(digits.len() > 15),
+            }
+        }
+
         #[test]
         fn scalar_parsers_never_panic(s in "\\PC*") {
             let _ = parse_bool(&s);
