@@ -105,7 +105,7 @@ mod tests {
     fn props(inst: &Instance) -> serde_json::Map<String, serde_json::Value> {
         vfio_pci()
             .properties()
-            .filter(|p| p.get.is_some())
+            .filter(|p| p.readable)
             .map(|p| {
                 let v = ObjectTree::get(inst.object(), p.name).unwrap();
                 (p.name.to_owned(), v)

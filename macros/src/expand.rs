@@ -72,7 +72,12 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let entries = props.iter().map(|p| &p.entry);
     let items = props.iter().map(|p| &p.items);
 
-    let accessors = accessors(ident, &props);
+    let (accessor_items, accessors) = accessors(ident, &props);
+    let accessors = if props.is_empty() {
+        quote!(&::qomgen::Accessors::NONE)
+    } else {
+        quote!(&#accessors)
+    };
 
     let field_inits = input.fields.iter().map(|f| {
         let fid = f.ident;
@@ -142,6 +147,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
     quote! {
         #[allow(non_upper_case_globals, clippy::all, unused_qualifications)]
         const _: () = {
+            // With no settable (readable) property the accessor's match has only `_`.
+            #[allow(unused_variables, unreachable_code)]
             static __QOMGEN_TYPE: ::qomgen::TypeInfo = ::qomgen::TypeInfo {
                 name: #name,
                 parent: ::core::option::Option::Some(#parent_info),
@@ -151,9 +158,11 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 own_properties: &[#(#entries),*],
                 instantiate: #instantiate,
                 rust_name: #rust_name,
+                // After the table: see `accessors`.
+                accessors: #accessors,
             };
 
-            #accessors
+            #accessor_items
 
             #(#items)*
 
@@ -262,6 +271,7 @@ fn type_kind(input: &Input<'_>, parent_info: &TokenStream) -> TokenStream {
 struct Generated {
     entry: TokenStream,
     items: TokenStream,
+    custom_set_arm: Option<TokenStream>,
     set_arm: Option<TokenStream>,
     get_arm: Option<TokenStream>,
     link_arm: Option<TokenStream>,
@@ -270,51 +280,31 @@ struct Generated {
     init: Option<TokenStream>,
 }
 
-/// The type's accessors: one setter, one getter, one link reader and one
-/// default renderer, each dispatching on the property's index, in place of
-/// functions per property (what the compile time of a table scales with).
-/// Each arm is one call of the kind's conversion, so a kind's code is
-/// instantiated once however many properties use it.
+/// The type's accessors (`qomgen::Accessors`): one setter, one getter, one
+/// link reader and one default renderer, each dispatching on the
+/// property's index, in place of functions per property (what the compile
+/// time of a table scales with). Returns the items (the link reader and the
+/// default renderer, functions) and the `Accessors` expression for the
+/// type's static (with the setter and getter as closures).
 ///
-/// Every entry names `__qomgen_set` and `__qomgen_get`, so both exist when
-/// the type has properties, even if all of them are read-only (the setter's
-/// match then has no arm but `_`) or write-only.
-fn accessors(owner: &syn::Ident, props: &[Generated]) -> TokenStream {
+/// The setter's and getter's arms only pick the field, as a
+/// `&mut dyn Slot`: the conversion is the kind's one `Slot` implementation,
+/// called once after the match, so an arm costs the compiler a coercion
+/// instead of a call. Properties with a `setter` function have arms of
+/// their own that return.
+fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStream) {
     if props.is_empty() {
-        return TokenStream::new();
+        return (TokenStream::new(), TokenStream::new());
     }
+    let custom_set_arms = props.iter().filter_map(|p| p.custom_set_arm.as_ref());
     let set_arms = props.iter().filter_map(|p| p.set_arm.as_ref());
     let get_arms = props.iter().filter_map(|p| p.get_arm.as_ref());
-    let mut out = quote! {
-        // With no settable (readable) property the match has only `_`.
-        #[allow(unused_variables, unreachable_code)]
-        fn __qomgen_set(
-            obj: &mut dyn ::qomgen::Object,
-            index: usize,
-            v: ::qomgen::Input<'_>,
-            cx: &::qomgen::ValueCx<'_>,
-        ) -> ::qomgen::Result<()> {
-            let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
-            match index {
-                #(#set_arms)*
-                _ => ::qomgen::__private::bad_index(index),
-            }
-        }
-
-        #[allow(unused_variables, unreachable_code)]
-        fn __qomgen_get(obj: &dyn ::qomgen::Object, index: usize) -> ::qomgen::__private::serde_json::Value {
-            let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
-                return ::qomgen::__private::serde_json::Value::Null;
-            };
-            match index {
-                #(#get_arms)*
-                _ => ::qomgen::__private::bad_index(index),
-            }
-        }
-    };
+    let mut items = TokenStream::new();
     let link_arms: Vec<_> = props.iter().filter_map(|p| p.link_arm.as_ref()).collect();
-    if !link_arms.is_empty() {
-        out.extend(quote! {
+    let link_fn = if link_arms.is_empty() {
+        quote!(::core::option::Option::None)
+    } else {
+        items.extend(quote! {
             fn __qomgen_link(obj: &dyn ::qomgen::Object, index: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
                 let this = ::qomgen::__private::part::<#owner>(obj)?;
                 match index {
@@ -323,13 +313,16 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> TokenStream {
                 }
             }
         });
-    }
+        quote!(::core::option::Option::Some(__qomgen_link))
+    };
     let default_arms: Vec<_> = props
         .iter()
         .filter_map(|p| p.default_arm.as_ref())
         .collect();
-    if !default_arms.is_empty() {
-        out.extend(quote! {
+    let default_fn = if default_arms.is_empty() {
+        quote!(::qomgen::__private::no_default)
+    } else {
+        items.extend(quote! {
             fn __qomgen_default(index: usize) -> ::qomgen::DefaultValue {
                 match index {
                     #(#default_arms)*
@@ -337,8 +330,39 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> TokenStream {
                 }
             }
         });
-    }
-    out
+        quote!(__qomgen_default)
+    };
+    // Closures in the type's initializer, after the table, not functions:
+    // type-checked after the entries in the same body, where a field type
+    // that is no property kind has already failed `PropertyKind` at the same
+    // place, so the compiler reports that error once rather than again for
+    // each accessor's `Slot` coercion.
+    let acc = quote! {
+        ::qomgen::Accessors {
+            set: |obj, index, v, cx| {
+                let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
+                let slot: &mut dyn ::qomgen::__private::Slot = match index {
+                    #(#custom_set_arms)*
+                    #(#set_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                };
+                slot.set(v, cx)
+            },
+            get: |obj, index| {
+                let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
+                    return ::qomgen::__private::serde_json::Value::Null;
+                };
+                let slot: &dyn ::qomgen::__private::Slot = match index {
+                    #(#get_arms)*
+                    _ => ::qomgen::__private::bad_index(index),
+                };
+                slot.get()
+            },
+            link: #link_fn,
+            default: #default_fn,
+        }
+    };
+    (items, acc)
 }
 
 /// Integer and bool types whose `PropertyKind::default_value` is a plain
@@ -408,6 +432,12 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
     let index = proc_macro2::Literal::usize_unsuffixed(i);
     let init_fn = format_ident!("__qomgen_init_{}", i);
+    // The accessors' arms, `&mut this.field`, are spanned from the first to
+    // the last token of the field's type (see `set_arm` below).
+    let ty_tokens: Vec<_> = quote!(#ty).into_iter().collect();
+    let ty_first = ty_tokens.first().map_or_else(|| ty.span(), |t| t.span());
+    let ty_last = ty_tokens.last().map_or_else(|| ty.span(), |t| t.span());
+    let field_at_ty = syn::Ident::new(&fid.to_string(), ty_last);
     let mut g = Generated::default();
 
     let declared = p
@@ -425,38 +455,62 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     } else {
         quote!(#kind::TYPE_NAME)
     };
-    // The table entry: `prop(...)`, then one call per attribute that differs
-    // from its defaults (`Property` docs the fields; `__private` the calls).
-    let mut entry =
-        quote!(::qomgen::__private::prop(#name, #type_name, #index, __qomgen_set, __qomgen_get));
-    match declared {
-        Some(d) => entry = quote!(::qomgen::__private::desc(#entry, #d)),
-        None if uses_kind && p.link.is_none() => {
-            entry = quote!(::qomgen::__private::kind_desc(#entry, #kind::DESCRIPTION));
-        }
-        None => {}
-    }
+    let description = match declared {
+        Some(d) => quote!(::core::option::Option::Some(#d)),
+        None if uses_kind && p.link.is_none() => quote!(#kind::DESCRIPTION),
+        None => quote!(::core::option::Option::None),
+    };
+    let since = opt_str(p.since.as_ref().map(|s| s.value.as_str()));
+
+    // The table entry: one constructor call (`prop`, or `prop_value` /
+    // `prop_computed` with a default), wrapped only for the rare attributes.
+    let head = quote!(&__QOMGEN_TYPE, #name, #type_name, #index, #description, #since);
+    let mut entry = match &p.default {
+        None => quote!(::qomgen::__private::prop(#head)),
+        Some(expr) => match constant_default(ty, expr) {
+            Some(value) => {
+                g.init = Some(quote_spanned!(expr.span()=> #expr));
+                quote!(::qomgen::__private::prop_value(#head, #value))
+            }
+            None => {
+                // The expression may be anything (`QemuUuid::auto()`), and its
+                // rendering needs the kind's `default_value`: an initializer
+                // function, whose return type also gives a mismatched default
+                // its error, and an arm of the type's default renderer.
+                g.items.extend(quote_spanned! {expr.span()=>
+                    fn #init_fn() -> #ty {
+                        #expr
+                    }
+                });
+                g.init = Some(quote!(#init_fn()));
+                g.default_arm = Some(quote!(#index => #kind::default_value(&#init_fn()),));
+                quote!(::qomgen::__private::prop_computed(#head))
+            }
+        },
+    };
 
     if p.read_only.is_some() {
         entry = quote!(::qomgen::__private::read_only(#entry));
     } else if let Some(setter) = &p.setter {
-        g.set_arm = Some(quote_spanned! {setter.span()=>
+        g.custom_set_arm = Some(quote_spanned! {setter.span()=>
             #index => {
                 let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
                 let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
-                f(this, &value)
+                return f(this, &value);
             }
         });
     } else {
-        g.set_arm = Some(quote! {
-            #index => ::qomgen::__private::store(&mut this.#fid, #kind::from_input(v, cx)),
-        });
+        // The coercion is spanned at the field's type, as the entry's
+        // `TYPE_NAME` is: a type that is no property kind then fails
+        // `Slot` where it failed `PropertyKind`, which implies it, and the
+        // compiler reports only the latter.
+        g.set_arm = Some(quote_spanned!(ty_first=> #index => &mut this.#field_at_ty,));
     }
 
     if p.write_only.is_some() {
         entry = quote!(::qomgen::__private::write_only(#entry));
     } else {
-        g.get_arm = Some(quote!(#index => #kind::to_json(&this.#fid),));
+        g.get_arm = Some(quote_spanned!(ty_first=> #index => &this.#field_at_ty,));
     }
 
     if let Some(l) = &p.link {
@@ -475,36 +529,9 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
             );
         });
         g.link_arm = Some(quote!(#index => #kind::link_target(&this.#fid),));
-        entry = quote!(::qomgen::__private::link(#entry, #target, __qomgen_link));
+        entry = quote!(::qomgen::__private::link(#entry, #target, #kind::TYPE_NAME));
     }
 
-    if let Some(expr) = &p.default {
-        match constant_default(ty, expr) {
-            Some(value) => {
-                g.init = Some(quote_spanned!(expr.span()=> #expr));
-                entry = quote!(::qomgen::__private::default_value(#entry, #value));
-            }
-            None => {
-                // The expression may be anything (`QemuUuid::auto()`), and its
-                // rendering needs the kind's `default_value`: an initializer
-                // function, whose return type also gives a mismatched default
-                // its error, and an arm of the type's default renderer.
-                g.items.extend(quote_spanned! {expr.span()=>
-                    fn #init_fn() -> #ty {
-                        #expr
-                    }
-                });
-                g.init = Some(quote!(#init_fn()));
-                g.default_arm = Some(quote!(#index => #kind::default_value(&#init_fn()),));
-                entry = quote!(::qomgen::__private::default_computed(#entry, __qomgen_default));
-            }
-        }
-    }
-
-    if let Some(since) = &p.since {
-        let since = since.value.as_str();
-        entry = quote!(::qomgen::__private::since(#entry, #since));
-    }
     if p.set_after_realize.is_some() {
         entry = quote!(::qomgen::__private::set_after_realize(#entry));
     }

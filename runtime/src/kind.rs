@@ -109,6 +109,34 @@ impl std::fmt::Display for DefaultValue {
     }
 }
 
+/// A property's field, seen by a type's generated setter and getter: one
+/// implementation per kind, so that an accessor's arm is a coercion of the
+/// field's address rather than a call per property. Not a public API.
+///
+/// It is a supertrait of [`PropertyKind`] (and implemented for every kind)
+/// so that a field type that is no kind gets one error, the kind's: the
+/// compiler drops an unmet `Slot` bound at the same place as implied by it.
+#[doc(hidden)]
+pub trait Slot {
+    /// Converts `v` and stores it; on error the field keeps its value.
+    fn set(&mut self, v: Input<'_>, cx: &ValueCx<'_>) -> Result<()>;
+    /// The value as JSON.
+    fn get(&self) -> serde_json::Value;
+}
+
+impl<T: PropertyKind> Slot for T {
+    #[inline]
+    fn set(&mut self, v: Input<'_>, cx: &ValueCx<'_>) -> Result<()> {
+        *self = T::from_input(v, cx)?;
+        Ok(())
+    }
+
+    #[inline]
+    fn get(&self) -> serde_json::Value {
+        self.to_json()
+    }
+}
+
 /// A type that can be the field of a `#[prop]`: it knows its QOM type
 /// string, how to parse itself from keyval strings and JSON, and how to print
 /// itself back.
@@ -124,7 +152,7 @@ impl std::fmt::Display for DefaultValue {
     note = "use a built-in kind (bool, u8/u16/u32/u64, i32/i64, usize, String, Size, OnOffAuto, OffAutoPciBar, QemuUuid, PciHostAddress, PciDevfn, CssDevId, CcwLoadparm, Link<T>) or `Option<_>` of one",
     note = "or implement `qomgen::PropertyKind` for `{Self}`, or give the property a `setter = ...`"
 )]
-pub trait PropertyKind: Sized + 'static {
+pub trait PropertyKind: Sized + 'static + Slot {
     /// QOM type string shown by introspection (`uint32`, `str`, `OnOffAuto`, ...).
     const TYPE_NAME: &'static str;
     /// Description used when the property declares none (QEMU's `PropertyInfo.description`).

@@ -48,7 +48,7 @@ pub use kinds::{
 };
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
-pub use property::{Property, PropertyDefault};
+pub use property::{Accessors, Property, PropertyDefault};
 pub use qomgen_macros::{Device, Object, PropertyEnum};
 pub use registry::registry;
 pub use spec::{Spec, SpecKind, SpecValue};
@@ -61,13 +61,14 @@ pub mod __private {
     pub use inventory;
     pub use serde_json;
 
+    pub use crate::kind::Slot;
     pub use crate::kinds::{enum_from_json, enum_parse};
     pub use crate::registry::{DEVICE, OBJECT, Registration};
 
     use crate::error::{Error, Result};
     use crate::kind::DefaultValue;
     use crate::object::{Object, ObjectType};
-    use crate::property::{DefaultFn, GetFn, LinkFn, Property, PropertyDefault, SetFn};
+    use crate::property::{Property, PropertyDefault};
     use crate::types::{TypeInfo, TypeKind};
 
     /// The fast path of [`crate::ObjectTree::instantiate_spec`] alone: the
@@ -95,87 +96,88 @@ pub mod __private {
         obj.downcast_ref::<T>()
     }
 
-    /// Stores a converted value in its field; on error the field keeps its
-    /// value. One instance per kind, shared by every setter arm of that kind.
-    #[inline]
-    pub fn store<T>(slot: &mut T, value: Result<T>) -> Result<()> {
-        *slot = value?;
-        Ok(())
+    /// The default renderer of a type whose defaults are all constants.
+    pub fn no_default(index: usize) -> DefaultValue {
+        bad_index(index)
     }
 
-    /// A table entry: readable and writable through the type's accessors,
-    /// no description, default or `since`. The other constructors below
-    /// refine it; they are `const fn`s so that the table stays a static in
-    /// read-only memory, and calls rather than struct literals because
-    /// they are what the compiler checks and evaluates fastest.
+    /// A table entry of the type `owner`, readable and writable, no
+    /// default. The calls below refine it where a property differs. They
+    /// are `const fn`s so that the table stays a static in read-only memory,
+    /// and one call per entry, with the description and `since` as
+    /// arguments, because an entry's calls and coercions are what the
+    /// compiler spends its time on. `owner` is the static the entry is part
+    /// of: its accessors, written after the table in the same initializer,
+    /// are checked after the entries' kinds (see `Slot`).
     pub const fn prop(
+        owner: &'static TypeInfo,
         name: &'static str,
         type_name: &'static str,
         index: usize,
-        set: SetFn,
-        get: GetFn,
+        description: Option<&'static str>,
+        since: Option<&'static str>,
     ) -> Property {
         Property {
             name,
             type_name,
-            description: None,
+            description,
             default: PropertyDefault::None,
-            since: None,
+            since,
             link_type: None,
             index,
-            set: Some(set),
-            get: Some(get),
-            link: None,
+            owner,
+            writable: true,
+            readable: true,
             set_after_realize: false,
         }
     }
 
-    /// `p` with a declared description.
-    pub const fn desc(mut p: Property, description: &'static str) -> Property {
-        p.description = Some(description);
-        p
-    }
-
-    /// `p` with its kind's description, if the kind has one.
-    pub const fn kind_desc(mut p: Property, description: Option<&'static str>) -> Property {
-        p.description = description;
-        p
-    }
-
-    /// `p` with the QEMU version that introduced it.
-    pub const fn since(mut p: Property, since: &'static str) -> Property {
-        p.since = Some(since);
-        p
-    }
-
-    /// `p` with a default rendered when the table was built.
-    pub const fn default_value(mut p: Property, value: DefaultValue) -> Property {
+    /// [`prop`] with a default rendered when the table was built.
+    pub const fn prop_value(
+        owner: &'static TypeInfo,
+        name: &'static str,
+        type_name: &'static str,
+        index: usize,
+        description: Option<&'static str>,
+        since: Option<&'static str>,
+        value: DefaultValue,
+    ) -> Property {
+        let mut p = prop(owner, name, type_name, index, description, since);
         p.default = PropertyDefault::Value(value);
         p
     }
 
-    /// `p` with a default rendered by the type's default renderer.
-    pub const fn default_computed(mut p: Property, f: DefaultFn) -> Property {
-        p.default = PropertyDefault::Computed(f);
+    /// [`prop`] with a default rendered by the type's default renderer.
+    pub const fn prop_computed(
+        owner: &'static TypeInfo,
+        name: &'static str,
+        type_name: &'static str,
+        index: usize,
+        description: Option<&'static str>,
+        since: Option<&'static str>,
+    ) -> Property {
+        let mut p = prop(owner, name, type_name, index, description, since);
+        p.default = PropertyDefault::Computed;
         p
     }
 
     /// `p` without a setter.
     pub const fn read_only(mut p: Property) -> Property {
-        p.set = None;
+        p.writable = false;
         p
     }
 
     /// `p` without a getter.
     pub const fn write_only(mut p: Property) -> Property {
-        p.get = None;
+        p.readable = false;
         p
     }
 
-    /// `p` as a link to objects of type `target`.
-    pub const fn link(mut p: Property, target: &'static str, f: LinkFn) -> Property {
+    /// `p` as a link to objects of type `target`. `_kind` is the field
+    /// kind's own type name, unused (the entry shows `link<target>`): naming
+    /// it makes the table check the field's kind before the accessors do.
+    pub const fn link(mut p: Property, target: &'static str, _kind: &'static str) -> Property {
         p.link_type = Some(target);
-        p.link = Some(f);
         p
     }
 

@@ -4,12 +4,13 @@ use crate::error::Result;
 use crate::kind::{DefaultValue, Input, ValueCx};
 use crate::object::Object;
 use crate::tree::ObjRef;
+use crate::types::TypeInfo;
 
 /// Sets property number `index` of the type's table (its [`Property::index`])
 /// on an object from an input value.
 ///
 /// The derive emits one such function per type, which dispatches on `index`
-/// to the field; every entry of the table points at it.
+/// to the field: the type's [`Accessors::set`].
 pub type SetFn = fn(&mut dyn Object, usize, Input<'_>, &ValueCx<'_>) -> Result<()>;
 /// Reads property number `index` of the type's table as JSON (`qom-get`).
 pub type GetFn = fn(&dyn Object, usize) -> serde_json::Value;
@@ -31,18 +32,53 @@ pub enum PropertyDefault {
     /// The default is an expression whose rendering goes through the kind's
     /// [`PropertyKind::default_value`](crate::PropertyKind::default_value),
     /// which cannot run in a constant: the function renders it on demand,
-    /// given the property's [`Property::index`].
-    Computed(DefaultFn),
+    /// given the property's [`Property::index`], through the renderer of
+    /// the type that declares it ([`Accessors::default`]).
+    Computed,
+}
+
+/// The functions through which a type's table reads and writes its
+/// instances, shared by every entry (each passes its [`Property::index`]).
+/// The derive emits them once per type; a table entry reaches them through
+/// its [`Property::owner`].
+#[derive(Clone, Copy, Debug)]
+pub struct Accessors {
+    /// Sets a property (not called for read-only ones).
+    pub set: SetFn,
+    /// Reads a property as JSON (not called for write-only ones).
+    pub get: GetFn,
+    /// Reads the target of a link property; `None` if the type has no links.
+    pub link: Option<LinkFn>,
+    /// Renders a [`PropertyDefault::Computed`] default.
+    pub default: DefaultFn,
+}
+
+impl Accessors {
+    /// The accessors of a type that declares no property: never called.
+    pub const NONE: Accessors = Accessors {
+        set: |_, index, _, _| no_property(index),
+        get: |_, index| no_property(index),
+        link: None,
+        default: |index| no_property(index),
+    };
+}
+
+#[cold]
+#[track_caller]
+fn no_property(index: usize) -> ! {
+    panic!("qomgen: no property at index {index} of this type's table")
 }
 
 /// A property, as the derive emits it into a `'static` table in read-only memory.
 ///
 /// The table of a type holds only the properties it declares; the
 /// properties a type shows are its ancestors' tables then its own
-/// (see [`crate::TypeInfo::properties`]). The accessors (`set`, `get`,
-/// `link`) are shared by the whole table and take the property's
-/// [`index`](Property::index); call them through [`Property::set_on`],
-/// [`Property::get_from`] and [`Property::link_target`].
+/// (see [`crate::TypeInfo::properties`]). The accessors are shared by the
+/// whole table (its [`owner`](Property::owner)'s [`Accessors`]) and take the
+/// property's [`index`](Property::index); call them through
+/// [`Property::set_on`], [`Property::get_from`] and
+/// [`Property::link_target`]. An entry thus holds no function of its own,
+/// which is what keeps a table cheap to compile.
 #[derive(Clone, Copy)]
 pub struct Property {
     /// QOM name (`x-vga`).
@@ -60,12 +96,13 @@ pub struct Property {
     /// Position of the property in its type's own table: what the accessors
     /// dispatch on.
     pub index: usize,
-    /// Setter, `None` for read-only properties.
-    pub set: Option<SetFn>,
-    /// Getter, `None` for write-only properties.
-    pub get: Option<GetFn>,
-    /// For link properties: the object the link currently points at.
-    pub link: Option<LinkFn>,
+    /// The type whose table holds the entry; its [`TypeInfo::accessors`]
+    /// read and write the property.
+    pub owner: &'static TypeInfo,
+    /// Whether the property can be set (`false`: read-only).
+    pub writable: bool,
+    /// Whether the property can be read (`false`: write-only).
+    pub readable: bool,
     /// Settable after realize (QEMU's `realized_set_allowed`).
     pub set_after_realize: bool,
 }
@@ -79,12 +116,12 @@ impl Property {
 
     /// Whether the property cannot be set (`Property '...' is not writable`).
     pub const fn is_read_only(&self) -> bool {
-        self.set.is_none()
+        !self.writable
     }
 
     /// Whether the property cannot be read (`Property '...' is not readable`).
     pub const fn is_write_only(&self) -> bool {
-        self.get.is_none()
+        !self.readable
     }
 
     /// The default, rendered without allocating.
@@ -92,7 +129,7 @@ impl Property {
         match self.default {
             PropertyDefault::None => None,
             PropertyDefault::Value(v) => Some(v),
-            PropertyDefault::Computed(f) => Some(f(self.index)),
+            PropertyDefault::Computed => Some((self.owner.accessors.default)(self.index)),
         }
     }
 
@@ -105,18 +142,24 @@ impl Property {
         value: Input<'_>,
         cx: &ValueCx<'_>,
     ) -> Option<Result<()>> {
-        self.set.map(|set| set(obj, self.index, value, cx))
+        self.writable
+            .then(|| (self.owner.accessors.set)(obj, self.index, value, cx))
     }
 
     /// Reads the property of `obj` as JSON; `None` if it is write-only.
     pub fn get_from(&self, obj: &dyn Object) -> Option<serde_json::Value> {
-        self.get.map(|get| get(obj, self.index))
+        self.readable
+            .then(|| (self.owner.accessors.get)(obj, self.index))
     }
 
     /// The object a link property of `obj` points at; `None` for an unset
     /// link and for properties that are not links.
     pub fn link_target<'o>(&self, obj: &'o dyn Object) -> Option<&'o ObjRef> {
-        self.link.and_then(|link| link(obj, self.index))
+        self.link_type?;
+        self.owner
+            .accessors
+            .link
+            .and_then(|link| link(obj, self.index))
     }
 }
 

@@ -26,6 +26,7 @@ pub static OBJECT: TypeInfo = TypeInfo {
     own_properties: &[],
     instantiate: None,
     rust_name: "qomgen::registry::OBJECT",
+    accessors: &crate::property::Accessors::NONE,
 };
 
 /// The root of every device (`device`), abstract.
@@ -43,6 +44,7 @@ pub static DEVICE: TypeInfo = TypeInfo {
     own_properties: &[],
     instantiate: None,
     rust_name: "qomgen::registry::DEVICE",
+    accessors: &crate::property::Accessors::NONE,
 };
 
 inventory::submit! { Registration(&OBJECT) }

@@ -187,7 +187,7 @@ fn instantiate<'p>(
             return Err(with_suggestion(
                 e,
                 k,
-                ty.properties().filter(|p| p.set.is_some()).map(|p| p.name),
+                ty.properties().filter(|p| p.writable).map(|p| p.name),
             ));
         }
         tree.set(&mut inst, k, v)?;

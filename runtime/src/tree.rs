@@ -154,18 +154,17 @@ impl ObjectTree {
 
     fn apply(&self, obj: &mut dyn Object, prop: &Property, value: Input<'_>) -> Result<()> {
         let ty = obj.type_info();
-        let set = prop.set.ok_or_else(|| {
-            Error::new(format!(
-                "Property '{}.{}' is not writable",
-                ty.name, prop.name
-            ))
-        })?;
         let cx = ValueCx {
             type_name: ty.name,
             prop: prop.name,
             tree: Some(self),
         };
-        set(obj, prop.index, value, &cx)
+        prop.set_on(obj, value, &cx).unwrap_or_else(|| {
+            Err(Error::new(format!(
+                "Property '{}.{}' is not writable",
+                ty.name, prop.name
+            )))
+        })
     }
 
     /// Reads a property as JSON (`qom-get`).
@@ -175,13 +174,12 @@ impl ObjectTree {
     pub fn get(obj: &dyn Object, name: &str) -> Result<serde_json::Value> {
         let ty = obj.type_info();
         let prop = find_property(ty, name)?;
-        let get = prop.get.ok_or_else(|| {
+        prop.get_from(obj).ok_or_else(|| {
             Error::new(format!(
                 "Property '{}.{}' is not readable",
                 ty.name, prop.name
             ))
-        })?;
-        Ok(get(obj, prop.index))
+        })
     }
 
     /// Completes a user-creatable object and adds it as `/objects/<id>`.

@@ -1,7 +1,7 @@
 //! Static type descriptions: what a QOM type is, who its parent is, what it can do.
 
 use crate::object::Object;
-use crate::property::Property;
+use crate::property::{Accessors, Property};
 
 /// QEMU's device categories (`DeviceCategory`), in the order `-device help` lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,6 +107,9 @@ pub struct TypeInfo {
     pub instantiate: Option<fn() -> Box<dyn Object>>,
     /// Rust type behind the QOM type, for diagnostics.
     pub rust_name: &'static str,
+    /// How the entries of `own_properties` read and write an instance
+    /// ([`Accessors::NONE`] for a type without properties).
+    pub accessors: &'static Accessors,
 }
 
 impl TypeInfo {

@@ -595,7 +595,7 @@ fn pci_devfn_auto_round_trips_through_json() {
 fn readable_values(obj: &dyn qomgen::Object) -> Vec<(&'static str, Value)> {
     obj.type_info()
         .properties()
-        .filter(|p| p.get.is_some())
+        .filter(|p| p.readable)
         .map(|p| (p.name, ObjectTree::get(obj, p.name).unwrap()))
         .collect()
 }

@@ -407,12 +407,7 @@ pub fn write_object_help_for<W: Write + ?Sized>(
     ty: &'static TypeInfo,
     style: &HelpStyle<'_>,
 ) -> fmt::Result {
-    write_options(
-        out,
-        ty,
-        qom_properties(ty).filter(|p| p.set.is_some()),
-        style,
-    )
+    write_options(out, ty, qom_properties(ty).filter(|p| p.writable), style)
 }
 
 /// `-object help`: `List of user creatable objects:` and one `  NAME` line
@@ -535,20 +530,12 @@ pub fn object_help(typename: &str, style: &HelpStyle<'_>) -> Result<String, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Result;
-    use crate::kind::{Input, ValueCx};
-    use crate::object::Object;
-    use crate::property::PropertyDefault;
+    use crate::property::{Accessors, PropertyDefault};
     use crate::registry::DEVICE;
     use crate::types::{DeviceMeta, TypeKind};
 
-    fn set_any(_: &mut dyn Object, _: usize, _: Input<'_>, _: &ValueCx<'_>) -> Result<()> {
-        Ok(())
-    }
-
-    fn get_any(_: &dyn Object, _: usize) -> serde_json::Value {
-        serde_json::Value::Null
-    }
+    /// The owner of the hand-written entries: help never calls accessors.
+    static OWNER: TypeInfo = device("owner", &[]);
 
     const fn prop(
         name: &'static str,
@@ -563,9 +550,9 @@ mod tests {
             since: None,
             link_type: None,
             index: 0,
-            set: Some(set_any),
-            get: Some(get_any),
-            link: None,
+            owner: &OWNER,
+            writable: true,
+            readable: true,
             set_after_realize: false,
         }
     }
@@ -585,6 +572,7 @@ mod tests {
             own_properties,
             instantiate: None,
             rust_name: "fake",
+            accessors: &Accessors::NONE,
         }
     }
 
@@ -594,7 +582,7 @@ mod tests {
         "vfio-ap",
         &[
             Property {
-                get: None,
+                readable: false,
                 ..prop("fd", "string", None)
             },
             Property {

@@ -43,7 +43,7 @@ pub use json::{
 use crate::error::{Error, Result};
 use crate::kind::{Input, ValueCx};
 use crate::object::Object;
-use crate::property::{Property, PropertyDefault};
+use crate::property::{Accessors, Property, PropertyDefault};
 use crate::registry::registry;
 use crate::types::{TypeInfo, TypeKind};
 
@@ -73,11 +73,37 @@ fn set_realized(_: &mut dyn Object, _: usize, _: Input<'_>, cx: &ValueCx<'_>) ->
     )))
 }
 
-const fn implicit(
-    name: &'static str,
-    type_name: &'static str,
-    get: crate::property::GetFn,
-) -> Property {
+/// The owner of the implicit properties: not a registered type, only the
+/// accessors, which dispatch on the index as a derived type's do.
+static IMPLICIT: TypeInfo = TypeInfo {
+    name: "qomgen-implicit-properties",
+    parent: None,
+    abstract_: true,
+    description: None,
+    kind: TypeKind::Object {
+        user_creatable: false,
+    },
+    own_properties: &[],
+    instantiate: None,
+    rust_name: "qomgen::introspect::IMPLICIT",
+    accessors: &Accessors {
+        set: set_realized,
+        get: get_implicit,
+        link: None,
+        default: |index| unreachable!("implicit property {index} has no default"),
+    },
+};
+
+fn get_implicit(obj: &dyn Object, index: usize) -> serde_json::Value {
+    match index {
+        0 => get_type(obj, index),
+        2 => get_hotpluggable(obj, index),
+        4 => get_null(obj, index),
+        _ => get_false(obj, index),
+    }
+}
+
+const fn implicit(name: &'static str, type_name: &'static str, index: usize) -> Property {
     Property {
         name,
         type_name,
@@ -85,17 +111,17 @@ const fn implicit(
         default: PropertyDefault::None,
         since: None,
         link_type: None,
-        index: 0,
-        set: None,
-        get: Some(get),
-        link: None,
+        index,
+        owner: &IMPLICIT,
+        writable: false,
+        readable: true,
         set_after_realize: false,
     }
 }
 
 /// The property QOM's `object` class adds to every type: `type` (`string`,
 /// read-only). It is not in any table; [`qom_properties`] adds it.
-pub static OBJECT_IMPLICIT_PROPERTIES: [Property; 1] = [implicit("type", "string", get_type)];
+pub static OBJECT_IMPLICIT_PROPERTIES: [Property; 1] = [implicit("type", "string", 0)];
 
 /// The properties QEMU's `device` class adds to every device: `realized`
 /// (`bool`, settable), `hotpluggable` and `hotplugged` (`bool`, read-only),
@@ -106,14 +132,14 @@ pub static OBJECT_IMPLICIT_PROPERTIES: [Property; 1] = [implicit("type", "string
 /// cannot actually be set through them (the tree realizes devices).
 pub static DEVICE_IMPLICIT_PROPERTIES: [Property; 4] = [
     Property {
-        set: Some(set_realized),
-        ..implicit("realized", "bool", get_false)
+        writable: true,
+        ..implicit("realized", "bool", 1)
     },
-    implicit("hotpluggable", "bool", get_hotpluggable),
-    implicit("hotplugged", "bool", get_false),
+    implicit("hotpluggable", "bool", 2),
+    implicit("hotplugged", "bool", 3),
     Property {
         link_type: Some("bus"),
-        ..implicit("parent_bus", "link<bus>", get_null)
+        ..implicit("parent_bus", "link<bus>", 4)
     },
 ];
 
