@@ -73,6 +73,12 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let items = props.iter().map(|p| &p.items);
 
     let (accessor_items, accessors) = accessors(ident, &props);
+    // A call, not a `&[...]` literal: see `__private::table`.
+    let own_properties = if props.is_empty() {
+        quote!(&[])
+    } else {
+        quote!(&::qomgen::__private::table([#(#entries),*]))
+    };
     let accessors = if props.is_empty() {
         quote!(&::qomgen::Accessors::NONE)
     } else {
@@ -155,7 +161,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 abstract_: #abstract_,
                 description: #description,
                 kind: #kind,
-                own_properties: &[#(#entries),*],
+                own_properties: #own_properties,
                 instantiate: #instantiate,
                 rust_name: #rust_name,
                 // After the table: see `accessors`.
@@ -287,11 +293,18 @@ struct Generated {
 /// default renderer, functions) and the `Accessors` expression for the
 /// type's static (with the setter and getter as closures).
 ///
-/// The setter's and getter's arms only pick the field, as a
-/// `&mut dyn Slot`: the conversion is the kind's one `Slot` implementation,
-/// called once after the match, so an arm costs the compiler a coercion
-/// instead of a call. Properties with a `setter` function have arms of
-/// their own that return.
+/// Each setter arm is one call of the kind's `set_from`, statically
+/// dispatched: setting is the hot path of `-device` parsing. The getter's
+/// arms only pick the field, as a `&dyn Slot`, and the kind's one `Slot`
+/// implementation converts it after the match, so a getter arm costs the
+/// compiler a coercion instead of a call (the dynamic call costs a read of
+/// a property some 25 instructions, which only introspection pays). The
+/// getter is a closure in the type's initializer, after the table: it is
+/// type-checked after the entries in the same body, where a field type
+/// that is no property kind has already failed `PropertyKind` at the same
+/// place, so the compiler reports that error once rather than again for
+/// the `Slot` coercion. The setter's calls name `PropertyKind`, whose
+/// errors are the entries' own, reported once.
 fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStream) {
     if props.is_empty() {
         return (TokenStream::new(), TokenStream::new());
@@ -299,7 +312,23 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
     let custom_set_arms = props.iter().filter_map(|p| p.custom_set_arm.as_ref());
     let set_arms = props.iter().filter_map(|p| p.set_arm.as_ref());
     let get_arms = props.iter().filter_map(|p| p.get_arm.as_ref());
-    let mut items = TokenStream::new();
+    let mut items = quote! {
+        // With no settable property the match has only `_`.
+        #[allow(unused_variables, unreachable_code)]
+        fn __qomgen_set(
+            obj: &mut dyn ::qomgen::Object,
+            index: usize,
+            v: ::qomgen::Input<'_>,
+            cx: &::qomgen::ValueCx<'_>,
+        ) -> ::qomgen::Result<()> {
+            let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
+            match index {
+                #(#custom_set_arms)*
+                #(#set_arms)*
+                _ => ::qomgen::__private::bad_index(index),
+            }
+        }
+    };
     let link_arms: Vec<_> = props.iter().filter_map(|p| p.link_arm.as_ref()).collect();
     let link_fn = if link_arms.is_empty() {
         quote!(::core::option::Option::None)
@@ -324,6 +353,7 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
     } else {
         items.extend(quote! {
             fn __qomgen_default(index: usize) -> ::qomgen::DefaultValue {
+                let d = <#owner as ::qomgen::ObjectType>::with_defaults();
                 match index {
                     #(#default_arms)*
                     _ => ::qomgen::__private::bad_index(index),
@@ -332,22 +362,9 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         });
         quote!(__qomgen_default)
     };
-    // Closures in the type's initializer, after the table, not functions:
-    // type-checked after the entries in the same body, where a field type
-    // that is no property kind has already failed `PropertyKind` at the same
-    // place, so the compiler reports that error once rather than again for
-    // each accessor's `Slot` coercion.
     let acc = quote! {
         ::qomgen::Accessors {
-            set: |obj, index, v, cx| {
-                let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
-                let slot: &mut dyn ::qomgen::__private::Slot = match index {
-                    #(#custom_set_arms)*
-                    #(#set_arms)*
-                    _ => ::qomgen::__private::bad_index(index),
-                };
-                slot.set(v, cx)
-            },
+            set: __qomgen_set,
             get: |obj, index| {
                 let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
                     return ::qomgen::__private::serde_json::Value::Null;
@@ -431,7 +448,6 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let name = f.prop_name();
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
     let index = proc_macro2::Literal::usize_unsuffixed(i);
-    let init_fn = format_ident!("__qomgen_init_{}", i);
     // The accessors' arms, `&mut this.field`, are spanned from the first to
     // the last token of the field's type (see `set_arm` below).
     let ty_tokens: Vec<_> = quote!(#ty).into_iter().collect();
@@ -474,16 +490,16 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
             }
             None => {
                 // The expression may be anything (`QemuUuid::auto()`), and its
-                // rendering needs the kind's `default_value`: an initializer
-                // function, whose return type also gives a mismatched default
-                // its error, and an arm of the type's default renderer.
-                g.items.extend(quote_spanned! {expr.span()=>
-                    fn #init_fn() -> #ty {
-                        #expr
-                    }
-                });
-                g.init = Some(quote!(#init_fn()));
-                g.default_arm = Some(quote!(#index => #kind::default_value(&#init_fn()),));
+                // rendering needs the kind's `default_value`, which cannot run
+                // in a constant: the type's default renderer reads it from a
+                // default instance (`with_defaults`, the one place the
+                // expression is written, and so its one type error, which
+                // the binding's type makes point at the field's type too).
+                g.init = Some(quote_spanned!(expr.span()=> {
+                    let __qomgen_default: #ty = #expr;
+                    __qomgen_default
+                }));
+                g.default_arm = Some(quote!(#index => #kind::default_value(&d.#fid),));
                 quote!(::qomgen::__private::prop_computed(#head))
             }
         },
@@ -496,20 +512,20 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
             #index => {
                 let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
                 let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
-                return f(this, &value);
+                f(this, &value)
             }
         });
     } else {
-        // The coercion is spanned at the field's type, as the entry's
-        // `TYPE_NAME` is: a type that is no property kind then fails
-        // `Slot` where it failed `PropertyKind`, which implies it, and the
-        // compiler reports only the latter.
-        g.set_arm = Some(quote_spanned!(ty_first=> #index => &mut this.#field_at_ty,));
+        g.set_arm = Some(quote!(#index => #kind::set_from(&mut this.#fid, v, cx),));
     }
 
     if p.write_only.is_some() {
         entry = quote!(::qomgen::__private::write_only(#entry));
     } else {
+        // The coercion is spanned at the field's type, as the entry's
+        // `TYPE_NAME` is: a type that is no property kind then fails `Slot`
+        // where it failed `PropertyKind`, which implies it, and the compiler
+        // reports only the latter.
         g.get_arm = Some(quote_spanned!(ty_first=> #index => &this.#field_at_ty,));
     }
 

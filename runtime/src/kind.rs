@@ -109,8 +109,8 @@ impl std::fmt::Display for DefaultValue {
     }
 }
 
-/// A property's field, seen by a type's generated setter and getter: one
-/// implementation per kind, so that an accessor's arm is a coercion of the
+/// A property's field, seen by a type's generated getter: one
+/// implementation per kind, so that a getter's arm is a coercion of the
 /// field's address rather than a call per property. Not a public API.
 ///
 /// It is a supertrait of [`PropertyKind`] (and implemented for every kind)
@@ -118,19 +118,11 @@ impl std::fmt::Display for DefaultValue {
 /// compiler drops an unmet `Slot` bound at the same place as implied by it.
 #[doc(hidden)]
 pub trait Slot {
-    /// Converts `v` and stores it; on error the field keeps its value.
-    fn set(&mut self, v: Input<'_>, cx: &ValueCx<'_>) -> Result<()>;
     /// The value as JSON.
     fn get(&self) -> serde_json::Value;
 }
 
 impl<T: PropertyKind> Slot for T {
-    #[inline]
-    fn set(&mut self, v: Input<'_>, cx: &ValueCx<'_>) -> Result<()> {
-        *self = T::from_input(v, cx)?;
-        Ok(())
-    }
-
     #[inline]
     fn get(&self) -> serde_json::Value {
         self.to_json()
@@ -179,6 +171,16 @@ pub trait PropertyKind: Sized + 'static + Slot {
             Input::Str(s) => Self::parse(s, cx),
             Input::Json(v) => Self::from_json(v, cx),
         }
+    }
+
+    /// Converts `input` and stores it in `self`; on error `self` keeps its
+    /// value. What a derived type's setter calls for each field; not meant
+    /// to be overridden.
+    #[doc(hidden)]
+    #[inline]
+    fn set_from(&mut self, input: Input<'_>, cx: &ValueCx<'_>) -> Result<()> {
+        *self = Self::from_input(input, cx)?;
+        Ok(())
     }
 
     /// The object this value links to, for link kinds.

@@ -154,17 +154,18 @@ impl ObjectTree {
 
     fn apply(&self, obj: &mut dyn Object, prop: &Property, value: Input<'_>) -> Result<()> {
         let ty = obj.type_info();
+        if !prop.writable {
+            return Err(Error::new(format!(
+                "Property '{}.{}' is not writable",
+                ty.name, prop.name
+            )));
+        }
         let cx = ValueCx {
             type_name: ty.name,
             prop: prop.name,
             tree: Some(self),
         };
-        prop.set_on(obj, value, &cx).unwrap_or_else(|| {
-            Err(Error::new(format!(
-                "Property '{}.{}' is not writable",
-                ty.name, prop.name
-            )))
-        })
+        (prop.owner.accessors.set)(obj, prop.index, value, &cx)
     }
 
     /// Reads a property as JSON (`qom-get`).
