@@ -10,6 +10,8 @@
 #   DEVICES=20 PROPS=10 bench/derive-cost.sh
 #   KEEP=1 bench/derive-cost.sh           # keep the generated crates
 #   REPS=5 bench/derive-cost.sh           # timed builds per crate (median)
+#   INSTR=1 DEVICES=20 bench/derive-cost.sh  # also count rustc's instructions
+#                                         # (callgrind; ~1 min per 20 devices)
 #
 # Two figures per crate:
 #   * crate only: the dependencies (qomgen, its macros, serde_json, ...) are
@@ -18,6 +20,9 @@
 #   * cold: `cargo build` in an empty target directory, dependencies
 #     included, as a user's first build. Both crates depend on qomgen (the
 #     plain structs use its field types), so they build the same dependencies.
+# With INSTR=1, the crate-only build of each crate is also run once under
+# callgrind (valgrind): instructions, unlike seconds, do not move with the
+# load of the machine, so before/after comparisons of the derive use them.
 # Target (BENCHMARKS.md): with derive ≤ 1.5 × without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +150,26 @@ for pkg in gen-with-derive gen-without-derive; do
     echo "$pkg: cold ${cold[$pkg]} s, crate only ${crate[$pkg]} s (median of: ${times[*]})"
 done
 
+declare -A instr
+if [[ -n "${INSTR:-}" ]]; then
+    # Only the generated crates' rustc runs under callgrind.
+    cat >"$WORK/callgrind-rustc" <<'EOF2'
+#!/usr/bin/env bash
+if [[ " $* " == *" --crate-name gen_with"* || " $* " == *" --crate-name gen_without"* ]]; then
+    exec valgrind --tool=callgrind --callgrind-out-file="$QOMGEN_CG_OUT" "$@" 2>/dev/null
+fi
+exec "$@"
+EOF2
+    chmod +x "$WORK/callgrind-rustc"
+    for pkg in gen-with-derive gen-without-derive; do
+        cargo clean -q --manifest-path "$WORK/Cargo.toml" "${profile_flag[@]}" -p "$pkg"
+        QOMGEN_CG_OUT="$WORK/callgrind.$pkg" RUSTC_WORKSPACE_WRAPPER="$WORK/callgrind-rustc" \
+            cargo build -q --manifest-path "$WORK/Cargo.toml" "${profile_flag[@]}" -p "$pkg"
+        instr[$pkg]=$(awk '/^summary:/ { print $2 }' "$WORK/callgrind.$pkg")
+        echo "$pkg: $(awk -v i="${instr[$pkg]}" 'BEGIN { printf "%.3f", i / 1e9 }') G instructions (rustc, crate only)"
+    done
+fi
+
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), -j $JOBS"
 echo "$(rustc --version), profile $PROFILE, $DEVICES devices × $PROPS properties"
@@ -153,5 +178,9 @@ awk -v a="${crate[gen-with-derive]}" -v b="${crate[gen-without-derive]}" \
     'BEGIN { printf "%-28s %10.2f s %10.2f s %7.1fx\n", "crate only (deps prebuilt)", a, b, a / b }'
 awk -v a="${cold[gen-with-derive]}" -v b="${cold[gen-without-derive]}" \
     'BEGIN { printf "%-28s %10.2f s %10.2f s %7.2fx\n", "cold (deps included)", a, b, a / b }'
+if [[ -n "${INSTR:-}" ]]; then
+    awk -v a="${instr[gen-with-derive]}" -v b="${instr[gen-without-derive]}" \
+        'BEGIN { printf "%-28s %10.2f G %10.2f G %7.1fx\n", "instructions, crate only", a / 1e9, b / 1e9, a / b }'
+fi
 awk -v a="${crate[gen-with-derive]}" -v b="${crate[gen-without-derive]}" -v n=$((DEVICES * PROPS)) \
     'BEGIN { printf "derive cost per property: %.2f ms\n", (a - b) * 1000 / n }'
