@@ -478,15 +478,15 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     };
     let since = opt_str(p.since.as_ref().map(|s| s.value.as_str()));
 
-    // The table entry: one constructor call (`prop`, or `prop_value` /
-    // `prop_computed` with a default), wrapped only for the rare attributes.
+    // The table entry: one constructor call, wrapped only for the rare
+    // attributes.
     let head = quote!(&__QOMGEN_TYPE, #name, #type_name, #index, #description, #since);
     let mut entry = match &p.default {
-        None => quote!(::qomgen::__private::prop(#head)),
+        None => quote!(::qomgen::__private::prop(#head, ::qomgen::PropertyDefault::None)),
         Some(expr) => match constant_default(ty, expr) {
             Some(value) => {
                 g.init = Some(quote_spanned!(expr.span()=> #expr));
-                quote!(::qomgen::__private::prop_value(#head, #value))
+                quote!(::qomgen::__private::prop(#head, ::qomgen::PropertyDefault::Value(#value)))
             }
             None => {
                 // The expression may be anything (`QemuUuid::auto()`), and its
@@ -500,7 +500,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                     __qomgen_default
                 }));
                 g.default_arm = Some(quote!(#index => #kind::default_value(&d.#fid),));
-                quote!(::qomgen::__private::prop_computed(#head))
+                quote!(::qomgen::__private::prop(#head, ::qomgen::PropertyDefault::Computed))
             }
         },
     };

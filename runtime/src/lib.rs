@@ -101,14 +101,15 @@ pub mod __private {
         bad_index(index)
     }
 
-    /// A table entry of the type `owner`, readable and writable, no
-    /// default. The calls below refine it where a property differs. They
-    /// are `const fn`s so that the table stays a static in read-only memory,
-    /// and one call per entry, with the description and `since` as
-    /// arguments, because an entry's calls and coercions are what the
-    /// compiler spends its time on. `owner` is the static the entry is part
-    /// of: its accessors, written after the table in the same initializer,
-    /// are checked after the entries' kinds (see `Slot`).
+    /// A table entry of the type `owner`, readable and writable. The
+    /// calls below refine it where a property differs. It is a `const fn`
+    /// so that the table stays a static in read-only memory, and one call
+    /// per entry, with the description, `since` and default as arguments,
+    /// because an entry's calls and coercions are what the compiler spends
+    /// its time on. `owner` is the static the entry is part of: its
+    /// accessors, written after the table in the same initializer, are
+    /// checked after the entries' kinds (see `Slot`).
+    #[allow(clippy::too_many_arguments)]
     pub const fn prop(
         owner: &'static TypeInfo,
         name: &'static str,
@@ -116,12 +117,13 @@ pub mod __private {
         index: usize,
         description: Option<&'static str>,
         since: Option<&'static str>,
+        default: PropertyDefault,
     ) -> Property {
         Property {
             name,
             type_name,
             description,
-            default: PropertyDefault::None,
+            default,
             since,
             link_type: None,
             index,
@@ -130,35 +132,6 @@ pub mod __private {
             readable: true,
             set_after_realize: false,
         }
-    }
-
-    /// [`prop`] with a default rendered when the table was built.
-    pub const fn prop_value(
-        owner: &'static TypeInfo,
-        name: &'static str,
-        type_name: &'static str,
-        index: usize,
-        description: Option<&'static str>,
-        since: Option<&'static str>,
-        value: DefaultValue,
-    ) -> Property {
-        let mut p = prop(owner, name, type_name, index, description, since);
-        p.default = PropertyDefault::Value(value);
-        p
-    }
-
-    /// [`prop`] with a default rendered by the type's default renderer.
-    pub const fn prop_computed(
-        owner: &'static TypeInfo,
-        name: &'static str,
-        type_name: &'static str,
-        index: usize,
-        description: Option<&'static str>,
-        since: Option<&'static str>,
-    ) -> Property {
-        let mut p = prop(owner, name, type_name, index, description, since);
-        p.default = PropertyDefault::Computed;
-        p
     }
 
     /// A type's table, as the derive writes it: `&table([...])` rather

@@ -77,14 +77,6 @@ fn set_realized(_: &mut dyn Object, _: usize, _: Input<'_>, cx: &ValueCx<'_>) ->
 /// accessors, which dispatch on the index as a derived type's do.
 static IMPLICIT: TypeInfo = TypeInfo {
     name: "qomgen-implicit-properties",
-    parent: None,
-    abstract_: true,
-    description: None,
-    kind: TypeKind::Object {
-        user_creatable: false,
-    },
-    own_properties: &[],
-    instantiate: None,
     rust_name: "qomgen::introspect::IMPLICIT",
     accessors: &Accessors {
         set: set_realized,
@@ -92,6 +84,7 @@ static IMPLICIT: TypeInfo = TypeInfo {
         link: None,
         default: |index| unreachable!("implicit property {index} has no default"),
     },
+    ..crate::registry::OBJECT
 };
 
 fn get_implicit(obj: &dyn Object, index: usize) -> serde_json::Value {
