@@ -277,7 +277,6 @@ fn type_kind(input: &Input<'_>, parent_info: &TokenStream) -> TokenStream {
 struct Generated {
     entry: TokenStream,
     items: TokenStream,
-    custom_set_arm: Option<TokenStream>,
     set_arm: Option<TokenStream>,
     get_arm: Option<TokenStream>,
     link_arm: Option<TokenStream>,
@@ -289,9 +288,9 @@ struct Generated {
 /// The type's accessors (`qomgen::Accessors`): one setter, one getter, one
 /// link reader and one default renderer, each dispatching on the
 /// property's index, in place of functions per property (what the compile
-/// time of a table scales with). Returns the items (the link reader and the
-/// default renderer, functions) and the `Accessors` expression for the
-/// type's static (with the setter and getter as closures).
+/// time of a table scales with). Returns the items (the setter, the link
+/// reader and the default renderer, functions) and the `Accessors`
+/// expression for the type's static (with the getter as a closure).
 ///
 /// Each setter arm is one call of the kind's `set_from`, statically
 /// dispatched: setting is the hot path of `-device` parsing. The getter's
@@ -309,7 +308,6 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
     if props.is_empty() {
         return (TokenStream::new(), TokenStream::new());
     }
-    let custom_set_arms = props.iter().filter_map(|p| p.custom_set_arm.as_ref());
     let set_arms = props.iter().filter_map(|p| p.set_arm.as_ref());
     let get_arms = props.iter().filter_map(|p| p.get_arm.as_ref());
     let mut items = quote! {
@@ -323,7 +321,6 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         ) -> ::qomgen::Result<()> {
             let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
             match index {
-                #(#custom_set_arms)*
                 #(#set_arms)*
                 _ => ::qomgen::__private::bad_index(index),
             }
@@ -349,7 +346,7 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         .filter_map(|p| p.default_arm.as_ref())
         .collect();
     let default_fn = if default_arms.is_empty() {
-        quote!(::qomgen::__private::no_default)
+        quote!(::qomgen::Accessors::NONE.default)
     } else {
         items.extend(quote! {
             fn __qomgen_default(index: usize) -> ::qomgen::DefaultValue {
@@ -448,8 +445,8 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let name = f.prop_name();
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
     let index = proc_macro2::Literal::usize_unsuffixed(i);
-    // The accessors' arms, `&mut this.field`, are spanned from the first to
-    // the last token of the field's type (see `set_arm` below).
+    // The getter's arm, `&this.field`, is spanned from the first to the
+    // last token of the field's type (see `get_arm` below).
     let ty_tokens: Vec<_> = quote!(#ty).into_iter().collect();
     let ty_first = ty_tokens.first().map_or_else(|| ty.span(), |t| t.span());
     let ty_last = ty_tokens.last().map_or_else(|| ty.span(), |t| t.span());
@@ -508,7 +505,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     if p.read_only.is_some() {
         entry = quote!(::qomgen::__private::read_only(#entry));
     } else if let Some(setter) = &p.setter {
-        g.custom_set_arm = Some(quote_spanned! {setter.span()=>
+        g.set_arm = Some(quote_spanned! {setter.span()=>
             #index => {
                 let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
                 let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;

@@ -66,7 +66,6 @@ pub mod __private {
     pub use crate::registry::{DEVICE, OBJECT, Registration};
 
     use crate::error::{Error, Result};
-    use crate::kind::DefaultValue;
     use crate::object::{Object, ObjectType};
     use crate::property::{Property, PropertyDefault};
     use crate::types::{TypeInfo, TypeKind};
@@ -94,11 +93,6 @@ pub mod __private {
     #[inline]
     pub fn part<T: ObjectType>(obj: &dyn Object) -> Option<&T> {
         obj.downcast_ref::<T>()
-    }
-
-    /// The default renderer of a type whose defaults are all constants.
-    pub fn no_default(index: usize) -> DefaultValue {
-        bad_index(index)
     }
 
     /// A table entry of the type `owner`, readable and writable. The

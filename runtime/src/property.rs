@@ -54,19 +54,14 @@ pub struct Accessors {
 }
 
 impl Accessors {
-    /// The accessors of a type that declares no property: never called.
+    /// The accessors of a type that declares no property (never called),
+    /// and the default renderer of one whose defaults are all constants.
     pub const NONE: Accessors = Accessors {
-        set: |_, index, _, _| no_property(index),
-        get: |_, index| no_property(index),
+        set: |_, index, _, _| crate::__private::bad_index(index),
+        get: |_, index| crate::__private::bad_index(index),
         link: None,
-        default: |index| no_property(index),
+        default: |index| crate::__private::bad_index(index),
     };
-}
-
-#[cold]
-#[track_caller]
-fn no_property(index: usize) -> ! {
-    panic!("qomgen: no property at index {index} of this type's table")
 }
 
 /// A property, as the derive emits it into a `'static` table in read-only memory.

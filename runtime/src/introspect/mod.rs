@@ -82,7 +82,7 @@ static IMPLICIT: TypeInfo = TypeInfo {
         set: set_realized,
         get: get_implicit,
         link: None,
-        default: |index| unreachable!("implicit property {index} has no default"),
+        default: Accessors::NONE.default,
     },
     ..crate::registry::OBJECT
 };
