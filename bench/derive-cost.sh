@@ -10,6 +10,7 @@
 #   DEVICES=20 PROPS=10 bench/derive-cost.sh
 #   KEEP=1 bench/derive-cost.sh           # keep the generated crates
 #   REPS=5 bench/derive-cost.sh           # timed builds per crate (median)
+#   COLD_REPS=5 bench/derive-cost.sh      # cold builds per crate (median, 3)
 #   INSTR=1 DEVICES=20 bench/derive-cost.sh  # also count rustc's instructions
 #                                         # (callgrind; ~1 min per 20 devices)
 #
@@ -18,8 +19,9 @@
 #     built first, then the crate alone is rebuilt from scratch
 #     (`cargo clean -p`, no incremental cache) — the cost of the declarations;
 #   * cold: `cargo build` in an empty target directory, dependencies
-#     included, as a user's first build. Both crates depend on qomgen (the
-#     plain structs use its field types), so they build the same dependencies.
+#     included, as a user's first build (median of COLD_REPS, the crates
+#     alternating). Both crates depend on qomgen (the plain structs use its
+#     field types), so they build the same dependencies.
 # With INSTR=1, the crate-only build of each crate is also run once under
 # callgrind (valgrind): instructions, unlike seconds, do not move with the
 # load of the machine, so before/after comparisons of the derive use them.
@@ -32,6 +34,7 @@ DEVICES="${DEVICES:-100}"
 PROPS="${PROPS:-50}"
 PROFILE="${PROFILE:-dev}"
 REPS="${REPS:-3}"
+COLD_REPS="${COLD_REPS:-3}"
 JOBS="${JOBS:-$(nproc)}"
 profile_flag=()
 if [[ "$PROFILE" != dev ]]; then
@@ -137,17 +140,25 @@ export CARGO_TARGET_DIR="$WORK/target"
 # The figure is the crate's own compile: no incremental cache to reuse.
 export CARGO_INCREMENTAL=0
 
-declare -A cold crate
+declare -A cold crate colds
+# Cold builds alternate between the crates, so that a change in the
+# machine's load between runs falls on both.
+for ((i = 0; i < COLD_REPS; i++)); do
+    for pkg in gen-with-derive gen-without-derive; do
+        rm -rf "$CARGO_TARGET_DIR"
+        colds[$pkg]+="$(build "$pkg") "
+    done
+done
 for pkg in gen-with-derive gen-without-derive; do
-    rm -rf "$CARGO_TARGET_DIR"
-    cold[$pkg]=$(build "$pkg")
+    # shellcheck disable=SC2086 # the list is space-separated numbers
+    cold[$pkg]=$(printf '%s\n' ${colds[$pkg]} | median)
     times=()
     for ((i = 0; i < REPS; i++)); do
         cargo clean -q --manifest-path "$WORK/Cargo.toml" "${profile_flag[@]}" -p "$pkg"
         times+=("$(build "$pkg")")
     done
     crate[$pkg]=$(printf '%s\n' "${times[@]}" | median)
-    echo "$pkg: cold ${cold[$pkg]} s, crate only ${crate[$pkg]} s (median of: ${times[*]})"
+    echo "$pkg: cold ${cold[$pkg]} s (median of: ${colds[$pkg]% }), crate only ${crate[$pkg]} s (median of: ${times[*]})"
 done
 
 declare -A instr
