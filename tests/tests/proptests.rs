@@ -619,6 +619,27 @@ fn same_outcome<T, U>(
     }
 }
 
+/// `device_add` / `object_add` and their `_spec` forms after `Spec::parse`
+/// agree on `spec`: same outcome, same tree size.
+fn same_add(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
+    let (mut a, mut b) = (populated_tree(), populated_tree());
+    let (borrowed, owned) = match kind {
+        SpecKind::Device => (
+            a.device_add(spec),
+            Spec::parse(kind, spec).and_then(|parsed| b.device_add_spec(&parsed)),
+        ),
+        SpecKind::Object => (
+            a.object_add(spec),
+            Spec::parse(kind, spec).and_then(|parsed| b.object_add_spec(&parsed)),
+        ),
+    };
+    same_outcome(&borrowed, &owned, spec)?;
+    prop_assert_eq!(a.len(), b.len());
+    drop((a, b));
+    take_events();
+    Ok(())
+}
+
 /// `instantiate_spec` and `Spec::parse` + `instantiate` agree on `spec`.
 fn same_instance(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
     let tree = populated_tree();
@@ -676,13 +697,7 @@ proptest! {
             1 => json_option_text(DEVICE_TYPES),
         ],
     ) {
-        let (mut a, mut b) = (populated_tree(), populated_tree());
-        let borrowed = a.device_add(&s);
-        let owned = Spec::parse(SpecKind::Device, &s).and_then(|spec| b.device_add_spec(&spec));
-        same_outcome(&borrowed, &owned, &s)?;
-        prop_assert_eq!(a.len(), b.len());
-        drop((a, b));
-        take_events();
+        same_add(SpecKind::Device, &s)?;
     }
 
     #[test]
@@ -693,13 +708,7 @@ proptest! {
             1 => json_option_text(OBJECT_TYPES),
         ],
     ) {
-        let (mut a, mut b) = (populated_tree(), populated_tree());
-        let borrowed = a.object_add(&s);
-        let owned = Spec::parse(SpecKind::Object, &s).and_then(|spec| b.object_add_spec(&spec));
-        same_outcome(&borrowed, &owned, &s)?;
-        prop_assert_eq!(a.len(), b.len());
-        drop((a, b));
-        take_events();
+        same_add(SpecKind::Object, &s)?;
     }
 }
 
