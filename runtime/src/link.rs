@@ -99,11 +99,7 @@ impl<T: ObjectType> PropertyKind for Link<T> {
         let tree = cx
             .tree
             .ok_or_else(|| Error::new(format!("Device '{s}' not found")))?;
-        let obj = tree.resolve_path(s)?;
-        let ty = obj.borrow().type_info();
-        if !ty.is_a(T::TYPE_INFO.name) {
-            return Err(cx.invalid_type(T::TYPE_INFO.name));
-        }
+        let obj = tree.resolve_link(s, cx.prop, T::TYPE_INFO.name)?;
         Ok(Link {
             target: Some((s.into(), obj)),
             _type: PhantomData,

@@ -59,6 +59,10 @@ impl Instance {
 
 struct Entry {
     id: Option<String>,
+    /// The object's type, kept beside its cell so that resolving a link
+    /// reads it without borrowing the target, which may be borrowed
+    /// elsewhere or be the very object whose link is being set.
+    ty: &'static TypeInfo,
     obj: ObjRef,
 }
 
@@ -200,9 +204,11 @@ impl ObjectTree {
             id: Some(id),
         };
         inst.obj.complete_chain(&cx)?;
+        let ty = inst.obj.type_info();
         let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
         self.objects.push(Entry {
             id: Some(id.to_owned()),
+            ty,
             obj: obj.clone(),
         });
         Ok(obj)
@@ -251,9 +257,11 @@ impl ObjectTree {
         inst.id = id.map(str::to_owned);
         let cx = LifecycleCx { tree: self, id };
         inst.obj.realize_chain(&cx)?;
+        let ty = inst.obj.type_info();
         let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
         self.devices.push(Entry {
             id: inst.id,
+            ty,
             obj: obj.clone(),
         });
         Ok(obj)
@@ -323,18 +331,12 @@ impl ObjectTree {
 
     /// A user-created object by id.
     pub fn object(&self, id: &str) -> Option<&ObjRef> {
-        self.objects
-            .iter()
-            .find(|e| e.id.as_deref() == Some(id))
-            .map(|e| &e.obj)
+        find_entry(&self.objects, id).map(|e| &e.obj)
     }
 
     /// A device by id.
     pub fn device(&self, id: &str) -> Option<&ObjRef> {
-        self.devices
-            .iter()
-            .find(|e| e.id.as_deref() == Some(id))
-            .map(|e| &e.obj)
+        find_entry(&self.devices, id).map(|e| &e.obj)
     }
 
     /// Every realized device with its id, oldest first.
@@ -359,28 +361,75 @@ impl ObjectTree {
         self.len() == 0
     }
 
-    /// Resolves a link value: `/objects/<id>`, `/machine/peripheral/<id>`, or
-    /// a bare id (QEMU's partial path), which must be unambiguous.
+    /// Resolves a path: `/objects/<id>`, `/machine/peripheral/<id>`, or a
+    /// bare id (QEMU's partial path), which must be unambiguous.
     ///
     /// # Errors
     /// `Device '<path>' not found`, or ambiguous path.
     pub fn resolve_path(&self, path: &str) -> Result<ObjRef> {
-        let not_found = || Error::new(format!("Device '{path}' not found"));
-        if let Some(id) = path.strip_prefix("/objects/") {
-            return self.object(id).cloned().ok_or_else(not_found);
-        }
-        if let Some(id) = path.strip_prefix("/machine/peripheral/") {
-            return self.device(id).cloned().ok_or_else(not_found);
-        }
-        match (self.object(path), self.device(path)) {
-            (Some(o), None) => Ok(o.clone()),
-            (None, Some(d)) => Ok(d.clone()),
-            (Some(_), Some(_)) => Err(Error::new(format!(
-                "Path '{path}' does not uniquely identify an object"
-            ))),
-            (None, None) => Err(not_found()),
+        match self.named_by(path) {
+            [Some(e), None] | [None, Some(e)] => Ok(e.obj.clone()),
+            [Some(_), Some(_)] => Err(ambiguous_path(path)),
+            [None, None] => Err(device_not_found(path)),
         }
     }
+
+    /// Resolves the value of link property `prop` to an object of type
+    /// `target_type` (or a subtype), as QEMU's `object_resolve_link` does:
+    /// among the objects `path` names, those of the link's type count
+    /// first, so a bare id that names an object and a device alike resolves
+    /// to the one of the right type. The type is read from the tree, never
+    /// by borrowing the target, so a busy object, or the device whose link
+    /// is being set, can be a target.
+    ///
+    /// # Errors
+    /// `Path '<path>' does not uniquely identify an object` when more than
+    /// one object of the type matches; `Invalid parameter type for
+    /// '<prop>', expected: <target_type>` when only objects of other types
+    /// match; `Device '<path>' not found` when nothing does.
+    pub fn resolve_link(&self, path: &str, prop: &str, target_type: &str) -> Result<ObjRef> {
+        let named = self.named_by(path);
+        let mut typed = named.iter().flatten().filter(|e| e.ty.is_a(target_type));
+        match (typed.next(), typed.next()) {
+            (Some(e), None) => Ok(e.obj.clone()),
+            (Some(_), Some(_)) => Err(ambiguous_path(path)),
+            // QEMU's untyped second look: anything there, even ambiguous,
+            // means the path was right and the type wrong.
+            (None, _) if named.iter().any(Option::is_some) => {
+                Err(Error::invalid_parameter_type(prop, target_type))
+            }
+            (None, _) => Err(device_not_found(path)),
+        }
+    }
+
+    /// The entries `path` names: the object and the device of a bare id,
+    /// or the one an absolute path leads to.
+    fn named_by(&self, path: &str) -> [Option<&Entry>; 2] {
+        if let Some(id) = path.strip_prefix("/objects/") {
+            return [find_entry(&self.objects, id), None];
+        }
+        if let Some(id) = path.strip_prefix("/machine/peripheral/") {
+            return [None, find_entry(&self.devices, id)];
+        }
+        [
+            find_entry(&self.objects, path),
+            find_entry(&self.devices, path),
+        ]
+    }
+}
+
+fn find_entry<'t>(entries: &'t [Entry], id: &str) -> Option<&'t Entry> {
+    entries.iter().find(|e| e.id.as_deref() == Some(id))
+}
+
+fn device_not_found(path: &str) -> Error {
+    Error::new(format!("Device '{path}' not found"))
+}
+
+fn ambiguous_path(path: &str) -> Error {
+    Error::new(format!(
+        "Path '{path}' does not uniquely identify an object"
+    ))
 }
 
 impl Drop for ObjectTree {
