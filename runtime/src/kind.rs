@@ -187,4 +187,14 @@ pub trait PropertyKind: Sized + 'static + Slot {
     fn link_target(&self) -> Option<&ObjRef> {
         None
     }
+
+    /// `Some(self)`, or `None` for a value that means "unset" (an empty
+    /// link path), so that an `Option` field holding this kind becomes
+    /// `None` rather than `Some` of nothing. Not meant to be overridden
+    /// outside the crate.
+    #[doc(hidden)]
+    #[inline]
+    fn into_option(self) -> Option<Self> {
+        Some(self)
+    }
 }

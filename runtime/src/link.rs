@@ -13,7 +13,8 @@ use crate::tree::ObjRef;
 /// type `T` (or a subtype) together with the path it was given as.
 ///
 /// The target type is checked when the link is set, so [`Link::borrow`]
-/// cannot fail on the type.
+/// cannot fail on the type. An empty value (`iommufd=`) unsets the link,
+/// as in QEMU; an `Option<Link<T>>` field then holds `None`.
 pub struct Link<T> {
     target: Option<(Box<str>, ObjRef)>,
     _type: PhantomData<fn() -> T>,
@@ -96,6 +97,10 @@ impl<T: ObjectType> PropertyKind for Link<T> {
     const TYPE_NAME: &'static str = "link";
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
+        // QEMU's object_set_link_property: an empty path clears the link.
+        if s.is_empty() {
+            return Ok(Link::default());
+        }
         let tree = cx
             .tree
             .ok_or_else(|| Error::new(format!("Device '{s}' not found")))?;
@@ -134,5 +139,9 @@ impl<T: ObjectType> PropertyKind for Link<T> {
 
     fn link_target(&self) -> Option<&ObjRef> {
         self.object()
+    }
+
+    fn into_option(self) -> Option<Self> {
+        self.is_set().then_some(self)
     }
 }

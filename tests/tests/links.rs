@@ -1,6 +1,6 @@
 //! Link properties against QEMU's rules: a link value resolves by the
-//! link's type first (`object_resolve_link`), and a target may be busy or
-//! be the device itself. `Peer` lives in this test binary only, so the
+//! link's type first (`object_resolve_link`), a target may be busy or be
+//! the device itself, and an empty value clears the link. `Peer` lives in this test binary only, so the
 //! registry-wide snapshots do not see it.
 
 use std::rc::Rc;
@@ -119,5 +119,50 @@ fn a_device_links_to_itself_after_realize() {
     assert_eq!(
         ObjectTree::get(&**obj, "peer").unwrap(),
         serde_json::json!("p1")
+    );
+}
+
+#[test]
+fn an_empty_value_clears_the_link() {
+    let mut tree = ObjectTree::new();
+    tree.object_add("test-backend,id=b0").unwrap();
+    let l4 = tree.device_add("test-leaf,id=l4,host=x,backend=").unwrap();
+    assert!(backend_of(&l4).is_none());
+    let l5 = tree
+        .device_add(r#"{"driver": "test-leaf", "id": "l5", "host": "x", "backend": ""}"#)
+        .unwrap();
+    assert!(backend_of(&l5).is_none());
+
+    // Set, then cleared: the `Option` field is `None`, not `Some(unset)`.
+    let mut inst = tree.instantiate("test-leaf").unwrap();
+    tree.set(&mut inst, "backend", Input::Str("b0")).unwrap();
+    assert!(
+        inst.object()
+            .downcast_ref::<Leaf>()
+            .unwrap()
+            .backend
+            .is_some()
+    );
+    tree.set(&mut inst, "backend", Input::Str("")).unwrap();
+    assert!(
+        inst.object()
+            .downcast_ref::<Leaf>()
+            .unwrap()
+            .backend
+            .is_none()
+    );
+
+    // A bare `Link`, cleared after realize.
+    let p = tree.device_add("test-peer,id=p").unwrap();
+    tree.set_device_property("p", "peer", Input::Str("p"))
+        .unwrap();
+    tree.set_device_property("p", "peer", Input::Json(&serde_json::json!("")))
+        .unwrap();
+    let obj = p.borrow();
+    let peer = obj.downcast_ref::<Peer>().unwrap();
+    assert!(!peer.peer.is_set() && peer.peer.path().is_none());
+    assert_eq!(
+        ObjectTree::get(&**obj, "peer").unwrap(),
+        serde_json::json!("")
     );
 }

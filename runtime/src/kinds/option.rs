@@ -11,15 +11,15 @@ impl<T: PropertyKind> PropertyKind for Option<T> {
     const DESCRIPTION: Option<&'static str> = T::DESCRIPTION;
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
-        T::parse(s, cx).map(Some)
+        T::parse(s, cx).map(T::into_option)
     }
 
     fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        T::from_json(v, cx).map(Some)
+        T::from_json(v, cx).map(T::into_option)
     }
 
     fn from_input(input: Input<'_>, cx: &ValueCx<'_>) -> Result<Self> {
-        T::from_input(input, cx).map(Some)
+        T::from_input(input, cx).map(T::into_option)
     }
 
     fn to_json(&self) -> Value {
