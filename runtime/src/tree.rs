@@ -296,7 +296,8 @@ impl ObjectTree {
         self.apply(&mut **obj, prop, value)
     }
 
-    /// Unrealizes and removes a device; everything it owned is released.
+    /// Unrealizes and removes a device and unsets its links; everything it
+    /// owned is released.
     ///
     /// # Errors
     /// Unknown id.
@@ -318,6 +319,7 @@ impl ObjectTree {
         };
         if let Ok(mut obj) = e.obj.try_borrow_mut() {
             obj.unrealize_chain(&cx);
+            release_links(&mut **obj);
         }
     }
 
@@ -451,6 +453,21 @@ pub(crate) fn find_property(ty: &'static TypeInfo, name: &str) -> Result<&'stati
             ty.properties().map(|p| p.name),
         )
     })
+}
+
+/// Unsets every link of a device that leaves the tree, as QEMU's finalize
+/// releases a device's links. A link to itself, or links between devices
+/// that form a cycle, would otherwise keep the device, and what it owns,
+/// alive after it is deleted. Each link is set to "" through its setter
+/// (which unsets a `Link`); a failure leaves that link as it was.
+fn release_links(obj: &mut dyn Object) {
+    let ty = obj.type_info();
+    for p in ty.properties() {
+        if p.writable && p.link_target(obj).is_some() {
+            let cx = ValueCx::new(ty.name, p.name);
+            let _ = (p.owner.accessors.set)(obj, p.index, Input::Str(""), &cx);
+        }
+    }
 }
 
 fn links_to(dev: &ObjRef, target: &ObjRef) -> bool {

@@ -1,23 +1,52 @@
 //! Link properties against QEMU's rules: a link value resolves by the
 //! link's type first (`object_resolve_link`), a target may be busy or be
-//! the device itself, and an empty value clears the link. `Peer` lives in this test binary only, so the
+//! the device itself, an empty value clears the link, and a device leaving
+//! the tree lets go of what it links to. `Peer` lives in this test binary only, so the
 //! registry-wide snapshots do not see it.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use qomgen::{Device, DeviceImpl, Input, Link, ObjectTree};
 use qomgen_tests::{Leaf, take_events};
 
+thread_local! {
+    /// Live `Peer` devices, to prove a deleted one is dropped.
+    static LIVE_PEERS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts live peers.
+#[derive(Debug)]
+struct Counted;
+
+impl Default for Counted {
+    fn default() -> Self {
+        LIVE_PEERS.with(|c| c.set(c.get() + 1));
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        LIVE_PEERS.with(|c| c.set(c.get() - 1));
+    }
+}
+
 /// A device that links to another of its type after realize, itself
 /// included; the field is a bare `Link`, where the fixtures use `Option`.
-#[derive(Device, Debug, Default)]
+#[derive(Device, Debug)]
 #[device(name = "test-peer", no_desc)]
 struct Peer {
     #[prop(link = "test-peer", set_after_realize)]
     peer: Link<Peer>,
+    _counted: Counted,
 }
 
 impl DeviceImpl for Peer {}
+
+fn live_peers() -> usize {
+    LIVE_PEERS.with(Cell::get)
+}
 
 fn msg(r: qomgen::Result<impl Sized>) -> String {
     match r {
@@ -165,4 +194,32 @@ fn an_empty_value_clears_the_link() {
         ObjectTree::get(&**obj, "peer").unwrap(),
         serde_json::json!("")
     );
+}
+
+#[test]
+fn deleted_devices_let_go_of_their_links() {
+    let live = live_peers();
+    let mut tree = ObjectTree::new();
+    tree.device_add("test-peer,id=p1").unwrap();
+    tree.set_device_property("p1", "peer", Input::Str("p1"))
+        .unwrap();
+    tree.del_device("p1").unwrap();
+    assert_eq!(live_peers(), live, "its link to itself kept p1 alive");
+
+    // A cycle: each keeps the other alive until both are deleted.
+    tree.device_add("test-peer,id=a").unwrap();
+    tree.device_add("test-peer,id=b,peer=a").unwrap();
+    tree.set_device_property("a", "peer", Input::Str("b"))
+        .unwrap();
+    tree.del_device("a").unwrap();
+    assert_eq!(live_peers(), live + 2, "b still links to a");
+    tree.del_device("b").unwrap();
+    assert_eq!(live_peers(), live, "the cycle kept a and b alive");
+
+    // The same when the tree goes.
+    tree.device_add("test-peer,id=c").unwrap();
+    tree.set_device_property("c", "peer", Input::Str("c"))
+        .unwrap();
+    drop(tree);
+    assert_eq!(live_peers(), live);
 }
