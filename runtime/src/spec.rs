@@ -266,9 +266,7 @@ impl<'a> Parsed<'a> {
     }
 
     fn parse_json(kind: SpecKind, s: &str) -> Result<Self> {
-        let v: Value =
-            serde_json::from_str(s).map_err(|e| Error::new(format!("JSON parse error, {e}")))?;
-        let Value::Object(map) = v else {
+        let Value::Object(map) = crate::opts::json::parse(s)? else {
             return Err(Error::invalid_parameter_type("<anonymous>", "object"));
         };
         let mut spec = Parsed {

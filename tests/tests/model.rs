@@ -339,6 +339,34 @@ fn json_device_spec_uses_strict_json_types() {
 }
 
 #[test]
+fn json_specs_refuse_duplicate_keys_at_any_depth() {
+    let mut tree = ObjectTree::new();
+    for spec in [
+        r#"{"driver":"test-leaf","x-offset":"bad","x-offset":3,"host":"a","id":"d1"}"#,
+        r#"{"driver":"nope","driver":"test-leaf","host":"a"}"#,
+        r#"{"driver":"test-leaf","host":"a","x":{"k":1,"k":1}}"#,
+    ] {
+        assert_eq!(
+            msg(tree.device_add(spec)),
+            "JSON parse error, duplicate key",
+            "{spec}"
+        );
+    }
+    assert_eq!(
+        msg(tree.object_add(r#"{"qom-type":"test-backend","id":"x","id":"b2"}"#)),
+        "JSON parse error, duplicate key"
+    );
+    assert_eq!(
+        msg(qomgen::Spec::parse(
+            qomgen::SpecKind::Device,
+            r#"{"driver":"test-leaf","a":[{"b":1,"b":2}]}"#
+        )),
+        "JSON parse error, duplicate key"
+    );
+    assert!(tree.is_empty());
+}
+
+#[test]
 fn objects_links_and_their_rules() {
     let mut tree = ObjectTree::new();
     tree.object_add("test-backend,id=b0,window=8k").unwrap();
