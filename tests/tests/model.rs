@@ -209,10 +209,39 @@ fn setter_errors_use_qemu_texts() {
         set("x-offset", Input::Str("65536")),
         "Parameter 'x-offset' expects uint16_t"
     );
+    // QEMU's plain visitor: any non-integer is a bad uint64 value, not a
+    // bad type; a negative integer wraps, then fails the range check.
+    for v in [json!("1"), json!(true), json!(1.5), json!(null), json!([1])] {
+        assert_eq!(
+            set("x-offset", Input::Json(&v)),
+            "Parameter 'x-offset' expects uint64",
+            "{v}"
+        );
+    }
     assert_eq!(
-        set("x-offset", Input::Json(&json!("1"))),
-        "Invalid parameter type for 'x-offset', expected: integer"
+        set("x-offset", Input::Json(&json!(-1))),
+        "Parameter 'x-offset' expects uint16_t"
     );
+    assert_eq!(
+        set("weight", Input::Json(&json!("5"))),
+        "Parameter 'weight' expects uint64"
+    );
+    // `size` falls back to uint64 in the plain visitor.
+    for v in [json!("5"), json!(2.0), json!(false)] {
+        assert_eq!(
+            set("buffer-size", Input::Json(&v)),
+            "Parameter 'buffer-size' expects uint64",
+            "{v}"
+        );
+    }
+    // Signed kinds keep QEMU's type error.
+    for v in [json!("1"), json!(1.5)] {
+        assert_eq!(
+            set("slot", Input::Json(&v)),
+            "Invalid parameter type for 'slot', expected: integer",
+            "{v}"
+        );
+    }
     assert_eq!(
         set("x-bus-quirk", Input::Str("offer")),
         "Parameter 'x-bus-quirk' expects 'on' or 'off'"
@@ -334,8 +363,13 @@ fn json_device_spec_uses_strict_json_types() {
     drop(d);
     assert_eq!(
         msg(tree.device_add(r#"{"driver": "test-leaf", "host": "/x", "x-offset": "3"}"#)),
-        "Invalid parameter type for 'x-offset', expected: integer"
+        "Parameter 'x-offset' expects uint64"
     );
+    // A negative integer wraps, as in QEMU.
+    tree.device_add(r#"{"driver": "test-leaf", "id": "w", "host": "/x", "weight": -1}"#)
+        .unwrap();
+    let d = tree.device("w").unwrap().borrow();
+    assert_eq!(d.downcast_ref::<Leaf>().unwrap().weight, u64::MAX);
 }
 
 #[test]

@@ -98,13 +98,10 @@ const FAILURES: &[Failure] = &[
         "Invalid parameter type for 'backend', expected: test-backend",
         |t| t.device_add("test-leaf,backend=d0").map(drop),
     ),
-    (
-        "Invalid parameter type for 'x-offset', expected: integer",
-        |t| {
-            t.device_add(r#"{"driver":"test-leaf","host":"/x","x-offset":"1"}"#)
-                .map(drop)
-        },
-    ),
+    ("Parameter 'x-offset' expects uint64", |t| {
+        t.device_add(r#"{"driver":"test-leaf","host":"/x","x-offset":"1"}"#)
+            .map(drop)
+    }),
     ("JSON parse error", |t| {
         t.device_add(r#"{"driver":"test-leaf","#).map(drop)
     }),

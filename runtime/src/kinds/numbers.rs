@@ -31,16 +31,16 @@ impl PropertyKind for bool {
     }
 }
 
-/// A JSON number as QEMU's input visitor reads it for unsigned targets:
-/// negative integers wrap, anything else non-integral is refused.
+/// A JSON number as QEMU's input visitor reads it for unsigned targets
+/// (`qobject_input_type_uint64`, which `size` falls back to as well):
+/// negative integers wrap; anything else, a string or a fraction alike,
+/// `Parameter '<prop>' expects uint64`.
 fn json_u64(v: &Value, cx: &ValueCx<'_>) -> Result<u64> {
     match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_i64().map(|i| i as u64))
-            .ok_or_else(|| cx.expects("uint64")),
-        _ => Err(cx.invalid_type("integer")),
+        Value::Number(n) => n.as_u64().or_else(|| n.as_i64().map(|i| i as u64)),
+        _ => None,
     }
+    .ok_or_else(|| cx.expects("uint64"))
 }
 
 fn json_i64(v: &Value, cx: &ValueCx<'_>) -> Result<i64> {
