@@ -36,14 +36,16 @@ fn hex_field(s: &str, max: usize) -> Option<(u32, &str)> {
 }
 
 impl CssDevId {
-    /// Parses `%2x.%1x.%4x` with nothing after it; `Err(Some(..))` for an ssid out of range.
+    /// Parses `%2x.%1x.%4x` with nothing after it and, as QEMU's
+    /// `(n2 - n1) != 5` insists, all four digits of the device number;
+    /// `Err(Some(..))` for an ssid out of range.
     fn parse_str(s: &str) -> std::result::Result<Self, Option<(u32, u32)>> {
         let (cssid, r) = hex_field(s, 2).ok_or(None)?;
         let r = r.strip_prefix('.').ok_or(None)?;
         let (ssid, r) = hex_field(r, 1).ok_or(None)?;
         let r = r.strip_prefix('.').ok_or(None)?;
-        let (devid, r) = hex_field(r, 4).ok_or(None)?;
-        if !r.is_empty() {
+        let (devid, rest) = hex_field(r, 4).ok_or(None)?;
+        if r.len() - rest.len() != 4 || !rest.is_empty() {
             return Err(None);
         }
         if ssid > MAX_SSID {
@@ -159,11 +161,19 @@ mod tests {
         );
         assert_eq!(CssDevId::parse("0.0.0001", &cx).unwrap().devid, 1);
         assert_eq!(
+            CssDevId::parse("fe.1.0023", &cx).unwrap().to_string(),
+            "fe.1.0023"
+        );
+        assert_eq!(
             CssDevId::parse("fe.4.0001", &cx).unwrap_err().to_string(),
             "Invalid cssid or ssid: cssid fe, ssid 4"
         );
         for bad in [
             "fe.1.23ab0",
+            "fe.1.23",
+            "fe.1.1",
+            "fe.1.123",
+            "fe.1.",
             "fe.1",
             "xx.1.0001",
             "fe.1.0001 ",
