@@ -271,8 +271,8 @@ impl ObjectTree {
     /// property allows it.
     ///
     /// # Errors
-    /// Unknown device or property; the device is realized and the property
-    /// cannot change after realize.
+    /// Unknown device or property; read-only property; the device is
+    /// realized and the property cannot change after realize.
     pub fn set_device_property(&self, id: &str, name: &str, value: Input<'_>) -> Result<()> {
         let dev = self
             .device(id)
@@ -282,7 +282,9 @@ impl ObjectTree {
             .map_err(|_| Error::new(format!("Device '{id}' is busy")))?;
         let ty = obj.type_info();
         let prop = find_property(ty, name)?;
-        if !prop.set_after_realize {
+        // QEMU looks for a setter before its setter checks `realized`: a
+        // read-only property is "not writable" (from `apply`) either way.
+        if prop.writable && !prop.set_after_realize {
             let what = if prop.link_type.is_some() {
                 "link property"
             } else {

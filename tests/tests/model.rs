@@ -433,6 +433,11 @@ fn objects_links_and_their_rules() {
         msg(tree.set_device_property("d0", "host", Input::Str("/y"))),
         "Attempt to set property 'host' on device 'd0' (type 'test-leaf') after it was realized"
     );
+    // The missing setter is found before the realized check.
+    assert_eq!(
+        msg(tree.set_device_property("d0", "busnr", Input::Str("1"))),
+        "Property 'test-leaf.busnr' is not writable"
+    );
     tree.set_device_property("d0", "weight", Input::Str("5"))
         .unwrap();
     assert_eq!(
