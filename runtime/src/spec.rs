@@ -289,6 +289,14 @@ impl<'a> Parsed<'a> {
             match k.as_str() {
                 "id" => spec.id = Some(string(v)?),
                 "bus" if kind == SpecKind::Device => spec.bus = Some(string(v)?),
+                // qdev_device_add_from_qdict reads the driver with
+                // qdict_get_try_str: one that is not a string is missing.
+                "driver" if kind == SpecKind::Device => {
+                    spec.type_name = match v {
+                        Value::String(s) => Some(Cow::Owned(s)),
+                        _ => None,
+                    }
+                }
                 t if t == kind.type_key() => spec.type_name = Some(string(v)?),
                 _ => {
                     spec.json_values.push(v);
@@ -520,7 +528,13 @@ impl ObjectTree {
                 return Err(Error::bad_id());
             }
             if self.device(id).is_some() {
-                return Err(Error::new(format!("Duplicate ID '{id}' for device")));
+                // The command line's QemuOpts list refuses the id itself;
+                // a JSON spec has no list, and qdev_set_id refuses it.
+                return Err(Error::new(if spec.json {
+                    format!("Duplicate device ID '{id}'")
+                } else {
+                    format!("Duplicate ID '{id}' for device")
+                }));
             }
         }
         if let Some(bus) = spec.bus {

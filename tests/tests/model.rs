@@ -320,6 +320,18 @@ fn device_add_errors() {
         msg(tree.device_add("{\"host\": \"x\"}")),
         "Parameter 'driver' is missing"
     );
+    for driver in ["5", "true", "null", "{}"] {
+        assert_eq!(
+            msg(tree.device_add(&format!(r#"{{"driver": {driver}, "host": "x"}}"#))),
+            "Parameter 'driver' is missing",
+            "{driver}"
+        );
+    }
+    // `-object` reads its type through QAPI, which wants a string.
+    assert_eq!(
+        msg(tree.object_add(r#"{"qom-type": 5, "id": "o"}"#)),
+        "Invalid parameter type for 'qom-type', expected: string"
+    );
     let (m, hint) = err(tree.device_add("test-leaf,id=1x,host=a"));
     assert_eq!(m, "Parameter 'id' expects an identifier");
     assert_eq!(
@@ -344,6 +356,11 @@ fn device_add_errors() {
     assert_eq!(
         msg(tree.device_add("test-leaf,host=b,id=dup")),
         "Duplicate ID 'dup' for device"
+    );
+    // JSON has no QemuOpts list: qdev_set_id's text.
+    assert_eq!(
+        msg(tree.device_add(r#"{"driver": "test-leaf", "host": "b", "id": "dup"}"#)),
+        "Duplicate device ID 'dup'"
     );
     // Only the one good device is in the tree: failures registered nothing.
     assert_eq!(tree.len(), 1);
