@@ -205,9 +205,11 @@ impl PropertyKind for PciDevfn {
     fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
         match v {
             Value::String(s) => Self::parse(s, cx),
-            Value::Number(n) => match n.as_i64() {
-                Some(-1) => Ok(PciDevfn::AUTO),
-                Some(i @ 0..=255) => Ok(PciDevfn(Some(i as u8))),
+            // QEMU's set_pci_devfn visits a number as int32 first, with
+            // that visitor's errors, then checks the range.
+            Value::Number(_) => match i32::from_json(v, cx)? {
+                -1 => Ok(PciDevfn::AUTO),
+                i @ 0..=255 => Ok(PciDevfn(Some(i as u8))),
                 _ => Err(Error::new(format!(
                     "Parameter '{}' expects a value between -1 and 255",
                     cx.prop
@@ -356,11 +358,28 @@ mod tests {
             PciDevfn(Some(9))
         );
         assert_eq!(
-            PciDevfn::from_json(&256.into(), &cx)
-                .unwrap_err()
-                .to_string(),
-            "Parameter 'addr' expects a value between -1 and 255"
+            PciDevfn::from_json(&255.into(), &cx).unwrap(),
+            PciDevfn(Some(255))
         );
+        let err = |v: Value| PciDevfn::from_json(&v, &cx).unwrap_err().to_string();
+        for v in [256, -2, i64::from(i32::MAX), i64::from(i32::MIN)] {
+            assert_eq!(
+                err(v.into()),
+                "Parameter 'addr' expects a value between -1 and 255",
+                "{v}"
+            );
+        }
+        // Not an int32: the int32 visit's own errors.
+        for v in [5_000_000_000_i64, i64::from(i32::MIN) - 1] {
+            assert_eq!(err(v.into()), "Parameter 'addr' expects int32_t", "{v}");
+        }
+        for v in [serde_json::json!(1.5), serde_json::json!(u64::MAX)] {
+            assert_eq!(
+                err(v.clone()),
+                "Invalid parameter type for 'addr', expected: integer",
+                "{v}"
+            );
+        }
         assert_eq!(
             PciDevfn::from_json(&true.into(), &cx)
                 .unwrap_err()
