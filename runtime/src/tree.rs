@@ -191,10 +191,18 @@ impl ObjectTree {
     /// On error nothing is added and the instance is dropped (closing what it owned).
     ///
     /// # Errors
-    /// Bad or duplicate id, the object's own `complete` failing.
+    /// Bad or duplicate id, a device instance (devices are realized, with
+    /// [`ObjectTree::realize`]), the object's own `complete` failing.
     pub fn add_object(&mut self, mut inst: Instance, id: &str) -> Result<ObjRef> {
         if !id_wellformed(id) {
             return Err(Error::bad_id());
+        }
+        let ty = inst.type_info();
+        if ty.is_device() {
+            return Err(Error::new(format!(
+                "object type '{}' isn't supported by object-add",
+                ty.name
+            )));
         }
         if self.objects.iter().any(|e| e.id.as_deref() == Some(id)) {
             return Err(Error::new(format!("Duplicate ID '{id}' for object")));
@@ -204,7 +212,6 @@ impl ObjectTree {
             id: Some(id),
         };
         inst.obj.complete_chain(&cx)?;
-        let ty = inst.obj.type_info();
         let obj: ObjRef = Rc::new(RefCell::new(inst.obj));
         self.objects.push(Entry {
             id: Some(id.to_owned()),

@@ -531,6 +531,12 @@ fn object_add_errors_and_failed_creation_leaves_nothing() {
     let (m, hint) = err(tree.object_add("test-backend,id=x,x-fail-complete=on"));
     assert_eq!(m, "can't create backend: refused");
     assert_eq!(hint.as_deref(), Some("Is x-fail-complete set?"));
+    // A device is realized, never added as an object.
+    let leaf = tree.instantiate("test-leaf").unwrap();
+    assert_eq!(
+        msg(tree.add_object(leaf, "dev-as-obj")),
+        "object type 'test-leaf' isn't supported by object-add"
+    );
     assert!(tree.is_empty());
     assert_eq!(LIVE_BACKENDS.with(|c| c.get()), before);
 
