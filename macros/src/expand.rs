@@ -143,11 +143,28 @@ fn expand(input: &Input<'_>) -> TokenStream {
             quote!(#realize_parent),
             quote!(#unrealize_parent),
         ),
-        Flavor::Device => (
-            quote!(#complete_parent),
-            quote!(#realize_parent?; <#ident as ::qomgen::DeviceImpl>::realize(self, cx)),
-            quote!(<#ident as ::qomgen::DeviceImpl>::unrealize(self, cx); #unrealize_parent),
-        ),
+        Flavor::Device => {
+            let realize_own = quote!(<#ident as ::qomgen::DeviceImpl>::realize(self, cx));
+            // A failed realize undoes the parents' (QEMU's pci_qdev_realize
+            // unregisters the device when the class's realize fails), so
+            // what they acquired is released.
+            let realize_body = match &input.parent {
+                Some(_) => quote! {
+                    #realize_parent?;
+                    let realized = #realize_own;
+                    if realized.is_err() {
+                        #unrealize_parent
+                    }
+                    realized
+                },
+                None => realize_own,
+            };
+            (
+                quote!(#complete_parent),
+                realize_body,
+                quote!(<#ident as ::qomgen::DeviceImpl>::unrealize(self, cx); #unrealize_parent),
+            )
+        }
     };
 
     quote! {

@@ -50,7 +50,9 @@ pub trait Object: Any {
     /// Runs the completion hooks, root type first (user-creatable objects).
     fn complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
 
-    /// Runs the realize hooks, root type first.
+    /// Runs the realize hooks, root type first. When one fails, the
+    /// ancestors realized before it are unrealized (most derived first),
+    /// so a failed realize leaves nothing acquired.
     fn realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
 
     /// Runs the unrealize hooks, most derived type first.
@@ -107,7 +109,8 @@ pub trait ObjectImpl {
 
 /// Hooks of a device. `realize` turns a configured device into a working
 /// one; a failed realize must release whatever it acquired (owning types
-/// make that automatic). `unrealize` undoes a successful realize.
+/// make that automatic), and the parent types' realize, which ran first, is
+/// then undone by their `unrealize`. `unrealize` undoes a successful realize.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` derives `Device` but does not implement `qomgen::DeviceImpl`",
     note = "add `impl qomgen::DeviceImpl for {Self} {{}}` (the hooks have defaults)"

@@ -1,9 +1,27 @@
 //! The object model end to end on the fixture types: tables, defaults,
 //! inheritance, setters, links, lifecycle rules and error texts.
 
-use qomgen::{DefaultValue, Input, ObjectTree, OnOffAuto, Size, registry};
+use qomgen::{
+    DefaultValue, Device, DeviceImpl, Error, Input, LifecycleCx, ObjectTree, OnOffAuto, Size,
+    registry,
+};
 use qomgen_tests::{Backend, Clique, LIVE_BACKENDS, Leaf, LeafNoHotplug, take_events};
 use serde_json::json;
+
+/// A leaf whose own realize fails after its parents' succeeded. It lives
+/// in this test binary only, so the registry-wide snapshots do not see it.
+#[derive(Device, Debug)]
+#[device(name = "test-leaf-failing", no_desc)]
+struct FailingLeaf {
+    #[parent]
+    leaf: Leaf,
+}
+
+impl DeviceImpl for FailingLeaf {
+    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        Err(Error::new("child realize refused"))
+    }
+}
 
 fn err(r: qomgen::Result<impl Sized>) -> (String, Option<String>) {
     match r {
@@ -578,6 +596,42 @@ fn failed_realize_registers_nothing_and_drops_the_instance() {
     // The failed device's link was dropped with it: the backend can go.
     tree.del_object("b").unwrap();
     assert_eq!(LIVE_BACKENDS.with(|c| c.get()), live - 1);
+}
+
+#[test]
+fn failed_realize_undoes_the_parents_realize() {
+    take_events();
+    let mut tree = ObjectTree::new();
+    // The leaf's realize fails: its parent's is undone.
+    assert_eq!(
+        msg(tree.device_add("test-leaf,host=x,x-fail-realize=on")),
+        "realize refused"
+    );
+    assert_eq!(
+        take_events(),
+        ["bus-device realize", "bus-device unrealize"]
+    );
+    // Two levels up, most derived first, each undone once.
+    assert_eq!(
+        msg(tree.device_add("test-leaf-failing,host=x")),
+        "child realize refused"
+    );
+    assert_eq!(
+        take_events(),
+        [
+            "bus-device realize",
+            "leaf realize",
+            "leaf unrealize",
+            "bus-device unrealize"
+        ]
+    );
+    // A parent that fails undoes its own parents; the child's realize never runs.
+    assert_eq!(
+        msg(tree.device_add("test-leaf-failing,host=x,romsize=3")),
+        "ROM size 3 is not a power of two"
+    );
+    assert!(take_events().is_empty());
+    assert!(tree.is_empty());
 }
 
 #[test]
