@@ -8,7 +8,6 @@ use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Result};
@@ -99,16 +98,13 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            // QEMU parses the value before it looks for the key.
+            // QEMU parses the value before it looks for the key. One
+            // probe of the map, as serde_json's own visitor makes: a key
+            // already there gives back its old value.
             let value = map.next_value_seed(self)?;
-            match object.entry(key) {
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
-                }
-                Entry::Occupied(_) => {
-                    self.duplicate.set(true);
-                    return Err(de::Error::custom("duplicate key"));
-                }
+            if object.insert(key, value).is_some() {
+                self.duplicate.set(true);
+                return Err(de::Error::custom("duplicate key"));
             }
         }
         Ok(Value::Object(object))
