@@ -21,6 +21,8 @@ use qomgen::ObjectTree;
 use qomgen_devices::attach::BackendPolicy;
 use qomgen_devices::host::Host;
 use qomgen_devices::models::iommufd::IommufdBackend;
+use qomgen_devices::sys::fault::{Faults, Request};
+use uuid::Uuid;
 
 const BDF: &str = "0000:00:01.0";
 const SYSFSDEV: &str = "/sys/bus/pci/devices/0000:00:01.0";
@@ -633,6 +635,27 @@ fn pci_iommufd_bind_fails_on_a_regular_file() {
     // The object is not in use, so it can go.
     f.tree.del_object("x").unwrap();
     assert!(f.tree.is_empty());
+}
+
+#[test]
+fn pci_nil_vf_token_is_not_sent() {
+    // QEMU's qemu_uuid_is_null: an all-zero vf-token means "not set". The
+    // bind is the step a fake tree reaches; the legacy name string is
+    // checked on the real kernel (faults_kernel.rs).
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    node(f.root(), "vfio/devices/vfio0");
+    let token = "2ab74924-c335-45f4-9b16-8569e5b08258";
+    for (value, sent) in [
+        ("00000000-0000-0000-0000-000000000000", None),
+        (token, Some(Uuid::parse_str(token).unwrap())),
+    ] {
+        let faults = Faults::install();
+        let (m, _) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x,vf-token={value}"));
+        assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+        assert_eq!(faults.requests(), [Request::BindToken(sent)], "{value}");
+    }
 }
 
 // ---------------------------------------------------------------------------

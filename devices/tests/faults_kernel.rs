@@ -39,7 +39,7 @@ use qomgen_devices::attach::BackendPolicy;
 use qomgen_devices::host::Host;
 use qomgen_devices::models::iommufd::IommufdBackend;
 use qomgen_devices::models::vfio_pci::VfioPci;
-use qomgen_devices::sys::fault::{Call, Faults};
+use qomgen_devices::sys::fault::{Call, Faults, Request};
 use qomgen_devices::sys::vfio::DeviceInfo;
 use qomgen_devices::sys::{Errno, Op};
 use vfio_bindings::bindings::vfio as vb;
@@ -449,6 +449,33 @@ fn group_get_device_fd_fails() {
     let p = plan();
     p.inject(Op::GroupGetDeviceFd, Errno::EACCES);
     Case::new(&g).legacy(p, &msg("Permission denied"), Some(&hint));
+}
+
+/// An all-zero `vf-token` is no token (QEMU's `qemu_uuid_is_null`): this
+/// kernel refuses any token for edu (above), so the realize shows that
+/// none was sent, and the log shows what was.
+#[test]
+fn nil_vf_token_is_not_sent() {
+    let Some((g, _l)) = detect("nil_vf_token_is_not_sent") else {
+        return;
+    };
+    let nil = ",vf-token=00000000-0000-0000-0000-000000000000";
+    let p = plan();
+    let mut t = ObjectTree::new();
+    t.device_add(&g.spec(nil))
+        .unwrap_or_else(|e| panic!("legacy, nil vf-token: {}", text(&e)));
+    assert_eq!(p.requests(), [Request::DeviceName(g.bdf.clone())]);
+    drop(t);
+    drop(p);
+    if g.full() {
+        let p = plan();
+        let mut t = ObjectTree::new();
+        t.object_add("iommufd,id=io0")
+            .unwrap_or_else(|e| panic!("object_add iommufd: {}", text(&e)));
+        t.device_add(&g.spec(&format!(",iommufd=io0{nil}")))
+            .unwrap_or_else(|e| panic!("iommufd, nil vf-token: {}", text(&e)));
+        assert_eq!(p.requests(), [Request::BindToken(None)]);
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -104,7 +104,8 @@ fn realize_named(
             "x-balloon-allowed only potentially compatible with mdev devices",
         ));
     }
-    let token = dev.vf_token.map(|t| t.0);
+    // QEMU's qemu_uuid_is_null: the nil UUID is how a token is "not set".
+    let token = dev.vf_token.map(|t| t.0).filter(|t| !t.is_nil());
     let (backend, device, choice) = backend::attach(
         dev.fd.as_ref(),
         dev.iommufd.as_ref(),
