@@ -2,6 +2,8 @@
 //! class with its exact stderr and exit status, dry-run and the host report
 //! on fake trees. (Successful realizes run in the real-kernel tests.)
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -320,6 +322,35 @@ fn dry_run_plans_without_opening() {
             "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, IOMMU_GET_HW_INFO, IOMMU_HWPT_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT",
             "VFIO_DEVICE_GET_INFO, region and IRQ info",
         ])
+    );
+}
+
+#[test]
+fn dry_run_of_an_mdev_passed_by_fd_attaches_to_the_ioas() {
+    // §7.1: with fd= the sysfsdev still tells an mdev, which QEMU attaches
+    // to the IOAS rather than to a HWPT of its own. fd 1 is stdout, open
+    // in the child.
+    let root = empty_root();
+    let p = common::mdev(
+        root.path(),
+        &common::pci_real_dir("0000:00:02.0"),
+        "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+        None,
+    );
+    write(root.path(), "dev/iommu", "");
+    let o = qomgen(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--dry-run",
+        "-object",
+        "iommufd,id=io0",
+        "-device",
+        &format!("vfio-pci,iommufd=io0,fd=1,sysfsdev={p},x-balloon-allowed=on"),
+    ]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    assert_eq!(
+        o.stdout,
+        "vfio-pci: would\n  use the device fd 1 (fd=)\n  open /dev/iommu\n  VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n"
     );
 }
 

@@ -309,13 +309,40 @@ fn fd_name_is_the_id_or_the_number_passed() {
         "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
         None,
     );
-    // With fd= the sysfs path is not used for the mdev check either.
-    let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    // With fd= a host= is not turned into a sysfs path (§7.1), so it
+    // cannot make the device an mdev.
+    pci_device(f.root(), BDF, Some(5));
     f.fails_with(
-        &format!("vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
+        &format!("vfio-pci,id=gpu0,host={BDF},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
         "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
         None,
     );
+}
+
+#[test]
+fn pci_fd_with_an_mdev_sysfsdev_is_an_mdev() {
+    // §7.1: with fd= the sysfsdev is still QEMU's mdev check, so an mdev
+    // passed by fd may have x-balloon-allowed and goes on to the bind.
+    let mut f = Fake::new();
+    f.iommufd("iommufd0");
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    let (m, h) = f.fail(&format!(
+        "vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"
+    ));
+    assert_bind_enotty(&m, "vfio gpu0: ");
+    assert_eq!(h, None);
+    // A sysfsdev that is no mdev still refuses it.
+    pci_device(f.root(), BDF, Some(5));
+    f.fails_with(
+        &format!(
+            "vfio-pci,id=gpu0,sysfsdev={SYSFSDEV},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"
+        ),
+        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
+        None,
+    );
+    assert_eq!(f.backend_state("iommufd0"), (0, false));
 }
 
 #[test]

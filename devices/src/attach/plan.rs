@@ -73,8 +73,9 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
         }
         // vfio-ccw and vfio-ap are mdevs, as a vfio-pci sysfsdev may be:
         // those attach to the IOAS, the others to a HWPT of their own.
-        let mdev = obj.downcast_ref::<VfioPci>().is_none()
-            || (fd.is_none() && sysfsdev.as_ref().is_some_and(|p| host.is_mdev(p)));
+        let mdev = obj.downcast_ref::<VfioPci>().is_none_or(|d| {
+            super::pci::mdev_path(d, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p))
+        });
         steps.push(if mdev {
             "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)"
                 .to_owned()
