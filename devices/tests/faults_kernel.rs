@@ -39,6 +39,7 @@ use qomgen_devices::attach::BackendPolicy;
 use qomgen_devices::host::Host;
 use qomgen_devices::models::iommufd::IommufdBackend;
 use qomgen_devices::models::vfio_pci::VfioPci;
+use qomgen_devices::report::DeviceReport;
 use qomgen_devices::sys::fault::{Call, Faults, Request};
 use qomgen_devices::sys::vfio::DeviceInfo;
 use qomgen_devices::sys::{Errno, Op};
@@ -1571,6 +1572,39 @@ fn migration_probe() {
         Migration::Blocked { .. }
     ));
     drop(p);
+    // A failover primary is not probed at all (QEMU calls
+    // vfio_migration_realize only without failover_pair_id): no blocker,
+    // and enable-migration=on cannot fail.
+    let p = plan();
+    let spec = g.spec(",failover_pair_id=net0,enable-migration=on");
+    let dev = c
+        .tree
+        .device_add(&spec)
+        .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)));
+    {
+        let d = dev.borrow();
+        let report = DeviceReport::of(&**d, Some("f0"))
+            .expect("a VFIO device")
+            .to_string();
+        assert!(
+            report.contains(
+                "\n  migration: not probed: failover primary of net0, unplugged before migration\n"
+            ),
+            "{report}"
+        );
+        let d = d.downcast_ref::<VfioPci>().expect("vfio-pci");
+        let s = d.attached().expect("attached").pci.as_ref().expect("pci");
+        assert_eq!(
+            s.migration,
+            Migration::Failover {
+                pair: "net0".to_owned()
+            }
+        );
+    }
+    let calls = p.calls();
+    assert!(calls.iter().all(|c| c.op != Op::DeviceFeature), "{calls:?}");
+    drop(dev);
+    c.tree.del_device("f0").expect("del_device f0");
 }
 
 // ---------------------------------------------------------------------------

@@ -290,14 +290,18 @@ fn populate(dev: &VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()>
             ..
         }
     );
-    let migration = migration::realize(
-        device,
-        &a.name,
-        dev.enable_migration,
-        dev.device_dirty_page_tracking,
-        iommu_dirty,
-        cx,
-    )?;
+    let migration = match &dev.base.pci.failover_pair_id {
+        // QEMU calls vfio_migration_realize only without failover_pair_id.
+        Some(pair) => Migration::Failover { pair: pair.clone() },
+        None => migration::realize(
+            device,
+            &a.name,
+            dev.enable_migration,
+            dev.device_dirty_page_tracking,
+            iommu_dirty,
+            cx,
+        )?,
+    };
     a.pci = Some(PciSummary {
         vendor_id: vendor,
         device_id,
