@@ -128,7 +128,7 @@ impl Fake {
         );
         if css_files {
             write(r, &format!("{sch}/pimpampom"), "80 80 ff\n");
-            write(r, &format!("{sch}/chpids"), "00000000 00000000\n");
+            write(r, &format!("{sch}/chpids"), "00 00 00 00 00 00 00 00 \n");
         }
         mdev(r, sch, CCW_UUID, group)
     }
@@ -963,11 +963,11 @@ fn ccw_schib_needs_the_css_files() {
         &mut f,
         format!("css_sch_get_chpids: open {dir}/chpids failed"),
     );
-    // Channel path 0x42 (byte 2 of the first word) has no type file.
+    // Channel path 0x42 (the third of the kernel's eight ids) has no type file.
     write(
         f.root(),
         "sys/devices/css0/0.0.0313/chpids",
-        "00004200 00000000\n",
+        "00 00 42 00 00 00 00 00 \n",
     );
     fails_naming(
         &mut f,
@@ -978,6 +978,46 @@ fn ccw_schib_needs_the_css_files() {
         &mut f,
         format!("css_sch_get_path_masks: open {dir}/pimpampom failed"),
     );
+}
+
+#[test]
+fn ccw_schib_files_that_do_not_scan_fail_without_a_report() {
+    // QEMU fscanf's three path masks, eight channel-path ids and one type:
+    // content that does not scan is EINVAL with no `open ... failed` line.
+    let mut f = Fake::new();
+    let p = f.ccw_mdev(Some(7), true);
+    let spec = format!("vfio-ccw,sysfsdev={p}");
+    let schib = "s390_ccw_realize: Failed to build initial schib: Invalid argument";
+    let sch = "sys/devices/css0/0.0.0313";
+    let fails_silently = |f: &mut Fake| {
+        f.fails_with(&spec, schib, None);
+        assert!(f.tree.take_warnings().is_empty(), "{spec}");
+    };
+    for bad in ["80 80\n", "", "80 zz ff\n"] {
+        write(f.root(), &format!("{sch}/pimpampom"), bad);
+        fails_silently(&mut f);
+    }
+    write(f.root(), &format!("{sch}/pimpampom"), "80 80 ff\n");
+    // Two 32-bit words are not the kernel's eight ids.
+    for bad in ["00000000 00000000\n", "50 51 52\n", ""] {
+        write(f.root(), &format!("{sch}/chpids"), bad);
+        fails_silently(&mut f);
+    }
+    write(
+        f.root(),
+        &format!("{sch}/chpids"),
+        "50 00 00 00 00 00 00 00 \n",
+    );
+    write(f.root(), "sys/devices/css0/chp0.50/type", "not hex\n");
+    fails_silently(&mut f);
+    // With a type that scans, the schib is built and attach comes next.
+    write(f.root(), "sys/devices/css0/chp0.50/type", "1a\n");
+    f.fails_with(
+        &spec,
+        &format!("Could not open '/dev/vfio/7': {ENOENT}"),
+        None,
+    );
+    assert!(f.tree.take_warnings().is_empty());
 }
 
 #[test]

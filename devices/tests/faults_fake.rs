@@ -187,7 +187,7 @@ fn ccw_legacy_container_steps_have_no_prefix() {
         "../../../devices/css0/0.0.0313",
     );
     common::write(&r, &format!("{sch}/pimpampom"), "80 80 ff\n");
-    common::write(&r, &format!("{sch}/chpids"), "00000000 00000000\n");
+    common::write(&r, &format!("{sch}/chpids"), "00 00 00 00 00 00 00 00 \n");
     let p = common::mdev(&r, sch, CCW_UUID, Some(7));
     container_steps(&mut f, &format!("vfio-ccw,sysfsdev={p}"), "", 7, "7");
 }

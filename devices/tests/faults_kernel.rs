@@ -842,7 +842,7 @@ fn s390_root() -> tempfile::TempDir {
     let sch = r.join("sys/devices/css0/0.0.0313");
     std::fs::create_dir_all(sch.join(CCW_UUID)).unwrap();
     std::fs::write(sch.join("pimpampom"), "80 80 ff\n").unwrap();
-    std::fs::write(sch.join("chpids"), "00000000 00000000\n").unwrap();
+    std::fs::write(sch.join("chpids"), "00 00 00 00 00 00 00 00 \n").unwrap();
     std::fs::create_dir_all(r.join("sys/bus/css/devices")).unwrap();
     std::os::unix::fs::symlink(sch.as_path(), r.join("sys/bus/css/devices/0.0.0313")).unwrap();
     std::fs::create_dir_all(r.join("sys/bus/mdev/devices")).unwrap();

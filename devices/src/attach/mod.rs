@@ -65,6 +65,9 @@ pub struct Attached {
     pub choice: BackendChoice,
     /// The host subchannel (vfio-ccw only).
     pub subchannel: Option<CssDevId>,
+    /// The host subchannel's channel-path ids, as its schib was built from
+    /// them (vfio-ccw only).
+    pub chpids: Option<[u8; 8]>,
     /// IRQ indexes signalling eventfds (vfio-ccw, vfio-ap); disabled on release.
     pub notifiers: Vec<IrqNotifier>,
     // Field order is drop order: the device fd must close before the
@@ -106,6 +109,7 @@ impl Attached {
             pci: None,
             choice,
             subchannel: None,
+            chpids: None,
             notifiers: Vec::new(),
             device: Some(device),
             backend: Some(backend),
