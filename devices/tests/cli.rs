@@ -326,6 +326,61 @@ fn dry_run_plans_without_opening() {
 }
 
 #[test]
+fn dry_run_says_when_realize_would_refuse_the_device() {
+    // What realize refuses before looking at the host is planned as a
+    // failure, not as steps (fd 1 is stdout, open in the child).
+    let root = empty_root();
+    let r = root.path().to_str().unwrap();
+    let ccw = "/sys/bus/mdev/devices/6dfd3ec5-e8b3-4e18-a6fe-57bc9eceb920";
+    for (policy, spec, why) in [
+        (
+            "legacy",
+            "vfio-pci,fd=1,sysfsdev=/sys/bus/pci/devices/0000:00:03.0".to_owned(),
+            "fd= without an iommufd= link",
+        ),
+        // A policy is no link: QEMU's fd= check looks at the link alone.
+        (
+            "iommufd",
+            "vfio-pci,fd=1".to_owned(),
+            "fd= without an iommufd= link",
+        ),
+        (
+            "auto",
+            format!("vfio-ccw,fd=1,sysfsdev={ccw}"),
+            "fd= without an iommufd= link",
+        ),
+        (
+            "legacy",
+            "vfio-ap,fd=1".to_owned(),
+            "fd= without an iommufd= link",
+        ),
+        ("legacy", "vfio-pci".to_owned(), "no host device given"),
+        // vfio-ccw needs sysfsdev= even with fd=.
+        ("legacy", "vfio-ccw,fd=1".to_owned(), "no host device given"),
+    ] {
+        let o = qomgen(&[
+            "--root",
+            r,
+            "--vfio-backend",
+            policy,
+            "--dry-run",
+            "-device",
+            &spec,
+        ]);
+        let driver = spec.split(',').next().unwrap();
+        assert_eq!(
+            (o.code, o.stdout.as_str(), o.stderr.as_str()),
+            (
+                0,
+                format!("{driver}: would\n  {why}: realize would fail\n").as_str(),
+                ""
+            ),
+            "{spec}"
+        );
+    }
+}
+
+#[test]
 fn dry_run_of_an_mdev_passed_by_fd_attaches_to_the_ioas() {
     // §7.1: with fd= the sysfsdev still tells an mdev, which QEMU attaches
     // to the IOAS rather than to a HWPT of its own. fd 1 is stdout, open
