@@ -22,6 +22,7 @@ use qomgen_devices::attach::BackendPolicy;
 use qomgen_devices::host::Host;
 use qomgen_devices::models::iommufd::IommufdBackend;
 use qomgen_devices::sys::fault::{Faults, Request};
+use qomgen_devices::sys::{Errno, Op};
 use uuid::Uuid;
 
 const BDF: &str = "0000:00:01.0";
@@ -598,12 +599,13 @@ fn pci_iommufd_cdev_errors() {
         Some(CDEV_HINT),
     );
 
+    // A malformed attribute is no missing kernel option.
     for bad in ["", "garbage\n", "511\n", "x:1\n", "5:\n"] {
         write(f.root(), &format!("{real}/vfio-dev/vfio0/dev"), bad);
         f.fails_with(
             &spec,
             &format!("{pre}failed to get major:minor for \"{SYSFSDEV}/vfio-dev/vfio0/dev\""),
-            Some(CDEV_HINT),
+            None,
         );
     }
 
@@ -614,6 +616,88 @@ fn pci_iommufd_cdev_errors() {
         Some(CDEV_HINT),
     );
     assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn pci_cdev_node_that_will_not_open() {
+    // Only a node that does not exist names CONFIG_VFIO_DEVICE_CDEV (above);
+    // one this process may not open says so, any other failure says nothing.
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    let spec = format!("vfio-pci,host={BDF},iommufd=x");
+    let msg =
+        format!("vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: Failed to open /dev/vfio/devices/vfio0");
+    node(f.root(), "vfio/devices/vfio0");
+    for errno in [Errno::EACCES, Errno::EPERM] {
+        // The first open is the node; the /dev/char fallback is missing.
+        let faults = Faults::install();
+        faults.inject(Op::Open, errno);
+        f.fails_with(
+            &spec,
+            &msg,
+            Some("Run as root or grant access to /dev/vfio/devices/vfio0"),
+        );
+        assert!(faults.pending().is_empty());
+    }
+    // Denied on the fallback after a missing node: still the permission.
+    node(f.root(), "char/511:0");
+    remove(f.root(), "dev/vfio/devices/vfio0");
+    let faults = Faults::install();
+    faults.inject_nth(Op::Open, 1, Errno::EACCES);
+    f.fails_with(
+        &spec,
+        &msg,
+        Some("Run as root or grant access to /dev/char/511:0"),
+    );
+    assert!(faults.pending().is_empty());
+    drop(faults);
+    // A directory where the node should be (EISDIR), fallback missing.
+    remove(f.root(), "dev/char/511:0");
+    mkdir(f.root(), "dev/vfio/devices/vfio0");
+    f.fails_with(&spec, &msg, None);
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn dev_iommu_that_will_not_open() {
+    // Linked object and private iommufd alike: CONFIG_IOMMUFD only for a
+    // missing /dev/iommu (pci_iommufd_dev_iommu_gone_at_attach,
+    // policy_iommufd_without_link_opens_dev_iommu_itself).
+    for linked in [true, false] {
+        let mut f = Fake::new();
+        let spec = if linked {
+            f.iommufd("x");
+            format!("vfio-pci,host={BDF},iommufd=x")
+        } else {
+            node(f.root(), "iommu");
+            f.tree.set_resource(BackendPolicy::Iommufd);
+            format!("vfio-pci,host={BDF}")
+        };
+        f.pci_with_cdev();
+        node(f.root(), "vfio/devices/vfio0");
+        let msg = |e: &str| format!("vfio {BDF}: Could not open '/dev/iommu': {e}");
+        for (errno, text) in [
+            (Errno::EACCES, "Permission denied"),
+            (Errno::EPERM, "Operation not permitted"),
+        ] {
+            // The cdev node is opened first.
+            let faults = Faults::install();
+            faults.inject_nth(Op::Open, 1, errno);
+            f.fails_with(
+                &spec,
+                &msg(text),
+                Some("Run as root or grant access to /dev/iommu"),
+            );
+            assert!(faults.pending().is_empty());
+        }
+        remove(f.root(), "dev/iommu");
+        mkdir(f.root(), "dev/iommu");
+        f.fails_with(&spec, &msg("Is a directory"), None);
+        if linked {
+            assert_eq!(f.backend_state("x"), (0, false));
+        }
+    }
 }
 
 #[test]

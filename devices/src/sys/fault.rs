@@ -37,6 +37,8 @@
 //!   ([`Faults::override_read`]), so config space can show a capability the
 //!   device does not have. Overrides stay in force for the lifetime of the
 //!   plan. A due injection wins over an override of the same call.
+//!   The host layer's opens of device nodes ([`Op::Open`]) can be
+//!   injected too, so a test running as root meets `EACCES`.
 //! * **Record** every kernel call the wrappers make while the plan is
 //!   installed, and every injected failure ([`Faults::calls`]; overridden
 //!   calls are not recorded), with its outcome, so a test can check
