@@ -307,7 +307,10 @@ fn container_node_missing() {
         e.message(),
         g.container("Could not open '/dev/vfio/vfio': No such file or directory")
     );
-    assert_eq!(e.hint(), None);
+    assert_eq!(
+        e.hint(),
+        Some("Is your kernel config missing CONFIG_VFIO_CONTAINER?")
+    );
     assert!(c.tree.is_empty());
     assert_eq!(common::open_fds(), before);
     // With the node, the same root realizes.

@@ -458,10 +458,7 @@ fn open_group(host: &Host, group: &IommuGroup) -> Result<SharedGroup> {
     }
     let prefix = format!("failed to setup container for group {gid}: ");
     let container = host.open_container().map_err(|e| {
-        Error::new(format!(
-            "{prefix}Could not open '/dev/vfio/vfio': {}",
-            e.strerror()
-        ))
+        super::open_error("/dev/vfio/vfio", e.errno, "CONFIG_VFIO_CONTAINER").prepend(&prefix)
     })?;
     // QEMU compares the raw ioctl return value, so a failing ioctl reports -1.
     let version = container.api_version().unwrap_or(-1);
