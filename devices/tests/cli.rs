@@ -97,6 +97,25 @@ fn help_for_an_unknown_or_abstract_type_prints_the_error_and_exits_0() {
 }
 
 #[test]
+fn object_help_for_an_unknown_type_is_an_error() {
+    // QEMU's object_option_parse exits 0 only after printing the help of a
+    // type that exists; otherwise the option is parsed, and fails.
+    let o = qomgen(&["-object", "nonexist,help"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str(), o.stderr.as_str()),
+        (
+            1,
+            "",
+            "qomgen: -object nonexist,help: Parameter 'qom-type' does not accept value 'nonexist'\n"
+        )
+    );
+    // A type that exists, user-creatable or not, prints its help.
+    let o = qomgen(&["-object", "vfio-ap,help"]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    assert!(o.stdout.starts_with("vfio-ap options:\n"), "{}", o.stdout);
+}
+
+#[test]
 fn extra_help_marks_availability_on_this_host() {
     let root = empty_root();
     let o = qomgen(&[
