@@ -34,6 +34,9 @@ check "policy auto picks iommufd, as JSON" 0 ./qomgen --json --vfio-backend auto
 has out '"backend":"iommufd"'
 has out '"vendor_id":4660'
 
+check "a failover primary is not probed for migration" 0 ./qomgen -device "vfio-pci,host=$B,failover_pair_id=net0,enable-migration=on"
+has out "migration: not probed: failover primary of net0, unplugged before migration"
+
 check "the same device twice is refused" 1 ./qomgen -device "vfio-pci,host=$B" -device "vfio-pci,host=$B"
 has err "qomgen: -device vfio-pci,host=$B: vfio $B: device is already attached"
 

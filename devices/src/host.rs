@@ -36,7 +36,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::sys::iommufd::Iommufd;
 use crate::sys::vfio::{Container, Device, Group};
-use crate::sys::{Errno, strerror};
+use crate::sys::{Errno, Op, fault, strerror};
 
 /// Logical path of the legacy VFIO container node.
 pub const VFIO_CONTAINER_PATH: &str = "/dev/vfio/vfio";
@@ -478,6 +478,10 @@ impl Host {
     /// QEMU message on failure: `Could not open '<path>': <strerror>`.
     pub fn open_rdwr(&self, path: impl AsRef<Path>) -> Result<OwnedFd, PathError> {
         let p = path.as_ref();
+        fault::enter(Op::Open).map_err(|e| PathError {
+            path: p.to_path_buf(),
+            errno: e.errno(),
+        })?;
         // std opens with O_CLOEXEC.
         OpenOptions::new()
             .read(true)
@@ -608,6 +612,7 @@ impl Host {
         major: u32,
         minor: u32,
     ) -> Result<OwnedFd, CdevRejection> {
+        fault::enter(Op::Open).map_err(|e| CdevRejection::Open(e.errno()))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -184,6 +184,10 @@ impl fmt::Display for DeviceReport {
                     }
                 )?,
                 Migration::Blocked { reason } => writeln!(f, "  migration: blocked: {reason}")?,
+                Migration::Failover { pair } => writeln!(
+                    f,
+                    "  migration: not probed: failover primary of {pair}, unplugged before migration"
+                )?,
             }
         }
         for r in self.regions.iter().filter(|r| r.size > 0) {

@@ -2,6 +2,8 @@
 //! class with its exact stderr and exit status, dry-run and the host report
 //! on fake trees. (Successful realizes run in the real-kernel tests.)
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -92,6 +94,25 @@ fn help_for_an_unknown_or_abstract_type_prints_the_error_and_exits_0() {
         "qomgen: -device pci-device,help: Parameter 'typename' expects a non-abstract device type\n"
     );
     assert_eq!(o.code, 0);
+}
+
+#[test]
+fn object_help_for_an_unknown_type_is_an_error() {
+    // QEMU's object_option_parse exits 0 only after printing the help of a
+    // type that exists; otherwise the option is parsed, and fails.
+    let o = qomgen(&["-object", "nonexist,help"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str(), o.stderr.as_str()),
+        (
+            1,
+            "",
+            "qomgen: -object nonexist,help: Parameter 'qom-type' does not accept value 'nonexist'\n"
+        )
+    );
+    // A type that exists, user-creatable or not, prints its help.
+    let o = qomgen(&["-object", "vfio-ap,help"]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    assert!(o.stdout.starts_with("vfio-ap options:\n"), "{}", o.stdout);
 }
 
 #[test]
@@ -320,6 +341,90 @@ fn dry_run_plans_without_opening() {
             "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, IOMMU_GET_HW_INFO, IOMMU_HWPT_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT",
             "VFIO_DEVICE_GET_INFO, region and IRQ info",
         ])
+    );
+}
+
+#[test]
+fn dry_run_says_when_realize_would_refuse_the_device() {
+    // What realize refuses before looking at the host is planned as a
+    // failure, not as steps (fd 1 is stdout, open in the child).
+    let root = empty_root();
+    let r = root.path().to_str().unwrap();
+    let ccw = "/sys/bus/mdev/devices/6dfd3ec5-e8b3-4e18-a6fe-57bc9eceb920";
+    for (policy, spec, why) in [
+        (
+            "legacy",
+            "vfio-pci,fd=1,sysfsdev=/sys/bus/pci/devices/0000:00:03.0".to_owned(),
+            "fd= without an iommufd= link",
+        ),
+        // A policy is no link: QEMU's fd= check looks at the link alone.
+        (
+            "iommufd",
+            "vfio-pci,fd=1".to_owned(),
+            "fd= without an iommufd= link",
+        ),
+        (
+            "auto",
+            format!("vfio-ccw,fd=1,sysfsdev={ccw}"),
+            "fd= without an iommufd= link",
+        ),
+        (
+            "legacy",
+            "vfio-ap,fd=1".to_owned(),
+            "fd= without an iommufd= link",
+        ),
+        ("legacy", "vfio-pci".to_owned(), "no host device given"),
+        // vfio-ccw needs sysfsdev= even with fd=.
+        ("legacy", "vfio-ccw,fd=1".to_owned(), "no host device given"),
+    ] {
+        let o = qomgen(&[
+            "--root",
+            r,
+            "--vfio-backend",
+            policy,
+            "--dry-run",
+            "-device",
+            &spec,
+        ]);
+        let driver = spec.split(',').next().unwrap();
+        assert_eq!(
+            (o.code, o.stdout.as_str(), o.stderr.as_str()),
+            (
+                0,
+                format!("{driver}: would\n  {why}: realize would fail\n").as_str(),
+                ""
+            ),
+            "{spec}"
+        );
+    }
+}
+
+#[test]
+fn dry_run_of_an_mdev_passed_by_fd_attaches_to_the_ioas() {
+    // §7.1: with fd= the sysfsdev still tells an mdev, which QEMU attaches
+    // to the IOAS rather than to a HWPT of its own. fd 1 is stdout, open
+    // in the child.
+    let root = empty_root();
+    let p = common::mdev(
+        root.path(),
+        &common::pci_real_dir("0000:00:02.0"),
+        "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+        None,
+    );
+    write(root.path(), "dev/iommu", "");
+    let o = qomgen(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--dry-run",
+        "-object",
+        "iommufd,id=io0",
+        "-device",
+        &format!("vfio-pci,iommufd=io0,fd=1,sysfsdev={p},x-balloon-allowed=on"),
+    ]);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    assert_eq!(
+        o.stdout,
+        "vfio-pci: would\n  use the device fd 1 (fd=)\n  open /dev/iommu\n  VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n"
     );
 }
 

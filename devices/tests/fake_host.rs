@@ -21,6 +21,9 @@ use qomgen::ObjectTree;
 use qomgen_devices::attach::BackendPolicy;
 use qomgen_devices::host::Host;
 use qomgen_devices::models::iommufd::IommufdBackend;
+use qomgen_devices::sys::fault::{Faults, Request};
+use qomgen_devices::sys::{Errno, Op};
+use uuid::Uuid;
 
 const BDF: &str = "0000:00:01.0";
 const SYSFSDEV: &str = "/sys/bus/pci/devices/0000:00:01.0";
@@ -126,7 +129,7 @@ impl Fake {
         );
         if css_files {
             write(r, &format!("{sch}/pimpampom"), "80 80 ff\n");
-            write(r, &format!("{sch}/chpids"), "00000000 00000000\n");
+            write(r, &format!("{sch}/chpids"), "00 00 00 00 00 00 00 00 \n");
         }
         mdev(r, sch, CCW_UUID, group)
     }
@@ -307,13 +310,40 @@ fn fd_name_is_the_id_or_the_number_passed() {
         "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
         None,
     );
-    // With fd= the sysfs path is not used for the mdev check either.
-    let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    // With fd= a host= is not turned into a sysfs path (§7.1), so it
+    // cannot make the device an mdev.
+    pci_device(f.root(), BDF, Some(5));
     f.fails_with(
-        &format!("vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
+        &format!("vfio-pci,id=gpu0,host={BDF},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
         "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
         None,
     );
+}
+
+#[test]
+fn pci_fd_with_an_mdev_sysfsdev_is_an_mdev() {
+    // §7.1: with fd= the sysfsdev is still QEMU's mdev check, so an mdev
+    // passed by fd may have x-balloon-allowed and goes on to the bind.
+    let mut f = Fake::new();
+    f.iommufd("iommufd0");
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    let (m, h) = f.fail(&format!(
+        "vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"
+    ));
+    assert_bind_enotty(&m, "vfio gpu0: ");
+    assert_eq!(h, None);
+    // A sysfsdev that is no mdev still refuses it.
+    pci_device(f.root(), BDF, Some(5));
+    f.fails_with(
+        &format!(
+            "vfio-pci,id=gpu0,sysfsdev={SYSFSDEV},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"
+        ),
+        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
+        None,
+    );
+    assert_eq!(f.backend_state("iommufd0"), (0, false));
 }
 
 #[test]
@@ -569,12 +599,13 @@ fn pci_iommufd_cdev_errors() {
         Some(CDEV_HINT),
     );
 
+    // A malformed attribute is no missing kernel option.
     for bad in ["", "garbage\n", "511\n", "x:1\n", "5:\n"] {
         write(f.root(), &format!("{real}/vfio-dev/vfio0/dev"), bad);
         f.fails_with(
             &spec,
             &format!("{pre}failed to get major:minor for \"{SYSFSDEV}/vfio-dev/vfio0/dev\""),
-            Some(CDEV_HINT),
+            None,
         );
     }
 
@@ -585,6 +616,88 @@ fn pci_iommufd_cdev_errors() {
         Some(CDEV_HINT),
     );
     assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn pci_cdev_node_that_will_not_open() {
+    // Only a node that does not exist names CONFIG_VFIO_DEVICE_CDEV (above);
+    // one this process may not open says so, any other failure says nothing.
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    let spec = format!("vfio-pci,host={BDF},iommufd=x");
+    let msg =
+        format!("vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: Failed to open /dev/vfio/devices/vfio0");
+    node(f.root(), "vfio/devices/vfio0");
+    for errno in [Errno::EACCES, Errno::EPERM] {
+        // The first open is the node; the /dev/char fallback is missing.
+        let faults = Faults::install();
+        faults.inject(Op::Open, errno);
+        f.fails_with(
+            &spec,
+            &msg,
+            Some("Run as root or grant access to /dev/vfio/devices/vfio0"),
+        );
+        assert!(faults.pending().is_empty());
+    }
+    // Denied on the fallback after a missing node: still the permission.
+    node(f.root(), "char/511:0");
+    remove(f.root(), "dev/vfio/devices/vfio0");
+    let faults = Faults::install();
+    faults.inject_nth(Op::Open, 1, Errno::EACCES);
+    f.fails_with(
+        &spec,
+        &msg,
+        Some("Run as root or grant access to /dev/char/511:0"),
+    );
+    assert!(faults.pending().is_empty());
+    drop(faults);
+    // A directory where the node should be (EISDIR), fallback missing.
+    remove(f.root(), "dev/char/511:0");
+    mkdir(f.root(), "dev/vfio/devices/vfio0");
+    f.fails_with(&spec, &msg, None);
+    assert_eq!(f.backend_state("x"), (0, false));
+}
+
+#[test]
+fn dev_iommu_that_will_not_open() {
+    // Linked object and private iommufd alike: CONFIG_IOMMUFD only for a
+    // missing /dev/iommu (pci_iommufd_dev_iommu_gone_at_attach,
+    // policy_iommufd_without_link_opens_dev_iommu_itself).
+    for linked in [true, false] {
+        let mut f = Fake::new();
+        let spec = if linked {
+            f.iommufd("x");
+            format!("vfio-pci,host={BDF},iommufd=x")
+        } else {
+            node(f.root(), "iommu");
+            f.tree.set_resource(BackendPolicy::Iommufd);
+            format!("vfio-pci,host={BDF}")
+        };
+        f.pci_with_cdev();
+        node(f.root(), "vfio/devices/vfio0");
+        let msg = |e: &str| format!("vfio {BDF}: Could not open '/dev/iommu': {e}");
+        for (errno, text) in [
+            (Errno::EACCES, "Permission denied"),
+            (Errno::EPERM, "Operation not permitted"),
+        ] {
+            // The cdev node is opened first.
+            let faults = Faults::install();
+            faults.inject_nth(Op::Open, 1, errno);
+            f.fails_with(
+                &spec,
+                &msg(text),
+                Some("Run as root or grant access to /dev/iommu"),
+            );
+            assert!(faults.pending().is_empty());
+        }
+        remove(f.root(), "dev/iommu");
+        mkdir(f.root(), "dev/iommu");
+        f.fails_with(&spec, &msg("Is a directory"), None);
+        if linked {
+            assert_eq!(f.backend_state("x"), (0, false));
+        }
+    }
 }
 
 #[test]
@@ -633,6 +746,27 @@ fn pci_iommufd_bind_fails_on_a_regular_file() {
     // The object is not in use, so it can go.
     f.tree.del_object("x").unwrap();
     assert!(f.tree.is_empty());
+}
+
+#[test]
+fn pci_nil_vf_token_is_not_sent() {
+    // QEMU's qemu_uuid_is_null: an all-zero vf-token means "not set". The
+    // bind is the step a fake tree reaches; the legacy name string is
+    // checked on the real kernel (faults_kernel.rs).
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    node(f.root(), "vfio/devices/vfio0");
+    let token = "2ab74924-c335-45f4-9b16-8569e5b08258";
+    for (value, sent) in [
+        ("00000000-0000-0000-0000-000000000000", None),
+        (token, Some(Uuid::parse_str(token).unwrap())),
+    ] {
+        let faults = Faults::install();
+        let (m, _) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x,vf-token={value}"));
+        assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+        assert_eq!(faults.requests(), [Request::BindToken(sent)], "{value}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -913,11 +1047,11 @@ fn ccw_schib_needs_the_css_files() {
         &mut f,
         format!("css_sch_get_chpids: open {dir}/chpids failed"),
     );
-    // Channel path 0x42 (byte 2 of the first word) has no type file.
+    // Channel path 0x42 (the third of the kernel's eight ids) has no type file.
     write(
         f.root(),
         "sys/devices/css0/0.0.0313/chpids",
-        "00004200 00000000\n",
+        "00 00 42 00 00 00 00 00 \n",
     );
     fails_naming(
         &mut f,
@@ -928,6 +1062,46 @@ fn ccw_schib_needs_the_css_files() {
         &mut f,
         format!("css_sch_get_path_masks: open {dir}/pimpampom failed"),
     );
+}
+
+#[test]
+fn ccw_schib_files_that_do_not_scan_fail_without_a_report() {
+    // QEMU fscanf's three path masks, eight channel-path ids and one type:
+    // content that does not scan is EINVAL with no `open ... failed` line.
+    let mut f = Fake::new();
+    let p = f.ccw_mdev(Some(7), true);
+    let spec = format!("vfio-ccw,sysfsdev={p}");
+    let schib = "s390_ccw_realize: Failed to build initial schib: Invalid argument";
+    let sch = "sys/devices/css0/0.0.0313";
+    let fails_silently = |f: &mut Fake| {
+        f.fails_with(&spec, schib, None);
+        assert!(f.tree.take_warnings().is_empty(), "{spec}");
+    };
+    for bad in ["80 80\n", "", "80 zz ff\n"] {
+        write(f.root(), &format!("{sch}/pimpampom"), bad);
+        fails_silently(&mut f);
+    }
+    write(f.root(), &format!("{sch}/pimpampom"), "80 80 ff\n");
+    // Two 32-bit words are not the kernel's eight ids.
+    for bad in ["00000000 00000000\n", "50 51 52\n", ""] {
+        write(f.root(), &format!("{sch}/chpids"), bad);
+        fails_silently(&mut f);
+    }
+    write(
+        f.root(),
+        &format!("{sch}/chpids"),
+        "50 00 00 00 00 00 00 00 \n",
+    );
+    write(f.root(), "sys/devices/css0/chp0.50/type", "not hex\n");
+    fails_silently(&mut f);
+    // With a type that scans, the schib is built and attach comes next.
+    write(f.root(), "sys/devices/css0/chp0.50/type", "1a\n");
+    f.fails_with(
+        &spec,
+        &format!("Could not open '/dev/vfio/7': {ENOENT}"),
+        None,
+    );
+    assert!(f.tree.take_warnings().is_empty());
 }
 
 #[test]

@@ -99,9 +99,17 @@ fn container_steps(f: &mut Fake, spec: &str, prefix: &str, group: u32, node_name
         &faults,
         spec,
         &format!("{setup}Could not open '/dev/vfio/vfio': {ENOENT}"),
-        None,
+        Some("Is your kernel config missing CONFIG_VFIO_CONTAINER?"),
     );
     node(f.root(), "vfio/vfio");
+    // One this process may not open (the group node is opened first).
+    faults.inject_nth(Op::Open, 1, Errno::EACCES);
+    f.fails_with(
+        &faults,
+        spec,
+        &format!("{setup}Could not open '/dev/vfio/vfio': Permission denied"),
+        Some("Run as root or grant access to /dev/vfio/vfio"),
+    );
     // QEMU compares VFIO_GET_API_VERSION's return value: -1 on ENOTTY.
     f.fails_with(
         &faults,
@@ -187,7 +195,7 @@ fn ccw_legacy_container_steps_have_no_prefix() {
         "../../../devices/css0/0.0.0313",
     );
     common::write(&r, &format!("{sch}/pimpampom"), "80 80 ff\n");
-    common::write(&r, &format!("{sch}/chpids"), "00000000 00000000\n");
+    common::write(&r, &format!("{sch}/chpids"), "00 00 00 00 00 00 00 00 \n");
     let p = common::mdev(&r, sch, CCW_UUID, Some(7));
     container_steps(&mut f, &format!("vfio-ccw,sysfsdev={p}"), "", 7, "7");
 }

@@ -39,7 +39,8 @@ use qomgen_devices::attach::BackendPolicy;
 use qomgen_devices::host::Host;
 use qomgen_devices::models::iommufd::IommufdBackend;
 use qomgen_devices::models::vfio_pci::VfioPci;
-use qomgen_devices::sys::fault::{Call, Faults};
+use qomgen_devices::report::DeviceReport;
+use qomgen_devices::sys::fault::{Call, Faults, Request};
 use qomgen_devices::sys::vfio::DeviceInfo;
 use qomgen_devices::sys::{Errno, Op};
 use vfio_bindings::bindings::vfio as vb;
@@ -306,7 +307,10 @@ fn container_node_missing() {
         e.message(),
         g.container("Could not open '/dev/vfio/vfio': No such file or directory")
     );
-    assert_eq!(e.hint(), None);
+    assert_eq!(
+        e.hint(),
+        Some("Is your kernel config missing CONFIG_VFIO_CONTAINER?")
+    );
     assert!(c.tree.is_empty());
     assert_eq!(common::open_fds(), before);
     // With the node, the same root realizes.
@@ -449,6 +453,33 @@ fn group_get_device_fd_fails() {
     let p = plan();
     p.inject(Op::GroupGetDeviceFd, Errno::EACCES);
     Case::new(&g).legacy(p, &msg("Permission denied"), Some(&hint));
+}
+
+/// An all-zero `vf-token` is no token (QEMU's `qemu_uuid_is_null`): this
+/// kernel refuses any token for edu (above), so the realize shows that
+/// none was sent, and the log shows what was.
+#[test]
+fn nil_vf_token_is_not_sent() {
+    let Some((g, _l)) = detect("nil_vf_token_is_not_sent") else {
+        return;
+    };
+    let nil = ",vf-token=00000000-0000-0000-0000-000000000000";
+    let p = plan();
+    let mut t = ObjectTree::new();
+    t.device_add(&g.spec(nil))
+        .unwrap_or_else(|e| panic!("legacy, nil vf-token: {}", text(&e)));
+    assert_eq!(p.requests(), [Request::DeviceName(g.bdf.clone())]);
+    drop(t);
+    drop(p);
+    if g.full() {
+        let p = plan();
+        let mut t = ObjectTree::new();
+        t.object_add("iommufd,id=io0")
+            .unwrap_or_else(|e| panic!("object_add iommufd: {}", text(&e)));
+        t.device_add(&g.spec(&format!(",iommufd=io0{nil}")))
+            .unwrap_or_else(|e| panic!("iommufd, nil vf-token: {}", text(&e)));
+        assert_eq!(p.requests(), [Request::BindToken(None)]);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -814,7 +845,7 @@ fn s390_root() -> tempfile::TempDir {
     let sch = r.join("sys/devices/css0/0.0.0313");
     std::fs::create_dir_all(sch.join(CCW_UUID)).unwrap();
     std::fs::write(sch.join("pimpampom"), "80 80 ff\n").unwrap();
-    std::fs::write(sch.join("chpids"), "00000000 00000000\n").unwrap();
+    std::fs::write(sch.join("chpids"), "00 00 00 00 00 00 00 00 \n").unwrap();
     std::fs::create_dir_all(r.join("sys/bus/css/devices")).unwrap();
     std::os::unix::fs::symlink(sch.as_path(), r.join("sys/bus/css/devices/0.0.0313")).unwrap();
     std::fs::create_dir_all(r.join("sys/bus/mdev/devices")).unwrap();
@@ -1544,6 +1575,39 @@ fn migration_probe() {
         Migration::Blocked { .. }
     ));
     drop(p);
+    // A failover primary is not probed at all (QEMU calls
+    // vfio_migration_realize only without failover_pair_id): no blocker,
+    // and enable-migration=on cannot fail.
+    let p = plan();
+    let spec = g.spec(",failover_pair_id=net0,enable-migration=on");
+    let dev = c
+        .tree
+        .device_add(&spec)
+        .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)));
+    {
+        let d = dev.borrow();
+        let report = DeviceReport::of(&**d, Some("f0"))
+            .expect("a VFIO device")
+            .to_string();
+        assert!(
+            report.contains(
+                "\n  migration: not probed: failover primary of net0, unplugged before migration\n"
+            ),
+            "{report}"
+        );
+        let d = d.downcast_ref::<VfioPci>().expect("vfio-pci");
+        let s = d.attached().expect("attached").pci.as_ref().expect("pci");
+        assert_eq!(
+            s.migration,
+            Migration::Failover {
+                pair: "net0".to_owned()
+            }
+        );
+    }
+    let calls = p.calls();
+    assert!(calls.iter().all(|c| c.op != Op::DeviceFeature), "{calls:?}");
+    drop(dev);
+    c.tree.del_device("f0").expect("del_device f0");
 }
 
 // ---------------------------------------------------------------------------

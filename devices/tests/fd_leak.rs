@@ -58,7 +58,7 @@ fn build(root: &std::path::Path) {
     let sch = "sys/devices/css0/0.0.0313";
     mkdir(root, sch);
     write(root, &format!("{sch}/pimpampom"), "80 80 ff\n");
-    write(root, &format!("{sch}/chpids"), "00000000 00000000\n");
+    write(root, &format!("{sch}/chpids"), "00 00 00 00 00 00 00 00 \n");
     common::link(
         root,
         "sys/bus/css/devices/0.0.0313",

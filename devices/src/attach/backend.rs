@@ -10,8 +10,9 @@ use vfio_bindings::bindings::vfio as vb;
 
 use super::domains::{Domains, Joiner, Placement};
 use super::kvm::KvmVfio;
-use crate::host::{CdevError, GroupError, Host, IommuGroup};
+use crate::host::{CdevError, CdevRejection, GroupError, Host, IommuGroup};
 use crate::models::iommufd::IommufdBackend;
+use crate::sys::Errno;
 use crate::sys::iommufd::Iommufd;
 use crate::sys::vfio::{Container, Device, Group};
 
@@ -457,10 +458,7 @@ fn open_group(host: &Host, group: &IommuGroup) -> Result<SharedGroup> {
     }
     let prefix = format!("failed to setup container for group {gid}: ");
     let container = host.open_container().map_err(|e| {
-        Error::new(format!(
-            "{prefix}Could not open '/dev/vfio/vfio': {}",
-            e.strerror()
-        ))
+        super::open_error("/dev/vfio/vfio", e.errno, "CONFIG_VFIO_CONTAINER").prepend(&prefix)
     })?;
     // QEMU compares the raw ioctl return value, so a failing ioctl reports -1.
     let version = container.api_version().unwrap_or(-1);
@@ -502,13 +500,44 @@ fn open_group(host: &Host, group: &IommuGroup) -> Result<SharedGroup> {
     Ok(shared)
 }
 
-/// The device cdev, with QEMU's doubled prefix and the kernel-config hint.
+/// The device cdev, with QEMU's doubled prefix and [`cdev_hint`].
 pub(crate) fn open_cdev(host: &Host, sysfsdev: &Path) -> Result<(Device, String)> {
     let cdev = host.open_cdev(sysfsdev).map_err(|e: CdevError| {
-        Error::new(format!("vfio {}: {e}", e.dir().display()))
-            .with_hint("Is your kernel config missing CONFIG_VFIO_DEVICE_CDEV?")
+        let err = Error::new(format!("vfio {}: {e}", e.dir().display()));
+        match cdev_hint(&e) {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
     })?;
     Ok((cdev.device, cdev.path.display().to_string()))
+}
+
+/// A kernel without CONFIG_VFIO_DEVICE_CDEV has no `vfio-dev/vfioN/dev`
+/// (or, before the vfio device class, no `vfio-dev` at all) and no node:
+/// those name the option. A node this process may not open says so; a
+/// malformed `dev` or a node of the wrong kind is no missing option.
+fn cdev_hint(e: &CdevError) -> Option<String> {
+    const CONFIG: &str = "CONFIG_VFIO_DEVICE_CDEV";
+    let path_hint = |errno, p: &Path| super::open_hint(errno, &p.display().to_string(), CONFIG);
+    match e {
+        CdevError::OpenDir { dir, errno } => path_hint(*errno, dir),
+        CdevError::Load { path, errno, .. } => path_hint(*errno, path),
+        CdevError::NoVfioDev { .. } => Some(super::config_hint(CONFIG)),
+        CdevError::MajorMinor { .. } => None,
+        CdevError::Open { attempts, .. } => {
+            let denied = attempts
+                .iter()
+                .find(|(_, r)| matches!(r, CdevRejection::Open(Errno::EACCES | Errno::EPERM)));
+            let missing = attempts
+                .iter()
+                .all(|(_, r)| *r == CdevRejection::Open(Errno::ENOENT));
+            match denied {
+                Some((node, _)) => path_hint(Errno::EACCES, node),
+                None if missing => Some(super::config_hint(CONFIG)),
+                None => None,
+            }
+        }
+    }
 }
 
 /// What the iommufd path attaches, and where it reports warnings.
@@ -545,10 +574,9 @@ fn attach_iommufd(
             Ok(placed.into_backend(Some(l), None))
         }
         None => {
-            let fd = host.open_iommufd().map_err(|e| {
-                Error::new(format!("Could not open '/dev/iommu': {}", e.strerror()))
-                    .with_hint("Is your kernel config missing CONFIG_IOMMUFD?")
-            })?;
+            let fd = host
+                .open_iommufd()
+                .map_err(|e| super::open_error("/dev/iommu", e.errno, "CONFIG_IOMMUFD"))?;
             // A private iommufd serves this device alone.
             let placed = bind_and_attach(&fd, &mut Domains::default(), t)?;
             Ok(placed.into_backend(None, Some(fd)))

@@ -3,7 +3,7 @@
 //! virtual css `fe`) and a subchannel, as QEMU's `css_create_sch` assigns
 //! them (reference §2.5 step 4).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use qomgen::{CssDevId, Error, LifecycleCx, Result};
 
@@ -15,11 +15,13 @@ const MAX_SSID: u8 = 3;
 const MAX_SCHID: u32 = 0xffff;
 const MAX_DEVNO: u32 = 0xffff;
 
-/// The bus ids (`dev_id`) and subchannels (`subch_id`) already in use.
+/// The bus ids (`dev_id`) and subchannels (`subch_id`) already in use, and
+/// the channel paths each guest css knows from its devices.
 #[derive(Debug, Default)]
 pub(super) struct Occupied {
     devnos: HashSet<(u8, u8, u16)>,
     subchannels: HashSet<(u8, u8, u16)>,
+    chpids: HashMap<u8, HashSet<u8>>,
 }
 
 fn key(d: CssDevId) -> (u8, u8, u16) {
@@ -36,9 +38,19 @@ impl Occupied {
                 let (dev, sch) = c.bus_ids();
                 o.devnos.extend(dev.map(key));
                 o.subchannels.extend(sch.map(key));
+                if let (Some(sch), Some(ids)) = (sch, c.attached().and_then(|a| a.chpids)) {
+                    let known = o.chpids.entry(sch.cssid).or_default();
+                    known.extend(ids.into_iter().filter(|&c| c != 0));
+                }
             }
         }
         o
+    }
+
+    /// The channel paths guest css `cssid` knows (QEMU's `in_use`): their
+    /// types need not be read again.
+    pub(super) fn chpids_in(&self, cssid: u8) -> HashSet<u8> {
+        self.chpids.get(&cssid).cloned().unwrap_or_default()
     }
 
     fn devno_used(&self, cssid: u8, ssid: u8, devno: u32) -> bool {

@@ -38,6 +38,13 @@ pub enum Migration {
         /// The blocker.
         reason: String,
     },
+    /// Not probed: the device is the primary of a failover pair, which the
+    /// guest unplugs before a migration, so QEMU skips the probe and
+    /// registers no blocker.
+    Failover {
+        /// `failover_pair_id`: the id of the standby device.
+        pair: String,
+    },
 }
 
 /// Probes migration support (`enable-migration`), device dirty tracking
@@ -107,7 +114,7 @@ fn migratable_flags(cx: &LifecycleCx<'_>) -> Vec<u64> {
             let pci = d.downcast_ref::<VfioPci>()?.attached()?.pci.as_ref()?;
             match pci.migration {
                 Migration::Supported { flags, .. } => Some(flags),
-                Migration::Blocked { .. } => None,
+                Migration::Blocked { .. } | Migration::Failover { .. } => None,
             }
         })
         .collect()

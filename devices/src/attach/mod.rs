@@ -35,6 +35,7 @@ use qomgen::{CssDevId, Error, LifecycleCx, Result};
 
 use crate::host::Host;
 use crate::sys::vfio::{Device, DeviceInfo, IrqInfo, MappedRegion, RegionInfo};
+use crate::sys::{Errno, strerror};
 
 /// One region as realize found it.
 #[derive(Debug)]
@@ -65,6 +66,9 @@ pub struct Attached {
     pub choice: BackendChoice,
     /// The host subchannel (vfio-ccw only).
     pub subchannel: Option<CssDevId>,
+    /// The host subchannel's channel-path ids, as its schib was built from
+    /// them (vfio-ccw only).
+    pub chpids: Option<[u8; 8]>,
     /// IRQ indexes signalling eventfds (vfio-ccw, vfio-ap); disabled on release.
     pub notifiers: Vec<IrqNotifier>,
     // Field order is drop order: the device fd must close before the
@@ -106,6 +110,7 @@ impl Attached {
             pci: None,
             choice,
             subchannel: None,
+            chpids: None,
             notifiers: Vec::new(),
             device: Some(device),
             backend: Some(backend),
@@ -161,6 +166,32 @@ pub(crate) fn sysfs_device_name(host: &Host, sysfsdev: &std::path::Path) -> Resu
         ))
     })?;
     Ok(Host::device_name(sysfsdev))
+}
+
+/// QEMU's `Could not open '<node>': <strerror>`, with [`open_hint`].
+pub(crate) fn open_error(node: &str, errno: Errno, config: &str) -> Error {
+    let e = Error::new(format!("Could not open '{node}': {}", strerror(errno)));
+    match open_hint(errno, node, config) {
+        Some(h) => e.with_hint(h),
+        None => e,
+    }
+}
+
+/// What to do about a node that would not open: one that does not exist
+/// names the kernel option that makes it (`config`), one this process may
+/// not open says so; any other failure (a directory, a dead device) is not
+/// a missing option, and gets no hint.
+pub(crate) fn open_hint(errno: Errno, node: &str, config: &str) -> Option<String> {
+    match errno {
+        Errno::ENOENT => Some(config_hint(config)),
+        Errno::EACCES | Errno::EPERM => Some(format!("Run as root or grant access to {node}")),
+        _ => None,
+    }
+}
+
+/// The hint for kernel support that is missing: the option that builds it.
+pub(crate) fn config_hint(config: &str) -> String {
+    format!("Is your kernel config missing {config}?")
 }
 
 /// The host to look things up on: the tree's `Host` resource, else `/`.

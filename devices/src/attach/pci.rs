@@ -4,7 +4,7 @@
 //! (`caps.rs`), the display (`display.rs`) and migration (`migration.rs`)
 //! probes, in QEMU's order.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use qomgen::{Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
@@ -97,14 +97,14 @@ fn realize_named(
     sysfsdev: Option<PathBuf>,
     name: &str,
 ) -> Result<Attached> {
-    // With fd= the sysfs path is not known, so the device cannot be an mdev here.
-    let mdev = dev.fd.is_none() && sysfsdev.as_deref().is_some_and(|p| host.is_mdev(p));
+    let mdev = mdev_path(dev, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p));
     if dev.balloon_allowed && !mdev {
         return Err(Error::new(
             "x-balloon-allowed only potentially compatible with mdev devices",
         ));
     }
-    let token = dev.vf_token.map(|t| t.0);
+    // QEMU's qemu_uuid_is_null: the nil UUID is how a token is "not set".
+    let token = dev.vf_token.map(|t| t.0).filter(|t| !t.is_nil());
     let (backend, device, choice) = backend::attach(
         dev.fd.as_ref(),
         dev.iommufd.as_ref(),
@@ -122,6 +122,16 @@ fn realize_named(
     let mut attached = Attached::new(name.to_owned(), sysfsdev, device, backend, choice)?;
     populate(dev, cx, &mut attached)?;
     Ok(attached)
+}
+
+/// The path QEMU's `vfio_device_is_mdev` looks at: its `sysfsdev`, which
+/// with `fd=` is only what `sysfsdev=` gave (`host=` is not turned into a
+/// path then), so an mdev passed by fd is known as one only through it.
+pub(super) fn mdev_path<'a>(dev: &'a VfioPci, sysfsdev: Option<&'a Path>) -> Option<&'a Path> {
+    match dev.fd {
+        Some(_) => dev.sysfsdev.as_deref().map(Path::new),
+        None => sysfsdev,
+    }
 }
 
 fn check_overrides(dev: &VfioPci) -> Result<()> {
@@ -280,14 +290,18 @@ fn populate(dev: &VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()>
             ..
         }
     );
-    let migration = migration::realize(
-        device,
-        &a.name,
-        dev.enable_migration,
-        dev.device_dirty_page_tracking,
-        iommu_dirty,
-        cx,
-    )?;
+    let migration = match &dev.base.pci.failover_pair_id {
+        // QEMU calls vfio_migration_realize only without failover_pair_id.
+        Some(pair) => Migration::Failover { pair: pair.clone() },
+        None => migration::realize(
+            device,
+            &a.name,
+            dev.enable_migration,
+            dev.device_dirty_page_tracking,
+            iommu_dirty,
+            cx,
+        )?,
+    };
     a.pci = Some(PciSummary {
         vendor_id: vendor,
         device_id,

@@ -41,13 +41,24 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
             )
         };
     let mut steps = Vec::new();
-    match (&sysfsdev, fd) {
-        (_, Some(n)) => steps.push(format!("use the device fd {n} (fd=)")),
-        (Some(p), None) => steps.push(format!("stat {}", p.display())),
-        (None, None) => {
-            steps.push("no host device given: realize would fail".to_owned());
-            return Some(steps);
-        }
+    // What realize refuses whatever the host has: vfio-ccw needs sysfsdev=
+    // even with fd=, and fd= needs the link whatever the backend policy.
+    let ccw = obj.downcast_ref::<VfioCcw>().is_some();
+    let refused = if sysfsdev.is_none() && (fd.is_none() || ccw) {
+        Some("no host device given")
+    } else if fd.is_some() && link.is_none() {
+        Some("fd= without an iommufd= link")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        steps.push(format!("{why}: realize would fail"));
+        return Some(steps);
+    }
+    match (fd, &sysfsdev) {
+        (Some(n), _) => steps.push(format!("use the device fd {n} (fd=)")),
+        (None, Some(p)) => steps.push(format!("stat {}", p.display())),
+        (None, None) => {}
     }
     let iommufd = match (link, policy) {
         (Some(_), _) | (None, BackendPolicy::Iommufd) => true,
@@ -73,8 +84,9 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
         }
         // vfio-ccw and vfio-ap are mdevs, as a vfio-pci sysfsdev may be:
         // those attach to the IOAS, the others to a HWPT of their own.
-        let mdev = obj.downcast_ref::<VfioPci>().is_none()
-            || (fd.is_none() && sysfsdev.as_ref().is_some_and(|p| host.is_mdev(p)));
+        let mdev = obj.downcast_ref::<VfioPci>().is_none_or(|d| {
+            super::pci::mdev_path(d, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p))
+        });
         steps.push(if mdev {
             "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)"
                 .to_owned()

@@ -1,6 +1,7 @@
 //! vfio-ccw and vfio-ap realize (reference §2.5, §2.6): both assign an mdev
 //! named by its UUID; vfio-ccw also checks the subchannel and its regions.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use qomgen::{CssDevId, Error, LifecycleCx, Result};
@@ -49,8 +50,18 @@ pub fn realize_ccw(
         ))
     })?;
     let subchannel = subchannel_of(&real)?;
-    let bus_ids = css::Occupied::of_tree(cx).assign(dev.s390.ccw.devno)?;
-    check_schib(host, subchannel, cx)?;
+    let occupied = css::Occupied::of_tree(cx);
+    let bus_ids = occupied.assign(dev.s390.ccw.devno)?;
+    let known = occupied.chpids_in(bus_ids.1.cssid);
+    let chpids = build_schib(host, subchannel, &known).map_err(|report| {
+        if let Some(line) = report {
+            cx.warn(Error::new(line));
+        }
+        Error::new(format!(
+            "s390_ccw_realize: Failed to build initial schib: {}",
+            strerror(nix::errno::Errno::EINVAL)
+        ))
+    })?;
     if dev.fd.is_some() && dev.iommufd.is_none() {
         return Err(Error::new("Use FD passing only with iommufd backend"));
     }
@@ -73,6 +84,7 @@ pub fn realize_ccw(
     )?;
     let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
     a.subchannel = Some(subchannel);
+    a.chpids = Some(chpids);
     let crw = ccw_regions(&mut a)?;
     ccw_notifiers(&mut a, crw, cx)?;
     Ok((a, bus_ids))
@@ -110,41 +122,95 @@ fn subchannel_of(real: &Path) -> Result<CssDevId> {
     }
 }
 
-/// `css_sch_build_schib`'s inputs: the subchannel's path masks, its
-/// channel paths and each path's type. A missing file is reported by name
-/// (QEMU's `error_report` lines, warnings here) before the error.
-fn check_schib(host: &Host, sch: CssDevId, cx: &LifecycleCx<'_>) -> Result<()> {
-    let fail = |func: &str, path: &str| {
-        cx.warn(Error::new(format!("{func}: open {path} failed")));
-        Err(Error::new(format!(
-            "s390_ccw_realize: Failed to build initial schib: {}",
-            strerror(nix::errno::Errno::EINVAL)
-        )))
+/// `css_sch_build_schib`'s inputs, scanned as QEMU's `fscanf` calls scan
+/// them: the path masks (three `%x`), the channel-path ids (eight `%x`;
+/// the kernel prints `50 51 00 00 00 00 00 00`) and, for each non-zero
+/// path the guest css does not know yet (`known`, then the ones before it
+/// in the list), its type (one `%x`). Returns the channel-path ids. A file
+/// QEMU cannot open is reported by name (its `error_report` line, the
+/// `Err` here) before the `EINVAL`; one that does not scan fails without a
+/// report.
+fn build_schib(
+    host: &Host,
+    sch: CssDevId,
+    known: &HashSet<u8>,
+) -> std::result::Result<[u8; 8], Option<String>> {
+    let scan = |func: &str, path: &str, n: usize| {
+        match host.read_to_string(path) {
+            Ok(text) => scan_hex(&text, n).ok_or(None),
+            // fopen() of a directory succeeds; its read fails, unreported.
+            Err(e) if e.errno == nix::errno::Errno::EISDIR => Err(None),
+            Err(_) => Err(Some(format!("{func}: open {path} failed"))),
+        }
     };
     let dir = format!(
         "/sys/bus/css/devices/{:x}.{:x}.{:04x}",
         sch.cssid, sch.ssid, sch.devid
     );
-    let masks = format!("{dir}/pimpampom");
-    if host.read_to_string(&masks).is_err() {
-        return fail("css_sch_get_path_masks", &masks);
+    scan("css_sch_get_path_masks", &format!("{dir}/pimpampom"), 3)?;
+    let ids = scan("css_sch_get_chpids", &format!("{dir}/chpids"), 8)?;
+    // The schib keeps a byte per path: QEMU's uint32_t -> uint8_t store.
+    let mut chpids = [0u8; 8];
+    for (c, id) in chpids.iter_mut().zip(ids) {
+        *c = id as u8;
     }
-    let chpids_path = format!("{dir}/chpids");
-    let Ok(chpids) = host.read_to_string(&chpids_path) else {
-        return fail("css_sch_get_chpids", &chpids_path);
-    };
-    // Two 32-bit words, eight channel-path ids.
-    let words = chpids
-        .split_whitespace()
-        .take(2)
-        .filter_map(|w| u32::from_str_radix(w, 16).ok());
-    for chpid in words.flat_map(u32::to_be_bytes).filter(|&c| c != 0) {
-        let path = format!("/sys/devices/css{:x}/chp0.{chpid:02x}/type", sch.cssid);
-        if host.read_to_string(&path).is_err() {
-            return fail("css_sch_get_chpid_type", &path);
+    let mut known = known.clone();
+    for chpid in chpids.into_iter().filter(|&c| c != 0) {
+        if known.insert(chpid) {
+            let path = format!("/sys/devices/css{:x}/chp0.{chpid:02x}/type", sch.cssid);
+            scan("css_sch_get_chpid_type", &path, 1)?;
         }
     }
-    Ok(())
+    Ok(chpids)
+}
+
+/// `fscanf(f, "%x %x ...")` with `n` conversions: each skips white space,
+/// takes an optional sign and `0x`, then hex digits (an overflow saturates,
+/// as `strtoul` does, then truncates to the `unsigned int`); what follows
+/// the last one is not read. `None` when fewer than `n` convert.
+fn scan_hex(text: &str, n: usize) -> Option<Vec<u32>> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let mut rest = text.as_bytes();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        while let [b, tail @ ..] = rest
+            && is_space(*b)
+        {
+            rest = tail;
+        }
+        let negative = match rest {
+            [b'-', tail @ ..] => {
+                rest = tail;
+                true
+            }
+            [b'+', tail @ ..] => {
+                rest = tail;
+                false
+            }
+            _ => false,
+        };
+        if let [b'0', b'x' | b'X', d, ..] = rest
+            && d.is_ascii_hexdigit()
+        {
+            rest = &rest[2..];
+        }
+        let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let value = rest[..digits].iter().try_fold(0u64, |v, &b| {
+            let d = u64::from(char::from(b).to_digit(16).unwrap_or(0));
+            v.checked_mul(16)?.checked_add(d)
+        });
+        let value = match value {
+            Some(v) if negative => v.wrapping_neg(),
+            Some(v) => v,
+            None => u64::MAX,
+        };
+        out.push(value as u32);
+        rest = &rest[digits..];
+    }
+    Some(out)
 }
 
 /// `vfio_ccw_get_region`: the I/O region must exist with the uAPI's size;
@@ -286,6 +352,7 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testtree::*;
 
     #[test]
     fn subchannel_from_parent_dir() {
@@ -304,5 +371,76 @@ mod tests {
                 .to_string(),
             "Failed to read x: Invalid argument"
         );
+    }
+
+    #[test]
+    fn scan_hex_reads_as_fscanf_does() {
+        assert_eq!(scan_hex("80 80 ff\n", 3), Some(vec![0x80, 0x80, 0xff]));
+        // Any white space between, none needed after; the rest is not read.
+        assert_eq!(
+            scan_hex(" 50\n\t51 0x52 zz", 3),
+            Some(vec![0x50, 0x51, 0x52])
+        );
+        assert_eq!(scan_hex("-1 +a", 2), Some(vec![u32::MAX, 0xa]));
+        assert_eq!(scan_hex("fffffffff", 1), Some(vec![u32::MAX]));
+        assert_eq!(
+            scan_hex("ffffffffffffffffffff", 1),
+            Some(vec![u32::MAX]),
+            "strtoul saturates"
+        );
+        // Fewer conversions than asked: the old two-word format, text, nothing.
+        assert_eq!(scan_hex("00000000 00000000\n", 8), None);
+        assert_eq!(scan_hex("80 80\n", 3), None);
+        assert_eq!(scan_hex("80 zz 80", 3), None);
+        assert_eq!(scan_hex("", 1), None);
+        assert_eq!(scan_hex("0x", 1), Some(vec![0]));
+    }
+
+    #[test]
+    fn schib_reads_the_type_of_each_path_the_css_does_not_know() {
+        let t = tempfile::tempdir().unwrap();
+        let host = Host::fake(t.path());
+        let sch = CssDevId {
+            cssid: 0,
+            ssid: 0,
+            devid: 0x313,
+        };
+        let dir = "sys/bus/css/devices/0.0.0313";
+        write(t.path(), &format!("{dir}/pimpampom"), "e0 e0 ff\n");
+        write(
+            t.path(),
+            &format!("{dir}/chpids"),
+            "50 51 50 00 00 00 00 00 \n",
+        );
+        write(t.path(), "sys/devices/css0/chp0.50/type", "1a\n");
+        let none = HashSet::new();
+        let missing = |c: &str| {
+            Err(Some(format!(
+                "css_sch_get_chpid_type: open /sys/devices/css0/chp0.{c}/type failed"
+            )))
+        };
+        assert_eq!(build_schib(&host, sch, &none), missing("51"));
+        // Known to the guest css (another device's path): not read again.
+        let known = HashSet::from([0x51]);
+        assert_eq!(
+            build_schib(&host, sch, &known),
+            Ok([0x50, 0x51, 0x50, 0, 0, 0, 0, 0])
+        );
+        write(t.path(), "sys/devices/css0/chp0.51/type", "garbage\n");
+        assert_eq!(build_schib(&host, sch, &none), Err(None));
+        write(t.path(), "sys/devices/css0/chp0.51/type", "1b\n");
+        assert_eq!(
+            build_schib(&host, sch, &none),
+            Ok([0x50, 0x51, 0x50, 0, 0, 0, 0, 0])
+        );
+        // A directory opens but does not read: no report line.
+        mkdir(t.path(), &format!("{dir}/chpids.d"));
+        std::fs::remove_file(t.path().join(dir).join("chpids")).unwrap();
+        std::fs::rename(
+            t.path().join(dir).join("chpids.d"),
+            t.path().join(dir).join("chpids"),
+        )
+        .unwrap();
+        assert_eq!(build_schib(&host, sch, &none), Err(None));
     }
 }

@@ -38,10 +38,9 @@ impl IommufdBackend {
     /// `Could not open '/dev/iommu': <strerror>`.
     pub fn connect(&mut self, host: &Host) -> Result<&Iommufd> {
         if self.fd.is_none() && self.opened.is_none() {
-            let fd = host.open_iommufd().map_err(|e| {
-                Error::new(format!("Could not open '/dev/iommu': {}", e.strerror()))
-                    .with_hint("Is your kernel config missing CONFIG_IOMMUFD?")
-            })?;
+            let fd = host
+                .open_iommufd()
+                .map_err(|e| attach::open_error("/dev/iommu", e.errno, "CONFIG_IOMMUFD"))?;
             self.opened = Some(fd);
         }
         self.users += 1;

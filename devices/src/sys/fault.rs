@@ -37,11 +37,16 @@
 //!   ([`Faults::override_read`]), so config space can show a capability the
 //!   device does not have. Overrides stay in force for the lifetime of the
 //!   plan. A due injection wins over an override of the same call.
+//!   The host layer's opens of device nodes ([`Op::Open`]) can be
+//!   injected too, so a test running as root meets `EACCES`.
 //! * **Record** every kernel call the wrappers make while the plan is
 //!   installed, and every injected failure ([`Faults::calls`]; overridden
 //!   calls are not recorded), with its outcome, so a test can check
 //!   that the clean-up of a failed realize was accepted by the kernel (e.g.
-//!   `VFIO_GROUP_UNSET_CONTAINER` returned 0).
+//!   `VFIO_GROUP_UNSET_CONTAINER` returned 0), and what the calls that
+//!   name the device to the kernel carried ([`Faults::requests`]: the
+//!   device name string, the VF token of a bind), so a test on a fake tree
+//!   can see what a kernel would have been asked.
 //!
 //! ```
 //! use qomgen_devices::sys::vfio::bindings::VFIO_GROUP_FLAGS_VIABLE;
@@ -62,6 +67,8 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
+use uuid::Uuid;
+
 use super::vfio::{DeviceInfo, IrqInfo, RegionInfo};
 use super::{Errno, Op, Result, SysError};
 
@@ -74,6 +81,17 @@ pub struct Call {
     pub result: std::result::Result<(), Errno>,
     /// The failure was injected (the kernel was not asked).
     pub injected: bool,
+}
+
+/// What a call that names the device asked the kernel (see [`Faults::requests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `VFIO_GROUP_GET_DEVICE_FD` with this name string (`<name>`, or
+    /// `<name> vf_token=<uuid>`).
+    DeviceName(String),
+    /// `VFIO_DEVICE_BIND_IOMMUFD` with this VF token; `None` is a bind
+    /// without `VFIO_DEVICE_BIND_FLAG_TOKEN`.
+    BindToken(Option<Uuid>),
 }
 
 #[derive(Debug)]
@@ -96,6 +114,7 @@ struct Plan {
     features: Vec<(u32, std::result::Result<u64, Errno>)>,
     gfx_planes: Option<u32>,
     calls: Vec<Call>,
+    requests: Vec<Request>,
 }
 
 thread_local! {
@@ -245,6 +264,12 @@ impl Faults {
         with_plan(|p| p.calls.clone()).unwrap_or_default()
     }
 
+    /// What the calls that name the device carried, oldest first, for the
+    /// calls that reached the kernel (an injected call asked nothing).
+    pub fn requests(&self) -> Vec<Request> {
+        with_plan(|p| p.requests.clone()).unwrap_or_default()
+    }
+
     /// The operations of injections that have not fired yet. Empty after a
     /// test whose path reached every injected call.
     pub fn pending(&self) -> Vec<Op> {
@@ -323,6 +348,15 @@ impl Hook {
     pub(crate) fn tag<T>(self, r: nix::Result<T>) -> Result<T> {
         self.note(&r);
         r.map_err(|e| SysError::new(self.op, e))
+    }
+
+    /// Records what the call asks the kernel (when a plan is installed;
+    /// `r` is not run otherwise).
+    pub(crate) fn request(self, r: impl FnOnce() -> Request) {
+        if self.planned {
+            let r = r();
+            with_plan(|p| p.requests.push(r));
+        }
     }
 
     fn plan<R>(self, f: impl FnOnce(&mut Plan) -> Option<R>) -> Option<R> {
@@ -516,5 +550,33 @@ mod tests {
         plan.override_device_info(di);
         assert_eq!(d.info().unwrap(), di);
         assert_eq!(plan.calls().len(), 3, "overridden calls are not logged");
+    }
+
+    #[test]
+    fn requests_record_what_reached_the_kernel() {
+        let file = || std::os::fd::OwnedFd::from(tempfile::tempfile().unwrap());
+        let d = super::super::vfio::Device::from_fd(file());
+        let g = super::super::vfio::Group::from_fd(file());
+        let t = Uuid::parse_str("2ab74924-c335-45f4-9b16-8569e5b08258").unwrap();
+        // Without a plan nothing is kept.
+        assert!(d.bind_iommufd(file(), Some(&t)).is_err());
+        let plan = inject(Op::DeviceBindIommufd, Errno::EPERM);
+        // Injected: the kernel was not asked, so nothing was sent.
+        assert_eq!(
+            d.bind_iommufd(file(), Some(&t)).unwrap_err().errno(),
+            Errno::EPERM
+        );
+        assert!(plan.requests().is_empty());
+        assert!(d.bind_iommufd(file(), Some(&t)).is_err());
+        assert!(d.bind_iommufd(file(), None).is_err());
+        assert!(g.device("0000:00:01.0 vf_token=x").is_err());
+        assert_eq!(
+            plan.requests(),
+            [
+                Request::BindToken(Some(t)),
+                Request::BindToken(None),
+                Request::DeviceName("0000:00:01.0 vf_token=x".to_owned()),
+            ]
+        );
     }
 }

@@ -97,6 +97,11 @@ pub enum Op {
     KvmCreateDevice,
     /// `KVM_SET_DEVICE_ATTR` on the KVM-VFIO device.
     KvmSetDeviceAttr,
+    /// `open(2)` of a device node by the host layer (`/dev/iommu`, the
+    /// container, a group, a cdev). A fault plan can inject it (the errors
+    /// a privileged test cannot meet, like `EACCES`); only an injected open
+    /// is recorded.
+    Open,
 }
 
 impl Op {
@@ -136,6 +141,7 @@ impl Op {
             Op::Eventfd => "eventfd",
             Op::KvmCreateDevice => "KVM_CREATE_DEVICE",
             Op::KvmSetDeviceAttr => "KVM_SET_DEVICE_ATTR",
+            Op::Open => "open",
         }
     }
 }

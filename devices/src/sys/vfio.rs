@@ -471,6 +471,7 @@ impl Group {
         let call = fault::enter(Op::GroupGetDeviceFd)?;
         let cname =
             CString::new(name).map_err(|_| SysError::new(Op::GroupGetDeviceFd, Errno::EINVAL))?;
+        call.request(|| fault::Request::DeviceName(name.to_owned()));
         // SAFETY: `cname` is a NUL-terminated string alive across the call;
         // the kernel copies at most a page from it and does not retain it.
         let r = unsafe { ioctls::vfio_group_get_device_fd(self.fd.as_raw_fd(), cname.as_ptr()) };
@@ -1088,6 +1089,7 @@ impl Device {
     /// `EINVAL`; QEMU never passes a token on this path).
     pub fn bind_iommufd(&self, iommufd: impl AsFd, token: Option<&Uuid>) -> Result<u32> {
         let call = fault::enter(Op::DeviceBindIommufd)?;
+        call.request(|| fault::Request::BindToken(token.copied()));
         let token_bytes = token.map(|t| *t.as_bytes());
         let mut bind = vb::vfio_device_bind_iommufd {
             argsz: argsz::<vb::vfio_device_bind_iommufd>(),

@@ -238,7 +238,10 @@ fn diff(old: &str, new: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 /// `help`/`?` anywhere in a `-device`/`-object` argument prints help and
-/// ends the run with status 0, as QEMU does, even when the type is unknown.
+/// ends the run, as QEMU does: with status 0, also for a `-device` type it
+/// does not know; an unknown `-object` type is an error (status 1), since
+/// QEMU's `object_option_parse` exits 0 only once it printed a type's help
+/// and otherwise goes on to parse the option, which fails.
 fn help(opts: &Options, host: &Host, out: &mut dyn Write, err: &mut dyn Write) -> Option<u8> {
     for arg in &opts.specs {
         let spec = match Spec::parse(arg.kind, &arg.text) {
@@ -262,13 +265,19 @@ fn help(opts: &Options, host: &Host, out: &mut dyn Write, err: &mut dyn Write) -
             (SpecKind::Device, false) => introspect::device_help(ty.unwrap_or_default(), &style),
             (SpecKind::Object, false) => introspect::object_help(ty.unwrap_or_default(), &style),
         };
-        match text {
+        return Some(match text {
             Ok(t) => {
                 let _ = out.write_all(t.as_bytes());
+                0
             }
-            Err(e) => print_failure(err, &Failure::at(option_of(arg.kind), &arg.text, e)),
-        }
-        return Some(0);
+            Err(e) => {
+                print_failure(err, &Failure::at(option_of(arg.kind), &arg.text, e));
+                match arg.kind {
+                    SpecKind::Device => 0,
+                    SpecKind::Object => 1,
+                }
+            }
+        });
     }
     None
 }
