@@ -502,3 +502,19 @@ fn dump_and_diff() {
         )
     );
 }
+
+#[test]
+fn a_non_utf8_argument_is_refused_not_mangled() {
+    use std::os::unix::ffi::OsStrExt;
+    let arg = std::ffi::OsStr::from_bytes(b"vfio-ap,sysfsdev=/sys/devices/a\xffb");
+    let o = Command::new(env!("CARGO_BIN_EXE_qomgen"))
+        .arg("-device")
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "qomgen: vfio-ap,sysfsdev=/sys/devices/a\u{fffd}b: argument is not valid UTF-8\n"
+    );
+}

@@ -7,10 +7,22 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    // Property values are Rust strings: a non-UTF-8 path (a `sysfsdev=`)
+    // would otherwise reach the host mangled and fail as a missing device.
+    let mut args = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "qomgen: {}: argument is not valid UTF-8",
+                    a.to_string_lossy()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = Vec::new();
     let mut err = Vec::new();
