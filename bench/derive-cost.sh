@@ -61,7 +61,11 @@ fi
 
 # One property: its field type, a default (or "" for none), and a `since`.
 # A fixed mix of the built-in kinds, as real device tables have.
-prop_type() { # $1 = property index; sets ty and default
+prop_type() { # $1 = property index; sets ty, default and since ("" for none)
+    since=
+    if (($1 % 3 == 0)); then
+        since="9.$(($1 % 3))"
+    fi
     case $(($1 % 10)) in
         0) ty=bool default=false ;;
         1) ty=u32 default=0 ;;
@@ -77,13 +81,13 @@ prop_type() { # $1 = property index; sets ty and default
 }
 
 prop_line() { # $1 = device index, $2 = property index, $3 = mode
-    local d=$1 p=$2 mode=$3 ty default
+    local d=$1 p=$2 mode=$3 ty default since
     prop_type "$p"
     printf '    /// Property %d of device %d, with a description as real tables have\n' "$p" "$d"
     if [[ $mode == derive ]]; then
         local attrs="name = \"x-prop-$p\""
         [[ -n $default ]] && attrs+=", default = $default"
-        ((p % 3 == 0)) && attrs+=", since = \"9.$((p % 3))\""
+        [[ -n $since ]] && attrs+=", since = \"$since\""
         printf '    #[prop(%s)]\n' "$attrs"
     fi
     printf '    pub prop_%d: %s,\n' "$p" "$ty"
@@ -95,8 +99,7 @@ floor_table() { # $1 = device index, $2 = mode (strings / typed)
     if [[ $mode == strings ]]; then
         echo "pub static TABLE$d: &[Entry] = &["
         for ((p = 0; p < PROPS; p++)); do
-            since=
-            ((p % 3 == 0)) && since="9.$((p % 3))"
+            prop_type "$p"
             printf '    Entry { name: "x-prop-%d", description: "Property %d of device %d, with a description as real tables have", since: "%s" },\n' \
                 "$p" "$p" "$d" "$since"
         done
@@ -104,8 +107,7 @@ floor_table() { # $1 = device index, $2 = mode (strings / typed)
     else
         printf 'pub static STRINGS%d: &str = "' "$d"
         for ((p = 0; p < PROPS; p++)); do
-            since=
-            ((p % 3 == 0)) && since="9.$((p % 3))"
+            prop_type "$p"
             printf 'x-prop-%d\\0Property %d of device %d, with a description as real tables have\\0%s\\0' \
                 "$p" "$p" "$d" "$since"
         done
