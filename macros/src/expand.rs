@@ -144,20 +144,30 @@ fn expand(input: &Input<'_>) -> TokenStream {
             quote!(#unrealize_parent),
         ),
         Flavor::Device => {
-            let realize_own = quote!(<#ident as ::qomgen::DeviceImpl>::realize(self, cx));
-            // A failed realize undoes the parents' (QEMU's pci_qdev_realize
-            // unregisters the device when the class's realize fails), so
-            // what they acquired is released.
+            // The type's `pre_realize` runs before its parents' chain (a
+            // QEMU subclass's code before `parent_realize`), its `realize`
+            // after it. A failed realize undoes the parents' (QEMU's
+            // pci_qdev_realize unregisters the device when the class's
+            // realize fails), so what they acquired is released; nothing
+            // undoes a `pre_realize`, which acquires nothing.
             let realize_body = match &input.parent {
                 Some(_) => quote! {
+                    <#ident as ::qomgen::DeviceImpl>::pre_realize(self, cx)?;
                     #realize_parent?;
-                    let realized = #realize_own;
+                    let realized = <#ident as ::qomgen::DeviceImpl>::realize(self, cx);
                     if realized.is_err() {
                         #unrealize_parent
                     }
                     realized
                 },
-                None => realize_own,
+                // One more call than before the hook (the provided method
+                // is empty unless the type writes one). A generic helper
+                // doing both would be one call, but its bound would make
+                // a missing `DeviceImpl` a second error.
+                None => quote! {
+                    <#ident as ::qomgen::DeviceImpl>::pre_realize(self, cx)?;
+                    <#ident as ::qomgen::DeviceImpl>::realize(self, cx)
+                },
             };
             (
                 quote!(#complete_parent),

@@ -50,9 +50,11 @@ pub trait Object: Any {
     /// Runs the completion hooks, root type first (user-creatable objects).
     fn complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
 
-    /// Runs the realize hooks, root type first. When one fails, the
-    /// ancestors realized before it are unrealized (most derived first),
-    /// so a failed realize leaves nothing acquired.
+    /// Runs the realize hooks: each type's `pre_realize` (most derived
+    /// first), then each type's `realize` (root type first); see
+    /// [`DeviceImpl`]. When a `realize` fails, the ancestors realized
+    /// before it are unrealized (most derived first), so a failed realize
+    /// leaves nothing acquired.
     fn realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
 
     /// Runs the unrealize hooks, most derived type first.
@@ -107,16 +109,43 @@ pub trait ObjectImpl {
     }
 }
 
-/// Hooks of a device. `realize` turns a configured device into a working
-/// one; a failed realize must release whatever it acquired (owning types
-/// make that automatic), and the parent types' realize, which ran first, is
-/// then undone by their `unrealize`. `unrealize` undoes a successful realize.
+/// Hooks of a device, run by [`ObjectTree::realize`](crate::ObjectTree::realize)
+/// (and so by `device_add`) in QEMU's order for a type `C` whose parent
+/// is `B`, whose parent is `A`:
+///
+/// 1. `C::pre_realize`, `B::pre_realize`, `A::pre_realize`: most derived
+///    first, each before its parents' steps, as a QEMU subclass's realize
+///    runs its own code before it calls `parent_realize`;
+/// 2. `A::realize`, `B::realize`, `C::realize`: root type first, each after
+///    its parents' realize.
+///
+/// `realize` turns a configured device into a working one; a failed
+/// realize must release whatever it acquired (owning types make that
+/// automatic), and the parent types' realize, which ran before it, is then
+/// undone by their `unrealize`. `unrealize` undoes a successful realize.
+/// When any step fails, the steps after it do not run and the device is
+/// not added to the tree.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` derives `Device` but does not implement `qomgen::DeviceImpl`",
     note = "add `impl qomgen::DeviceImpl for {Self} {{}}` (the hooks have defaults)"
 )]
 pub trait DeviceImpl {
-    /// Realizes the device. Parent types are realized first.
+    /// Runs before the parent types' `pre_realize` and `realize`: for
+    /// checks that must come before the parents' realize, and for handing
+    /// this type's settings to fields of its parents that their realize
+    /// reads (QEMU keeps such settings in the parent's instance struct and
+    /// registers their properties only on the subtype, as with
+    /// `vfio-pci-nohotplug`'s `ramfb`). It must not acquire anything:
+    /// nothing undoes it, neither when it fails (no realize has run yet,
+    /// so there is nothing to undo) nor when a later step fails (the
+    /// instance is then dropped). Acquire in [`DeviceImpl::realize`].
+    fn pre_realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        let _ = cx;
+        Ok(())
+    }
+
+    /// Realizes the device. Parent types are realized first, and every
+    /// type's `pre_realize` has run before them.
     fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
         let _ = cx;
         Ok(())

@@ -241,8 +241,10 @@ impl ObjectTree {
         Ok(())
     }
 
-    /// Realizes a device and adds it to the tree under `id` (if any). On
-    /// error nothing is added and the instance is dropped.
+    /// Realizes a device (its types' hooks in the order
+    /// [`DeviceImpl`](crate::DeviceImpl) gives) and adds it to the tree
+    /// under `id` (if any). On error nothing is added and the instance is
+    /// dropped.
     ///
     /// # Errors
     /// Not a device, bad or duplicate id, realize failing.

@@ -23,6 +23,96 @@ impl DeviceImpl for FailingLeaf {
     }
 }
 
+fn record(s: impl Into<String>) {
+    qomgen_tests::EVENTS.with(|e| e.borrow_mut().push(s.into()));
+}
+
+/// The root of a three-level family (in this binary only, as
+/// `FailingLeaf`) whose every level records its hooks; `x-fail` names the
+/// step that fails (`root pre_realize`, `mid realize`, ...).
+#[derive(Device, Debug)]
+#[device(name = "test-pre-root", no_desc)]
+struct PreRoot {
+    #[prop(name = "x-fail")]
+    fail: Option<String>,
+    /// Not a property: handed down by `test-pre-child`'s `pre_realize`.
+    label: Option<String>,
+}
+
+impl PreRoot {
+    fn step(&self, step: &str) -> qomgen::Result<()> {
+        record(step);
+        match &self.fail {
+            Some(f) if f == step => Err(Error::new(format!("{step} refused"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl DeviceImpl for PreRoot {
+    fn pre_realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        self.step("root pre_realize")
+    }
+
+    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        self.step("root realize")?;
+        // What a parent's realize sees of a subtype's setting.
+        record(format!("root label {:?}", self.label));
+        Ok(())
+    }
+
+    fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
+        record("root unrealize");
+    }
+}
+
+#[derive(Device, Debug)]
+#[device(name = "test-pre-mid", no_desc)]
+struct PreMid {
+    #[parent]
+    root: PreRoot,
+}
+
+impl DeviceImpl for PreMid {
+    fn pre_realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        self.root.step("mid pre_realize")
+    }
+
+    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        self.root.step("mid realize")
+    }
+
+    fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
+        record("mid unrealize");
+    }
+}
+
+#[derive(Device, Debug)]
+#[device(name = "test-pre-child", no_desc)]
+struct PreChild {
+    #[parent]
+    mid: PreMid,
+    /// A setting of this type that the root's realize reads.
+    #[prop]
+    label: Option<String>,
+}
+
+impl DeviceImpl for PreChild {
+    fn pre_realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        self.mid.root.step("child pre_realize")?;
+        self.mid.root.label = self.label.clone();
+        Ok(())
+    }
+
+    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> qomgen::Result<()> {
+        self.mid.root.step("child realize")
+    }
+
+    fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
+        record("child unrealize");
+    }
+}
+
 fn err(r: qomgen::Result<impl Sized>) -> (String, Option<String>) {
     match r {
         Ok(_) => panic!("expected an error"),
@@ -631,6 +721,90 @@ fn failed_realize_undoes_the_parents_realize() {
         "ROM size 3 is not a power of two"
     );
     assert!(take_events().is_empty());
+    assert!(tree.is_empty());
+}
+
+#[test]
+fn pre_realize_runs_most_derived_first_before_every_realize() {
+    take_events();
+    let mut tree = ObjectTree::new();
+    tree.device_add("test-pre-child,id=c,label=vga").unwrap();
+    assert_eq!(
+        take_events(),
+        [
+            "child pre_realize",
+            "mid pre_realize",
+            "root pre_realize",
+            "root realize",
+            "root label Some(\"vga\")",
+            "mid realize",
+            "child realize",
+        ]
+    );
+    tree.del_device("c").unwrap();
+    assert_eq!(
+        take_events(),
+        ["child unrealize", "mid unrealize", "root unrealize"]
+    );
+    // A type without a parent: its own two hooks.
+    tree.device_add("test-pre-root,id=r").unwrap();
+    assert_eq!(
+        take_events(),
+        ["root pre_realize", "root realize", "root label None"]
+    );
+    tree.del_device("r").unwrap();
+    take_events();
+    assert!(tree.is_empty());
+}
+
+#[test]
+fn failed_pre_realize_realizes_nothing_and_registers_nothing() {
+    take_events();
+    let mut tree = ObjectTree::new();
+    // Each pre_realize that fails stops the chain there: no realize runs,
+    // so there is no unrealize either, and the device is not added.
+    for (step, events) in [
+        ("child pre_realize", &["child pre_realize"][..]),
+        ("mid pre_realize", &["child pre_realize", "mid pre_realize"]),
+        (
+            "root pre_realize",
+            &["child pre_realize", "mid pre_realize", "root pre_realize"],
+        ),
+    ] {
+        assert_eq!(
+            msg(tree.device_add(&format!("test-pre-child,id=c,x-fail={step}"))),
+            format!("{step} refused")
+        );
+        assert_eq!(take_events(), events, "{step}");
+        assert!(tree.device("c").is_none());
+        assert!(tree.is_empty());
+    }
+    assert_eq!(
+        msg(tree.device_add("test-pre-root,id=r,x-fail=root pre_realize")),
+        "root pre_realize refused"
+    );
+    assert_eq!(take_events(), ["root pre_realize"]);
+    assert!(tree.is_empty());
+    // A realize failing after every pre_realize ran undoes the realized
+    // parents, and nothing of the pre_realize hooks.
+    assert_eq!(
+        msg(tree.device_add("test-pre-child,id=c,x-fail=child realize")),
+        "child realize refused"
+    );
+    assert_eq!(
+        take_events(),
+        [
+            "child pre_realize",
+            "mid pre_realize",
+            "root pre_realize",
+            "root realize",
+            "root label None",
+            "mid realize",
+            "child realize",
+            "mid unrealize",
+            "root unrealize",
+        ]
+    );
     assert!(tree.is_empty());
 }
 
