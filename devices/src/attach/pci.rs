@@ -1,8 +1,9 @@
 //! vfio-pci realize (reference §2.4): select, attach, then read what the
 //! device is: regions (mapped where allowed), IRQs, config space and its
 //! capability lists; then MSI-X (`msix.rs`), the capability checks
-//! (`caps.rs`), the display (`display.rs`) and migration (`migration.rs`)
-//! probes, in QEMU's order.
+//! (`caps.rs`), the display probe and the checks of the display and ramfb
+//! settings (`display.rs`), and the migration probe (`migration.rs`), in
+//! QEMU's order.
 
 use std::path::{Path, PathBuf};
 
@@ -52,11 +53,13 @@ pub struct PciSummary {
     pub migration: Migration,
 }
 
-/// Realizes a vfio-pci device, in QEMU's order and with its texts.
+/// Realizes a vfio-pci device, in QEMU's order and with its texts. Turns
+/// `dev.ramfb`'s `migrate` (vfio-pci-nohotplug's `x-ramfb-migrate`) to
+/// `off` where QEMU's realize does.
 ///
 /// # Errors
 /// Every failure of §2.4, each prefixed `vfio <name>: ` once the device is named.
-pub fn realize_pci(dev: &VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
+pub fn realize_pci(dev: &mut VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let system = Host::system();
     let host = host_of(cx, &system);
     let sysfsdev: Option<PathBuf> = match (&dev.sysfsdev, &dev.host) {
@@ -91,7 +94,7 @@ pub fn realize_pci(dev: &VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
 }
 
 fn realize_named(
-    dev: &VfioPci,
+    dev: &mut VfioPci,
     cx: &LifecycleCx<'_>,
     host: &Host,
     sysfsdev: Option<PathBuf>,
@@ -154,7 +157,7 @@ fn check_overrides(dev: &VfioPci) -> Result<()> {
 }
 
 /// Regions, IRQs, config space: `vfio_populate_device` and `vfio_pci_config_setup`.
-fn populate(dev: &VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()> {
+fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()> {
     let info = a.info;
     if !info.is_pci() {
         return Err(Error::new("this isn't a PCI device"));
@@ -282,7 +285,14 @@ fn populate(dev: &VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()>
         dev.msix_relocation,
     )?;
     caps::check_std_caps(device, config, &space, &caps)?;
-    let display = display::probe(device, &info, dev.display, (dev.xres, dev.yres))?;
+    let display = display::probe(device, &info, dev.display)?;
+    display::check(
+        display.as_ref(),
+        (dev.xres, dev.yres),
+        dev.ramfb.as_mut(),
+        dev.enable_migration,
+        cx,
+    )?;
     let iommu_dirty = matches!(
         a.backend(),
         Backend::Iommufd {

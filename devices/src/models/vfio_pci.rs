@@ -152,8 +152,26 @@ pub struct VfioPci {
     pub(crate) fd: Option<attach::PassedFd>,
     #[prop]
     pub(crate) bootindex: Option<i32>,
+    /// vfio-pci-nohotplug's ramfb settings, handed over by its
+    /// `pre_realize` (`None` for vfio-pci): realize checks them and
+    /// resolves `migrate`.
+    pub(crate) ramfb: Option<RamfbSettings>,
     /// What realize attached, released by unrealize (or drop).
     pub(crate) attached: Option<Attached>,
+}
+
+/// vfio-pci-nohotplug's `ramfb` and `x-ramfb-migrate`. In QEMU they are
+/// fields of every vfio-pci device (`VFIOPCIDevice`), set only through the
+/// properties the nohotplug class registers, and vfio-pci's realize checks
+/// them between its display probe and its migration realize; here the
+/// nohotplug device hands them to its vfio-pci part for that realize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RamfbSettings {
+    /// `ramfb`.
+    pub(crate) enable: bool,
+    /// `x-ramfb-migrate`, which realize turns to `off` where it cannot
+    /// apply, as QEMU's does.
+    pub(crate) migrate: OnOffAuto,
 }
 
 impl VfioPci {
@@ -197,31 +215,20 @@ pub struct VfioPciNohotplug {
 }
 
 impl DeviceImpl for VfioPciNohotplug {
-    fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        // vfio-pci (the parent) has realized by now; these are QEMU's checks
-        // on the extras, inside vfio-pci's realize there, hence its prefix.
-        let (name, has_display) = self.vfio.attached.as_ref().map_or(("", false), |a| {
-            (
-                a.name.as_str(),
-                a.pci.as_ref().is_some_and(|p| p.display.is_some()),
-            )
+    fn pre_realize(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
+        // Before vfio-pci's realize, which checks them at QEMU's points.
+        self.vfio.ramfb = Some(RamfbSettings {
+            enable: self.ramfb,
+            migrate: self.ramfb_migrate,
         });
-        let fail = |msg: &str| Err(qomgen::Error::new(msg).prepend(format_args!("vfio {name}: ")));
-        if self.ramfb && !has_display {
-            return fail("ramfb=on requires display=on");
-        }
-        if self.ramfb_migrate == OnOffAuto::On && !self.ramfb {
-            cx.warn(qomgen::Error::new(
-                "x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off.",
-            ));
-            self.ramfb_migrate = OnOffAuto::Off;
-        }
-        if self.vfio.enable_migration == OnOffAuto::Off {
-            match self.ramfb_migrate {
-                OnOffAuto::Auto => self.ramfb_migrate = OnOffAuto::Off,
-                OnOffAuto::On => return fail("x-ramfb-migrate requires enable-migration"),
-                OnOffAuto::Off => {}
-            }
+        Ok(())
+    }
+
+    fn realize(&mut self, _cx: &LifecycleCx<'_>) -> Result<()> {
+        // vfio-pci's realize may have turned x-ramfb-migrate off: the
+        // property reads that afterwards, as QEMU's (one field there) does.
+        if let Some(r) = self.vfio.ramfb {
+            self.ramfb_migrate = r.migrate;
         }
         Ok(())
     }
