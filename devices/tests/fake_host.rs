@@ -434,6 +434,20 @@ fn pci_override_ids_and_display_are_checked_after_attach_as_in_qemu() {
             Some(NO_GROUP_HINT),
         );
     }
+    // So are vfio-pci-nohotplug's ramfb settings: its pre_realize only
+    // hands them to vfio-pci's realize, which checks them after the display
+    // probe.
+    for extra in [
+        "ramfb=on",
+        "ramfb=on,xres=800",
+        "x-ramfb-migrate=on,enable-migration=off",
+    ] {
+        f.fails_with(
+            &format!("vfio-pci-nohotplug,host={BDF},{extra}"),
+            &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
+            Some(NO_GROUP_HINT),
+        );
+    }
 }
 
 #[test]

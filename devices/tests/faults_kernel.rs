@@ -1491,6 +1491,95 @@ fn nohotplug_ramfb_checks() {
     drop(p);
 }
 
+/// vfio-pci-nohotplug's ramfb settings are checked inside vfio-pci's
+/// realize, at QEMU's points: after the display probe, `ramfb` before
+/// `xres`/`yres`, then `x-ramfb-migrate`, then migration realize.
+#[test]
+fn nohotplug_ramfb_checks_run_in_qemus_order() {
+    let Some((g, _l)) = detect("nohotplug_ramfb_checks_run_in_qemus_order") else {
+        return;
+    };
+    const FORCED: &str = "x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off.";
+    let b = &g.bdf;
+    let nh = |extra: &str| format!("vfio-pci-nohotplug,host={b},id=f0{extra}");
+    let clean = g.spec("");
+    // No display: ramfb's error comes before the resolution's ...
+    Case::new(&g).fails(
+        None,
+        &nh(",ramfb=on,xres=800"),
+        &format!("vfio {b}: ramfb=on requires display=on"),
+        None,
+        &clean,
+    );
+    // ... and before migration realize's (edu cannot migrate).
+    Case::new(&g).fails(
+        None,
+        &nh(",ramfb=on,enable-migration=on"),
+        &format!("vfio {b}: ramfb=on requires display=on"),
+        None,
+        &clean,
+    );
+    // A display without EDID: ramfb passes, the resolution does not, and
+    // x-ramfb-migrate is not looked at yet.
+    let p = plan();
+    p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
+    Case::new(&g).fails(
+        Some(p),
+        &nh(",display=on,ramfb=on,xres=800,x-ramfb-migrate=on,enable-migration=off"),
+        &format!("vfio {b}: xres and yres properties need edid support"),
+        None,
+        &clean,
+    );
+    // x-ramfb-migrate's warning comes before migration realize's error ...
+    let mut c = Case::new(&g);
+    c.fails(
+        None,
+        &nh(",x-ramfb-migrate=on,enable-migration=on"),
+        &format!("vfio {b}: {b}: VFIO migration is not supported in kernel"),
+        None,
+        &clean,
+    );
+    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    assert_eq!(w, [FORCED]);
+    // ... and before its warning, on a device that migrates without dirty
+    // tracking (legacy: no IOMMU tracking; edu: no DMA logging).
+    let p = plan();
+    p.override_feature(
+        vb::VFIO_DEVICE_FEATURE_MIGRATION,
+        Ok(u64::from(vb::VFIO_MIGRATION_STOP_COPY)),
+    );
+    let prop_after_realize = |c: &mut Case<'_>, spec: &str| {
+        let dev = c
+            .tree
+            .device_add(spec)
+            .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)));
+        let v = ObjectTree::get(&**dev.borrow(), "x-ramfb-migrate").expect("x-ramfb-migrate");
+        drop(dev);
+        c.tree.del_device("f0").expect("del_device f0");
+        v
+    };
+    assert_eq!(
+        prop_after_realize(&mut c, &nh(",x-ramfb-migrate=on,enable-migration=on")),
+        "off"
+    );
+    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    assert_eq!(
+        w,
+        [
+            FORCED.to_owned(),
+            format!("{b}: VFIO device doesn't support device and IOMMU dirty tracking")
+        ]
+    );
+    drop(p);
+    // The property reads what realize resolved it to, as QEMU's does.
+    assert_eq!(prop_after_realize(&mut c, &nh("")), "auto");
+    assert_eq!(
+        prop_after_realize(&mut c, &nh(",enable-migration=off")),
+        "off"
+    );
+    assert!(c.tree.take_warnings().is_empty());
+}
+
 #[test]
 fn migration_probe() {
     use qomgen_devices::attach::{DirtyTracking, Migration};

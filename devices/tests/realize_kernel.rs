@@ -486,8 +486,9 @@ fn realize_errors_on_the_real_kernel() {
     };
     let mut tree = ObjectTree::new();
 
-    // vfio-pci-nohotplug's own check runs after vfio-pci's realize attached
-    // the device; the failure releases that attachment (a clean realize follows).
+    // vfio-pci-nohotplug's ramfb check runs inside vfio-pci's realize, after
+    // it attached the device; the failure releases that attachment (a clean
+    // realize follows).
     let fds = common::open_fds();
     let e = expect_err(
         tree.device_add(&format!("vfio-pci-nohotplug,host={},ramfb=on", g.bdf)),
