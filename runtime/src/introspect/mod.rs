@@ -11,9 +11,14 @@
 //!
 //! QEMU instantiates a type to introspect it (to see instance properties).
 //! Here every property lives in a static table, so introspection never
-//! creates an object: it cannot have side effects on an
+//! adds an object anywhere: it cannot have side effects on an
 //! [`ObjectTree`](crate::ObjectTree), which is the invariant QEMU's
-//! `device-introspect-test` checks.
+//! `device-introspect-test` checks. A default that is an expression rather
+//! than a constant (`default = OnOffAuto::Auto`) is rendered from an
+//! instance built by [`ObjectType::with_defaults`](crate::ObjectType::with_defaults)
+//! and dropped (QEMU, too, builds an instance to list a type's
+//! properties): building a type's default instance, its fields' `Default`
+//! included, should have no effect outside it.
 //!
 //! ```
 //! use qomgen::introspect::{self, HelpStyle};
