@@ -1,6 +1,7 @@
 //! The typed model of a derive input: the struct, its type attributes, its
 //! parent field and its properties, each keeping the syntax it came from.
 
+use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, Ident, Type};
 
 use crate::attr::{self, PropAttrs, TypeAttrs};
@@ -51,15 +52,12 @@ pub struct Field<'a> {
 }
 
 impl Field<'_> {
-    /// The QOM name: `name = "..."`, else the field name with `_` → `-`.
+    /// The QOM name: `name = "..."`, else the field name (unraw'd:
+    /// `r#loop` is `loop`) with `_` → `-`.
     pub fn prop_name(&self) -> String {
         match self.prop.as_ref().and_then(|p| p.name.as_ref()) {
             Some(n) => n.value.clone(),
-            None => self
-                .ident
-                .to_string()
-                .trim_start_matches("r#")
-                .replace('_', "-"),
+            None => self.ident.unraw().to_string().replace('_', "-"),
         }
     }
 }
@@ -139,7 +137,7 @@ impl<'a> Input<'a> {
     pub fn type_name(&self) -> String {
         match &self.attrs.name {
             Some(n) => n.value.clone(),
-            None => kebab(&self.ident.to_string()),
+            None => kebab(&self.ident.unraw().to_string()),
         }
     }
 

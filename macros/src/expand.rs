@@ -477,7 +477,10 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     let ty_tokens: Vec<_> = quote!(#ty).into_iter().collect();
     let ty_first = ty_tokens.first().map_or_else(|| ty.span(), |t| t.span());
     let ty_last = ty_tokens.last().map_or_else(|| ty.span(), |t| t.span());
-    let field_at_ty = syn::Ident::new(&fid.to_string(), ty_last);
+    // A clone keeps a raw identifier raw (`r#loop`); `Ident::new` of its
+    // text would panic.
+    let mut field_at_ty = fid.clone();
+    field_at_ty.set_span(ty_last);
     let mut g = Generated::default();
 
     let declared = p
