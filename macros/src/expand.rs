@@ -109,8 +109,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
         Some(p) => {
             let (pid, pty) = (p.ident, p.ty);
             (
-                quote!(<#pty as ::qomgen::Object>::upcast(&self.#pid, ty)),
-                quote!(<#pty as ::qomgen::Object>::upcast_mut(&mut self.#pid, ty)),
+                quote!(<#pty as ::qomgen::Object>::upcast(&self.#pid, __qomgen_ty)),
+                quote!(<#pty as ::qomgen::Object>::upcast_mut(&mut self.#pid, __qomgen_ty)),
             )
         }
         None => (
@@ -123,7 +123,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
         match &input.parent {
             Some(p) => {
                 let (pid, pty) = (p.ident, p.ty);
-                quote!(<#pty as ::qomgen::Object>::#m(&mut self.#pid, cx))
+                quote!(<#pty as ::qomgen::Object>::#m(&mut self.#pid, __qomgen_cx))
             }
             None => quote!(::core::result::Result::Ok(())),
         }
@@ -133,13 +133,13 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let unrealize_parent = match &input.parent {
         Some(p) => {
             let (pid, pty) = (p.ident, p.ty);
-            quote!(<#pty as ::qomgen::Object>::unrealize_chain(&mut self.#pid, cx);)
+            quote!(<#pty as ::qomgen::Object>::unrealize_chain(&mut self.#pid, __qomgen_cx);)
         }
         None => quote!(),
     };
     let (complete_body, realize_body, unrealize_body) = match input.flavor {
         Flavor::Object => (
-            quote!(#complete_parent?; <#ident as ::qomgen::ObjectImpl>::complete(self, cx)),
+            quote!(#complete_parent?; <#ident as ::qomgen::ObjectImpl>::complete(self, __qomgen_cx)),
             quote!(#realize_parent),
             quote!(#unrealize_parent),
         ),
@@ -152,27 +152,27 @@ fn expand(input: &Input<'_>) -> TokenStream {
             // undoes a `pre_realize`, which acquires nothing.
             let realize_body = match &input.parent {
                 Some(_) => quote! {
-                    <#ident as ::qomgen::DeviceImpl>::pre_realize(self, cx)?;
+                    <#ident as ::qomgen::DeviceImpl>::pre_realize(self, __qomgen_cx)?;
                     #realize_parent?;
-                    let realized = <#ident as ::qomgen::DeviceImpl>::realize(self, cx);
-                    if realized.is_err() {
+                    let __qomgen_realized = <#ident as ::qomgen::DeviceImpl>::realize(self, __qomgen_cx);
+                    if __qomgen_realized.is_err() {
                         #unrealize_parent
                     }
-                    realized
+                    __qomgen_realized
                 },
                 // One more call than before the hook (the provided method
                 // is empty unless the type writes one). A generic helper
                 // doing both would be one call, but its bound would make
                 // a missing `DeviceImpl` a second error.
                 None => quote! {
-                    <#ident as ::qomgen::DeviceImpl>::pre_realize(self, cx)?;
-                    <#ident as ::qomgen::DeviceImpl>::realize(self, cx)
+                    <#ident as ::qomgen::DeviceImpl>::pre_realize(self, __qomgen_cx)?;
+                    <#ident as ::qomgen::DeviceImpl>::realize(self, __qomgen_cx)
                 },
             };
             (
                 quote!(#complete_parent),
                 realize_body,
-                quote!(<#ident as ::qomgen::DeviceImpl>::unrealize(self, cx); #unrealize_parent),
+                quote!(<#ident as ::qomgen::DeviceImpl>::unrealize(self, __qomgen_cx); #unrealize_parent),
             )
         }
     };
@@ -225,32 +225,32 @@ fn expand(input: &Input<'_>) -> TokenStream {
                     &__QOMGEN_TYPE
                 }
 
-                fn upcast(&self, ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
-                    if ::core::ptr::eq(ty, &__QOMGEN_TYPE) {
+                fn upcast(&self, __qomgen_ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
+                    if ::core::ptr::eq(__qomgen_ty, &__QOMGEN_TYPE) {
                         ::core::option::Option::Some(self)
                     } else {
                         #upcast_parent
                     }
                 }
 
-                fn upcast_mut(&mut self, ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
-                    if ::core::ptr::eq(ty, &__QOMGEN_TYPE) {
+                fn upcast_mut(&mut self, __qomgen_ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                    if ::core::ptr::eq(__qomgen_ty, &__QOMGEN_TYPE) {
                         ::core::option::Option::Some(self)
                     } else {
                         #upcast_parent_mut
                     }
                 }
 
-                fn complete_chain(&mut self, cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                fn complete_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
                     #complete_body
                 }
 
-                fn realize_chain(&mut self, cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                fn realize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
                     #realize_body
                 }
 
-                fn unrealize_chain(&mut self, cx: &::qomgen::LifecycleCx<'_>) {
-                    let _ = cx;
+                fn unrealize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) {
+                    let _ = __qomgen_cx;
                     #unrealize_body
                 }
             }
@@ -341,15 +341,15 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         // With no settable property the match has only `_`.
         #[allow(unused_variables, unreachable_code)]
         fn __qomgen_set(
-            obj: &mut dyn ::qomgen::Object,
-            index: usize,
-            v: ::qomgen::Input<'_>,
-            cx: &::qomgen::ValueCx<'_>,
+            __qomgen_obj: &mut dyn ::qomgen::Object,
+            __qomgen_index: usize,
+            __qomgen_v: ::qomgen::Input<'_>,
+            __qomgen_cx: &::qomgen::ValueCx<'_>,
         ) -> ::qomgen::Result<()> {
-            let this = ::qomgen::__private::part_mut::<#owner>(obj)?;
-            match index {
+            let __qomgen_this = ::qomgen::__private::part_mut::<#owner>(__qomgen_obj)?;
+            match __qomgen_index {
                 #(#set_arms)*
-                _ => ::qomgen::__private::bad_index(index),
+                _ => ::qomgen::__private::bad_index(__qomgen_index),
             }
         }
     };
@@ -358,11 +358,11 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         quote!(::core::option::Option::None)
     } else {
         items.extend(quote! {
-            fn __qomgen_link(obj: &dyn ::qomgen::Object, index: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
-                let this = ::qomgen::__private::part::<#owner>(obj)?;
-                match index {
+            fn __qomgen_link(__qomgen_obj: &dyn ::qomgen::Object, __qomgen_index: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
+                let __qomgen_this = ::qomgen::__private::part::<#owner>(__qomgen_obj)?;
+                match __qomgen_index {
                     #(#link_arms)*
-                    _ => ::qomgen::__private::bad_index(index),
+                    _ => ::qomgen::__private::bad_index(__qomgen_index),
                 }
             }
         });
@@ -376,11 +376,11 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         quote!(::qomgen::Accessors::NONE.default)
     } else {
         items.extend(quote! {
-            fn __qomgen_default(index: usize) -> ::qomgen::DefaultValue {
-                let d = <#owner as ::qomgen::ObjectType>::with_defaults();
-                match index {
+            fn __qomgen_default(__qomgen_index: usize) -> ::qomgen::DefaultValue {
+                let __qomgen_d = <#owner as ::qomgen::ObjectType>::with_defaults();
+                match __qomgen_index {
                     #(#default_arms)*
-                    _ => ::qomgen::__private::bad_index(index),
+                    _ => ::qomgen::__private::bad_index(__qomgen_index),
                 }
             }
         });
@@ -389,15 +389,15 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
     let acc = quote! {
         ::qomgen::Accessors {
             set: __qomgen_set,
-            get: |obj, index| {
-                let ::core::option::Option::Some(this) = ::qomgen::__private::part::<#owner>(obj) else {
+            get: |__qomgen_obj, __qomgen_index| {
+                let ::core::option::Option::Some(__qomgen_this) = ::qomgen::__private::part::<#owner>(__qomgen_obj) else {
                     return ::qomgen::__private::serde_json::Value::Null;
                 };
-                let slot: &dyn ::qomgen::__private::Slot = match index {
+                let __qomgen_slot: &dyn ::qomgen::__private::Slot = match __qomgen_index {
                     #(#get_arms)*
-                    _ => ::qomgen::__private::bad_index(index),
+                    _ => ::qomgen::__private::bad_index(__qomgen_index),
                 };
-                slot.get()
+                __qomgen_slot.get()
             },
             link: #link_fn,
             default: #default_fn,
@@ -526,7 +526,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                     let __qomgen_default: #ty = #expr;
                     __qomgen_default
                 }));
-                g.default_arm = Some(quote!(#index => #kind::default_value(&d.#fid),));
+                g.default_arm = Some(quote!(#index => #kind::default_value(&__qomgen_d.#fid),));
                 quote!(::qomgen::__private::prop(#head, ::qomgen::PropertyDefault::Computed))
             }
         },
@@ -537,13 +537,15 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     } else if let Some(setter) = &p.setter {
         g.set_arm = Some(quote_spanned! {setter.span()=>
             #index => {
-                let value = <::std::string::String as ::qomgen::PropertyKind>::from_input(v, cx)?;
-                let f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
-                f(this, &value)
+                let __qomgen_value = <::std::string::String as ::qomgen::PropertyKind>::from_input(__qomgen_v, __qomgen_cx)?;
+                let __qomgen_f: fn(&mut #owner, &str) -> ::qomgen::Result<()> = #setter;
+                __qomgen_f(__qomgen_this, &__qomgen_value)
             }
         });
     } else {
-        g.set_arm = Some(quote!(#index => #kind::set_from(&mut this.#fid, v, cx),));
+        g.set_arm = Some(
+            quote!(#index => #kind::set_from(&mut __qomgen_this.#fid, __qomgen_v, __qomgen_cx),),
+        );
     }
 
     if p.write_only.is_some() {
@@ -553,7 +555,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
         // `TYPE_NAME` is: a type that is no property kind then fails `Slot`
         // where it failed `PropertyKind`, which implies it, and the compiler
         // reports only the latter.
-        g.get_arm = Some(quote_spanned!(ty_first=> #index => &this.#field_at_ty,));
+        g.get_arm = Some(quote_spanned!(ty_first=> #index => &__qomgen_this.#field_at_ty,));
     }
 
     if let Some(l) = &p.link {
@@ -571,7 +573,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                 #msg,
             );
         });
-        g.link_arm = Some(quote!(#index => #kind::link_target(&this.#fid),));
+        g.link_arm = Some(quote!(#index => #kind::link_target(&__qomgen_this.#fid),));
         entry = quote!(::qomgen::__private::link(#entry, #target, #kind::TYPE_NAME));
     }
 

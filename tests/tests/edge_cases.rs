@@ -47,3 +47,74 @@ fn a_raw_field_name_is_the_property_name_without_r_hash() {
         json!(true)
     );
 }
+
+/// Setters named like the generated accessors' locals and parameters: the
+/// generated code must not shadow them.
+#[derive(Device, Debug, Default)]
+#[device(name = "edge-shadow", category = Misc)]
+struct Shadow {
+    #[prop(write_only, setter = v)]
+    a: String,
+    #[prop(write_only, setter = value)]
+    b: String,
+    #[prop(write_only, setter = this)]
+    c: String,
+    #[prop(write_only, setter = cx)]
+    d: String,
+    #[prop(write_only, setter = obj)]
+    e: String,
+    #[prop(write_only, setter = index)]
+    g: String,
+    #[prop(setter = f)]
+    h: String,
+    #[prop(default = 5)]
+    slot: u32,
+}
+impl DeviceImpl for Shadow {}
+
+fn v(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.a = format!("v:{x}");
+    Ok(())
+}
+fn value(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.b = format!("value:{x}");
+    Ok(())
+}
+fn this(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.c = format!("this:{x}");
+    Ok(())
+}
+fn cx(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.d = format!("cx:{x}");
+    Ok(())
+}
+fn obj(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.e = format!("obj:{x}");
+    Ok(())
+}
+fn index(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.g = format!("index:{x}");
+    Ok(())
+}
+fn f(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+    s.h = format!("f:{x}");
+    Ok(())
+}
+
+#[test]
+fn setters_named_like_generated_locals_are_called() {
+    let tree = ObjectTree::new();
+    let mut inst = tree.instantiate("edge-shadow").unwrap();
+    for name in ["a", "b", "c", "d", "e", "g", "h"] {
+        tree.set(&mut inst, name, Input::Str("1")).unwrap();
+    }
+    let s = inst.object().downcast_ref::<Shadow>().unwrap();
+    assert_eq!(
+        [&s.a, &s.b, &s.c, &s.d, &s.e, &s.g, &s.h],
+        [
+            "v:1", "value:1", "this:1", "cx:1", "obj:1", "index:1", "f:1"
+        ]
+    );
+    assert_eq!(ObjectTree::get(inst.object(), "h").unwrap(), json!("f:1"));
+    assert_eq!(ObjectTree::get(inst.object(), "slot").unwrap(), json!(5));
+}
