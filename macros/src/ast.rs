@@ -1,6 +1,8 @@
 //! The typed model of a derive input: the struct, its type attributes, its
 //! parent field and its properties, each keeping the syntax it came from.
 
+use proc_macro2::{Group, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, Ident, Type};
 
@@ -45,7 +47,10 @@ pub struct ParentField<'a> {
 
 pub struct Field<'a> {
     pub ident: &'a Ident,
-    pub ty: &'a Type,
+    /// The field's type with `Self` replaced by the struct's name (see
+    /// [`replace_self`]): the generated statics and functions that name it
+    /// are outside any `impl`.
+    pub ty: Type,
     /// `None` for plain state fields without `#[prop]`.
     pub prop: Option<PropAttrs>,
     pub doc: Option<String>,
@@ -118,7 +123,7 @@ impl<'a> Input<'a> {
             }
             fields.push(Field {
                 ident,
-                ty: &f.ty,
+                ty: replace_self_in(&f.ty, &original.ident),
                 prop: attr::prop_attrs(cx, &f.attrs),
                 doc: attr::doc_text(&f.attrs),
             });
@@ -182,4 +187,45 @@ pub fn generic_arg_of<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
     } else {
         None
     }
+}
+
+/// `tokens` with every `Self` replaced by `ident`, spanned as the `Self`
+/// it replaces. Generated items outside an `impl` (the type's static, its
+/// accessors, link checks) name field types and setter paths, where `Self`
+/// does not resolve.
+pub fn replace_self(tokens: TokenStream, ident: &Ident) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i == "Self" => {
+                let mut r = ident.clone();
+                r.set_span(i.span());
+                TokenTree::Ident(r)
+            }
+            TokenTree::Group(g) => {
+                let mut n = Group::new(g.delimiter(), replace_self(g.stream(), ident));
+                n.set_span(g.span());
+                TokenTree::Group(n)
+            }
+            t => t,
+        })
+        .collect()
+}
+
+/// [`replace_self`] on a syntax node; the node itself when it has no `Self`.
+pub fn replace_self_in<T: ToTokens + syn::parse::Parse + Clone>(node: &T, ident: &Ident) -> T {
+    let tokens = node.to_token_stream();
+    if !has_self(tokens.clone()) {
+        return node.clone();
+    }
+    // Replacing an identifier by an identifier keeps the syntax valid.
+    syn::parse2(replace_self(tokens, ident)).unwrap_or_else(|_| node.clone())
+}
+
+fn has_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => i == "Self",
+        TokenTree::Group(g) => has_self(g.stream()),
+        _ => false,
+    })
 }

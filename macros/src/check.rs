@@ -95,14 +95,14 @@ fn check_since(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
 }
 
 fn check_link(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::PropAttrs) {
-    let is_link_field = generic_arg_of(field.ty, "Link").is_some();
+    let is_link_field = generic_arg_of(&field.ty, "Link").is_some();
     match (&p.link, is_link_field) {
         (Some(l), false) => cx.push(syn::Error::new(
             l.span,
             "`link` needs a field of type `Link<T>` or `Option<Link<T>>`, where `T` is the target object type",
         )),
         (None, true) => cx.error_spanned_by(
-            field.ty,
+            &field.ty,
             "a `Link<T>` property needs `#[prop(link = \"type-name\")]` naming the target's QOM type",
         ),
         (Some(l), true) => {

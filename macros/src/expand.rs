@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Field, Flavor, Input, generic_arg_of};
+use crate::ast::{Field, Flavor, Input, generic_arg_of, replace_self_in};
 use crate::attr::PropAttrs;
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -87,7 +87,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
 
     let field_inits = input.fields.iter().map(|f| {
         let fid = f.ident;
-        let ty = f.ty;
+        let ty = &f.ty;
         let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
         match prop_index.and_then(|pi| props[pi].init.as_ref()) {
             Some(init) => quote!(#fid: #init),
@@ -468,7 +468,7 @@ fn constant_default(ty: &syn::Type, expr: &syn::Expr) -> Option<TokenStream> {
 fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Generated {
     let owner = input.ident;
     let fid = f.ident;
-    let ty = f.ty;
+    let ty = &f.ty;
     let name = f.prop_name();
     let kind = quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyKind>);
     let index = proc_macro2::Literal::usize_unsuffixed(i);
@@ -535,6 +535,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     if p.read_only.is_some() {
         entry = quote!(::qomgen::__private::read_only(#entry));
     } else if let Some(setter) = &p.setter {
+        let setter = replace_self_in(setter, owner);
         g.set_arm = Some(quote_spanned! {setter.span()=>
             #index => {
                 let __qomgen_value = <::std::string::String as ::qomgen::PropertyKind>::from_input(__qomgen_v, __qomgen_cx)?;

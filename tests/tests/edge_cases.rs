@@ -3,7 +3,7 @@
 //! case once failed to compile or misbehaved. The types live in this test
 //! binary only, so the registry-wide snapshots do not see them.
 
-use qomgen::{Device, DeviceImpl, Input, ObjectTree};
+use qomgen::{Device, DeviceImpl, Input, Link, ObjectTree};
 use serde_json::json;
 
 /// A field whose name is a keyword, written as a raw identifier.
@@ -117,4 +117,56 @@ fn setters_named_like_generated_locals_are_called() {
     );
     assert_eq!(ObjectTree::get(inst.object(), "h").unwrap(), json!("f:1"));
     assert_eq!(ObjectTree::get(inst.object(), "slot").unwrap(), json!(5));
+}
+
+/// `Self` in a setter path and in a field type.
+#[derive(Device, Debug, Default)]
+#[device(name = "edge-self", category = Misc)]
+struct SelfRef {
+    #[prop(link = "edge-self")]
+    peer: Option<Link<Self>>,
+    #[prop(write_only, setter = Self::set_fd)]
+    fd: String,
+    #[prop(default = 2)]
+    count: <Self as HasCount>::Count,
+}
+impl DeviceImpl for SelfRef {}
+
+trait HasCount {
+    type Count;
+}
+impl HasCount for SelfRef {
+    type Count = u32;
+}
+
+impl SelfRef {
+    fn set_fd(&mut self, v: &str) -> qomgen::Result<()> {
+        self.fd = format!("fd:{v}");
+        Ok(())
+    }
+}
+
+#[test]
+fn self_in_a_setter_path_and_a_field_type_is_the_struct() {
+    let types: Vec<_> = qomgen::introspect::qom_list_properties("edge-self")
+        .unwrap()
+        .iter()
+        .skip(5)
+        .map(|p| format!("{}: {}", p.name, p.type_))
+        .collect();
+    assert_eq!(
+        types,
+        ["peer: link<edge-self>", "fd: string", "count: uint32"]
+    );
+    let mut tree = ObjectTree::new();
+    tree.device_add("edge-self,id=a").unwrap();
+    let b = tree.device_add("edge-self,id=b,peer=a,fd=3").unwrap();
+    assert_eq!(ObjectTree::get(&**b.borrow(), "count").unwrap(), json!(2));
+    let b = b.borrow();
+    let b = b.downcast_ref::<SelfRef>().unwrap();
+    assert_eq!(b.fd, "fd:3");
+    assert!(std::rc::Rc::ptr_eq(
+        b.peer.as_ref().unwrap().object().unwrap(),
+        tree.device("a").unwrap()
+    ));
 }
