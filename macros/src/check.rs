@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{Input, generic_arg_of};
+use crate::ast::{Flavor, Input, generic_arg_of};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
     check_type_name(cx, input);
     check_duplicate_names(cx, input);
     for (field, p) in input.props() {
-        check_prop_name(cx, field, p);
+        check_prop_name(cx, input.flavor, field, p);
         check_since(cx, p);
         check_link(cx, field, p);
         check_access(cx, p);
@@ -63,16 +63,67 @@ fn check_duplicate_names(cx: &mut Ctxt, input: &Input<'_>) {
     }
 }
 
-fn check_prop_name(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::PropAttrs) {
-    let name = field.prop_name();
-    if let Err(why) = valid_name(&name) {
-        match &p.name {
-            Some(n) => cx.push(syn::Error::new(
-                n.span,
-                format!("property name `{name}` {why}"),
-            )),
-            None => cx.error_spanned_by(field.ident, format!("property name `{name}` {why}")),
+/// Names QOM and qdev give every object (`type`) or device (the rest);
+/// QEMU aborts on a second property of the same name. The runtime's list
+/// (`runtime/src/introspect/reserved.rs`, what introspection hides and
+/// adds) is the same: the test below compares them.
+const OBJECT_RESERVED: &[&str] = &["type"];
+const DEVICE_RESERVED: &[&str] = &["realized", "hotpluggable", "hotplugged", "parent_bus"];
+/// qdev's legacy properties, which device help hides.
+const DEVICE_RESERVED_PREFIX: &str = "legacy-";
+
+fn reserved_name(name: &str, flavor: Flavor) -> Option<String> {
+    if OBJECT_RESERVED.contains(&name) {
+        return Some(format!(
+            "property name `{name}` is reserved: QOM gives every object a `{name}` property"
+        ));
+    }
+    if flavor == Flavor::Device {
+        if DEVICE_RESERVED.contains(&name) {
+            return Some(format!(
+                "property name `{name}` is reserved: QEMU gives every device a `{name}` property"
+            ));
         }
+        if name.starts_with(DEVICE_RESERVED_PREFIX) {
+            return Some(format!(
+                "property name `{name}` is reserved: the `{DEVICE_RESERVED_PREFIX}` prefix is for qdev's legacy properties, which device help hides"
+            ));
+        }
+    }
+    None
+}
+
+fn check_prop_name(
+    cx: &mut Ctxt,
+    flavor: Flavor,
+    field: &crate::ast::Field<'_>,
+    p: &crate::attr::PropAttrs,
+) {
+    let name = field.prop_name();
+    let msg = match valid_name(&name) {
+        Err(why) => format!("property name `{name}` {why}"),
+        Ok(()) => match reserved_name(&name, flavor) {
+            Some(msg) => msg,
+            None => return,
+        },
+    };
+    match &p.name {
+        Some(n) => cx.push(syn::Error::new(n.span, msg)),
+        None => cx.error_spanned_by(field.ident, msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    mod runtime {
+        include!("../../runtime/src/introspect/reserved.rs");
+    }
+
+    #[test]
+    fn reserved_names_are_the_runtimes() {
+        assert_eq!(super::OBJECT_RESERVED, runtime::OBJECT_IMPLICIT_NAMES);
+        assert_eq!(super::DEVICE_RESERVED, runtime::DEVICE_IMPLICIT_NAMES);
+        assert_eq!(super::DEVICE_RESERVED_PREFIX, runtime::LEGACY_PREFIX);
     }
 }
 

@@ -3,7 +3,7 @@
 //! case once failed to compile or misbehaved. The types live in this test
 //! binary only, so the registry-wide snapshots do not see them.
 
-use qomgen::{Device, DeviceImpl, Input, Link, ObjectTree};
+use qomgen::{Device, DeviceImpl, Input, Link, Object, ObjectImpl, ObjectTree};
 use serde_json::json;
 
 /// A field whose name is a keyword, written as a raw identifier.
@@ -169,4 +169,31 @@ fn self_in_a_setter_path_and_a_field_type_is_the_struct() {
         b.peer.as_ref().unwrap().object().unwrap(),
         tree.device("a").unwrap()
     ));
+}
+
+/// A device's implicit names are free for an object: QOM's `object` class
+/// has only `type`.
+#[derive(Object, Debug, Default)]
+#[object(name = "edge-object-names")]
+struct ObjectNames {
+    #[prop]
+    realized: bool,
+    #[prop]
+    legacy_mode: u32,
+}
+impl ObjectImpl for ObjectNames {}
+
+#[test]
+fn an_object_may_use_names_only_devices_reserve() {
+    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-object-names")
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(names, ["type", "realized", "legacy-mode"]);
+    let help = qomgen::introspect::object_help("edge-object-names", &Default::default()).unwrap();
+    assert_eq!(
+        help,
+        "edge-object-names options:\n  legacy-mode=<uint32>\n  realized=<bool>        - on/off\n"
+    );
 }

@@ -33,6 +33,7 @@ pub mod diff;
 pub mod dump;
 pub mod help;
 pub mod json;
+mod reserved;
 
 pub use diff::{Change, DiffReport, Severity, diff};
 pub use dump::{DUMP_FORMAT_VERSION, DeviceDump, Dump, TypeDump, TypeKindName, dump};
@@ -157,11 +158,12 @@ pub fn implicit_properties(
 /// Whether `device-list-properties` / `-device X,help` hide a property of
 /// this name: `type`, `realized`, `hotpluggable`, `hotplugged`,
 /// `parent_bus`, and any name starting with `legacy-`.
+/// The derive rejects these names for a device's own properties, so only
+/// the implicit properties themselves have them.
 pub fn is_hidden_device_property(name: &str) -> bool {
-    matches!(
-        name,
-        "type" | "realized" | "hotpluggable" | "hotplugged" | "parent_bus"
-    ) || name.starts_with("legacy-")
+    reserved::OBJECT_IMPLICIT_NAMES.contains(&name)
+        || reserved::DEVICE_IMPLICIT_NAMES.contains(&name)
+        || name.starts_with(reserved::LEGACY_PREFIX)
 }
 
 /// The properties `device-list-properties` and `-device X,help` show for
@@ -401,5 +403,16 @@ mod tests {
             assert!(is_hidden_device_property(n), "{n}");
         }
         assert!(!is_hidden_device_property("host") && !is_hidden_device_property("legacy"));
+        // The reserved names (which the derive rejects) are the implicit
+        // properties' names.
+        let names = |ps: &[Property]| ps.iter().map(|p| p.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(&OBJECT_IMPLICIT_PROPERTIES),
+            reserved::OBJECT_IMPLICIT_NAMES
+        );
+        assert_eq!(
+            names(&DEVICE_IMPLICIT_PROPERTIES),
+            reserved::DEVICE_IMPLICIT_NAMES
+        );
     }
 }
