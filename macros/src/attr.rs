@@ -64,6 +64,10 @@ pub struct PropAttrs {
     pub read_only: Option<Span>,
     pub setter: Option<Path>,
     pub set_after_realize: Option<Span>,
+    /// The attribute did not parse (its error is recorded): the keys after
+    /// the mistake are missing, so the model checks skip the field rather
+    /// than report what is only the parse error's consequence.
+    pub failed: bool,
 }
 
 /// The closest known key, for "did you mean" on a misspelt one.
@@ -109,17 +113,46 @@ fn unknown_key(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, attr: &str, known: &[&
         None => msg.push_str(&format!("; expected one of: {}", known.join(", "))),
     }
     cx.error_spanned_by(&meta.path, msg);
-    // Consume the value so parsing of the following keys goes on.
-    if meta.input.peek(Token![=]) {
-        let _ = meta.value().and_then(|v| v.parse::<Expr>());
-    } else if meta.input.peek(syn::token::Paren) {
-        let _ = meta.parse_nested_meta(|m| {
-            if m.input.peek(Token![=]) {
-                m.value()?.parse::<Expr>()?;
-            }
-            Ok(())
-        });
+    skip_value(meta);
+}
+
+/// Consumes an unknown key's value (`= ...` up to the next top-level `,`,
+/// or a `(...)` group), whatever it is (`kind = Option<u32>` is no
+/// expression), so parsing of the following keys goes on without a second
+/// error for the same mistake.
+pub fn skip_value(meta: &ParseNestedMeta<'_>) {
+    let input = meta.input;
+    if input.peek(syn::token::Paren) {
+        let _ = input.parse::<proc_macro2::TokenTree>();
+        return;
     }
+    if input.parse::<Token![=]>().is_err() {
+        return;
+    }
+    // Angle brackets are no token groups: track their depth so that the
+    // `,` of `HashMap<K, V>` does not end the value (`->` and `=>` are no
+    // brackets).
+    let mut depth = 0usize;
+    let mut after_joint_arrow_head = false;
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if let proc_macro2::TokenTree::Punct(p) = &tt {
+                match p.as_char() {
+                    ',' if depth == 0 => return Ok(((), rest)),
+                    '<' => depth += 1,
+                    '>' if !after_joint_arrow_head => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                after_joint_arrow_head =
+                    matches!(p.as_char(), '-' | '=') && p.spacing() == proc_macro2::Spacing::Joint;
+            } else {
+                after_joint_arrow_head = false;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
 }
 
 fn set_once<T>(
@@ -281,7 +314,18 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
                     set_once(cx, &mut p.default, v, &meta, "prop");
                 }
                 "setter" => {
-                    let v: Path = meta.value()?.parse()?;
+                    let value = meta.value()?;
+                    if value.peek(LitStr) {
+                        let l: LitStr = value.parse()?;
+                        return Err(syn::Error::new(
+                            l.span(),
+                            format!(
+                                "`setter` takes a path, not a string: `setter = {}`",
+                                l.value()
+                            ),
+                        ));
+                    }
+                    let v: Path = value.parse()?;
                     set_once(cx, &mut p.setter, v, &meta, "prop");
                 }
                 "write_only" => {
@@ -302,6 +346,7 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
         });
         if let Err(e) = res {
             cx.push(e);
+            p.failed = true;
         }
     }
     out

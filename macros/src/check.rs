@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
     check_type_name(cx, input);
     check_duplicate_names(cx, input);
-    for (field, p) in input.props() {
+    for (field, p) in input.props().filter(|(_, p)| !p.failed) {
         check_prop_name(cx, input.flavor, field, p);
         check_since(cx, p);
         check_link(cx, field, p);
@@ -50,7 +50,7 @@ fn check_type_name(cx: &mut Ctxt, input: &Input<'_>) {
 
 fn check_duplicate_names(cx: &mut Ctxt, input: &Input<'_>) {
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
-    for (field, _) in input.props() {
+    for (field, _) in input.props().filter(|(_, p)| !p.failed) {
         let name = field.prop_name();
         if let Some(first) = seen.get(&name) {
             cx.error_spanned_by(

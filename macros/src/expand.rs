@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Field, Flavor, Input, generic_arg_of, replace_self_in};
+use crate::ast::{Field, Flavor, Input, replace_self_in};
 use crate::attr::PropAttrs;
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -109,8 +109,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
         Some(p) => {
             let (pid, pty) = (p.ident, p.ty);
             (
-                quote!(<#pty as ::qomgen::Object>::upcast(&self.#pid, __qomgen_ty)),
-                quote!(<#pty as ::qomgen::Object>::upcast_mut(&mut self.#pid, __qomgen_ty)),
+                quote!(<#pty as ::qomgen::ObjectType>::__parent_upcast(&self.#pid, __qomgen_ty)),
+                quote!(<#pty as ::qomgen::ObjectType>::__parent_upcast_mut(&mut self.#pid, __qomgen_ty)),
             )
         }
         None => (
@@ -119,11 +119,11 @@ fn expand(input: &Input<'_>) -> TokenStream {
         ),
     };
     let chain = |method: &str| -> TokenStream {
-        let m = format_ident!("{}", method);
+        let m = format_ident!("__parent_{}", method);
         match &input.parent {
             Some(p) => {
                 let (pid, pty) = (p.ident, p.ty);
-                quote!(<#pty as ::qomgen::Object>::#m(&mut self.#pid, __qomgen_cx))
+                quote!(<#pty as ::qomgen::ObjectType>::#m(&mut self.#pid, __qomgen_cx))
             }
             None => quote!(::core::result::Result::Ok(())),
         }
@@ -133,7 +133,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let unrealize_parent = match &input.parent {
         Some(p) => {
             let (pid, pty) = (p.ident, p.ty);
-            quote!(<#pty as ::qomgen::Object>::unrealize_chain(&mut self.#pid, __qomgen_cx);)
+            quote!(<#pty as ::qomgen::ObjectType>::__parent_unrealize_chain(&mut self.#pid, __qomgen_cx);)
         }
         None => quote!(),
     };
@@ -561,16 +561,12 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
 
     if let Some(l) = &p.link {
         let target = l.value.as_str();
-        let target_ty = generic_arg_of(ty, "Link").unwrap_or(ty);
         let msg = format!(
             "`link = \"{target}\"` does not name the QOM type of the link's target type (`Link<T>` needs `T::TYPE_INFO.name == \"{target}\"`)"
         );
         g.items.extend(quote_spanned! {l.span=>
             const _: () = ::core::assert!(
-                ::qomgen::__private::str_eq(
-                    <#target_ty as ::qomgen::ObjectType>::TYPE_INFO.name,
-                    #target,
-                ),
+                ::qomgen::__private::link_target_is(#kind::__LINK_TARGET, #target),
                 #msg,
             );
         });

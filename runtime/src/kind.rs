@@ -149,6 +149,12 @@ pub trait PropertyKind: Sized + 'static + Slot {
     const TYPE_NAME: &'static str;
     /// Description used when the property declares none (QEMU's `PropertyInfo.description`).
     const DESCRIPTION: Option<&'static str> = None;
+    /// For a link kind, the QOM name of its target type: what the derive
+    /// checks `link = "..."` against, through this trait so that a target
+    /// that is no registered type fails once, as the field's kind. Not
+    /// meant to be overridden outside the crate.
+    #[doc(hidden)]
+    const __LINK_TARGET: Option<&'static str> = None;
 
     /// Converts a keyval string (`-device k=v`).
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self>;

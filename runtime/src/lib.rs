@@ -179,6 +179,15 @@ pub mod __private {
         ))
     }
 
+    /// Whether a link kind's target type (`PropertyKind::__LINK_TARGET`)
+    /// is the QOM type `name`.
+    pub const fn link_target_is(target: Option<&str>, name: &str) -> bool {
+        match target {
+            Some(t) => str_eq(t, name),
+            None => false,
+        }
+    }
+
     /// Byte-wise string equality usable in constants (link target checks).
     pub const fn str_eq(a: &str, b: &str) -> bool {
         let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -92,6 +92,41 @@ pub trait ObjectType: Object + Sized {
     /// An instance with every property at its default (parents' included)
     /// and every other field at `Default::default()`.
     fn with_defaults() -> Self;
+
+    // What a derived type calls on its `#[parent]`: `Object`'s methods
+    // through `ObjectType`, so that a parent type that is not registered
+    // fails one trait, `ObjectType`, at one place, and the compiler reports
+    // it once rather than once for each trait. Statically dispatched.
+
+    #[doc(hidden)]
+    #[inline]
+    fn __parent_upcast(&self, ty: &'static TypeInfo) -> Option<&dyn Any> {
+        Object::upcast(self, ty)
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    fn __parent_upcast_mut(&mut self, ty: &'static TypeInfo) -> Option<&mut dyn Any> {
+        Object::upcast_mut(self, ty)
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    fn __parent_complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        Object::complete_chain(self, cx)
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    fn __parent_realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        Object::realize_chain(self, cx)
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    fn __parent_unrealize_chain(&mut self, cx: &LifecycleCx<'_>) {
+        Object::unrealize_chain(self, cx);
+    }
 }
 
 /// Hooks of a plain object. `complete` runs after the properties of an
