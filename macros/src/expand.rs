@@ -50,6 +50,30 @@ fn expand(input: &Input<'_>) -> TokenStream {
         (None, Flavor::Object) => quote!(&::qomgen::__private::OBJECT),
     };
 
+    // A device's parent is a device, an object's an object (QOM's class
+    // hierarchy: a device class derives from TYPE_DEVICE). Only types with
+    // a parent get the check.
+    let parent_check = input.parent.as_ref().map(|p| {
+        let ty = p.ty;
+        let ty_text = quote!(#ty).to_string().replace(" :: ", "::");
+        let (is_device, msg) = match input.flavor {
+            Flavor::Device => (
+                true,
+                format!("the #[parent] of a #[derive(Device)] type must be a device type, and `{ty_text}` is an object type (#[derive(Object)])"),
+            ),
+            Flavor::Object => (
+                false,
+                format!("the #[parent] of a #[derive(Object)] type must be an object type, and `{ty_text}` is a device type (#[derive(Device)])"),
+            ),
+        };
+        quote_spanned! {ty.span()=>
+            const _: () = ::core::assert!(
+                <#ty as ::qomgen::ObjectType>::TYPE_INFO.is_device() == #is_device,
+                #msg,
+            );
+        }
+    });
+
     let description = if input.attrs.no_desc.is_some() {
         opt_str(None)
     } else {
@@ -194,6 +218,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 // After the table: see `accessors`.
                 accessors: #accessors,
             };
+
+            #parent_check
 
             #accessor_items
 
