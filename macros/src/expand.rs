@@ -603,6 +603,22 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     if p.set_after_realize.is_some() {
         entry = quote!(::qomgen::__private::set_after_realize(#entry));
     }
+
+    // Only a type with a parent can redeclare an inherited name.
+    if let Some(parent) = &input.parent {
+        let pty = parent.ty;
+        let span = p.name.as_ref().map_or_else(|| fid.span(), |n| n.span);
+        let pty_text = quote!(#pty).to_string().replace(" :: ", "::");
+        let msg = format!(
+            "property `{name}` is already declared by the parent type `{pty_text}` or one of its ancestors: a type cannot redeclare an inherited property"
+        );
+        g.items.extend(quote_spanned! {span=>
+            const _: () = ::core::assert!(
+                !::qomgen::__private::inherits_property(<#pty as ::qomgen::ObjectType>::TYPE_INFO, #name),
+                #msg,
+            );
+        });
+    }
     g.entry = entry;
     g
 }

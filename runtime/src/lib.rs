@@ -179,6 +179,25 @@ pub mod __private {
         ))
     }
 
+    /// Whether `parent` or one of its ancestors declares a property
+    /// `name`: a type with a `#[parent]` checks each of its own properties
+    /// against this in a constant (QEMU aborts on a property added twice).
+    pub const fn inherits_property(parent: &TypeInfo, name: &str) -> bool {
+        let mut ty = Some(parent);
+        while let Some(t) = ty {
+            let props = t.own_properties;
+            let mut i = 0;
+            while i < props.len() {
+                if str_eq(props[i].name, name) {
+                    return true;
+                }
+                i += 1;
+            }
+            ty = t.parent;
+        }
+        false
+    }
+
     /// Whether a link kind's target type (`PropertyKind::__LINK_TARGET`)
     /// is the QOM type `name`.
     pub const fn link_target_is(target: Option<&str>, name: &str) -> bool {
