@@ -178,6 +178,16 @@ fn check_access(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
             "`write_only` needs `setter = path`: a write-only property is set through a function (like QEMU's `fd`)",
         ));
     }
+    // A setter receives the value as text, so the property is a QOM
+    // `string` (QEMU's `object_property_add_str`, as for `fd`); a getter
+    // would read the field back as its own kind, not a string. So a setter
+    // makes the property write-only, written out.
+    if let (None, None, Some(s)) = (p.write_only, p.read_only, &p.setter) {
+        cx.error_spanned_by(
+            s,
+            "a property with a `setter` must be `write_only`: the setter receives the value as a string, so the property is a QOM `string` that cannot be read back as the field's type",
+        );
+    }
     if let (Some(r), Some(_)) = (p.read_only, &p.setter) {
         cx.push(syn::Error::new(
             r,

@@ -65,7 +65,7 @@ struct Shadow {
     e: String,
     #[prop(write_only, setter = index)]
     g: String,
-    #[prop(setter = f)]
+    #[prop(write_only, setter = f)]
     h: String,
     #[prop(default = 5)]
     slot: u32,
@@ -115,7 +115,6 @@ fn setters_named_like_generated_locals_are_called() {
             "v:1", "value:1", "this:1", "cx:1", "obj:1", "index:1", "f:1"
         ]
     );
-    assert_eq!(ObjectTree::get(inst.object(), "h").unwrap(), json!("f:1"));
     assert_eq!(ObjectTree::get(inst.object(), "slot").unwrap(), json!(5));
 }
 
@@ -196,4 +195,22 @@ fn an_object_may_use_names_only_devices_reserve() {
         help,
         "edge-object-names options:\n  legacy-mode=<uint32>\n  realized=<bool>        - on/off\n"
     );
+}
+
+#[test]
+fn a_setter_property_is_a_write_only_string() {
+    let props = qomgen::introspect::qom_list_properties("edge-shadow").unwrap();
+    let h = props.iter().find(|p| p.name == "h").unwrap();
+    assert_eq!(h.type_, "string");
+    let tree = ObjectTree::new();
+    let mut inst = tree.instantiate("edge-shadow").unwrap();
+    tree.set(&mut inst, "h", Input::Json(&json!("7"))).unwrap();
+    let err = tree
+        .set(&mut inst, "h", Input::Json(&json!(7)))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Invalid parameter type for 'h', expected: string"
+    );
+    assert_eq!(inst.object().downcast_ref::<Shadow>().unwrap().h, "f:7");
 }
