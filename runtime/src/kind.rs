@@ -142,7 +142,7 @@ impl<T: PropertyKind> Slot for T {
     message = "`{Self}` is not a property kind, so it cannot be the field of a `#[prop]`",
     label = "no property kind for this type",
     note = "use a built-in kind (bool, u8/u16/u32/u64, i32/i64, usize, String, Size, OnOffAuto, OffAutoPciBar, QemuUuid, PciHostAddress, PciDevfn, CssDevId, CcwLoadparm, Link<T>) or `Option<_>` of one",
-    note = "or implement `qomgen::PropertyKind` for `{Self}`, or give the property a `setter = ...`"
+    note = "or implement `qomgen::PropertyKind` for `{Self}`, or make the property `#[prop(write_only, setter = ...)]`"
 )]
 pub trait PropertyKind: Sized + 'static + Slot {
     /// QOM type string shown by introspection (`uint32`, `str`, `OnOffAuto`, ...).
