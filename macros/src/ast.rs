@@ -36,6 +36,8 @@ pub struct Input<'a> {
     pub flavor: Flavor,
     pub attrs: TypeAttrs,
     pub doc: Option<String>,
+    /// A `#[doc = ...]` in the description's paragraph that is no literal.
+    pub doc_unreadable: Option<&'a syn::Expr>,
     pub parent: Option<ParentField<'a>>,
     pub fields: Vec<Field<'a>>,
 }
@@ -54,6 +56,8 @@ pub struct Field<'a> {
     /// `None` for plain state fields without `#[prop]`.
     pub prop: Option<PropAttrs>,
     pub doc: Option<String>,
+    /// A `#[doc = ...]` in the description's paragraph that is no literal.
+    pub doc_unreadable: Option<&'a syn::Expr>,
 }
 
 impl Field<'_> {
@@ -121,18 +125,22 @@ impl<'a> Input<'a> {
                 }
                 continue;
             }
+            let (doc, doc_unreadable) = attr::doc_text(&f.attrs);
             fields.push(Field {
                 ident,
                 ty: replace_self_in(&f.ty, &original.ident),
                 prop: attr::prop_attrs(cx, &f.attrs),
-                doc: attr::doc_text(&f.attrs),
+                doc,
+                doc_unreadable,
             });
         }
+        let (doc, doc_unreadable) = attr::doc_text(&original.attrs);
         Some(Input {
             ident: &original.ident,
             flavor,
             attrs,
-            doc: attr::doc_text(&original.attrs),
+            doc,
+            doc_unreadable,
             parent,
             fields,
         })

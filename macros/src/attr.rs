@@ -352,28 +352,52 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
     out
 }
 
-/// The first paragraph of the doc comment, lines joined by spaces.
-pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
-    let mut lines = Vec::new();
+/// The first paragraph of the doc comment, lines joined by spaces, as
+/// rustdoc reads it: a block comment (`/** ... */`) is split into lines,
+/// each without its leading whitespace and `*`. Second: the value of a
+/// `#[doc = ...]` in that paragraph that is no string literal
+/// (`concat!(...)`, `include_str!(...)`), which the derive cannot read.
+pub fn doc_text(attrs: &[Attribute]) -> (Option<String>, Option<&Expr>) {
+    let mut lines: Vec<String> = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
-        if let syn::Meta::NameValue(nv) = &attr.meta
-            && let Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            }) = &nv.value
-        {
-            let v = s.value();
-            let t = v.trim();
+        let syn::Meta::NameValue(nv) = &attr.meta else {
+            continue;
+        };
+        let Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) = &nv.value
+        else {
+            return (
+                (!lines.is_empty()).then(|| lines.join(" ")),
+                Some(&nv.value),
+            );
+        };
+        let v = s.value();
+        // A block comment's lines after the first carry a `*` column when
+        // every one of them does (rustdoc's rule); a line comment is one
+        // line, where a `*` is text (a list item).
+        let star_column = v
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| l.trim_start().starts_with('*'));
+        for (i, line) in v.split('\n').enumerate() {
+            let t = line.trim();
+            let t = match t.strip_prefix('*') {
+                Some(rest) if i > 0 && star_column => rest.trim_start(),
+                _ => t,
+            };
             if t.is_empty() {
                 if lines.is_empty() {
                     continue;
                 }
-                break;
+                return (Some(lines.join(" ")), None);
             }
             lines.push(t.to_owned());
         }
     }
-    (!lines.is_empty()).then(|| lines.join(" "))
+    ((!lines.is_empty()).then(|| lines.join(" ")), None)
 }
 
 /// Whether the field carries `#[parent]`.

@@ -214,3 +214,53 @@ fn a_setter_property_is_a_write_only_string() {
     );
     assert_eq!(inst.object().downcast_ref::<Shadow>().unwrap().h, "f:7");
 }
+
+/** A device documented
+ * with a block comment.
+ *
+ * Second paragraph.
+ */
+#[derive(Device, Debug, Default)]
+#[device(name = "edge-docs", category = Misc)]
+#[doc = include_str!("edge_cases.rs")]
+struct Docs {
+    /** block doc
+     * second line */
+    #[prop]
+    block: u32,
+    /// * a line doc's star is text
+    #[prop]
+    star: u32,
+    #[doc = concat!("generated ", "doc")]
+    #[prop(desc = "explicit")]
+    generated: u32,
+    /// first paragraph
+    ///
+    #[doc = concat!("a second paragraph ", "is not read")]
+    #[prop]
+    later: u32,
+}
+impl DeviceImpl for Docs {}
+
+#[test]
+fn block_docs_read_as_rustdoc_reads_them() {
+    let descs: Vec<_> = qomgen::introspect::device_list_properties("edge-docs")
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {:?}", p.name, p.description))
+        .collect();
+    assert_eq!(
+        descs,
+        [
+            r#"block: Some("block doc second line")"#,
+            r#"star: Some("* a line doc's star is text")"#,
+            r#"generated: Some("explicit")"#,
+            r#"later: Some("first paragraph")"#,
+        ]
+    );
+    let ty = qomgen::registry().get("edge-docs").unwrap().info;
+    assert_eq!(
+        ty.description,
+        Some("A device documented with a block comment.")
+    );
+}
