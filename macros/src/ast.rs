@@ -115,6 +115,11 @@ impl<'a> Input<'a> {
                 continue;
             };
             if let Some(pattr) = attr::parent_attr(&f.attrs) {
+                if let syn::Meta::List(l) = &pattr.meta {
+                    cx.error_spanned_by(&l.tokens, "#[parent] takes no arguments");
+                } else if let syn::Meta::NameValue(nv) = &pattr.meta {
+                    cx.error_spanned_by(&nv.value, "#[parent] takes no arguments");
+                }
                 if attr::prop_attrs(cx, &f.attrs).is_some() {
                     cx.error_spanned_by(pattr, "a #[parent] field holds the parent type's properties; it cannot also be a #[prop]");
                 }

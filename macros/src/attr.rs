@@ -182,10 +182,22 @@ fn lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<Spanned<String>> {
     })
 }
 
-/// A flag, optionally written `flag = true`/`flag = false`.
+/// A flag, optionally written `flag = true`/`flag = false` (every flag of
+/// every attribute: `= false` is the flag's absence).
 fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<Spanned<bool>> {
     if meta.input.peek(Token![=]) {
-        let lit: LitBool = meta.value()?.parse()?;
+        let value = meta.value()?;
+        if !value.peek(LitBool) {
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return Err(value.error(format!(
+                "`{key}` is a flag: write `{key}`, `{key} = true` or `{key} = false`"
+            )));
+        }
+        let lit: LitBool = value.parse()?;
         Ok(Spanned {
             value: lit.value,
             span: lit.span,
@@ -247,12 +259,16 @@ pub fn type_attrs(cx: &mut Ctxt, attrs: &[Attribute], attr_name: &str) -> TypeAt
                     set_once(cx, &mut out.category, v, &meta, attr_name);
                 }
                 "abstract" => {
-                    let s = meta.path.span_of_first();
-                    set_once(cx, &mut out.abstract_, s, &meta, attr_name);
+                    if flag(&meta)?.value {
+                        let s = meta.path.span_of_first();
+                        set_once(cx, &mut out.abstract_, s, &meta, attr_name);
+                    }
                 }
                 "no_desc" => {
-                    let s = meta.path.span_of_first();
-                    set_once(cx, &mut out.no_desc, s, &meta, attr_name);
+                    if flag(&meta)?.value {
+                        let s = meta.path.span_of_first();
+                        set_once(cx, &mut out.no_desc, s, &meta, attr_name);
+                    }
                 }
                 "user_creatable" => {
                     let v = flag(&meta)?;
@@ -329,16 +345,22 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
                     set_once(cx, &mut p.setter, v, &meta, "prop");
                 }
                 "write_only" => {
-                    let s = meta.path.span_of_first();
-                    set_once(cx, &mut p.write_only, s, &meta, "prop");
+                    if flag(&meta)?.value {
+                        let s = meta.path.span_of_first();
+                        set_once(cx, &mut p.write_only, s, &meta, "prop");
+                    }
                 }
                 "read_only" => {
-                    let s = meta.path.span_of_first();
-                    set_once(cx, &mut p.read_only, s, &meta, "prop");
+                    if flag(&meta)?.value {
+                        let s = meta.path.span_of_first();
+                        set_once(cx, &mut p.read_only, s, &meta, "prop");
+                    }
                 }
                 "set_after_realize" => {
-                    let s = meta.path.span_of_first();
-                    set_once(cx, &mut p.set_after_realize, s, &meta, "prop");
+                    if flag(&meta)?.value {
+                        let s = meta.path.span_of_first();
+                        set_once(cx, &mut p.set_after_realize, s, &meta, "prop");
+                    }
                 }
                 _ => unknown_key(cx, &meta, "prop", PROP_KEYS),
             }

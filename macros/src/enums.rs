@@ -3,9 +3,11 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::ast::kebab;
+use crate::attr::skip_value;
 use crate::ctxt::Ctxt;
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
@@ -18,7 +20,8 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         )
         .into_compile_error();
     };
-    let mut type_name = ident.to_string();
+    let mut type_name = ident.unraw().to_string();
+    let mut name_set = false;
     let mut description: Option<String> = None;
     for attr in input
         .attrs
@@ -27,17 +30,27 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     {
         let res = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
-                type_name = meta.value()?.parse::<LitStr>()?.value();
+                let v = meta.value()?.parse::<LitStr>()?.value();
+                if name_set {
+                    cx.error_spanned_by(&meta.path, "duplicate `name` in #[property_enum(...)]");
+                }
+                type_name = v;
+                name_set = true;
             } else if meta.path.is_ident("description") {
-                description = Some(meta.value()?.parse::<LitStr>()?.value());
+                let v = meta.value()?.parse::<LitStr>()?.value();
+                if description.is_some() {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "duplicate `description` in #[property_enum(...)]",
+                    );
+                }
+                description = Some(v);
             } else {
                 cx.error_spanned_by(
                     &meta.path,
                     "unknown property_enum attribute; expected `name` or `description`",
                 );
-                if meta.input.peek(syn::Token![=]) {
-                    meta.value()?.parse::<syn::Expr>()?;
-                }
+                skip_value(&meta);
             }
             Ok(())
         });
@@ -52,8 +65,17 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
             cx.error_spanned_by(&v.fields, "a PropertyEnum variant cannot carry data");
             continue;
         }
-        let mut name = kebab(&v.ident.to_string());
+        let mut name = kebab(&v.ident.unraw().to_string());
+        let mut renamed = false;
         for attr in v.attrs.iter().filter(|a| a.path().is_ident("value")) {
+            if renamed {
+                cx.error_spanned_by(
+                    attr,
+                    "only one #[value(...)] attribute is allowed per variant",
+                );
+                continue;
+            }
+            renamed = true;
             match attr.parse_args::<LitStr>() {
                 Ok(l) => name = l.value(),
                 Err(e) => cx.push(e),

@@ -264,3 +264,72 @@ fn block_docs_read_as_rustdoc_reads_them() {
         Some("A device documented with a block comment.")
     );
 }
+
+/// Every flag takes an optional `= true` / `= false`.
+#[derive(Device, Debug, Default)]
+#[device(name = "edge-flags", category = Misc, abstract = false, no_desc = true)]
+struct Flags {
+    #[prop(read_only = true, default = 1)]
+    ro: u32,
+    #[prop(read_only = false, set_after_realize = true)]
+    late: u32,
+    #[prop(write_only = false, set_after_realize = false)]
+    early: u32,
+    #[prop(write_only = true, setter = Flags::set_secret)]
+    secret: String,
+}
+impl DeviceImpl for Flags {}
+
+impl Flags {
+    fn set_secret(&mut self, v: &str) -> qomgen::Result<()> {
+        self.secret = v.to_owned();
+        Ok(())
+    }
+}
+
+/// `abstract = true` as `abstract`.
+#[allow(dead_code)] // abstract: never instantiated
+#[derive(Device, Debug, Default)]
+#[device(name = "edge-abstract", abstract = true)]
+struct AbstractFlag {}
+impl DeviceImpl for AbstractFlag {}
+
+#[test]
+fn flags_take_true_and_false() {
+    let ty = qomgen::registry().get("edge-flags").unwrap().info;
+    assert!(!ty.abstract_ && ty.instantiate.is_some());
+    assert_eq!(ty.description, None);
+    let access: Vec<_> = ty
+        .own_properties
+        .iter()
+        .map(|p| (p.name, p.readable, p.writable, p.set_after_realize))
+        .collect();
+    assert_eq!(
+        access,
+        [
+            ("ro", true, false, false),
+            ("late", true, true, true),
+            ("early", true, true, false),
+            ("secret", false, true, false),
+        ]
+    );
+    let ty = qomgen::registry().get("edge-abstract").unwrap().info;
+    assert!(ty.abstract_ && ty.instantiate.is_none());
+}
+
+/// A raw variant name is read without its `r#`.
+#[derive(qomgen::PropertyEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum RawVariants {
+    #[default]
+    r#Auto,
+    r#FastPath,
+}
+
+#[test]
+fn a_raw_variant_name_is_its_value_without_r_hash() {
+    assert_eq!(RawVariants::NAMES, ["auto", "fast-path"]);
+    assert_eq!(
+        <RawVariants as qomgen::PropertyKind>::TYPE_NAME,
+        "RawVariants"
+    );
+}
