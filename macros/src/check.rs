@@ -136,20 +136,6 @@ fn check_prop_name(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    mod runtime {
-        include!("../../runtime/src/introspect/reserved.rs");
-    }
-
-    #[test]
-    fn reserved_names_are_the_runtimes() {
-        assert_eq!(super::OBJECT_RESERVED, runtime::OBJECT_IMPLICIT_NAMES);
-        assert_eq!(super::DEVICE_RESERVED, runtime::DEVICE_IMPLICIT_NAMES);
-        assert_eq!(super::DEVICE_RESERVED_PREFIX, runtime::LEGACY_PREFIX);
-    }
-}
-
 fn check_since(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
     let Some(since) = &p.since else { return };
     let parts: Vec<&str> = since.value.split('.').collect();
@@ -234,5 +220,19 @@ fn check_access(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
 fn check_desc(cx: &mut Ctxt, input: &Input<'_>) {
     if let (Some(n), Some(_)) = (input.attrs.no_desc, &input.attrs.desc) {
         cx.push(syn::Error::new(n, "`no_desc` contradicts `desc = ...`"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    mod runtime {
+        include!("../../runtime/src/introspect/reserved.rs");
+    }
+
+    #[test]
+    fn reserved_names_are_the_runtimes() {
+        assert_eq!(super::OBJECT_RESERVED, runtime::OBJECT_IMPLICIT_NAMES);
+        assert_eq!(super::DEVICE_RESERVED, runtime::DEVICE_IMPLICIT_NAMES);
+        assert_eq!(super::DEVICE_RESERVED_PREFIX, runtime::LEGACY_PREFIX);
     }
 }
