@@ -133,7 +133,7 @@ impl<'a> Input<'a> {
             let (doc, doc_unreadable) = attr::doc_text(&f.attrs);
             fields.push(Field {
                 ident,
-                ty: replace_self_in(&f.ty, &original.ident),
+                ty: replace_self_in_type(&f.ty, &original.ident),
                 prop: attr::prop_attrs(cx, &f.attrs),
                 doc,
                 doc_unreadable,
@@ -223,6 +223,46 @@ pub fn replace_self(tokens: TokenStream, ident: &Ident) -> TokenStream {
             t => t,
         })
         .collect()
+}
+
+/// [`replace_self`] on a type; the type itself when it has no `Self`.
+pub fn replace_self_in_type(ty: &Type, ident: &Ident) -> Type {
+    if type_has_self(ty) {
+        replace_self_in(ty, ident)
+    } else {
+        ty.clone()
+    }
+}
+
+/// Whether `ty` names `Self`, from its syntax tree: cheaper than a walk of
+/// its tokens (every derived property pays it), with the tokens as the
+/// fallback for the rare shapes.
+fn type_has_self(ty: &Type) -> bool {
+    fn path_has_self(path: &syn::Path) -> bool {
+        path.segments.first().is_some_and(|s| s.ident == "Self")
+            || path.segments.iter().any(|s| match &s.arguments {
+                syn::PathArguments::None => false,
+                syn::PathArguments::AngleBracketed(a) => a.args.iter().any(|a| match a {
+                    syn::GenericArgument::Type(t) => type_has_self(t),
+                    syn::GenericArgument::AssocType(a) => type_has_self(&a.ty),
+                    syn::GenericArgument::Lifetime(_) => false,
+                    other => has_self(other.to_token_stream()),
+                }),
+                other => has_self(other.to_token_stream()),
+            })
+    }
+    match ty {
+        Type::Path(p) => {
+            p.qself.as_ref().is_some_and(|q| type_has_self(&q.ty)) || path_has_self(&p.path)
+        }
+        Type::Reference(r) => type_has_self(&r.elem),
+        Type::Slice(s) => type_has_self(&s.elem),
+        Type::Ptr(p) => type_has_self(&p.elem),
+        Type::Paren(p) => type_has_self(&p.elem),
+        Type::Group(g) => type_has_self(&g.elem),
+        Type::Tuple(t) => t.elems.iter().any(type_has_self),
+        other => has_self(other.to_token_stream()),
+    }
 }
 
 /// [`replace_self`] on a syntax node; the node itself when it has no `Self`.
