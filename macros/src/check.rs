@@ -14,6 +14,7 @@ pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
         check_since(cx, p);
         check_link(cx, field, p);
         check_access(cx, p);
+        check_default(cx, p);
     }
     check_desc(cx, input);
     check_docs(cx, input);
@@ -171,6 +172,21 @@ fn check_link(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::Pro
             }
         }
         (None, false) => {}
+    }
+}
+
+/// `default = None` would put an empty default in the table, where QEMU's
+/// properties without a default show none; an `Option` field starts as
+/// `None` without it.
+fn check_default(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
+    if let Some(e @ syn::Expr::Path(path)) = &p.default
+        && path.qself.is_none()
+        && path.path.is_ident("None")
+    {
+        cx.error_spanned_by(
+            e,
+            "`default = None` is no default: an `Option` property starts as `None` without one; drop `default`",
+        );
     }
 }
 

@@ -553,7 +553,11 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
                     __qomgen_default
                 }));
                 g.default_arm = Some(quote!(#index => #kind::default_value(&__qomgen_d.#fid),));
-                quote!(::qomgen::__private::prop(#head, ::qomgen::PropertyDefault::Computed))
+                // The kind must be one whose defaults the table can show.
+                let computed = quote_spanned!(expr.span()=>
+                    ::qomgen::__private::computed_default(#kind::TAKES_DEFAULT)
+                );
+                quote!(::qomgen::__private::prop(#head, #computed))
             }
         },
     };

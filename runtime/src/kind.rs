@@ -149,6 +149,12 @@ pub trait PropertyKind: Sized + 'static + Slot {
     const TYPE_NAME: &'static str;
     /// Description used when the property declares none (QEMU's `PropertyInfo.description`).
     const DESCRIPTION: Option<&'static str> = None;
+    /// Whether a property of this kind may declare a `default`. `false`
+    /// for the string-like kinds, whose QEMU properties have none and
+    /// whose [`PropertyKind::default_value`] cannot render one from a
+    /// static table: the derive then refuses `#[prop(default = ...)]`
+    /// rather than show a default that is not the field's.
+    const TAKES_DEFAULT: bool = true;
     /// For a link kind, the QOM name of its target type: what the derive
     /// checks `link = "..."` against, through this trait so that a target
     /// that is no registered type fails once, as the field's kind. Not

@@ -207,6 +207,17 @@ pub mod __private {
         }
     }
 
+    /// The entry default of a property whose default is an expression:
+    /// refused, when the table is evaluated, for a kind that takes no
+    /// default (`PropertyKind::TAKES_DEFAULT`).
+    pub const fn computed_default(takes_default: bool) -> crate::PropertyDefault {
+        assert!(
+            takes_default,
+            "this property's kind takes no `default`: QEMU's string-like properties have none"
+        );
+        crate::PropertyDefault::Computed
+    }
+
     /// Byte-wise string equality usable in constants (link target checks).
     pub const fn str_eq(a: &str, b: &str) -> bool {
         let (a, b) = (a.as_bytes(), b.as_bytes());

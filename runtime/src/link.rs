@@ -95,6 +95,7 @@ fn type_invariant_broken<T: ObjectType>() -> Error {
 impl<T: ObjectType> PropertyKind for Link<T> {
     // The derive emits the precise `link<NAME>` string into the table.
     const TYPE_NAME: &'static str = "link";
+    const TAKES_DEFAULT: bool = false;
     const __LINK_TARGET: Option<&'static str> = Some(T::TYPE_INFO.name);
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {

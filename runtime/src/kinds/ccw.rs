@@ -67,6 +67,7 @@ impl fmt::Display for CssDevId {
 
 impl PropertyKind for CssDevId {
     const TYPE_NAME: &'static str = "str";
+    const TAKES_DEFAULT: bool = false;
     const DESCRIPTION: Option<&'static str> =
         Some("Identifier of an I/O device in the channel subsystem, example: fe.1.23ab");
 
@@ -109,6 +110,7 @@ impl CcwLoadparm {
 
 impl PropertyKind for CcwLoadparm {
     const TYPE_NAME: &'static str = "str";
+    const TAKES_DEFAULT: bool = false;
     const DESCRIPTION: Option<&'static str> =
         Some("Up to 8 chars in set of [A-Za-z0-9. ] to select a guest kernel");
 

@@ -9,6 +9,7 @@ use crate::tree::ObjRef;
 impl<T: PropertyKind> PropertyKind for Option<T> {
     const TYPE_NAME: &'static str = T::TYPE_NAME;
     const DESCRIPTION: Option<&'static str> = T::DESCRIPTION;
+    const TAKES_DEFAULT: bool = T::TAKES_DEFAULT;
     const __LINK_TARGET: Option<&'static str> = T::__LINK_TARGET;
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {

@@ -7,6 +7,7 @@ use crate::kind::{DefaultValue, PropertyKind, ValueCx};
 
 impl PropertyKind for String {
     const TYPE_NAME: &'static str = "str";
+    const TAKES_DEFAULT: bool = false;
 
     fn parse(s: &str, _cx: &ValueCx<'_>) -> Result<Self> {
         Ok(s.to_owned())
