@@ -134,24 +134,26 @@ impl<'a> IrqEventfds<'a> {
     }
 
     /// Waits up to `timeout` for `vector` to fire; returns the count read.
+    /// A timeout beyond what the clock can represent (`Duration::MAX`)
+    /// waits without a deadline.
     ///
     /// # Errors
     /// [`DriverError::Timeout`], [`DriverError::NoVector`], `poll` failing.
     pub fn wait(&self, vector: usize, timeout: Duration) -> Result<u64> {
         let fd = self.fd(vector)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             let n = self.take(vector)?;
             if n > 0 {
                 return Ok(n);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(DriverError::Timeout(timeout));
-            }
-            // Round up so a sub-millisecond remainder still waits.
-            let ms = left.as_millis().saturating_add(1);
-            let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+            let t = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+                None => PollTimeout::NONE,
+                Some(left) if left.is_zero() => return Err(DriverError::Timeout(timeout)),
+                // Round up so a sub-millisecond remainder still waits.
+                Some(left) => PollTimeout::try_from(left.as_millis().saturating_add(1))
+                    .unwrap_or(PollTimeout::MAX),
+            };
             let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut pfd, t) {
                 Ok(_) | Err(Errno::EINTR) => {}
