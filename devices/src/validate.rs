@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::attach::{access_hint, config_hint};
 use crate::host::Host;
 use crate::probe::HostProbe;
 
@@ -110,7 +111,7 @@ impl Report {
                 "/dev/vfio/vfio",
                 Status::Fail,
                 ct.error.clone().unwrap_or_default(),
-                Some("Run as root or grant access to /dev/vfio/vfio"),
+                Some(&access_hint("/dev/vfio/vfio")),
             ),
             (false, ..) => check(
                 "/dev/vfio/vfio",
@@ -126,13 +127,13 @@ impl Report {
                 "/dev/iommu",
                 Status::Warn,
                 io.error.clone().unwrap_or_default(),
-                Some("Run as root or grant access to /dev/iommu"),
+                Some(&access_hint("/dev/iommu")),
             ),
             (false, _) => check(
                 "/dev/iommu",
                 Status::Warn,
                 "not found: -object iommufd cannot be created",
-                Some("Is your kernel config missing CONFIG_IOMMUFD?"),
+                Some(&config_hint("CONFIG_IOMMUFD")),
             ),
         });
         c.push(if p.iommu_groups > 0 {
@@ -154,7 +155,7 @@ impl Report {
                 "vfio device cdev",
                 Status::Warn,
                 "no vfio-dev class",
-                Some("Is your kernel config missing CONFIG_VFIO_DEVICE_CDEV?"),
+                Some(&config_hint("CONFIG_VFIO_DEVICE_CDEV")),
             )
         });
         c.push(if p.kvm.dev_kvm {

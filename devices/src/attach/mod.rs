@@ -184,9 +184,14 @@ pub(crate) fn open_error(node: &str, errno: Errno, config: &str) -> Error {
 pub(crate) fn open_hint(errno: Errno, node: &str, config: &str) -> Option<String> {
     match errno {
         Errno::ENOENT => Some(config_hint(config)),
-        Errno::EACCES | Errno::EPERM => Some(format!("Run as root or grant access to {node}")),
+        Errno::EACCES | Errno::EPERM => Some(access_hint(node)),
         _ => None,
     }
+}
+
+/// The hint for a node this process may not open.
+pub(crate) fn access_hint(node: &str) -> String {
+    format!("Run as root or grant access to {node}")
 }
 
 /// The hint for kernel support that is missing: the option that builds it.

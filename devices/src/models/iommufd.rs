@@ -94,7 +94,7 @@ impl ObjectImpl for IommufdBackend {
         if !host.exists("/dev/iommu") {
             return Err(
                 Error::new("can't create iommufd object: /dev/iommu not found")
-                    .with_hint("Is your kernel config missing CONFIG_IOMMUFD?"),
+                    .with_hint(attach::config_hint("CONFIG_IOMMUFD")),
             );
         }
         Ok(())
