@@ -28,6 +28,11 @@ pub fn derive(original: &syn::DeriveInput, flavor: Flavor) -> TokenStream {
     }
 }
 
+/// A type as a message shows it (`crate::Base`, not `crate :: Base`).
+fn type_text(ty: &syn::Type) -> String {
+    quote!(#ty).to_string().replace(" :: ", "::")
+}
+
 fn opt_str(s: Option<&str>) -> TokenStream {
     match s {
         Some(s) => quote!(::core::option::Option::Some(#s)),
@@ -55,7 +60,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
     // a parent get the check.
     let parent_check = input.parent.as_ref().map(|p| {
         let ty = p.ty;
-        let ty_text = quote!(#ty).to_string().replace(" :: ", "::");
+        let ty_text = type_text(ty);
         let (is_device, msg) = match input.flavor {
             Flavor::Device => (
                 true,
@@ -612,7 +617,7 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
     if let Some(parent) = &input.parent {
         let pty = parent.ty;
         let span = p.name.as_ref().map_or_else(|| fid.span(), |n| n.span);
-        let pty_text = quote!(#pty).to_string().replace(" :: ", "::");
+        let pty_text = type_text(pty);
         let msg = format!(
             "property `{name}` is already declared by the parent type `{pty_text}` or one of its ancestors: a type cannot redeclare an inherited property"
         );
