@@ -15,16 +15,17 @@ pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
         check_link(cx, field, p);
         check_access(cx, p);
         check_default(cx, p);
+        check_field_doc(cx, field, p);
     }
     check_desc(cx, input);
-    check_docs(cx, input);
+    check_type_doc(cx, input);
 }
 
 /// A description comes from the doc comment's first paragraph, which the
 /// derive reads only from literals: a `#[doc = concat!(...)]` or
 /// `#[doc = include_str!(...)]` there would be silently dropped (and an
 /// included file is rarely one line), so it needs an explicit description.
-fn check_docs(cx: &mut Ctxt, input: &Input<'_>) {
+fn check_type_doc(cx: &mut Ctxt, input: &Input<'_>) {
     if let (Some(e), None, None) = (input.doc_unreadable, &input.attrs.desc, input.attrs.no_desc) {
         let attr = input.flavor.attr_name();
         cx.error_spanned_by(
@@ -32,13 +33,15 @@ fn check_docs(cx: &mut Ctxt, input: &Input<'_>) {
             format!("the type's description is read from its doc comment, which the derive can read only from string literals: give it with `#[{attr}(desc = \"...\")]`, or `#[{attr}(no_desc)]`"),
         );
     }
-    for (field, p) in input.props().filter(|(_, p)| !p.failed) {
-        if let (Some(e), None) = (field.doc_unreadable, &p.desc) {
-            cx.error_spanned_by(
-                e,
-                "the property's description is read from its doc comment, which the derive can read only from string literals: give it with `#[prop(desc = \"...\")]`",
-            );
-        }
+}
+
+/// [`check_type_doc`] for a property's description.
+fn check_field_doc(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::PropAttrs) {
+    if let (Some(e), None) = (field.doc_unreadable, &p.desc) {
+        cx.error_spanned_by(
+            e,
+            "the property's description is read from its doc comment, which the derive can read only from string literals: give it with `#[prop(desc = \"...\")]`",
+        );
     }
 }
 
