@@ -3,13 +3,14 @@
 //! ```sh
 //! /work/shared/vfio-vm/setup --kernel custom        # once, as root
 //! CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=/work/shared/vfio-vm/cargo-runner \
-//!     cargo test -p qomgen-devices --test real_kernel -- --nocapture
+//!     cargo test -p qomgen-devices --test real_kernel -- --include-ignored --nocapture
 //! ```
 //!
 //! The guest exports `VFIOVM_BDFS` (the BDFs it bound to vfio-pci: QEMU's
-//! `edu` device, 1234:11e8). When that variable is absent the tests are not
-//! in the guest: they print that they are skipped and pass. When it is
-//! present every step must work — a missing `/dev/vfio` is a failure there.
+//! `edu` device, 1234:11e8). The tests are `#[ignore]`d ("needs the
+//! real-kernel guest"), so a plain `cargo test` lists them as ignored; run
+//! with `--include-ignored`, a test fails when that variable is absent, and
+//! in the guest every step must work — a missing `/dev/vfio` is a failure.
 //!
 //! Both backends are exercised end to end on the same device: the legacy
 //! group/container (type1v2) sequence and the iommufd + cdev sequence, each
@@ -331,10 +332,9 @@ fn exercise_device(tag: &str, dev: &Device, dma: Option<&dyn Dma>) {
 }
 
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn legacy_container_sequence() {
-    let Some(bdf) = common::guest_bdf("real_kernel", "legacy_container_sequence") else {
-        return;
-    };
+    let bdf = common::guest_bdf();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let host = Host::system();
     let sysfsdev = Host::pci_device_dir(&bdf);
@@ -441,10 +441,9 @@ fn run_legacy_device(bdf: &str, group: &Group, container: &Container, noiommu: b
 }
 
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_cdev_sequence() {
-    let Some(bdf) = common::guest_bdf("real_kernel", "iommufd_cdev_sequence") else {
-        return;
-    };
+    let bdf = common::guest_bdf();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let host = Host::system();
     let sysfsdev = Host::pci_device_dir(&bdf);
@@ -518,10 +517,9 @@ fn iommufd_cdev_sequence() {
 }
 
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn probe_sees_the_guest_device() {
-    let Some(bdf) = common::guest_bdf("real_kernel", "probe_sees_the_guest_device") else {
-        return;
-    };
+    let bdf = common::guest_bdf();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let p = HostProbe::gather(&Host::system());
     println!("{}", serde_json::to_string_pretty(&p).unwrap());
@@ -548,10 +546,10 @@ fn probe_sees_the_guest_device() {
 }
 
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn host_errors_on_a_nonexistent_device() {
-    if common::guest_bdf("real_kernel", "host_errors_on_a_nonexistent_device").is_none() {
-        return;
-    }
+    // Only in the guest, whose sysfs is known to have no such device.
+    common::guest_bdf();
     let host = Host::system();
     let missing = Host::pci_device_dir("0000:99:00.0");
     let e = host.stat_device(&missing).unwrap_err();

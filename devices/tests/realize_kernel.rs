@@ -7,14 +7,18 @@
 //! ```sh
 //! vm/setup                                    # once, as root
 //! CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/vm/cargo-runner \
-//!     cargo test -p qomgen-devices --test realize_kernel
+//!     cargo test -p qomgen-devices --test realize_kernel -- --include-ignored
 //! QOMGEN_VM_RUN_ARGS='--kernel debian' ...    # Debian's kernel: no IOMMUFD
 //! QOMGEN_VM_RUN_ARGS='--noiommu' ...          # vfio no-IOMMU mode: no cdev
 //! vm/test-real-kernel                         # all of that, with a summary
 //! ```
 //!
-//! Outside the guest (`VFIOVM_BDFS` unset) every test prints that it is
-//! skipped and passes. Inside, every test runs, and asserts what the kernel
+//! Every test is `#[ignore]`d ("needs the real-kernel guest"): a plain
+//! `cargo test` lists them as ignored. `vm/test-real-kernel` runs them in the
+//! guest with `--include-ignored`; there (and anywhere else they are run) a
+//! missing `VFIOVM_BDFS` makes each one fail, never pass.
+//!
+//! Inside, every test runs, and asserts what the kernel
 //! it finds must give: the same binary is run on the custom kernel with a
 //! vIOMMU (legacy + iommufd + cdev), on the custom kernel in no-IOMMU mode
 //! (legacy only: 6.12 creates no cdev node for no-IOMMU devices), and on
@@ -57,9 +61,10 @@ const CYCLES: usize = 200;
 /// The guest's device; `detect` also takes the lock that serialises the tests.
 type Guest = common::GuestDevice;
 
-fn detect(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
+/// The guest's device and the lock; panics outside the guest.
+fn detect() -> (Guest, MutexGuard<'static, ()>) {
     let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    Some((Guest::detect("realize_kernel", test)?, lock))
+    (Guest::detect(), lock)
 }
 
 /// The realized `VfioPci` inside a tree entry.
@@ -215,10 +220,9 @@ fn realize(tree: &mut ObjectTree, spec: &str) -> ObjRef {
 
 /// Legacy container realize, unrealize, and realize again.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn legacy_realize_unrealize_realize() {
-    let Some((g, _lock)) = detect("legacy_realize_unrealize_realize") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
     let spec = format!("vfio-pci,host={},id=d0", g.bdf);
     for round in 1..=2 {
@@ -267,10 +271,9 @@ fn legacy_realize_unrealize_realize() {
 /// iommufd backend through an `-object iommufd`, which cannot go while the
 /// device uses it. On a kernel without IOMMUFD the object cannot be created.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_realize_and_object_in_use() {
-    let Some((g, _lock)) = detect("iommufd_realize_and_object_in_use") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
     if !g.iommufd {
         let e = expect_err(tree.object_add("iommufd,id=io0"), "object_add iommufd");
@@ -342,10 +345,9 @@ fn iommufd_realize_and_object_in_use() {
 /// `fd=`: a cdev descriptor this process opened, handed over by number;
 /// then descriptors the kernel refuses.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn fd_passing_realize() {
-    let Some((g, _lock)) = detect("fd_passing_realize") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
     if let Some(cdev) = &g.cdev {
         let file = OpenOptions::new()
@@ -409,10 +411,9 @@ fn fd_passing_realize() {
 
 /// `BackendPolicy::Auto` picks iommufd exactly where the kernel offers it.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn auto_policy_choice() {
-    let Some((g, _lock)) = detect("auto_policy_choice") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
     tree.set_resource(BackendPolicy::Auto);
     let spec = format!("vfio-pci,host={},id=d0", g.bdf);
@@ -480,10 +481,9 @@ fn auto_policy_choice() {
 
 /// Errors only a real kernel produces, with their exact texts.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn realize_errors_on_the_real_kernel() {
-    let Some((g, _lock)) = detect("realize_errors_on_the_real_kernel") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
 
     // vfio-pci-nohotplug's ramfb check runs inside vfio-pci's realize, after
@@ -594,10 +594,9 @@ type Cycle<'a> = Box<dyn Fn(&mut ObjectTree) + 'a>;
 /// Realize/unrealize cycles leave no descriptor behind, on each backend
 /// the kernel offers, and so do failing realizes.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn no_fd_leak_over_realize_cycles() {
-    let Some((g, _lock)) = detect("no_fd_leak_over_realize_cycles") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let legacy = format!("vfio-pci,host={},id=d0", g.bdf);
     let linked = format!("vfio-pci,host={},iommufd=io0,id=d0", g.bdf);
     let mut runs: Vec<(&str, Cycle<'_>)> = vec![(
@@ -676,10 +675,9 @@ fn no_fd_leak_over_realize_cycles() {
 /// iommufd object cannot be created and says which option is missing, while
 /// legacy realize works; with it, the object is created.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_object_needs_config_iommufd() {
-    let Some((g, _lock)) = detect("iommufd_object_needs_config_iommufd") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
     let r = tree.object_add("iommufd,id=x");
     if g.iommufd {
@@ -707,10 +705,9 @@ fn iommufd_object_needs_config_iommufd() {
 /// lacks CONFIG_VFIO_DEVICE_CDEV), an iommufd realize says which option is
 /// missing. Where it has one, the same request works.
 #[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
-    let Some((g, _lock)) = detect("iommufd_without_cdev_hints_config_vfio_device_cdev") else {
-        return;
-    };
+    let (g, _lock) = detect();
     let mut tree = ObjectTree::new();
     // Policy iommufd with no object: the private-iommufd path, which reaches
     // the cdev lookup on every kernel (it precedes opening /dev/iommu).

@@ -1,6 +1,7 @@
 //! Shared helpers of the devices crate's integration tests: fake sysfs and
 //! `/dev` trees in a tempdir, error unpacking, the registry check, an
-//! open-fd counter, and the real-kernel guest detection.
+//! open-fd counter, and the real-kernel guest's device (or a panic outside
+//! the guest).
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
@@ -60,26 +61,41 @@ pub fn open_fds() -> usize {
     fs::read_dir("/proc/self/fd").unwrap().count() - 1
 }
 
-/// The BDF bound to vfio-pci in the real-kernel guest (`VFIOVM_BDFS`, set by
-/// vm/guest-init.sh), or `None` outside it after printing the skip to the
-/// real stderr (not `eprintln!`, which the test harness captures), so a
-/// plain `cargo test` shows it and vm/test-real-kernel can detect a binary
-/// that ran outside the guest.
-pub fn guest_bdf(binary: &str, test: &str) -> Option<String> {
-    use std::io::Write;
+/// The running test's name (libtest names each test's thread after it).
+fn test_name() -> String {
+    std::thread::current().name().unwrap_or("?").to_owned()
+}
+
+/// The BDFs bound to vfio-pci in the real-kernel guest (`VFIOVM_BDFS`, set
+/// by vm/guest-init.sh), at least one.
+///
+/// Panics outside the guest. Every test that calls this is marked
+/// `#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]`, so a
+/// plain `cargo test` lists it as ignored; vm/test-real-kernel runs it in
+/// the guest with `--include-ignored`. Run anyway outside the guest
+/// (`--include-ignored` without vm/cargo-runner), it fails rather than
+/// passing without having tested anything; vm/test-real-kernel recognises
+/// the message as a binary that ran outside the guest.
+#[track_caller]
+pub fn guest_bdfs() -> Vec<String> {
     let Ok(bdfs) = std::env::var("VFIOVM_BDFS") else {
-        let line = format!(
-            "{binary}::{test}: skipped: VFIOVM_BDFS is not set (not inside the qomgen vm guest)\n"
+        panic!(
+            "VFIOVM_BDFS is not set (not inside the qomgen vm guest): \
+             this test needs the real-kernel guest; run it with vm/test-real-kernel"
         );
-        let _ = std::io::stderr().write_all(line.as_bytes());
-        return None;
     };
-    let bdf = bdfs
-        .split_whitespace()
-        .next()
-        .expect("VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci")
-        .to_owned();
-    Some(bdf)
+    let bdfs: Vec<String> = bdfs.split_whitespace().map(str::to_owned).collect();
+    assert!(
+        !bdfs.is_empty(),
+        "VFIOVM_BDFS is set but empty: the guest bound no device to vfio-pci"
+    );
+    bdfs
+}
+
+/// The first BDF of [`guest_bdfs`]; panics outside the guest.
+#[track_caller]
+pub fn guest_bdf() -> String {
+    guest_bdfs().swap_remove(0)
 }
 
 /// What the guest's kernel offers, read from `/dev` and sysfs.
@@ -104,10 +120,11 @@ pub struct GuestDevice {
 }
 
 impl GuestDevice {
-    /// The guest's device and what its kernel offers, or `None` outside the
-    /// guest (after printing the skip, see [`guest_bdf`]).
-    pub fn detect(binary: &str, test: &str) -> Option<GuestDevice> {
-        let bdf = guest_bdf(binary, test)?;
+    /// The guest's device and what its kernel offers; panics outside the
+    /// guest (see [`guest_bdfs`]).
+    #[track_caller]
+    pub fn detect() -> GuestDevice {
+        let bdf = guest_bdf();
         let sys = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
         let driver = std::fs::read_link(sys.join("driver")).expect("driver link");
         assert!(driver.ends_with("vfio-pci"), "{bdf} is bound to {driver:?}");
@@ -139,8 +156,8 @@ impl GuestDevice {
             vfio_dev,
             cdev,
         };
-        println!("{binary}::{test}: {g:?} (mode: {})", g.mode());
-        Some(g)
+        println!("{}: {g:?} (mode: {})", test_name(), g.mode());
+        g
     }
 
     pub fn mode(&self) -> &'static str {
