@@ -529,7 +529,6 @@ pub enum CcwIoError {
 
 /// A realized vfio-ccw device's I/O path: the device and the regions
 /// realize found, borrowed.
-#[derive(Debug)]
 pub struct CcwIo<'a, D: RegionIo + ?Sized = Device> {
     dev: &'a D,
     io: &'a RegionInfo,
@@ -537,6 +536,18 @@ pub struct CcwIo<'a, D: RegionIo + ?Sized = Device> {
     force_orb_pfch: bool,
     devno: Option<CssDevId>,
     warned_pfch: Cell<bool>,
+}
+
+// By hand: the device need not be `Debug` (a kernel fd says nothing useful).
+impl<D: RegionIo + ?Sized> fmt::Debug for CcwIo<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CcwIo")
+            .field("io", self.io)
+            .field("cmd", &self.cmd)
+            .field("force_orb_pfch", &self.force_orb_pfch)
+            .field("devno", &self.devno)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> CcwIo<'a, Device> {
