@@ -566,3 +566,20 @@ fn device_region_io_on_a_file() {
     let ccw = CcwIo::with_regions(&dev, &beyond, None).unwrap();
     assert_eq!(ccw.read_irb(), IrbRead::Short(0));
 }
+
+#[test]
+fn with_ccw_io_refuses_other_objects() {
+    use std::os::fd::AsRawFd;
+    // An iommufd object on a passed fd completes without /dev/iommu.
+    let file = tempfile::tempfile().unwrap();
+    let mut tree = qomgen::ObjectTree::new();
+    let obj = tree
+        .object_add(&format!("iommufd,id=io0,fd={}", file.as_raw_fd()))
+        .unwrap();
+    assert_eq!(
+        with_ccw_io(&obj, |_| ()).unwrap_err(),
+        CcwIoError::NotCcw("object type 'iommufd'".into())
+    );
+    let _held = obj.borrow_mut();
+    assert_eq!(with_ccw_io(&obj, |_| ()).unwrap_err(), CcwIoError::Busy);
+}
