@@ -17,6 +17,7 @@
 pub mod attach;
 pub mod availability;
 pub mod driver;
+pub mod guest;
 pub mod host;
 pub mod models;
 pub mod probe;

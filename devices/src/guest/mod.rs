@@ -1,0 +1,3 @@
+//! The guest-facing half of the VFIO devices.
+
+pub mod ccw;
