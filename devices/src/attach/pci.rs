@@ -51,6 +51,10 @@ pub struct PciSummary {
     pub display: Option<Display>,
     /// Migration support, or what blocks it.
     pub migration: Migration,
+    /// Config space as realize read it (256 bytes, or 4 KiB for PCIe),
+    /// what the guest-facing function is built from.
+    #[serde(skip)]
+    pub config_space: Vec<u8>,
 }
 
 /// Realizes a vfio-pci device, in QEMU's order and with its texts. Turns
@@ -321,6 +325,7 @@ fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result
         msix,
         display,
         migration,
+        config_space: space,
     });
     Ok(())
 }

@@ -10,6 +10,7 @@ use super::iommufd::IommufdBackend;
 use super::kinds::GpuDirectClique;
 use super::pci_device::PciDevice;
 use crate::attach::{self, Attached};
+use crate::guest::pci::{BusKind, FunctionOptions, Layout, PciFunction, RomSource, VfioHost};
 
 /// The abstract VFIO PCI base type (`vfio-pci-device`).
 #[derive(Device, Debug)]
@@ -156,8 +157,23 @@ pub struct VfioPci {
     /// `pre_realize` (`None` for vfio-pci): realize checks them and
     /// resolves `migrate`.
     pub(crate) ramfb: Option<RamfbSettings>,
+    /// The guest-facing function: planned by realize, built on first use
+    /// ([`VfioPci::function_mut`]). Declared before `attached`, so that it
+    /// goes first: it releases its interrupts and DMA mappings while the
+    /// device is still attached.
+    pub(crate) function: Option<GuestFunction>,
     /// What realize attached, released by unrealize (or drop).
     pub(crate) attached: Option<Attached>,
+}
+
+/// The guest-facing function of a realized vfio-pci device.
+#[derive(Debug)]
+pub(crate) enum GuestFunction {
+    /// What realize decided, not yet acting on the host: a user-space
+    /// driver ([`crate::driver`]) may own the device's interrupts instead.
+    Planned(Box<(Layout, FunctionOptions)>),
+    /// Built: it owns the device's interrupts and the guest's DMA mappings.
+    Built(Box<PciFunction>),
 }
 
 /// vfio-pci-nohotplug's `ramfb` and `x-ramfb-migrate`. In QEMU they are
@@ -180,6 +196,119 @@ impl VfioPci {
         self.attached.as_ref()
     }
 
+    /// The PCI function the guest sees, built from what realize planned on
+    /// the first call: config space, BARs and their host mappings, MSI,
+    /// MSI-X and INTx (INTx is enabled on the host then, as QEMU's realize
+    /// does). A device driven from user space through [`crate::driver`]
+    /// should not also be given to a guest: both would own its interrupts.
+    ///
+    /// # Errors
+    /// Before realize or after unrealize; descriptors or eventfds that
+    /// cannot be had; enabling INTx on the host failing.
+    pub fn function_mut(&mut self) -> Result<&mut PciFunction> {
+        let name = self
+            .attached
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        match self.function.take() {
+            None => Err(qomgen::Error::new(format!(
+                "vfio {name}: the device is not realized"
+            ))),
+            Some(GuestFunction::Planned(plan)) => {
+                let built = self
+                    .attached
+                    .as_ref()
+                    .ok_or_else(|| qomgen::Error::new("the device is not realized"))
+                    .and_then(|a| {
+                        VfioHost::new(a).map_err(|e| {
+                            qomgen::Error::new(format!("vfio {name}: {}", e.strerror()))
+                        })
+                    })
+                    .and_then(|host| {
+                        PciFunction::new(Box::new(host), &plan.0, plan.1.clone())
+                            .map_err(|e| e.prepend(format_args!("vfio {name}: ")))
+                    });
+                match built {
+                    Ok(f) => {
+                        let f = self.function.insert(GuestFunction::Built(Box::new(f)));
+                        match f {
+                            GuestFunction::Built(f) => Ok(f),
+                            GuestFunction::Planned(_) => unreachable!("just inserted"),
+                        }
+                    }
+                    Err(e) => {
+                        self.function = Some(GuestFunction::Planned(plan));
+                        Err(e)
+                    }
+                }
+            }
+            Some(GuestFunction::Built(f)) => match self.function.insert(GuestFunction::Built(f)) {
+                GuestFunction::Built(f) => Ok(f),
+                GuestFunction::Planned(_) => unreachable!("just inserted"),
+            },
+        }
+    }
+
+    /// What the properties decide about the guest-facing function, and
+    /// the `romfile` loaded as QEMU's `pci_add_option_rom` does (after the
+    /// device's own realize, so its errors carry no `vfio` prefix).
+    fn function_options(&self) -> Result<FunctionOptions> {
+        let pci = &self.base.pci;
+        let id = |v: u32| (v != u32::MAX).then_some(v as u16);
+        let rombar = pci.rombar != 0;
+        let rom = match pci.romfile.as_deref() {
+            None if rombar => RomSource::Device,
+            None => RomSource::None,
+            // QEMU: an empty romfile means no ROM at all.
+            Some("") => RomSource::None,
+            Some(path) => {
+                let image = std::fs::read(path).map_err(|_| {
+                    qomgen::Error::new(format!("failed to find romfile \"{path}\""))
+                })?;
+                if image.is_empty() {
+                    return Err(qomgen::Error::new(format!("romfile \"{path}\" is empty")));
+                }
+                if image.len() as u64 > 2 << 30 {
+                    return Err(qomgen::Error::new(format!(
+                        "romfile \"{path}\" too large (size cannot exceed 2 GiB)"
+                    )));
+                }
+                let size = if pci.romsize != u32::MAX {
+                    if image.len() as u64 > u64::from(pci.romsize) {
+                        return Err(qomgen::Error::new(format!(
+                            "romfile \"{path}\" ({} bytes) is too large for ROM size {}",
+                            image.len(),
+                            pci.romsize
+                        )));
+                    }
+                    u64::from(pci.romsize)
+                } else {
+                    (image.len() as u64).next_power_of_two()
+                };
+                RomSource::File {
+                    image,
+                    size,
+                    bar: rombar,
+                }
+            }
+        };
+        Ok(FunctionOptions {
+            vendor_id: id(self.pci_vendor_id),
+            device_id: id(self.pci_device_id),
+            sub_vendor_id: id(self.pci_sub_vendor_id),
+            sub_device_id: id(self.pci_sub_device_id),
+            class_code: (self.pci_class_code != u32::MAX).then_some(self.pci_class_code),
+            no_mmap: self.no_mmap,
+            multifunction: pci.multifunction,
+            no_kvm_intx: self.no_kvm_intx,
+            no_kvm_msi: self.no_kvm_msi,
+            no_kvm_msix: self.no_kvm_msix,
+            rom,
+            bus: BusKind::Pci,
+        })
+    }
+
     fn set_fd(&mut self, value: &str) -> Result<()> {
         self.fd = Some(attach::fd_param(value, "object fd")?);
         Ok(())
@@ -188,11 +317,24 @@ impl VfioPci {
 
 impl DeviceImpl for VfioPci {
     fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        self.attached = Some(attach::realize_pci(self, cx)?);
+        let attached = attach::realize_pci(self, cx)?;
+        let options = self.function_options()?;
+        let summary = attached
+            .pci
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("realize_pci sets the PCI summary"));
+        let layout = Layout {
+            config: summary.config_space.clone(),
+            bars: summary.bars,
+            msix: summary.msix,
+        };
+        self.function = Some(GuestFunction::Planned(Box::new((layout, options))));
+        self.attached = Some(attached);
         Ok(())
     }
 
     fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
+        self.function = None;
         self.attached = None;
     }
 }

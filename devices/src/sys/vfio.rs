@@ -1239,6 +1239,25 @@ unsafe impl Send for MappedRegion {}
 unsafe impl Sync for MappedRegion {}
 
 impl MappedRegion {
+    /// `len` bytes of anonymous shared memory, standing in for a device
+    /// mapping in tests of code that maps regions.
+    #[cfg(test)]
+    pub(crate) fn anonymous(len: usize) -> Result<MappedRegion> {
+        let nz = NonZeroUsize::new(len).ok_or(SysError::new(Op::RegionMmap, Errno::EINVAL))?;
+        // SAFETY: a fresh anonymous mapping chosen by the kernel cannot
+        // alias existing Rust memory.
+        let r = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                nz,
+                MapProt::READ_WRITE.flags(),
+                MapFlags::MAP_SHARED,
+            )
+        };
+        let ptr = r.map_err(|e| SysError::new(Op::RegionMmap, e))?;
+        Ok(MappedRegion { ptr, len })
+    }
+
     /// Length of the mapping in bytes (never 0).
     pub fn len(&self) -> usize {
         self.len

@@ -1,0 +1,1078 @@
+//! The PCI function a guest sees of an assigned device: what vfio-pci's
+//! realize builds after it attached the host device, for any VMM.
+//!
+//! One place decides what is emulated, what is passed through and what is
+//! mapped, as QEMU's hw/vfio/pci.c does (QEMU 10.2):
+//!
+//! | part | guest reads | guest writes | QEMU |
+//! |---|---|---|---|
+//! | IDs (with `x-pci-*-id`), class (with `x-pci-class-code`) | emulated | ignored | `vfio_pci_config_setup` |
+//! | header type's multi-function bit | emulated (`multifunction`) | ignored | same |
+//! | BARs 0-5 and the ROM BAR | emulated, with the sizing protocol | emulated | `pci_register_bar`, `vfio_bar_register` |
+//! | COMMAND, STATUS and the rest of the header | the device | the device (its memory/I/O enables also decode the BARs here) | `vfio_pci_read_config`, `vfio_pci_write_config` |
+//! | capability list pointers | emulated (hidden capabilities are skipped) | ignored | `vfio_add_std_cap`, `vfio_add_ext_cap` |
+//! | MSI, MSI-X capabilities | emulated | emulated; enabling reaches the host through `VFIO_DEVICE_SET_IRQS` | `vfio_msi_enable`, `vfio_msix_enable` |
+//! | PCIe capability | as the bus needs it ([`BusKind`]) | the device | `vfio_setup_pcie_cap` |
+//! | BAR contents | mapped ([`MmapArea`]), except MSI-X table/PBA pages and with `x-no-mmap=on` | same | `vfio_region_mmap`, `vfio_pci_fixup_msix_region` |
+//! | MSI-X table and PBA | emulated | emulated | `msix_init` |
+//! | ROM contents | the device's ROM region, or `romfile=` | ignored | `vfio_rom_read`, `pci_add_option_rom` |
+//!
+//! A VMM hands config-space accesses of the function's slot to
+//! [`PciFunction::config_read`] / [`PciFunction::config_write`], maps each
+//! BAR's [`MmapArea`]s at the BAR's [`GuestBar::address`] (moving them on
+//! [`Event::BarMoved`]), sends every other access inside a BAR to
+//! [`PciFunction::bar_read`] / [`PciFunction::bar_write`], routes
+//! [`PciFunction::vectors`] (on [`Event::VectorsChanged`]) and INTx, and
+//! maps its guest memory (vm-memory's `GuestMemoryMmap`, or any
+//! `GuestMemoryBackend`) for DMA with [`PciFunction::map_guest_memory`].
+
+mod bars;
+mod config;
+mod host;
+mod irq;
+
+use std::os::fd::BorrowedFd;
+
+use qomgen::{Error, Result};
+use vfio_bindings::bindings::vfio as vb;
+use vm_memory::{GuestMemoryBackend, GuestMemoryRegion, MemoryRegionAddress};
+
+pub use bars::{BarKind, GuestBar, MmapArea, ROM_BAR, Space};
+pub use host::{HostFunction, VfioHost};
+pub use irq::{Intx, MsiMessage, Route, Vector};
+
+use crate::attach::{Bar, MsixInfo};
+use crate::sys::{SysError, strerror};
+use config::*;
+use irq::{MsiCap, MsixCap};
+
+const CONFIG: u32 = vb::VFIO_PCI_CONFIG_REGION_INDEX;
+const ROM: u32 = vb::VFIO_PCI_ROM_REGION_INDEX;
+const INTX: u32 = vb::VFIO_PCI_INTX_IRQ_INDEX;
+const MSI: u32 = vb::VFIO_PCI_MSI_IRQ_INDEX;
+const MSIX: u32 = vb::VFIO_PCI_MSIX_IRQ_INDEX;
+
+const PCI_CAP_ID_PM: u8 = 0x01;
+const PCI_CAP_ID_MSI: u8 = 0x05;
+const PCI_CAP_ID_EXP: u8 = 0x10;
+const PCI_CAP_ID_MSIX: u8 = 0x11;
+const PCI_EXT_CAP_ID_ARI: u16 = 0x0e;
+const PCI_EXT_CAP_ID_SRIOV: u16 = 0x10;
+const PCI_EXP_FLAGS_TYPE: u16 = 0x00f0;
+const PCI_EXP_TYPE_ENDPOINT: u16 = 0x0;
+const PCI_EXP_TYPE_LEG_END: u16 = 0x1;
+const PCI_EXP_TYPE_RC_END: u16 = 0x9;
+const PCI_EXP_LNKCAP: usize = 12;
+const PCI_EXP_LNKCTL: usize = 16;
+const PCI_EXP_LNKSTA: usize = 18;
+const PCI_EXP_LNKCAP2: usize = 44;
+const PCI_EXP_LNKCTL2: usize = 48;
+const PCI_EXP_LNKSTA2: usize = 50;
+
+/// The bus the VMM puts the function on, which decides how its PCIe
+/// capability is shown (QEMU's `vfio_setup_pcie_cap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BusKind {
+    /// Conventional PCI with no PCIe above it (e.g. i440FX, or a VMM with
+    /// only configuration mechanism #1): the PCIe capability is shown as
+    /// the device has it, and no extended config space.
+    #[default]
+    Pci,
+    /// Conventional PCI behind a bridge on a PCIe root complex: the PCIe
+    /// capability is hidden (an express device there is no valid topology).
+    PciUnderPcie,
+    /// The root complex of a PCIe machine: endpoints become root-complex
+    /// integrated endpoints without link registers; legacy endpoints lose
+    /// the capability.
+    PcieRoot,
+    /// A PCIe root or downstream port: integrated endpoints become
+    /// endpoints with a made-up x1 2.5 GT/s link.
+    PciePort,
+}
+
+impl BusKind {
+    fn express(self) -> bool {
+        matches!(self, BusKind::PcieRoot | BusKind::PciePort)
+    }
+}
+
+/// The ROM the function offers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RomSource {
+    /// The device's own ROM region (`rombar` not 0, no `romfile`).
+    #[default]
+    Device,
+    /// The contents of `romfile=`, in a BAR of `size` bytes (`romsize`, or
+    /// the file's size rounded up to a power of two), or with `rombar=0`
+    /// in no BAR: QEMU then hands it to the firmware.
+    File {
+        /// The file's bytes.
+        image: Vec<u8>,
+        /// The ROM BAR's size.
+        size: u64,
+        /// Whether the guest sees it in the ROM BAR (`rombar` not 0).
+        bar: bool,
+    },
+    /// No ROM BAR (`rombar=0`, or `romfile=""`).
+    None,
+}
+
+/// What the property table decides about the guest-facing function.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionOptions {
+    /// `x-pci-vendor-id`.
+    pub vendor_id: Option<u16>,
+    /// `x-pci-device-id`.
+    pub device_id: Option<u16>,
+    /// `x-pci-sub-vendor-id`.
+    pub sub_vendor_id: Option<u16>,
+    /// `x-pci-sub-device-id`.
+    pub sub_device_id: Option<u16>,
+    /// `x-pci-class-code` (24 bits).
+    pub class_code: Option<u32>,
+    /// `x-no-mmap`: trap every BAR access.
+    pub no_mmap: bool,
+    /// `multifunction`.
+    pub multifunction: bool,
+    /// `x-no-kvm-intx`: deliver INTx through the VMM.
+    pub no_kvm_intx: bool,
+    /// `x-no-kvm-msi`: deliver MSI through the VMM.
+    pub no_kvm_msi: bool,
+    /// `x-no-kvm-msix`: deliver MSI-X through the VMM.
+    pub no_kvm_msix: bool,
+    /// `romfile`, `rombar`, `romsize`.
+    pub rom: RomSource,
+    /// Where the VMM places the function.
+    pub bus: BusKind,
+}
+
+/// What realize learned of the device, that the function is built from.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The device's config space as read at realize (256 or 4096 bytes).
+    pub config: Vec<u8>,
+    /// The BARs (sizes after any MSI-X relocation).
+    pub bars: [Bar; 6],
+    /// Where MSI-X's table and PBA are, after any relocation.
+    pub msix: Option<MsixInfo>,
+}
+
+/// What a config or BAR write changed that the VMM must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A BAR now decodes elsewhere, or no longer (`None`): move its mapped
+    /// areas and its trap.
+    BarMoved {
+        /// BAR index (or [`ROM_BAR`]).
+        bar: u8,
+        /// Where it decoded before.
+        old: Option<u64>,
+        /// Where it decodes now.
+        new: Option<u64>,
+    },
+    /// MSI or MSI-X vectors were enabled, disabled, reprogrammed, masked
+    /// or unmasked: rebuild routes from [`PciFunction::vectors`].
+    VectorsChanged,
+    /// INTx was enabled or disabled ([`PciFunction::intx`]).
+    IntxChanged,
+}
+
+/// Which interrupt the host signals now (QEMU's `vdev->interrupt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    None,
+    Intx,
+    Msi,
+    Msix,
+}
+
+/// The guest-facing PCI function of an assigned device.
+#[derive(Debug)]
+pub struct PciFunction {
+    host: Box<dyn HostFunction>,
+    cfg: ConfigSpace,
+    bars: Vec<GuestBar>,
+    msi: Option<MsiCap>,
+    msix: Option<MsixCap>,
+    mode: Mode,
+    vectors: Vec<Vector>,
+    intx: Option<Intx>,
+    options: FunctionOptions,
+    rom: Option<Vec<u8>>,
+    dma: Vec<(u64, u64)>,
+    errors: Vec<String>,
+}
+
+fn host_page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+impl PciFunction {
+    /// Builds the function over `host`, as QEMU's vfio-pci realize does
+    /// after the device is attached (`vfio_pci_config_setup`,
+    /// `vfio_bars_register`, `vfio_add_capabilities`, `vfio_intx_enable`).
+    ///
+    /// # Errors
+    /// Enabling INTx on the host failing (QEMU's `Failed to setup INTx fd`),
+    /// or no eventfd to be had.
+    pub fn new(
+        host: Box<dyn HostFunction>,
+        layout: &Layout,
+        options: FunctionOptions,
+    ) -> Result<PciFunction> {
+        let size = if options.bus.express() && layout.config.len() >= PCIE_CONFIG_SPACE_SIZE {
+            PCIE_CONFIG_SPACE_SIZE
+        } else {
+            PCI_CONFIG_SPACE_SIZE
+        };
+        let mut cfg = ConfigSpace::new(&layout.config, size);
+        // "QEMU can choose to expose the ROM or not".
+        cfg.set_mask(Mask::Emulated, PCI_ROM_ADDRESS, 4, u32::MAX);
+        if let Some(v) = options.vendor_id {
+            cfg.add_emulated_word(PCI_VENDOR_ID, v, !0);
+        }
+        if let Some(v) = options.device_id {
+            cfg.add_emulated_word(PCI_DEVICE_ID, v, !0);
+        }
+        if let Some(v) = options.sub_vendor_id {
+            cfg.add_emulated_word(PCI_SUBSYSTEM_VENDOR_ID, v, !0);
+        }
+        if let Some(v) = options.sub_device_id {
+            cfg.add_emulated_word(PCI_SUBSYSTEM_ID, v, !0);
+        }
+        if let Some(c) = options.class_code {
+            // The class code is the upper 24 bits of PCI_CLASS_REVISION.
+            cfg.add_emulated_long(PCI_CLASS_PROG - 1, c << 8, !0xff);
+        }
+        cfg.emulated[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_MULTI_FUNCTION;
+        if options.multifunction {
+            cfg.bytes[PCI_HEADER_TYPE] |= PCI_HEADER_TYPE_MULTI_FUNCTION;
+        } else {
+            cfg.bytes[PCI_HEADER_TYPE] &= !PCI_HEADER_TYPE_MULTI_FUNCTION;
+        }
+        let rom_size = match &options.rom {
+            RomSource::Device => host.region(ROM).map_or(0, |r| r.size),
+            RomSource::File {
+                size, bar: true, ..
+            } => *size,
+            RomSource::File { bar: false, .. } | RomSource::None => 0,
+        };
+        let rom = match &options.rom {
+            RomSource::File { image, .. } => Some(image.clone()),
+            _ => None,
+        };
+        let mut regs = [0u32; 6];
+        for (i, r) in regs.iter_mut().enumerate() {
+            let at = PCI_BASE_ADDRESS_0 + 4 * i;
+            *r = u32::from_le_bytes([
+                layout.config.get(at).copied().unwrap_or(0),
+                layout.config.get(at + 1).copied().unwrap_or(0),
+                layout.config.get(at + 2).copied().unwrap_or(0),
+                layout.config.get(at + 3).copied().unwrap_or(0),
+            ]);
+        }
+        let mut bars = bars::register(&mut cfg, &layout.bars, &regs, rom_size);
+        let mut errors = Vec::new();
+        if !options.no_mmap {
+            let page = host_page_size();
+            for bar in bars
+                .iter_mut()
+                .filter(|b| matches!(b.kind, BarKind::Mem32 | BarKind::Mem64))
+            {
+                let index = u32::from(bar.index);
+                let Some(region) = host.region(index) else {
+                    continue;
+                };
+                for (off, len) in
+                    bars::mappable_areas(region, bar.index, layout.msix.as_ref(), page)
+                {
+                    match host.mmap(index, off, len) {
+                        Ok(m) => bar.areas.push(bars::area(off, m)),
+                        // QEMU's vfio_bar_register: the BAR still works, trapped.
+                        Err(_) => errors.push(format!(
+                            "Failed to mmap {} BAR {}. Performance may be slow",
+                            host.name(),
+                            bar.index
+                        )),
+                    }
+                }
+            }
+        }
+        let mut f = PciFunction {
+            host,
+            cfg,
+            bars,
+            msi: None,
+            msix: None,
+            mode: Mode::None,
+            vectors: Vec::new(),
+            intx: None,
+            options,
+            rom,
+            dma: Vec::new(),
+            errors,
+        };
+        f.add_capabilities(layout.msix.as_ref());
+        let pin = f.cfg.byte(PCI_INTERRUPT_PIN);
+        if (1..=4).contains(&pin) && f.host.irq_count(INTX) > 0 {
+            let route = if f.options.no_kvm_intx {
+                Route::Userspace
+            } else {
+                Route::Irqfd
+            };
+            f.intx = Some(Intx::new(pin, route).map_err(|e| {
+                Error::new(format!("vfio: Error: event_notifier_init failed: {e}"))
+            })?);
+            if let Err(e) = f.intx_enable(&mut Vec::new()) {
+                return Err(Error::new(e));
+            }
+        }
+        Ok(f)
+    }
+
+    /// QEMU's `vfio_add_capabilities`: the standard list rebuilt from the
+    /// device's (MSI and MSI-X emulated, PCIe as the bus needs it), then
+    /// the extended list without SR-IOV and ARI.
+    fn add_capabilities(&mut self, msix: Option<&MsixInfo>) {
+        let caps = config::std_caps(&self.cfg);
+        if caps.is_empty() {
+            return;
+        }
+        // "Begin the rebuild, use QEMU emulated list bits".
+        self.cfg.emulated[PCI_CAPABILITY_LIST] = 0xff;
+        self.cfg.emulated[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+        let mut kept = Vec::new();
+        for cap in &caps {
+            // "Use emulated next pointer to allow dropping caps".
+            self.cfg.emulated[cap.pos + 1] = 0xff;
+            let keep = match cap.id {
+                PCI_CAP_ID_MSI => {
+                    self.msi = Some(MsiCap::init(&mut self.cfg, cap.pos));
+                    true
+                }
+                PCI_CAP_ID_MSIX => match msix {
+                    Some(info) => {
+                        self.msix = Some(MsixCap::init(&mut self.cfg, cap.pos, info));
+                        true
+                    }
+                    None => false,
+                },
+                PCI_CAP_ID_EXP => self.setup_pcie_cap(cap.pos, cap.size),
+                _ => true,
+            };
+            if keep {
+                // pci_add_capability: capabilities are read-only unless set up otherwise.
+                if !matches!(cap.id, PCI_CAP_ID_MSI | PCI_CAP_ID_MSIX | PCI_CAP_ID_PM) {
+                    self.cfg.set_mask_range(
+                        Mask::W,
+                        cap.pos,
+                        cap.size.min(PCI_CONFIG_SPACE_SIZE - cap.pos),
+                        0,
+                    );
+                }
+                kept.push(cap.pos);
+            }
+        }
+        let first = kept.first().copied().unwrap_or(0);
+        self.cfg.bytes[PCI_CAPABILITY_LIST] = first as u8;
+        if kept.is_empty() {
+            self.cfg.bytes[PCI_STATUS] &= !PCI_STATUS_CAP_LIST;
+        } else {
+            self.cfg.bytes[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+        }
+        for (i, &pos) in kept.iter().enumerate() {
+            self.cfg.bytes[pos + 1] = kept.get(i + 1).copied().unwrap_or(0) as u8;
+        }
+        self.add_ext_caps();
+    }
+
+    /// QEMU's `vfio_setup_pcie_cap`: whether the capability stays, and the
+    /// fields emulated for the bus.
+    fn setup_pcie_cap(&mut self, pos: usize, size: usize) -> bool {
+        let flags = self.cfg.word(pos + 2);
+        let kind = (flags & PCI_EXP_FLAGS_TYPE) >> 4;
+        if !matches!(
+            kind,
+            PCI_EXP_TYPE_ENDPOINT | PCI_EXP_TYPE_LEG_END | PCI_EXP_TYPE_RC_END
+        ) {
+            // Realize refused these already (caps::check_std_caps).
+            return false;
+        }
+        match self.options.bus {
+            BusKind::Pci => true,
+            BusKind::PciUnderPcie => false,
+            BusKind::PcieRoot => match kind {
+                PCI_EXP_TYPE_ENDPOINT => {
+                    self.cfg.add_emulated_word(
+                        pos + 2,
+                        PCI_EXP_TYPE_RC_END << 4,
+                        PCI_EXP_FLAGS_TYPE,
+                    );
+                    if size > PCI_EXP_LNKCTL {
+                        self.cfg.add_emulated_long(pos + PCI_EXP_LNKCAP, 0, !0);
+                        self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL, 0, !0);
+                        self.cfg.add_emulated_word(pos + PCI_EXP_LNKSTA, 0, !0);
+                        if size > PCI_EXP_LNKCAP2 {
+                            self.cfg.add_emulated_long(pos + PCI_EXP_LNKCAP2, 0, !0);
+                            self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL2, 0, !0);
+                            self.cfg.add_emulated_word(pos + PCI_EXP_LNKSTA2, 0, !0);
+                        }
+                    }
+                    true
+                }
+                PCI_EXP_TYPE_LEG_END => false,
+                _ => true,
+            },
+            BusKind::PciePort => {
+                if kind == PCI_EXP_TYPE_RC_END {
+                    self.cfg.add_emulated_word(
+                        pos + 2,
+                        PCI_EXP_TYPE_ENDPOINT << 4,
+                        PCI_EXP_FLAGS_TYPE,
+                    );
+                    // PCI_EXP_LNK_MLW_1 | PCI_EXP_LNK_LS_25.
+                    self.cfg
+                        .add_emulated_long(pos + PCI_EXP_LNKCAP, 0x10 | 0x1, !0);
+                    self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL, 0, !0);
+                }
+                // Link status emulated, so the guest sees the negotiated width and speed.
+                let sta = self.cfg.word(pos + PCI_EXP_LNKSTA);
+                self.cfg
+                    .add_emulated_word(pos + PCI_EXP_LNKSTA, sta, 0x03f0 | 0x000f);
+                true
+            }
+        }
+    }
+
+    /// QEMU's `vfio_add_ext_cap`: SR-IOV (read-only VF BARs confuse
+    /// firmware) and ARI (needs next-function virtualization) are hidden.
+    fn add_ext_caps(&mut self) {
+        if self.cfg.len() < PCIE_CONFIG_SPACE_SIZE || self.cfg.long(PCI_CONFIG_SPACE_SIZE) == 0 {
+            return;
+        }
+        let caps = config::ext_caps(&self.cfg);
+        let kept: Vec<_> = caps
+            .iter()
+            .copied()
+            .filter(|c| !matches!(c.id, PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
+            .collect();
+        for c in &caps {
+            // Next pointers are emulated, so a dropped capability is skipped.
+            let em = self.cfg.emulated_bits(c.pos, 4) | 0xfff0_0000;
+            self.cfg.set_mask(Mask::Emulated, c.pos, 4, em);
+            self.cfg.set_mask(Mask::W, c.pos, 4, 0);
+        }
+        // The head at 0x100 is emulated whole: ID 0 when its capability is hidden.
+        self.cfg
+            .set_mask(Mask::Emulated, PCI_CONFIG_SPACE_SIZE, 4, u32::MAX);
+        let header = |id: u16, ver: u8, next: usize| {
+            u32::from(id) | (u32::from(ver) << 16) | ((next as u32) << 20)
+        };
+        let head_next = match kept.first() {
+            Some(c) if c.pos == PCI_CONFIG_SPACE_SIZE => None,
+            first => Some(first.map_or(0, |c| c.pos)),
+        };
+        if let Some(next) = head_next {
+            self.cfg.set_long(PCI_CONFIG_SPACE_SIZE, header(0, 0, next));
+        }
+        for (i, c) in kept.iter().enumerate() {
+            let next = kept.get(i + 1).map_or(0, |n| n.pos);
+            self.cfg.set_long(c.pos, header(c.id, c.version, next));
+        }
+    }
+
+    /// The device's name (its BDF for a host device).
+    pub fn name(&self) -> &str {
+        self.host.name()
+    }
+
+    /// The BARs the guest sees (the ROM as [`ROM_BAR`]).
+    pub fn bars(&self) -> &[GuestBar] {
+        &self.bars
+    }
+
+    /// BAR `index`, if the function has it.
+    pub fn bar(&self, index: u8) -> Option<&GuestBar> {
+        self.bars.iter().find(|b| b.index == index)
+    }
+
+    /// The BAR decoding `addr` in `space` now, and the offset in it.
+    pub fn bar_at(&self, addr: u64, space: Space) -> Option<(u8, u64)> {
+        self.bars.iter().find_map(|b| {
+            let base = b.address?;
+            (b.space() == space && addr >= base && addr - base < b.size)
+                .then(|| (b.index, addr - base))
+        })
+    }
+
+    /// The MSI or MSI-X vectors in use (empty with INTx or none).
+    pub fn vectors(&self) -> &[Vector] {
+        &self.vectors
+    }
+
+    /// INTx, if the device has a pin.
+    pub fn intx(&self) -> Option<&Intx> {
+        self.intx.as_ref()
+    }
+
+    /// The bytes of `romfile=`, whatever `rombar` says: with `rombar=0`
+    /// QEMU hands them to the firmware instead of a BAR.
+    pub fn rom_image(&self) -> Option<&[u8]> {
+        match &self.options.rom {
+            RomSource::File { image, .. } => Some(image),
+            _ => None,
+        }
+    }
+
+    /// Failures of the host accesses behind trapped reads and writes (which
+    /// QEMU reports with `error_report` and goes on), oldest first; taking
+    /// them clears the list.
+    pub fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// A guest read of config space: `data.len()` bytes (1, 2 or 4) at
+    /// `offset`, emulated bits from the function's copy and the others
+    /// from the device (QEMU's `vfio_pci_read_config`). Reads outside the
+    /// config space or of another width read as all ones.
+    pub fn config_read(&mut self, offset: u16, data: &mut [u8]) {
+        let at = usize::from(offset);
+        let len = data.len();
+        if !matches!(len, 1 | 2 | 4) || at % len != 0 || at + len > self.cfg.len() {
+            data.fill(0xff);
+            return;
+        }
+        let full = u32::MAX >> (32 - 8 * len);
+        let emu = self.cfg.emulated_bits(at, len);
+        let mut phys = 0;
+        if !emu & full != 0 {
+            let mut b = [0u8; 4];
+            match self.host.read(CONFIG, u64::from(offset), &mut b[..len]) {
+                Ok(()) => phys = u32::from_le_bytes(b),
+                Err(e) => {
+                    self.errors.push(format!(
+                        "vfio_pci_read_config({}, 0x{at:x}, 0x{len:x}) failed: {}",
+                        self.host.name(),
+                        e.strerror()
+                    ));
+                    phys = full;
+                }
+            }
+        }
+        let v = (self.cfg.value(at, len) & emu) | (phys & !emu);
+        data.copy_from_slice(&v.to_le_bytes()[..len]);
+    }
+
+    /// A guest write to config space (QEMU's `vfio_pci_write_config`):
+    /// everything goes to the device, which filters what it virtualizes;
+    /// the function's copy takes the writable bits, and MSI/MSI-X enables
+    /// and BAR moves take effect.
+    pub fn config_write(&mut self, offset: u16, data: &[u8]) -> Vec<Event> {
+        let at = usize::from(offset);
+        let len = data.len();
+        let mut events = Vec::new();
+        if !matches!(len, 1 | 2 | 4) || at % len != 0 || at + len > self.cfg.len() {
+            return events;
+        }
+        if let Err(e) = self.host.write(CONFIG, u64::from(offset), data) {
+            let mut b = [0u8; 4];
+            b[..len].copy_from_slice(data);
+            self.errors.push(format!(
+                "vfio_pci_write_config({}, 0x{at:x}, 0x{:x}, 0x{len:x}) failed: {}",
+                self.host.name(),
+                u32::from_le_bytes(b),
+                e.strerror()
+            ));
+        }
+        let overlaps = |pos: usize, size: usize| at < pos + size && pos < at + len;
+        if let Some(msi) = self.msi.filter(|m| overlaps(m.pos, m.size)) {
+            let was = msi.enabled(&self.cfg);
+            self.cfg.write(at, data);
+            match (was, msi.enabled(&self.cfg)) {
+                (false, true) => self.msi_enable(&mut events),
+                (true, false) => self.msi_disable(&mut events),
+                (true, true) => self.refresh_vectors(&mut events),
+                (false, false) => {}
+            }
+        } else if let Some(pos) = self
+            .msix
+            .as_ref()
+            .map(|m| m.pos)
+            .filter(|&p| overlaps(p, 12))
+        {
+            let msix = self
+                .msix
+                .as_ref()
+                .map(|m| (m.enabled(&self.cfg), m.function_masked(&self.cfg)));
+            self.cfg.write(at, data);
+            let _ = pos;
+            let now = self
+                .msix
+                .as_ref()
+                .map(|m| (m.enabled(&self.cfg), m.function_masked(&self.cfg)));
+            match (msix, now) {
+                (Some((false, _)), Some((true, _))) => self.msix_enable(&mut events),
+                (Some((true, _)), Some((false, _))) => self.msix_disable(&mut events),
+                (Some((true, a)), Some((true, b))) if a != b => self.refresh_vectors(&mut events),
+                _ => {}
+            }
+        } else {
+            self.cfg.write(at, data);
+            if bars::touches_decode(at, len) {
+                self.update_mappings(&mut events);
+            }
+        }
+        events
+    }
+
+    /// QEMU's `pci_update_mappings`: recompute where each BAR decodes.
+    fn update_mappings(&mut self, events: &mut Vec<Event>) {
+        for i in 0..self.bars.len() {
+            let new = bars::decode(&self.cfg, &self.bars[i]);
+            let bar = &mut self.bars[i];
+            if new != bar.address {
+                events.push(Event::BarMoved {
+                    bar: bar.index,
+                    old: bar.address,
+                    new,
+                });
+                bar.address = new;
+            }
+        }
+    }
+
+    /// A trapped guest read of `data.len()` bytes at `offset` in BAR `bar`:
+    /// the MSI-X table and PBA are emulated, the ROM read from its source,
+    /// the rest read from the device. Unknown BARs and offsets past the
+    /// BAR read as all ones; a relocation's added space reads as zeros.
+    pub fn bar_read(&mut self, bar: u8, offset: u64, data: &mut [u8]) {
+        let Some(size) = self.bar(bar).map(|b| b.size) else {
+            data.fill(0xff);
+            return;
+        };
+        let len = data.len() as u64;
+        if data.is_empty() || offset.checked_add(len).is_none_or(|e| e > size) {
+            data.fill(0xff);
+            return;
+        }
+        if bar == ROM_BAR {
+            return self.rom_read(offset, data);
+        }
+        if let Some(m) = &self.msix {
+            if bar == m.table_bar
+                && offset >= m.table_offset
+                && offset + len <= m.table_offset + m.table_len()
+            {
+                let at = (offset - m.table_offset) as usize;
+                data.copy_from_slice(&m.table[at..at + data.len()]);
+                return;
+            }
+            if bar == m.pba_bar
+                && offset >= m.pba_offset
+                && offset + len <= m.pba_offset + m.pba_len()
+            {
+                let pba = self.pba();
+                let at = (offset - m.pba_offset) as usize;
+                data.copy_from_slice(&pba[at..at + data.len()]);
+                return;
+            }
+        }
+        let index = u32::from(bar);
+        let region_size = self.host.region(index).map_or(0, |r| r.size);
+        if offset + len > region_size {
+            data.fill(0);
+            return;
+        }
+        if let Err(e) = self.host.read(index, offset, data) {
+            self.errors.push(format!(
+                "vfio_region_read({}:region{index}+0x{offset:x}, {len}) failed: {}",
+                self.host.name(),
+                e.strerror()
+            ));
+            data.fill(0xff);
+        }
+    }
+
+    /// A trapped guest write at `offset` in BAR `bar` (see
+    /// [`PciFunction::bar_read`]). The ROM is read-only.
+    pub fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) -> Vec<Event> {
+        let mut events = Vec::new();
+        let Some(size) = self.bar(bar).map(|b| b.size) else {
+            return events;
+        };
+        let len = data.len() as u64;
+        if bar == ROM_BAR || data.is_empty() || offset.checked_add(len).is_none_or(|e| e > size) {
+            return events;
+        }
+        if let Some(m) = &mut self.msix {
+            if bar == m.table_bar
+                && offset >= m.table_offset
+                && offset + len <= m.table_offset + m.table_len()
+            {
+                m.write_table((offset - m.table_offset) as usize, data);
+                if self.mode == Mode::Msix {
+                    self.refresh_vectors(&mut events);
+                }
+                return events;
+            }
+            if bar == m.pba_bar
+                && offset >= m.pba_offset
+                && offset + len <= m.pba_offset + m.pba_len()
+            {
+                // The PBA is read-only.
+                return events;
+            }
+        }
+        let index = u32::from(bar);
+        let region_size = self.host.region(index).map_or(0, |r| r.size);
+        if offset + len > region_size {
+            return events;
+        }
+        if let Err(e) = self.host.write(index, offset, data) {
+            self.errors.push(format!(
+                "vfio_region_write({}:region{index}+0x{offset:x}, {len}) failed: {}",
+                self.host.name(),
+                e.strerror()
+            ));
+        }
+        events
+    }
+
+    /// The PBA: a masked vector whose eventfd holds a signal is pending.
+    fn pba(&self) -> Vec<u8> {
+        let Some(m) = &self.msix else {
+            return Vec::new();
+        };
+        let mut pba = vec![0u8; m.pba_len() as usize];
+        if self.mode == Mode::Msix {
+            for v in self.vectors.iter().filter(|v| v.masked && v.signalled()) {
+                pba[usize::from(v.index) / 8] |= 1 << (v.index % 8);
+            }
+        }
+        pba
+    }
+
+    fn rom_read(&mut self, offset: u64, data: &mut [u8]) {
+        if self.rom.is_none() {
+            self.rom = Some(self.load_rom());
+        }
+        let rom = self.rom.as_deref().unwrap_or_default();
+        for (i, b) in data.iter_mut().enumerate() {
+            // Past the image, a ROM reads as all ones (QEMU's vfio_rom_read).
+            *b = rom.get(offset as usize + i).copied().unwrap_or(0xff);
+        }
+    }
+
+    /// QEMU's `vfio_pci_load_rom`: the whole ROM region, once.
+    fn load_rom(&mut self) -> Vec<u8> {
+        let size = self.host.region(ROM).map_or(0, |r| r.size);
+        let mut buf = vec![0xffu8; usize::try_from(size).unwrap_or(0)];
+        if !buf.is_empty()
+            && let Err(e) = self.host.read(ROM, 0, &mut buf)
+        {
+            self.errors
+                .push(format!("vfio: Error reading device ROM: {}", e.strerror()));
+            buf.fill(0xff);
+        }
+        buf
+    }
+
+    fn msi_route(&self, msix: bool) -> Route {
+        let off = if msix {
+            self.options.no_kvm_msix
+        } else {
+            self.options.no_kvm_msi
+        };
+        if off { Route::Userspace } else { Route::Irqfd }
+    }
+
+    /// QEMU's `vfio_disable_interrupts`: MSI/MSI-X off, then INTx off.
+    fn disable_interrupts(&mut self, events: &mut Vec<Event>) {
+        match self.mode {
+            Mode::Msi | Mode::Msix => {
+                let index = if self.mode == Mode::Msi { MSI } else { MSIX };
+                let _ = self.host.disable_irqs(index);
+                self.vectors.clear();
+                events.push(Event::VectorsChanged);
+            }
+            Mode::Intx => {
+                let _ = self.host.disable_irqs(INTX);
+                if let Some(i) = &mut self.intx {
+                    i.enabled = false;
+                }
+                events.push(Event::IntxChanged);
+            }
+            Mode::None => {}
+        }
+        self.mode = Mode::None;
+    }
+
+    fn intx_enable(&mut self, events: &mut Vec<Event>) -> std::result::Result<(), String> {
+        let Some(intx) = &self.intx else {
+            return Ok(());
+        };
+        let fds = [Some(irq::borrowed(intx.trigger()))];
+        self.host
+            .set_irq_eventfds(INTX, 0, &fds)
+            .map_err(|e| format!("vfio: Error: Failed to setup INTx fd: {}", e.strerror()))?;
+        if intx.route == Route::Irqfd
+            && let Err(e) = self
+                .host
+                .set_unmask_eventfd(INTX, irq::borrowed(intx.resample()))
+        {
+            let _ = self.host.disable_irqs(INTX);
+            return Err(format!(
+                "vfio: Error: Failed to setup INTx unmask fd: {}",
+                e.strerror()
+            ));
+        }
+        if let Some(i) = &mut self.intx {
+            i.enabled = true;
+        }
+        self.mode = Mode::Intx;
+        events.push(Event::IntxChanged);
+        Ok(())
+    }
+
+    /// The guest's end-of-interrupt for INTx delivered through the VMM
+    /// ([`Route::Userspace`]): the host unmasks it (QEMU's `vfio_intx_eoi`).
+    ///
+    /// # Errors
+    /// The unmask failing.
+    pub fn intx_eoi(&mut self) -> Result<()> {
+        self.host.unmask(INTX).map_err(|e| {
+            Error::new(format!(
+                "vfio: Error: Failed to unmask INTx: {}",
+                e.strerror()
+            ))
+        })
+    }
+
+    fn new_vectors(&mut self, n: u32, route: Route) -> Option<Vec<Vector>> {
+        let mut v = Vec::new();
+        for i in 0..n {
+            match Vector::new(i as u16, route) {
+                Ok(x) => v.push(x),
+                Err(e) => {
+                    self.errors
+                        .push(format!("vfio: Error: event_notifier_init failed: {e}"));
+                    return None;
+                }
+            }
+        }
+        Some(v)
+    }
+
+    /// QEMU's `vfio_msi_enable`.
+    fn msi_enable(&mut self, events: &mut Vec<Event>) {
+        self.disable_interrupts(events);
+        let Some(msi) = self.msi else { return };
+        let n = msi.allocated(&self.cfg);
+        let Some(vectors) = self.new_vectors(n, self.msi_route(false)) else {
+            return self.intx_reenable(events);
+        };
+        let fds: Vec<Option<BorrowedFd<'_>>> = vectors
+            .iter()
+            .map(|v| Some(irq::borrowed(v.eventfd())))
+            .collect();
+        if let Err(e) = self.host.set_irq_eventfds(MSI, 0, &fds) {
+            self.errors.push(format!(
+                "vfio: Error: Failed to setup MSI fds: {}",
+                e.strerror()
+            ));
+            // "Let's try leaving interrupts disabled and hope the guest
+            // driver notices and tries again."
+            self.errors.push("vfio: Error: Failed to enable MSI".into());
+            return;
+        }
+        drop(fds);
+        self.vectors = vectors;
+        self.mode = Mode::Msi;
+        self.refresh_vectors(events);
+        events.push(Event::VectorsChanged);
+        events.dedup();
+    }
+
+    /// QEMU's `vfio_msi_disable`: back to INTx.
+    fn msi_disable(&mut self, events: &mut Vec<Event>) {
+        self.disable_interrupts(events);
+        self.intx_reenable(events);
+    }
+
+    fn intx_reenable(&mut self, events: &mut Vec<Event>) {
+        if let Err(e) = self.intx_enable(events) {
+            self.errors.push(e);
+        }
+    }
+
+    /// QEMU's `vfio_msix_enable`. Every vector of the table gets its
+    /// eventfd at once (QEMU adds them as the guest unmasks them; the
+    /// host allocates more vectors here, the guest sees the same).
+    fn msix_enable(&mut self, events: &mut Vec<Event>) {
+        self.disable_interrupts(events);
+        let Some(n) = self.msix.as_ref().map(|m| u32::from(m.entries)) else {
+            return;
+        };
+        let n = n.min(self.host.irq_count(MSIX)).max(1);
+        let Some(vectors) = self.new_vectors(n, self.msi_route(true)) else {
+            return self.intx_reenable(events);
+        };
+        let fds: Vec<Option<BorrowedFd<'_>>> = vectors
+            .iter()
+            .map(|v| Some(irq::borrowed(v.eventfd())))
+            .collect();
+        if let Err(e) = self.host.set_irq_eventfds(MSIX, 0, &fds) {
+            self.errors.push(format!(
+                "vfio: failed to enable vectors, {}",
+                -(e.errno() as i32)
+            ));
+            return;
+        }
+        drop(fds);
+        self.vectors = vectors;
+        self.mode = Mode::Msix;
+        self.refresh_vectors(events);
+        events.push(Event::VectorsChanged);
+        events.dedup();
+    }
+
+    fn msix_disable(&mut self, events: &mut Vec<Event>) {
+        self.disable_interrupts(events);
+        self.intx_reenable(events);
+    }
+
+    /// Re-reads each vector's message and mask from the capability or
+    /// table; reports a change.
+    fn refresh_vectors(&mut self, events: &mut Vec<Event>) {
+        let mut changed = false;
+        for v in &mut self.vectors {
+            let (message, masked) = match (self.mode, &self.msi, &self.msix) {
+                (Mode::Msi, Some(m), _) => (
+                    m.message(&self.cfg, u32::from(v.index)),
+                    m.masked(&self.cfg, u32::from(v.index)),
+                ),
+                (Mode::Msix, _, Some(m)) => (
+                    m.message(usize::from(v.index)),
+                    m.entry_masked(usize::from(v.index)) || m.function_masked(&self.cfg),
+                ),
+                _ => continue,
+            };
+            if v.message != message || v.masked != masked {
+                v.message = message;
+                v.masked = masked;
+                changed = true;
+            }
+        }
+        if changed && !events.contains(&Event::VectorsChanged) {
+            events.push(Event::VectorsChanged);
+        }
+    }
+
+    /// Maps every region of the VMM's guest memory for the device's DMA,
+    /// IOVA = guest physical address, through the device's IOMMU backend
+    /// (QEMU's `vfio_listener_region_add` for RAM sections). All or
+    /// nothing: a region that fails unmaps those this call mapped.
+    ///
+    /// The IOMMU pins the pages: if the VMM frees the memory while it is
+    /// mapped, the device keeps reaching those pages, never memory the
+    /// process maps at the same address later.
+    ///
+    /// # Errors
+    /// No-IOMMU mode (the device would use host physical addresses); a
+    /// region without a host address; the kernel refusing a mapping
+    /// (overlap, outside the IOMMU's aperture, over the locked-memory limit).
+    pub fn map_guest_memory<M: GuestMemoryBackend>(&mut self, mem: &M) -> Result<()> {
+        if !self.host.dma_translated() {
+            return Err(Error::new(format!(
+                "vfio {}: guest memory cannot be mapped for DMA in no-IOMMU mode",
+                self.host.name()
+            ))
+            .with_hint("DMA would use host physical addresses: enable the host IOMMU (intel_iommu=on, or AMD's default) and bind the device to vfio-pci without enable_unsafe_noiommu_mode"));
+        }
+        let mut done = Vec::new();
+        for r in mem.iter() {
+            let gpa = r.start_addr().0;
+            let len = r.len();
+            let res = r
+                .get_host_address(MemoryRegionAddress(0))
+                .map_err(|e| {
+                    Error::new(format!(
+                        "vfio {}: guest memory at 0x{gpa:x} has no host address: {e}",
+                        self.host.name()
+                    ))
+                })
+                .and_then(|host| {
+                    // SAFETY: the region's memory stays mapped in the
+                    // process while `mem` lives; should the VMM free it
+                    // while mapped, the IOMMU keeps the pages pinned, so the
+                    // device never reaches memory the process reuses.
+                    // vm-memory only accesses guest memory with volatile
+                    // operations, so device writes break no Rust reference.
+                    unsafe { self.host.dma_map(gpa, host, len) }
+                        .map_err(|e| dma_error(gpa, len, host, &e))
+                });
+            if let Err(e) = res {
+                for (g, l) in done {
+                    let _ = self.host.dma_unmap(g, l);
+                }
+                return Err(e);
+            }
+            done.push((gpa, len));
+        }
+        self.dma.extend(done);
+        Ok(())
+    }
+
+    /// Removes the DMA mapping of the guest memory region at `gpa` of
+    /// `len` bytes, as mapped by [`PciFunction::map_guest_memory`] (QEMU's
+    /// `vfio_listener_region_del`).
+    ///
+    /// # Errors
+    /// No such mapping; the kernel refusing.
+    pub fn unmap_guest_region(&mut self, gpa: u64, len: u64) -> Result<()> {
+        let Some(i) = self.dma.iter().position(|&m| m == (gpa, len)) else {
+            return Err(Error::new(format!(
+                "vfio {}: no DMA mapping of 0x{len:x} bytes at 0x{gpa:x}",
+                self.host.name()
+            )));
+        };
+        self.host.dma_unmap(gpa, len).map_err(|e| {
+            Error::new(format!(
+                "vfio_container_dma_unmap(0x{gpa:x}, 0x{len:x}) = -{} ({})",
+                e.errno() as i32,
+                e.strerror()
+            ))
+        })?;
+        self.dma.remove(i);
+        Ok(())
+    }
+
+    /// The guest memory regions mapped for DMA, as `(gpa, len)`.
+    pub fn dma_regions(&self) -> &[(u64, u64)] {
+        &self.dma
+    }
+}
+
+fn dma_error(gpa: u64, len: u64, host: *mut u8, e: &SysError) -> Error {
+    Error::new(format!(
+        "vfio_container_dma_map(0x{gpa:x}, 0x{len:x}, {host:p}) = -{} ({})",
+        e.errno() as i32,
+        strerror(e.errno())
+    ))
+}
+
+impl Drop for PciFunction {
+    fn drop(&mut self) {
+        // QEMU's vfio_exitfn: interrupts off, then the DMA mappings go
+        // with the memory listener.
+        self.disable_interrupts(&mut Vec::new());
+        for (g, l) in std::mem::take(&mut self.dma) {
+            let _ = self.host.dma_unmap(g, l);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

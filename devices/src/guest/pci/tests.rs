@@ -1,0 +1,871 @@
+//! The function against an in-memory host device: what `edu` cannot show
+//! (MSI-X, 64-bit and I/O BARs, the ROM, hidden and PCIe capabilities, ID
+//! overrides, sparse areas), with QEMU's behaviour as the expected values.
+
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use vfio_bindings::bindings::vfio as vb;
+
+use super::*;
+use crate::sys::vfio::{MappedRegion, RegionCap, RegionInfo, SparseArea};
+use crate::sys::{Errno, Op};
+
+thread_local! {
+    /// The calls the fakes of this test's thread received.
+    static CALLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record(call: String) {
+    CALLS.with(|c| c.borrow_mut().push(call));
+}
+
+/// A host device: config space and BAR contents in memory, every
+/// interrupt and DMA call recorded.
+#[derive(Debug, Default)]
+struct Fake {
+    config: RefCell<Vec<u8>>,
+    regions: Vec<RegionInfo>,
+    bar_bytes: RefCell<Vec<Vec<u8>>>,
+    irqs: Vec<u32>,
+    translated: bool,
+    fail_config_read: bool,
+}
+
+fn region(index: u32, size: u64, mmap: bool) -> RegionInfo {
+    RegionInfo {
+        index,
+        flags: 0x3 | if mmap { 0x4 } else { 0 },
+        size,
+        offset: 0,
+        caps: Vec::new(),
+    }
+}
+
+impl Fake {
+    /// `edu`-like: 1234:11e8, BAR0 1 MiB memory, INTA, MSI at 0x40.
+    fn new() -> Fake {
+        CALLS.with(|c| c.borrow_mut().clear());
+        let mut c = vec![0u8; 256];
+        c[0..4].copy_from_slice(&[0x34, 0x12, 0xe8, 0x11]);
+        c[0x06] = 0x10;
+        c[0x08] = 0x10;
+        c[0x0b] = 0xff;
+        c[0x10..0x14].copy_from_slice(&0xfea0_0000u32.to_le_bytes());
+        c[0x2c..0x30].copy_from_slice(&[0xf4, 0x1a, 0x00, 0x11]);
+        c[0x34] = 0x40;
+        c[0x3d] = 1;
+        c[0x40] = 0x05; // MSI, 64-bit, 1 vector
+        c[0x41] = 0x00;
+        c[0x42] = 0x80;
+        let mut regions: Vec<RegionInfo> = (0..=8).map(|i| region(i, 0, false)).collect();
+        regions[0] = region(0, 1 << 20, true);
+        regions[7] = region(vb::VFIO_PCI_CONFIG_REGION_INDEX, 256, false);
+        Fake {
+            config: RefCell::new(c),
+            bar_bytes: RefCell::new(vec![vec![0; 1 << 20]; 7]),
+            regions,
+            irqs: vec![1, 1, 0, 0, 0],
+            translated: true,
+            ..Fake::default()
+        }
+    }
+}
+
+impl HostFunction for Fake {
+    fn name(&self) -> &str {
+        "0000:00:01.0"
+    }
+    fn region(&self, index: u32) -> Option<&RegionInfo> {
+        self.regions.iter().find(|r| r.index == index && r.size > 0)
+    }
+    fn read(&self, index: u32, offset: u64, buf: &mut [u8]) -> crate::sys::Result<()> {
+        let o = offset as usize;
+        if index == CONFIG {
+            if self.fail_config_read {
+                return Err(SysError::new(Op::RegionRead, Errno::EFAULT));
+            }
+            buf.copy_from_slice(&self.config.borrow()[o..o + buf.len()]);
+        } else {
+            buf.copy_from_slice(&self.bar_bytes.borrow()[index as usize][o..o + buf.len()]);
+        }
+        Ok(())
+    }
+    fn write(&self, index: u32, offset: u64, data: &[u8]) -> crate::sys::Result<()> {
+        let o = offset as usize;
+        record(format!("write {index} 0x{offset:x} {data:?}"));
+        if index == CONFIG {
+            // The kernel keeps COMMAND; everything else it virtualizes.
+            if o == 4 {
+                self.config.borrow_mut()[4..4 + data.len()].copy_from_slice(data);
+            }
+        } else {
+            self.bar_bytes.borrow_mut()[index as usize][o..o + data.len()].copy_from_slice(data);
+        }
+        Ok(())
+    }
+    fn mmap(&self, index: u32, offset: u64, len: u64) -> crate::sys::Result<MappedRegion> {
+        record(format!("mmap {index} 0x{offset:x} 0x{len:x}"));
+        crate::sys::vfio::MappedRegion::anonymous(len as usize)
+    }
+    fn irq_count(&self, index: u32) -> u32 {
+        self.irqs.get(index as usize).copied().unwrap_or(0)
+    }
+    fn set_irq_eventfds(
+        &self,
+        index: u32,
+        start: u32,
+        fds: &[Option<BorrowedFd<'_>>],
+    ) -> crate::sys::Result<()> {
+        let n = fds
+            .iter()
+            .filter(|f| f.is_some_and(|f| f.as_raw_fd() >= 0))
+            .count();
+        record(format!("irqs {index} start {start} fds {n}"));
+        Ok(())
+    }
+    fn set_unmask_eventfd(&self, index: u32, _fd: BorrowedFd<'_>) -> crate::sys::Result<()> {
+        record(format!("unmask-fd {index}"));
+        Ok(())
+    }
+    fn unmask(&self, index: u32) -> crate::sys::Result<()> {
+        record(format!("unmask {index}"));
+        Ok(())
+    }
+    fn disable_irqs(&self, index: u32) -> crate::sys::Result<()> {
+        record(format!("disable {index}"));
+        Ok(())
+    }
+    fn dma_translated(&self) -> bool {
+        self.translated
+    }
+    unsafe fn dma_map(&self, iova: u64, _host: *mut u8, len: u64) -> crate::sys::Result<()> {
+        if iova >= 1 << 40 {
+            return Err(SysError::new(Op::MapDma, Errno::ERANGE));
+        }
+        record(format!("map 0x{iova:x} 0x{len:x}"));
+        Ok(())
+    }
+    fn dma_unmap(&self, iova: u64, len: u64) -> crate::sys::Result<()> {
+        record(format!("unmap 0x{iova:x} 0x{len:x}"));
+        Ok(())
+    }
+}
+
+fn layout(fake: &Fake) -> Layout {
+    let mut bars = [Bar::default(); 6];
+    let c = fake.config.borrow();
+    for (i, b) in bars.iter_mut().enumerate() {
+        let reg = u32::from_le_bytes(c[0x10 + 4 * i..0x14 + 4 * i].try_into().unwrap());
+        b.size = fake.regions[i].size;
+        b.ioport = reg & 1 != 0;
+        b.mem64 = !b.ioport && reg & 6 == 4;
+    }
+    Layout {
+        config: c.clone(),
+        bars,
+        msix: None,
+    }
+}
+
+fn build(fake: Fake, options: FunctionOptions) -> PciFunction {
+    let l = layout(&fake);
+    PciFunction::new(Box::new(fake), &l, options).unwrap()
+}
+
+fn r32(f: &mut PciFunction, at: u16) -> u32 {
+    let mut b = [0u8; 4];
+    f.config_read(at, &mut b);
+    u32::from_le_bytes(b)
+}
+
+fn r16(f: &mut PciFunction, at: u16) -> u16 {
+    let mut b = [0u8; 2];
+    f.config_read(at, &mut b);
+    u16::from_le_bytes(b)
+}
+
+fn w32(f: &mut PciFunction, at: u16, v: u32) -> Vec<Event> {
+    f.config_write(at, &v.to_le_bytes())
+}
+
+fn w16(f: &mut PciFunction, at: u16, v: u16) -> Vec<Event> {
+    f.config_write(at, &v.to_le_bytes())
+}
+
+#[test]
+fn bar_sizing_programming_and_decode() {
+    let mut f = build(Fake::new(), FunctionOptions::default());
+    // The host's residual address is not shown.
+    assert_eq!(r32(&mut f, 0x10), 0);
+    assert_eq!(w32(&mut f, 0x10, u32::MAX), []);
+    assert_eq!(r32(&mut f, 0x10), 0xfff0_0000, "1 MiB sizing mask");
+    w32(&mut f, 0x10, 0xe000_0000);
+    assert_eq!(r32(&mut f, 0x10), 0xe000_0000);
+    assert_eq!(f.bar(0).unwrap().address, None, "memory decoding is off");
+    let ev = w16(&mut f, 0x04, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    assert_eq!(
+        ev,
+        [Event::BarMoved {
+            bar: 0,
+            old: None,
+            new: Some(0xe000_0000)
+        }]
+    );
+    // COMMAND reaches the device (its BAR mappings need memory decoding).
+    assert_eq!(r16(&mut f, 0x04), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    assert_eq!(f.bar_at(0xe000_0008, Space::Memory), Some((0, 8)));
+    assert_eq!(f.bar_at(0xe010_0000, Space::Memory), None);
+    assert_eq!(f.bar_at(0xe000_0008, Space::Io), None);
+    // Sizing again while decoding unmaps it, as QEMU's pci_bar_address does.
+    let ev = w32(&mut f, 0x10, u32::MAX);
+    assert_eq!(
+        ev,
+        [Event::BarMoved {
+            bar: 0,
+            old: Some(0xe000_0000),
+            new: None
+        }]
+    );
+    // The whole BAR is mappable: one area of 1 MiB.
+    let areas: Vec<_> = f
+        .bar(0)
+        .unwrap()
+        .areas
+        .iter()
+        .map(|a| (a.offset, a.len))
+        .collect();
+    assert_eq!(areas, [(0, 1 << 20)]);
+}
+
+#[test]
+fn io_and_64_bit_bars() {
+    let mut fake = Fake::new();
+    {
+        let mut c = fake.config.borrow_mut();
+        c[0x10..0x14].copy_from_slice(&0x0000_000cu32.to_le_bytes()); // 64-bit prefetchable
+        c[0x18..0x1c].copy_from_slice(&0x0000_c001u32.to_le_bytes()); // BAR2: I/O
+    }
+    fake.regions[0] = region(0, 1 << 32, true);
+    fake.regions[2] = region(2, 0x20, false);
+    let mut f = build(fake, FunctionOptions::default());
+    let kinds: Vec<_> = f
+        .bars()
+        .iter()
+        .map(|b| (b.index, b.kind, b.size, b.prefetchable))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (0, BarKind::Mem64, 1 << 32, true),
+            (2, BarKind::Io, 0x20, false)
+        ]
+    );
+    assert_eq!(r32(&mut f, 0x10), 0xc);
+    w32(&mut f, 0x10, u32::MAX);
+    w32(&mut f, 0x14, u32::MAX);
+    assert_eq!(r32(&mut f, 0x10), 0xc, "low half of a 4 GiB BAR sizes to 0");
+    assert_eq!(r32(&mut f, 0x14), 0xffff_ffff);
+    w32(&mut f, 0x10, 0);
+    w32(&mut f, 0x14, 0x8);
+    w32(&mut f, 0x18, u32::MAX);
+    assert_eq!(r32(&mut f, 0x18), 0xffff_ffe1, "32-byte I/O BAR");
+    w32(&mut f, 0x18, 0xc000);
+    let ev = w16(&mut f, 0x04, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+    assert_eq!(
+        ev,
+        [
+            Event::BarMoved {
+                bar: 0,
+                old: None,
+                new: Some(0x8_0000_0000)
+            },
+            Event::BarMoved {
+                bar: 2,
+                old: None,
+                new: Some(0xc000)
+            }
+        ]
+    );
+    assert_eq!(f.bar_at(0xc01f, Space::Io), Some((2, 0x1f)));
+    // The I/O BAR is trapped: its accesses reach the device's region.
+    f.bar_write(2, 4, &[0xaa]);
+    let mut b = [0u8; 1];
+    f.bar_read(2, 4, &mut b);
+    assert_eq!(b, [0xaa]);
+    assert!(f.bar(2).unwrap().areas.is_empty());
+}
+
+#[test]
+fn id_overrides_and_class_code() {
+    let mut f = build(
+        Fake::new(),
+        FunctionOptions {
+            vendor_id: Some(0x8086),
+            device_id: Some(0x1234),
+            sub_vendor_id: Some(0),
+            sub_device_id: Some(0xbeef),
+            class_code: Some(0x020000),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r32(&mut f, 0x00), 0x1234_8086);
+    assert_eq!(r32(&mut f, 0x2c), 0xbeef_0000);
+    assert_eq!(r32(&mut f, 0x08) >> 8, 0x020000);
+    assert_eq!(
+        r32(&mut f, 0x08) & 0xff,
+        0x10,
+        "the revision stays the device's"
+    );
+    // A guest cannot write them.
+    w16(&mut f, 0x00, 0xffff);
+    assert_eq!(r16(&mut f, 0x00), 0x8086);
+    let mut f = build(Fake::new(), FunctionOptions::default());
+    assert_eq!(r32(&mut f, 0x00), 0x11e8_1234);
+    assert_eq!(r32(&mut f, 0x2c), 0x1100_1af4);
+}
+
+#[test]
+fn multifunction_bit_is_the_property() {
+    let fake = Fake::new();
+    fake.config.borrow_mut()[0x0e] = 0x80;
+    let mut f = build(fake, FunctionOptions::default());
+    let mut b = [0u8; 1];
+    f.config_read(0x0e, &mut b);
+    assert_eq!(b, [0]);
+    let mut f = build(
+        Fake::new(),
+        FunctionOptions {
+            multifunction: true,
+            ..Default::default()
+        },
+    );
+    f.config_read(0x0e, &mut b);
+    assert_eq!(b, [0x80]);
+}
+
+#[test]
+fn msi_enable_routes_vectors_and_disable_returns_to_intx() {
+    let fake = Fake::new();
+    fake.config.borrow_mut()[0x42] = 0x84; // 64-bit, 4 vectors capable
+    let mut f = build(fake, FunctionOptions::default());
+    let intx = f.intx().unwrap();
+    assert_eq!(
+        (intx.pin, intx.route, intx.enabled),
+        (1, Route::Irqfd, true)
+    );
+    assert_eq!(r16(&mut f, 0x42), 0x84, "QMASK from the device, QSIZE 0");
+    w32(&mut f, 0x44, 0xfee0_0000);
+    w32(&mut f, 0x48, 0);
+    w16(&mut f, 0x4c, 0x4031);
+    assert!(f.vectors().is_empty());
+    // Two vectors (QSIZE 1) and enable.
+    let ev = w16(&mut f, 0x42, 0x84 | 0x10 | 1);
+    assert_eq!(ev, [Event::IntxChanged, Event::VectorsChanged]);
+    assert!(!f.intx().unwrap().enabled);
+    let v: Vec<_> = f
+        .vectors()
+        .iter()
+        .map(|v| (v.index, v.message, v.route))
+        .collect();
+    assert_eq!(
+        v,
+        [
+            (
+                0,
+                MsiMessage {
+                    address: 0xfee0_0000,
+                    data: 0x4030
+                },
+                Route::Irqfd
+            ),
+            (
+                1,
+                MsiMessage {
+                    address: 0xfee0_0000,
+                    data: 0x4031
+                },
+                Route::Irqfd
+            ),
+        ]
+    );
+    // Reprogramming while enabled updates the messages.
+    assert_eq!(w16(&mut f, 0x4c, 0x4050), [Event::VectorsChanged]);
+    assert_eq!(f.vectors()[1].message.data, 0x4051);
+    // Disable: vectors go, INTx comes back.
+    assert_eq!(
+        w16(&mut f, 0x42, 0x94),
+        [Event::VectorsChanged, Event::IntxChanged]
+    );
+    assert!(f.vectors().is_empty());
+    let calls = f.host_calls();
+    let irq: Vec<_> = calls
+        .iter()
+        .filter(|c| !c.starts_with("write") && !c.starts_with("mmap"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        irq,
+        [
+            "irqs 0 start 0 fds 1",
+            "unmask-fd 0",
+            "disable 0",
+            "irqs 1 start 0 fds 2",
+            "disable 1",
+            "irqs 0 start 0 fds 1",
+            "unmask-fd 0"
+        ]
+    );
+}
+
+#[test]
+fn no_kvm_properties_choose_userspace_routes() {
+    let mut f = build(
+        Fake::new(),
+        FunctionOptions {
+            no_kvm_intx: true,
+            no_kvm_msi: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(f.intx().unwrap().route, Route::Userspace);
+    // No resample eventfd is registered; EOI unmasks through the VMM.
+    assert!(!f.host_calls().iter().any(|c| c == "unmask-fd 0"));
+    f.intx_eoi().unwrap();
+    assert_eq!(f.host_calls().last().unwrap(), "unmask 0");
+    w16(&mut f, 0x42, 0x81);
+    assert_eq!(f.vectors()[0].route, Route::Userspace);
+}
+
+/// A device with MSI-X: 8 vectors, table at BAR 4 offset 0x2000, PBA at
+/// 0x3000, and a PCIe endpoint capability.
+fn msix_fake() -> (Fake, MsixInfo) {
+    let fake = Fake::new();
+    {
+        let mut c = fake.config.borrow_mut();
+        c.resize(4096, 0);
+        c[0x41] = 0x50;
+        c[0x50] = 0x11;
+        c[0x51] = 0x60;
+        c[0x52..0x54].copy_from_slice(&7u16.to_le_bytes());
+        c[0x54..0x58].copy_from_slice(&0x2004u32.to_le_bytes());
+        c[0x58..0x5c].copy_from_slice(&0x3004u32.to_le_bytes());
+        c[0x60] = 0x10; // PCIe
+        c[0x61] = 0x00;
+        c[0x62..0x64].copy_from_slice(&0x0002u16.to_le_bytes()); // endpoint, v2
+        c[0x6c..0x70].copy_from_slice(&0x0041_1c12u32.to_le_bytes()); // LNKCAP
+        c[0x72..0x74].copy_from_slice(&0x1011u16.to_le_bytes()); // LNKSTA
+        // Extended: AER at 0x100 -> SR-IOV at 0x140 -> DSN at 0x180.
+        c[0x100..0x104].copy_from_slice(&(0x0001u32 | 1 << 16 | 0x140 << 20).to_le_bytes());
+        c[0x140..0x144].copy_from_slice(&(0x0010u32 | 1 << 16 | 0x180 << 20).to_le_bytes());
+        c[0x180..0x184].copy_from_slice(&(0x0003u32 | 1 << 16).to_le_bytes());
+    }
+    let mut fake = fake;
+    fake.regions[4] = region(4, 0x4000, true);
+    fake.regions[7] = region(vb::VFIO_PCI_CONFIG_REGION_INDEX, 4096, false);
+    fake.irqs = vec![1, 1, 8, 0, 0];
+    let info = MsixInfo {
+        entries: 8,
+        table_bar: 4,
+        table_offset: 0x2000,
+        pba_bar: 4,
+        pba_offset: 0x3000,
+        noresize: false,
+        relocated: false,
+    };
+    (fake, info)
+}
+
+fn build_msix(fake: Fake, info: MsixInfo, options: FunctionOptions) -> PciFunction {
+    let mut l = layout(&fake);
+    l.msix = Some(info);
+    PciFunction::new(Box::new(fake), &l, options).unwrap()
+}
+
+#[test]
+fn msix_table_pba_and_per_vector_mask() {
+    let (fake, info) = msix_fake();
+    let mut f = build_msix(fake, info, FunctionOptions::default());
+    // The capability is QEMU's: QSIZE, table and PBA registers.
+    assert_eq!(r32(&mut f, 0x50), 0x0007_6011);
+    assert_eq!(r32(&mut f, 0x54), 0x2004);
+    assert_eq!(r32(&mut f, 0x58), 0x3004);
+    // The table and PBA pages are trapped; the rest of BAR 4 is mapped.
+    let areas: Vec<_> = f
+        .bar(4)
+        .unwrap()
+        .areas
+        .iter()
+        .map(|a| (a.offset, a.len))
+        .collect();
+    assert_eq!(areas, [(0, 0x2000)]);
+    // Every vector starts masked.
+    let mut b = [0u8; 4];
+    f.bar_read(4, 0x2000 + 12, &mut b);
+    assert_eq!(u32::from_le_bytes(b), 1);
+    // Program vector 3 and enable MSI-X with the function mask set.
+    f.bar_write(4, 0x2030, &0xfee0_1000u32.to_le_bytes());
+    f.bar_write(4, 0x2038, &0x41u32.to_le_bytes());
+    let ev = w16(&mut f, 0x52, 0xc007);
+    assert_eq!(ev, [Event::IntxChanged, Event::VectorsChanged]);
+    assert_eq!(f.vectors().len(), 8);
+    assert!(f.vectors().iter().all(|v| v.masked));
+    // Function mask off: still masked per vector.
+    assert_eq!(w16(&mut f, 0x52, 0x8007), []);
+    // Unmask vector 3: one change, its message as programmed.
+    let ev = f.bar_write(4, 0x203c, &0u32.to_le_bytes());
+    assert_eq!(ev, [Event::VectorsChanged]);
+    let v = &f.vectors()[3];
+    assert_eq!(
+        (v.masked, v.message),
+        (
+            false,
+            MsiMessage {
+                address: 0xfee0_1000,
+                data: 0x41
+            }
+        )
+    );
+    // A masked vector that fired reads as pending in the PBA.
+    f.vectors()[5].eventfd().write(1).unwrap();
+    f.vectors()[3].eventfd().write(1).unwrap();
+    let mut p = [0u8; 8];
+    f.bar_read(4, 0x3000, &mut p);
+    assert_eq!(p[0], 1 << 5, "vector 3 is unmasked: not pending");
+    // The PBA is read-only; reserved vector-control bits read as 0.
+    f.bar_write(4, 0x3000, &[0xff; 8]);
+    f.bar_write(4, 0x204c, &0xffff_fffeu32.to_le_bytes());
+    f.bar_read(4, 0x204c, &mut b);
+    assert_eq!(u32::from_le_bytes(b), 0);
+    // Disable: back to INTx.
+    assert_eq!(
+        w16(&mut f, 0x52, 0x0007),
+        [Event::VectorsChanged, Event::IntxChanged]
+    );
+    let calls = f.host_calls();
+    assert!(
+        calls.contains(&"irqs 2 start 0 fds 8".to_string()),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn msix_relocation_adds_space_the_guest_sees() {
+    let (mut fake, _) = msix_fake();
+    fake.regions[4] = region(4, 0x2000, true);
+    let mut l = layout(&fake);
+    // x-msix-relocation=bar4 doubled BAR 4: table and PBA in the new half.
+    l.bars[4].size = 0x4000;
+    l.msix = Some(MsixInfo {
+        entries: 8,
+        table_bar: 4,
+        table_offset: 0x2000,
+        pba_bar: 4,
+        pba_offset: 0x3000,
+        noresize: false,
+        relocated: true,
+    });
+    let mut f = PciFunction::new(Box::new(fake), &l, FunctionOptions::default()).unwrap();
+    assert_eq!(f.bar(4).unwrap().size, 0x4000);
+    let areas: Vec<_> = f
+        .bar(4)
+        .unwrap()
+        .areas
+        .iter()
+        .map(|a| (a.offset, a.len))
+        .collect();
+    assert_eq!(areas, [(0, 0x2000)], "the host region is mapped whole");
+    w32(&mut f, 0x20, u32::MAX);
+    assert_eq!(
+        r32(&mut f, 0x20),
+        0xffff_c000,
+        "the guest sizes the grown BAR"
+    );
+    let mut b = [0u8; 4];
+    f.bar_read(4, 0x3800, &mut b);
+    assert_eq!(
+        b, [0; 4],
+        "added space that is neither table nor PBA reads 0"
+    );
+    f.bar_read(4, 0x200c, &mut b);
+    assert_eq!(
+        u32::from_le_bytes(b),
+        1,
+        "the table lives in the added half"
+    );
+}
+
+#[test]
+fn pcie_capability_per_bus_and_hidden_extended_capabilities() {
+    // Conventional bus: shown as the device has it, 256 bytes of config.
+    let (fake, info) = msix_fake();
+    let mut f = build_msix(fake, info, FunctionOptions::default());
+    assert_eq!(r32(&mut f, 0x60) & 0xff, 0x10);
+    assert_eq!(r32(&mut f, 0x100), u32::MAX, "no extended space on PCI");
+    // Behind a bridge on a PCIe machine: hidden, MSI-X's next is 0.
+    let (fake, info) = msix_fake();
+    let mut f = build_msix(
+        fake,
+        info,
+        FunctionOptions {
+            bus: BusKind::PciUnderPcie,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r16(&mut f, 0x50) >> 8, 0, "PCIe capability skipped");
+    // Root complex: an endpoint becomes an integrated endpoint without link.
+    let (fake, info) = msix_fake();
+    let mut f = build_msix(
+        fake,
+        info,
+        FunctionOptions {
+            bus: BusKind::PcieRoot,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r16(&mut f, 0x62) & 0xf0, 0x90);
+    assert_eq!(r32(&mut f, 0x6c), 0);
+    assert_eq!(r16(&mut f, 0x72), 0);
+    // Extended list: SR-IOV is skipped, AER -> DSN.
+    assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16 | 0x180 << 20);
+    assert_eq!(r32(&mut f, 0x180), 0x0003 | 1 << 16);
+    // Port: link status is emulated as the device negotiated it.
+    let (fake, info) = msix_fake();
+    let mut f = build_msix(
+        fake,
+        info,
+        FunctionOptions {
+            bus: BusKind::PciePort,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r16(&mut f, 0x62) & 0xf0, 0x00);
+    assert_eq!(r16(&mut f, 0x72), 0x1011);
+}
+
+#[test]
+fn hidden_head_of_the_extended_list_reads_as_id_zero() {
+    let (fake, info) = msix_fake();
+    {
+        let mut c = fake.config.borrow_mut();
+        c[0x100..0x104].copy_from_slice(&(0x0010u32 | 1 << 16 | 0x180 << 20).to_le_bytes());
+    }
+    let mut f = build_msix(
+        fake,
+        info,
+        FunctionOptions {
+            bus: BusKind::PciePort,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r32(&mut f, 0x100), 0x180 << 20);
+}
+
+#[test]
+fn rom_from_the_device_from_a_file_or_none() {
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x8000, false);
+    fake.bar_bytes.borrow_mut()[6][..2].copy_from_slice(&[0x55, 0xaa]);
+    let mut f = build(fake, FunctionOptions::default());
+    let rom = f.bar(ROM_BAR).unwrap();
+    assert_eq!((rom.kind, rom.size), (BarKind::Rom, 0x8000));
+    assert!(rom.areas.is_empty(), "the ROM is always trapped");
+    w32(&mut f, 0x30, u32::MAX);
+    assert_eq!(r32(&mut f, 0x30), 0xffff_8001);
+    w32(&mut f, 0x30, 0xd000_0000);
+    assert_eq!(w16(&mut f, 0x04, PCI_COMMAND_MEMORY), []);
+    let ev = w32(&mut f, 0x30, 0xd000_0001);
+    assert_eq!(
+        ev,
+        [Event::BarMoved {
+            bar: ROM_BAR,
+            old: None,
+            new: Some(0xd000_0000)
+        }]
+    );
+    let mut b = [0u8; 2];
+    f.bar_read(ROM_BAR, 0, &mut b);
+    assert_eq!(b, [0x55, 0xaa]);
+    f.bar_write(ROM_BAR, 0, &[0, 0]);
+    f.bar_read(ROM_BAR, 0, &mut b);
+    assert_eq!(b, [0x55, 0xaa], "read-only");
+    // romfile: its bytes in a BAR of romsize, all ones past the image.
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x8000, false);
+    let mut f = build(
+        fake,
+        FunctionOptions {
+            rom: RomSource::File {
+                image: vec![0x55, 0xaa, 0x01],
+                size: 0x1000,
+                bar: true,
+            },
+            ..Default::default()
+        },
+    );
+    assert_eq!(f.bar(ROM_BAR).unwrap().size, 0x1000);
+    let mut b = [0u8; 4];
+    f.bar_read(ROM_BAR, 0, &mut b);
+    assert_eq!(b, [0x55, 0xaa, 0x01, 0xff]);
+    // rombar=0 with a file: no BAR, the image for the firmware.
+    let f = build(
+        Fake::new(),
+        FunctionOptions {
+            rom: RomSource::File {
+                image: vec![1],
+                size: 0x800,
+                bar: false,
+            },
+            ..Default::default()
+        },
+    );
+    assert!(f.bar(ROM_BAR).is_none());
+    assert_eq!(f.rom_image(), Some(&[1u8][..]));
+    // rombar=0 or romfile="": no ROM BAR, and the register reads 0.
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x8000, false);
+    let mut f = build(
+        fake,
+        FunctionOptions {
+            rom: RomSource::None,
+            ..Default::default()
+        },
+    );
+    assert!(f.bar(ROM_BAR).is_none());
+    w32(&mut f, 0x30, u32::MAX);
+    assert_eq!(r32(&mut f, 0x30), 0);
+}
+
+#[test]
+fn sparse_areas_and_x_no_mmap() {
+    let mut fake = Fake::new();
+    fake.regions[0].caps = vec![RegionCap::SparseMmap(vec![
+        SparseArea {
+            offset: 0x1000,
+            size: 0x1000,
+        },
+        SparseArea {
+            offset: 0x80000,
+            size: 0x80000,
+        },
+    ])];
+    let f = build(fake, FunctionOptions::default());
+    let areas: Vec<_> = f
+        .bar(0)
+        .unwrap()
+        .areas
+        .iter()
+        .map(|a| (a.offset, a.len))
+        .collect();
+    assert_eq!(areas, [(0x1000, 0x1000), (0x80000, 0x80000)]);
+    let f = build(
+        Fake::new(),
+        FunctionOptions {
+            no_mmap: true,
+            ..Default::default()
+        },
+    );
+    assert!(f.bar(0).unwrap().areas.is_empty());
+    assert!(!f.host_calls().iter().any(|c| c.starts_with("mmap")));
+}
+
+#[test]
+fn trapped_bar_accesses_reach_the_device() {
+    let mut f = build(
+        Fake::new(),
+        FunctionOptions {
+            no_mmap: true,
+            ..Default::default()
+        },
+    );
+    f.bar_write(0, 0x04, &0x1234_5678u32.to_le_bytes());
+    let mut b = [0u8; 4];
+    f.bar_read(0, 0x04, &mut b);
+    assert_eq!(u32::from_le_bytes(b), 0x1234_5678);
+    // Past the BAR, or a BAR that does not exist: all ones, nothing sent.
+    f.bar_read(0, (1 << 20) - 2, &mut b);
+    assert_eq!(b, [0xff; 4]);
+    f.bar_read(3, 0, &mut b);
+    assert_eq!(b, [0xff; 4]);
+    assert!(f.bar_write(0, u64::MAX, &[1]).is_empty());
+}
+
+#[test]
+fn config_accesses_out_of_range_or_misaligned_read_all_ones() {
+    let mut f = build(Fake::new(), FunctionOptions::default());
+    let mut b = [0u8; 4];
+    f.config_read(0x100, &mut b);
+    assert_eq!(b, [0xff; 4]);
+    f.config_read(0x02, &mut b);
+    assert_eq!(b, [0xff; 4]);
+    let mut b3 = [0u8; 3];
+    f.config_read(0, &mut b3);
+    assert_eq!(b3, [0xff; 3]);
+    assert!(f.config_write(0xfe, &[0; 4]).is_empty());
+}
+
+#[test]
+fn a_failing_device_read_is_reported_in_qemus_words() {
+    let mut fake = Fake::new();
+    fake.fail_config_read = true;
+    let mut f = build(fake, FunctionOptions::default());
+    assert_eq!(r16(&mut f, 0x04), 0xffff);
+    assert_eq!(
+        f.take_errors(),
+        ["vfio_pci_read_config(0000:00:01.0, 0x4, 0x2) failed: Bad address"]
+    );
+    // Fully emulated registers never reach the device.
+    assert_eq!(r32(&mut f, 0x10), 0);
+    assert!(f.take_errors().is_empty());
+}
+
+#[test]
+fn guest_memory_is_mapped_at_its_guest_address_or_refused() {
+    use vm_memory::{GuestAddress, GuestMemoryMmap};
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[
+        (GuestAddress(0), 0x10000),
+        (GuestAddress(0x100000), 0x20000),
+    ])
+    .unwrap();
+    let mut f = build(Fake::new(), FunctionOptions::default());
+    f.map_guest_memory(&mem).unwrap();
+    assert_eq!(f.dma_regions(), [(0, 0x10000), (0x100000, 0x20000)]);
+    f.unmap_guest_region(0x100000, 0x20000).unwrap();
+    assert_eq!(
+        f.unmap_guest_region(0x100000, 0x20000)
+            .unwrap_err()
+            .to_string(),
+        "vfio 0000:00:01.0: no DMA mapping of 0x20000 bytes at 0x100000"
+    );
+    // All or nothing: the second region fails, the first is unmapped.
+    let far = GuestMemoryMmap::<()>::from_ranges(&[
+        (GuestAddress(0x200000), 0x1000),
+        (GuestAddress(1 << 40), 0x1000),
+    ])
+    .unwrap();
+    let e = f.map_guest_memory(&far).unwrap_err().to_string();
+    assert!(
+        e.starts_with("vfio_container_dma_map(0x10000000000, 0x1000, 0x")
+            && e.ends_with(") = -34 (Numerical result out of range)"),
+        "{e}"
+    );
+    assert_eq!(f.host_calls().last().unwrap(), "unmap 0x200000 0x1000");
+    assert_eq!(f.dma_regions(), [(0, 0x10000)]);
+    // No-IOMMU mode is refused.
+    let mut fake = Fake::new();
+    fake.translated = false;
+    let mut f = build(fake, FunctionOptions::default());
+    let e = f.map_guest_memory(&mem).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "vfio 0000:00:01.0: guest memory cannot be mapped for DMA in no-IOMMU mode"
+    );
+    assert!(f.dma_regions().is_empty());
+}
+
+impl PciFunction {
+    /// What the host was asked since the newest `Fake` was made.
+    fn host_calls(&self) -> Vec<String> {
+        CALLS.with(|c| c.borrow().clone())
+    }
+}
