@@ -315,6 +315,7 @@ impl PciFunction {
             errors,
         };
         f.add_capabilities(layout.msix.as_ref());
+        f.quiesce();
         let pin = f.cfg.byte(PCI_INTERRUPT_PIN);
         if (1..=4).contains(&pin) && f.host.irq_count(INTX) > 0 {
             let route = if f.options.no_kvm_intx {
@@ -330,6 +331,25 @@ impl PciFunction {
             }
         }
         Ok(f)
+    }
+
+    /// The state a guest finds at machine reset (QEMU's
+    /// `vfio_pci_pre_reset` and `pci_do_device_reset`): no I/O or memory
+    /// decoding, no bus mastering, INTx not disabled, whatever the
+    /// device's previous user left.
+    fn quiesce(&mut self) {
+        let cmd = self.config_word(PCI_COMMAND as u16)
+            & !(PCI_COMMAND_IO
+                | PCI_COMMAND_MEMORY
+                | PCI_COMMAND_MASTER
+                | PCI_COMMAND_INTX_DISABLE);
+        self.config_write(PCI_COMMAND as u16, &cmd.to_le_bytes());
+    }
+
+    fn config_word(&mut self, at: u16) -> u16 {
+        let mut b = [0u8; 2];
+        self.config_read(at, &mut b);
+        u16::from_le_bytes(b)
     }
 
     /// QEMU's `vfio_add_capabilities`: the standard list rebuilt from the
