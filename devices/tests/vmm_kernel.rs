@@ -26,11 +26,6 @@
 mod common;
 
 #[allow(dead_code)]
-#[path = "../examples/edu_vmm/adapter.rs"]
-mod adapter;
-#[path = "../examples/edu_vmm/device_api.rs"]
-mod device_api;
-#[allow(dead_code)]
 #[path = "../examples/edu_vmm/guest.rs"]
 mod guest;
 #[allow(dead_code)]
@@ -51,13 +46,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The guest's device, or a panic saying why this is not the guest.
 fn guest(test: &str) -> common::GuestDevice {
-    let g = common::GuestDevice::detect("vmm_kernel", test).unwrap_or_else(|| {
-        panic!(
-            "vmm_kernel::{test}: VFIOVM_BDFS is not set: run inside the qomgen vm guest \
-             (CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/vm/cargo-runner ... \
-             -- --include-ignored)"
-        )
-    });
+    let g = common::GuestDevice::detect();
     assert!(
         Path::new("/dev/kvm").exists(),
         "vmm_kernel::{test}: /dev/kvm is missing in the guest ({}): the kernel needs \

@@ -20,14 +20,13 @@
 //! bus 0 slot 3 behind a configuration-mechanism-#1 host bridge. The guest
 //! program ([`guest`], assembled at start-up with iced-x86) does what a
 //! driver does and reports each step on port 0x510; the VMM prints one
-//! line per step. The device is used through the [`device_api`] trait,
-//! implemented for now by [`adapter`] over the existing driver API.
+//! line per step. The device is qomgen's guest-facing PCI function
+//! (`qomgen_devices::guest::pci::PciFunction`), which vfio-pci's realize
+//! plans and `VfioPci::function_mut` builds.
 //!
 //! Exits 0 when the guest reports done, 1 on any failure (with the
 //! message), 2 on a usage error.
 
-mod adapter;
-mod device_api;
 mod guest;
 mod session;
 mod vmm;

@@ -3,12 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use qomgen::ObjectTree;
-use qomgen_devices::driver::Driver;
-use qomgen_devices::models::vfio_pci::VfioPci;
-
-use crate::adapter::Adapter;
 use crate::vmm::{self, RunReport, Transcript};
+use qomgen::ObjectTree;
+use qomgen_devices::models::vfio_pci::VfioPci;
 
 /// The IOMMU backend to realize the device with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,23 +75,22 @@ pub fn run(opts: &Options, t: &mut Transcript) -> Result<Session, String> {
         .map_err(|e| format!("-device {spec}: {e}"))?;
     let realize = t0.elapsed();
     let result = {
-        let guard = obj
-            .try_borrow()
+        let mut guard = obj
+            .try_borrow_mut()
             .map_err(|_| "device object is busy".to_owned())?;
         let dev = guard
-            .downcast_ref::<VfioPci>()
+            .downcast_mut::<VfioPci>()
             .ok_or("hostdev0 is not a vfio-pci device")?;
-        let driver = Driver::new(dev).map_err(|e| format!("{spec}: {e}"))?;
-        let a = driver.attached();
+        let a = dev.attached().ok_or("hostdev0 is not realized")?;
         t.line(format!(
             "vmm: -device {spec}: {} backend ({}), fd from {}",
             a.choice.backend, a.choice.reason, a.choice.fd_source
         ));
-        // Guest RAM outlives the adapter, which unmaps it from the IOMMU
-        // when dropped.
+        // Guest RAM outlives the function, which unmaps it from the IOMMU
+        // when the device is released.
         let mem = vmm::guest_memory()?;
-        let mut adapter = Adapter::new(driver, opts.no_kvm_msi)?;
-        vmm::run(&mut adapter, &mem, t)
+        let f = dev.function_mut().map_err(|e| format!("{spec}: {e}"))?;
+        vmm::run(f, &mem, t)
     };
     drop(obj);
     let released = tree.del_device("hostdev0").and_then(|()| {

@@ -3,8 +3,10 @@
 //! #1) with one assigned function, its BARs as KVM memory slots or trapped,
 //! and its MSI vectors routed to the guest.
 //!
-//! Everything the VMM needs from the device goes through
-//! [`PciFunctionApi`].
+//! Everything the VMM needs from the device goes through qomgen's
+//! guest-facing function, [`PciFunction`]: config accesses of the slot,
+//! trapped BAR accesses, the areas to map, the vectors to route, and guest
+//! RAM mapped for DMA.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +24,8 @@ use vm_memory::{
 };
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::device_api::{Event, MsiMessage, PciFunctionApi, Route, Space};
 use crate::guest::{self, Step};
+use qomgen_devices::guest::pci::{Event, MsiMessage, PciFunction, Route, Space};
 
 /// Guest RAM: 2 MiB at GPA 0 (program, stack, DMA buffers all inside, and
 /// below edu's 28-bit DMA mask).
@@ -127,7 +129,7 @@ impl PciHost {
 /// borrow does not cover this).
 struct Machine<'d, 'v> {
     vm: &'v VmFd,
-    dev: &'d mut dyn PciFunctionApi,
+    dev: &'d mut PciFunction,
     pci: PciHost,
     /// KVM slots of each BAR's mapped areas.
     bar_slots: BTreeMap<u8, Vec<u32>>,
@@ -175,11 +177,14 @@ impl Machine<'_, '_> {
                 .line(format!("vmm: BAR{bar} {} -> unmapped", fmt(old)));
             return Ok(());
         };
-        let Some(b) = self.dev.bars().iter().find(|b| b.index == bar).cloned() else {
+        let Some(b) = self.dev.bar(bar) else {
             return Err(format!("device moved BAR{bar}, which it does not list"));
         };
+        let size = b.size;
+        let areas: Vec<(u64, u64, *mut u8)> =
+            b.areas.iter().map(|a| (a.offset, a.len, a.host)).collect();
         let mut slots = Vec::new();
-        for area in &b.areas {
+        for &(offset, len, host) in &areas {
             let slot = self.free_slots.pop().unwrap_or_else(|| {
                 self.next_slot += 1;
                 self.next_slot
@@ -187,9 +192,9 @@ impl Machine<'_, '_> {
             let region = kvm_userspace_memory_region {
                 slot,
                 flags: 0,
-                guest_phys_addr: base + area.offset,
-                memory_size: area.len,
-                userspace_addr: area.host as u64,
+                guest_phys_addr: base + offset,
+                memory_size: len,
+                userspace_addr: host as u64,
             };
             // SAFETY: `area.host..+len` is the device's BAR mapping, which
             // stays mapped while the function is realized; the function
@@ -198,20 +203,20 @@ impl Machine<'_, '_> {
             unsafe { self.vm.set_user_memory_region(region) }.map_err(|e| {
                 format!(
                     "KVM slot {slot} for BAR{bar} area {:#x}+{:#x} at {:#x}: {e}",
-                    area.offset,
-                    area.len,
-                    base + area.offset
+                    offset,
+                    len,
+                    base + offset
                 )
             })?;
             slots.push(slot);
         }
-        let mapped: u64 = b.areas.iter().map(|a| a.len).sum();
+        let mapped: u64 = areas.iter().map(|a| a.1).sum();
         self.t.line(format!(
             "vmm: BAR{bar} {} -> {base:#x} ({:#x} bytes): {:#x} bytes as KVM slot(s) {slots:?}, {:#x} trapped",
             fmt(old),
-            b.size,
+            size,
             mapped,
-            b.size.saturating_sub(mapped)
+            size.saturating_sub(mapped)
         ));
         self.bar_slots.insert(bar, slots);
         Ok(())
@@ -470,7 +475,7 @@ extern "C" fn kick_handler(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
 /// Any KVM or device failure, a guest step failing, the guest stopping or
 /// the host-side timeout.
 pub fn run(
-    dev: &mut dyn PciFunctionApi,
+    dev: &mut PciFunction,
     mem: &GuestMemoryMmap,
     t: &mut Transcript,
 ) -> Result<RunReport, String> {
