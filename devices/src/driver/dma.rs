@@ -96,6 +96,10 @@ impl DmaBuffer {
         self.ptr.as_ptr()
     }
 
+    fn addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+
     /// Copies `buf.len()` bytes at `offset` out of the buffer.
     ///
     /// # Errors
@@ -292,52 +296,11 @@ impl<'a> Dma<'a> {
         'a: 'b,
     {
         let len = buffer.len() as u64;
-        // SAFETY: the range is `buffer`'s own anonymous mapping, which the
-        // returned DmaMapping borrows: it stays mapped in the process until
-        // the IOMMU mapping is removed on drop. If the DmaMapping is leaked
-        // the kernel keeps the pages pinned, so the device never reaches
-        // memory reused by the process. The buffer is only accessed with
-        // volatile raw-pointer operations (no Rust reference covers it), so
-        // device writes cannot break aliasing assumptions.
-        unsafe { self.map_host(buffer.as_ptr(), len, iova, access) }?;
-        Ok(DmaMapping {
-            backend: self.backend,
-            buffer,
-            iova,
-            len,
-            mapped: true,
-        })
-    }
-}
-
-impl Dma<'_> {
-    /// Maps `len` bytes of process memory at `host` at `iova` for the
-    /// device, without tying the mapping to an owner: the caller unmaps it
-    /// with [`Dma::unmap_host`]. This is what a VMM needs for guest RAM
-    /// allocated by another crate (e.g. vm-memory), where no [`DmaBuffer`]
-    /// exists; [`Dma::map`] is the safe wrapper for buffers of this module.
-    ///
-    /// # Safety
-    /// `host..host+len` must be memory this process owns (page aligned) and
-    /// keeps mapped until [`Dma::unmap_host`] is called (or the backend goes
-    /// away), and it must be treated as shared with the device: no Rust
-    /// reference may assume exclusive access to it while it is mapped.
-    ///
-    /// # Errors
-    /// As [`Dma::map`].
-    pub unsafe fn map_host(
-        &self,
-        host: *mut u8,
-        len: u64,
-        iova: u64,
-        access: DmaAccess,
-    ) -> Result<()> {
         if iova.checked_add(len).is_none() {
             return Err(DriverError::Invalid(format!(
                 "IOVA {iova:#x} + {len:#x} overflows"
             )));
         }
-        let addr = host as u64;
         match self.backend {
             Backend::Legacy { .. } if self.kind() == DmaBackendKind::NoIommu => {
                 return Err(DriverError::DmaUnavailable(
@@ -345,18 +308,24 @@ impl Dma<'_> {
                 ));
             }
             Backend::Legacy { group, .. } => {
-                // SAFETY: the caller guarantees the range stays owned and
-                // mapped until it is unmapped, and is shared with the device
-                // (this function's contract is `map_dma`'s).
-                unsafe { group.container().map_dma(addr, iova, len, access) }?;
+                // SAFETY: the range is `buffer`'s own anonymous mapping, which
+                // the returned DmaMapping borrows: it stays mapped in the
+                // process until the IOMMU mapping is removed on drop. If the
+                // DmaMapping is leaked the kernel keeps the pages pinned, so
+                // the device never reaches memory reused by the process. The
+                // buffer is only accessed with volatile raw-pointer operations
+                // (no Rust reference covers it), so device writes cannot
+                // break aliasing assumptions.
+                unsafe { group.container().map_dma(buffer.addr(), iova, len, access) }?;
             }
             Backend::Iommufd { .. } => {
                 let at = self
                     .backend
                     .with_iommufd(|fd, ioas| {
-                        // SAFETY: as for the legacy map above (same range,
-                        // same contract; iommufd pins the pages too).
-                        unsafe { fd.ioas_map(ioas, addr, len, Some(iova), access) }
+                        // SAFETY: as for the legacy map above (same buffer,
+                        // same ownership and access rules; iommufd pins the
+                        // pages too).
+                        unsafe { fd.ioas_map(ioas, buffer.addr(), len, Some(iova), access) }
                     })
                     .ok_or(DriverError::DmaUnavailable("iommufd object is busy"))??;
                 if at != iova {
@@ -370,20 +339,13 @@ impl Dma<'_> {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Removes a mapping made with [`Dma::map_host`].
-    ///
-    /// # Errors
-    /// The unmap failing, [`DriverError::UnmapMismatch`] if the kernel
-    /// removed a different amount than `len`.
-    pub fn unmap_host(&self, iova: u64, len: u64) -> Result<()> {
-        let got = unmap(self.backend, iova, len)?;
-        if got != len {
-            return Err(DriverError::UnmapMismatch { iova, len, got });
-        }
-        Ok(())
+        Ok(DmaMapping {
+            backend: self.backend,
+            buffer,
+            iova,
+            len,
+            mapped: true,
+        })
     }
 }
 

@@ -240,13 +240,6 @@ impl Mmio<'_> {
         self.map.is_empty()
     }
 
-    /// Process address of the first mapped byte (region offset
-    /// [`Mmio::start`]), e.g. to hand the mapping to KVM as a memory slot.
-    /// Accesses through it must be volatile and stay within [`Mmio::len`].
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.map.as_ptr()
-    }
-
     /// Whether stores are allowed (the region is writable).
     pub fn writable(&self) -> bool {
         self.writable
