@@ -9,7 +9,7 @@ use vfio_bindings::bindings::vfio as vb;
 
 use super::*;
 use crate::sys::vfio::{MappedRegion, RegionCap, RegionInfo, SparseArea};
-use crate::sys::{Errno, Op};
+use crate::sys::{Errno, Op, SysError};
 
 thread_local! {
     /// The calls the fakes of this test's thread received.

@@ -1,0 +1,179 @@
+//! Capabilities as the guest sees them: QEMU's `vfio_add_capabilities`,
+//! `vfio_add_std_cap`, `vfio_setup_pcie_cap` and `vfio_add_ext_cap`
+//! (hw/vfio/pci.c, QEMU 10.2).
+
+use crate::attach::MsixInfo;
+
+use super::config::{self, *};
+use super::irq::{MsiCap, MsixCap};
+use super::{BusKind, PciFunction};
+
+const PCI_CAP_ID_PM: u8 = 0x01;
+const PCI_CAP_ID_MSI: u8 = 0x05;
+const PCI_CAP_ID_EXP: u8 = 0x10;
+const PCI_CAP_ID_MSIX: u8 = 0x11;
+const PCI_EXT_CAP_ID_ARI: u16 = 0x0e;
+const PCI_EXT_CAP_ID_SRIOV: u16 = 0x10;
+const PCI_EXP_FLAGS_TYPE: u16 = 0x00f0;
+const PCI_EXP_TYPE_ENDPOINT: u16 = 0x0;
+const PCI_EXP_TYPE_LEG_END: u16 = 0x1;
+const PCI_EXP_TYPE_RC_END: u16 = 0x9;
+const PCI_EXP_LNKCAP: usize = 12;
+const PCI_EXP_LNKCTL: usize = 16;
+const PCI_EXP_LNKSTA: usize = 18;
+const PCI_EXP_LNKCAP2: usize = 44;
+const PCI_EXP_LNKCTL2: usize = 48;
+const PCI_EXP_LNKSTA2: usize = 50;
+
+impl PciFunction {
+    /// QEMU's `vfio_add_capabilities`: the standard list rebuilt from the
+    /// device's (MSI and MSI-X emulated, PCIe as the bus needs it), then
+    /// the extended list without SR-IOV and ARI.
+    pub(super) fn add_capabilities(&mut self, msix: Option<&MsixInfo>) {
+        let caps = config::std_caps(&self.cfg);
+        if caps.is_empty() {
+            return;
+        }
+        // "Begin the rebuild, use QEMU emulated list bits".
+        self.cfg.emulated[PCI_CAPABILITY_LIST] = 0xff;
+        self.cfg.emulated[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+        let mut kept = Vec::new();
+        for cap in &caps {
+            // "Use emulated next pointer to allow dropping caps".
+            self.cfg.emulated[cap.pos + 1] = 0xff;
+            let keep = match cap.id {
+                PCI_CAP_ID_MSI => {
+                    self.msi = Some(MsiCap::init(&mut self.cfg, cap.pos));
+                    true
+                }
+                PCI_CAP_ID_MSIX => match msix {
+                    Some(info) => {
+                        self.msix = Some(MsixCap::init(&mut self.cfg, cap.pos, info));
+                        true
+                    }
+                    None => false,
+                },
+                PCI_CAP_ID_EXP => self.setup_pcie_cap(cap.pos, cap.size),
+                _ => true,
+            };
+            if keep {
+                // pci_add_capability: capabilities are read-only unless set up otherwise.
+                if !matches!(cap.id, PCI_CAP_ID_MSI | PCI_CAP_ID_MSIX | PCI_CAP_ID_PM) {
+                    self.cfg.set_mask_range(
+                        Mask::W,
+                        cap.pos,
+                        cap.size.min(PCI_CONFIG_SPACE_SIZE - cap.pos),
+                        0,
+                    );
+                }
+                kept.push(cap.pos);
+            }
+        }
+        let first = kept.first().copied().unwrap_or(0);
+        self.cfg.bytes[PCI_CAPABILITY_LIST] = first as u8;
+        if kept.is_empty() {
+            self.cfg.bytes[PCI_STATUS] &= !PCI_STATUS_CAP_LIST;
+        } else {
+            self.cfg.bytes[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+        }
+        for (i, &pos) in kept.iter().enumerate() {
+            self.cfg.bytes[pos + 1] = kept.get(i + 1).copied().unwrap_or(0) as u8;
+        }
+        self.add_ext_caps();
+    }
+
+    /// QEMU's `vfio_setup_pcie_cap`: whether the capability stays, and the
+    /// fields emulated for the bus.
+    fn setup_pcie_cap(&mut self, pos: usize, size: usize) -> bool {
+        let flags = self.cfg.word(pos + 2);
+        let kind = (flags & PCI_EXP_FLAGS_TYPE) >> 4;
+        if !matches!(
+            kind,
+            PCI_EXP_TYPE_ENDPOINT | PCI_EXP_TYPE_LEG_END | PCI_EXP_TYPE_RC_END
+        ) {
+            // Realize refused these already (caps::check_std_caps).
+            return false;
+        }
+        match self.options.bus {
+            BusKind::Pci => true,
+            BusKind::PciUnderPcie => false,
+            BusKind::PcieRoot => match kind {
+                PCI_EXP_TYPE_ENDPOINT => {
+                    self.cfg.add_emulated_word(
+                        pos + 2,
+                        PCI_EXP_TYPE_RC_END << 4,
+                        PCI_EXP_FLAGS_TYPE,
+                    );
+                    if size > PCI_EXP_LNKCTL {
+                        self.cfg.add_emulated_long(pos + PCI_EXP_LNKCAP, 0, !0);
+                        self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL, 0, !0);
+                        self.cfg.add_emulated_word(pos + PCI_EXP_LNKSTA, 0, !0);
+                        if size > PCI_EXP_LNKCAP2 {
+                            self.cfg.add_emulated_long(pos + PCI_EXP_LNKCAP2, 0, !0);
+                            self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL2, 0, !0);
+                            self.cfg.add_emulated_word(pos + PCI_EXP_LNKSTA2, 0, !0);
+                        }
+                    }
+                    true
+                }
+                PCI_EXP_TYPE_LEG_END => false,
+                _ => true,
+            },
+            BusKind::PciePort => {
+                if kind == PCI_EXP_TYPE_RC_END {
+                    self.cfg.add_emulated_word(
+                        pos + 2,
+                        PCI_EXP_TYPE_ENDPOINT << 4,
+                        PCI_EXP_FLAGS_TYPE,
+                    );
+                    // PCI_EXP_LNK_MLW_1 | PCI_EXP_LNK_LS_25.
+                    self.cfg
+                        .add_emulated_long(pos + PCI_EXP_LNKCAP, 0x10 | 0x1, !0);
+                    self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL, 0, !0);
+                }
+                // Link status emulated, so the guest sees the negotiated width and speed.
+                let sta = self.cfg.word(pos + PCI_EXP_LNKSTA);
+                self.cfg
+                    .add_emulated_word(pos + PCI_EXP_LNKSTA, sta, 0x03f0 | 0x000f);
+                true
+            }
+        }
+    }
+
+    /// QEMU's `vfio_add_ext_cap`: SR-IOV (read-only VF BARs confuse
+    /// firmware) and ARI (needs next-function virtualization) are hidden.
+    fn add_ext_caps(&mut self) {
+        if self.cfg.len() < PCIE_CONFIG_SPACE_SIZE || self.cfg.long(PCI_CONFIG_SPACE_SIZE) == 0 {
+            return;
+        }
+        let caps = config::ext_caps(&self.cfg);
+        let kept: Vec<_> = caps
+            .iter()
+            .copied()
+            .filter(|c| !matches!(c.id, PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
+            .collect();
+        for c in &caps {
+            // Next pointers are emulated, so a dropped capability is skipped.
+            let em = self.cfg.emulated_bits(c.pos, 4) | 0xfff0_0000;
+            self.cfg.set_mask(Mask::Emulated, c.pos, 4, em);
+            self.cfg.set_mask(Mask::W, c.pos, 4, 0);
+        }
+        // The head at 0x100 is emulated whole: ID 0 when its capability is hidden.
+        self.cfg
+            .set_mask(Mask::Emulated, PCI_CONFIG_SPACE_SIZE, 4, u32::MAX);
+        let header = |id: u16, ver: u8, next: usize| {
+            u32::from(id) | (u32::from(ver) << 16) | ((next as u32) << 20)
+        };
+        let head_next = match kept.first() {
+            Some(c) if c.pos == PCI_CONFIG_SPACE_SIZE => None,
+            first => Some(first.map_or(0, |c| c.pos)),
+        };
+        if let Some(next) = head_next {
+            self.cfg.set_long(PCI_CONFIG_SPACE_SIZE, header(0, 0, next));
+        }
+        for (i, c) in kept.iter().enumerate() {
+            let next = kept.get(i + 1).map_or(0, |n| n.pos);
+            self.cfg.set_long(c.pos, header(c.id, c.version, next));
+        }
+    }
+}
