@@ -11,8 +11,10 @@ use crate::sys::{SysError, strerror};
 impl PciFunction {
     /// Maps every region of the VMM's guest memory for the device's DMA,
     /// IOVA = guest physical address, through the device's IOMMU backend
-    /// (QEMU's `vfio_listener_region_add` for RAM sections). All or
-    /// nothing: a region that fails unmaps those this call mapped.
+    /// (QEMU's `vfio_listener_region_add` for RAM sections). Regions
+    /// already mapped are left as they are, so a VMM whose memory map grew
+    /// calls it again with the whole map. All or nothing: a region that
+    /// fails unmaps those this call mapped.
     ///
     /// The IOMMU pins the pages: if the VMM frees the memory while it is
     /// mapped, the device keeps reaching those pages, never memory the
@@ -34,6 +36,9 @@ impl PciFunction {
         for r in mem.iter() {
             let gpa = r.start_addr().0;
             let len = r.len();
+            if self.dma.contains(&(gpa, len)) {
+                continue;
+            }
             let res = r
                 .get_host_address(MemoryRegionAddress(0))
                 .map_err(|e| {

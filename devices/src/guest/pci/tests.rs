@@ -834,6 +834,28 @@ fn guest_memory_is_mapped_at_its_guest_address_or_refused() {
     let mut f = build(Fake::new(), FunctionOptions::default());
     f.map_guest_memory(&mem).unwrap();
     assert_eq!(f.dma_regions(), [(0, 0x10000), (0x100000, 0x20000)]);
+    // The memory map grew: only the new region is mapped.
+    let grown = GuestMemoryMmap::<()>::from_ranges(&[
+        (GuestAddress(0), 0x10000),
+        (GuestAddress(0x100000), 0x20000),
+        (GuestAddress(0x400000), 0x1000),
+    ])
+    .unwrap();
+    f.map_guest_memory(&grown).unwrap();
+    let maps: Vec<_> = f
+        .host_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("map "))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            "map 0x0 0x10000",
+            "map 0x100000 0x20000",
+            "map 0x400000 0x1000"
+        ]
+    );
+    f.unmap_guest_region(0x400000, 0x1000).unwrap();
     f.unmap_guest_region(0x100000, 0x20000).unwrap();
     assert_eq!(
         f.unmap_guest_region(0x100000, 0x20000)
