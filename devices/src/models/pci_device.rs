@@ -14,12 +14,12 @@ const ACPI_INDEX_MAX: u32 = 16383;
 pub struct PciDevice {
     #[prop(default = PciDevfn::AUTO)]
     pub(crate) addr: PciDevfn,
-    // Parsed and kept: option ROMs are a guest-firmware concern this crate does not load.
+    // vfio-pci loads it for its guest-facing function's ROM BAR (guest::pci).
     #[prop]
     pub(crate) romfile: Option<String>,
     #[prop(default = u32::MAX)]
     pub(crate) romsize: u32,
-    // Kept for the interface; no BAR is exposed to a guest here.
+    // 0: no ROM BAR (vfio-pci's guest-facing function); otherwise one.
     #[prop(default = -1)]
     pub(crate) rombar: i32,
     #[prop(default = false)]

@@ -24,12 +24,32 @@ impl DeviceImpl for VfioPciDevice {}
 
 /// VFIO-based PCI device assignment
 ///
-/// Realize probes what the host side can tell: MSI-X (`x-msix-relocation`),
-/// the display (`display`, `xres`, `yres`) and migration support
-/// (`enable-migration`, `x-device-dirty-page-tracking`). Properties that
-/// configure the guest-facing side a VMM builds (KVM interrupt bypass, IGD
-/// quirks, ROM, the other migration tuning) are parsed, validated and kept:
-/// they are part of the interface QEMU users write.
+/// Realize attaches the host device and probes what the host side can
+/// tell: MSI-X (`x-msix-relocation`), the display (`display`, `xres`,
+/// `yres`) and migration support (`enable-migration`,
+/// `x-device-dirty-page-tracking`). It also plans the PCI function the
+/// guest sees, which [`VfioPci::function_mut`] builds
+/// ([`crate::guest::pci`]); these properties act on it:
+///
+/// | property | what it does to the guest's function |
+/// |---|---|
+/// | `x-pci-vendor-id`, `x-pci-device-id`, `x-pci-sub-vendor-id`, `x-pci-sub-device-id`, `x-pci-class-code` | emulated IDs and class |
+/// | `x-msix-relocation` | where the guest finds the MSI-X table and PBA |
+/// | `x-no-mmap` | every BAR access trapped, nothing mapped |
+/// | `x-no-kvm-intx`, `x-no-kvm-msi`, `x-no-kvm-msix` | [`crate::guest::pci::Route::Userspace`] instead of an irqfd |
+/// | `romfile`, `rombar`, `romsize`, `multifunction` (of `pci-device`) | the ROM BAR and its contents, the header's multi-function bit |
+///
+/// The others need a machine this crate does not model, and are parsed,
+/// validated and kept as part of the interface QEMU users write: the IGD,
+/// GeForce and NVIDIA quirks (`x-igd-*`, `x-no-geforce-quirks`,
+/// `x-nv-gpudirect-clique`: device-specific config and BAR quirks),
+/// `x-vga` (legacy VGA ranges of a machine), `x-req` (hot-unplug requests
+/// need a hotplug controller), `x-intx-mmap-timeout-ms` (QEMU's timer for
+/// devices whose INTx EOI it cannot see; with KVM's resample irqfd a VMM
+/// sees every EOI), `x-no-kvm-ioeventfd` / `x-no-vfio-ioeventfd` (quirk
+/// ioeventfds), `x-balloon-allowed`, `bootindex`, `x-vpasid-cap-offset`
+/// (a vIOMMU's PASID) and the migration tuning (`x-pre-copy-dirty-page-
+/// tracking`, `x-migration-*`, `migration-events`).
 #[derive(Device, Debug)]
 #[device(name = "vfio-pci")]
 pub struct VfioPci {
