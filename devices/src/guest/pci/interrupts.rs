@@ -101,38 +101,55 @@ impl PciFunction {
         Some(v)
     }
 
-    /// QEMU's `vfio_msi_enable`.
-    pub(super) fn msi_enable(&mut self, events: &mut Vec<Event>) {
+    /// QEMU's `vfio_msi_enable` (`mode` [`Mode::Msi`]) and
+    /// `vfio_msix_enable` ([`Mode::Msix`]): INTx off, one eventfd per
+    /// vector handed to the host. For MSI-X every vector of the table gets
+    /// its eventfd at once (QEMU adds them as the guest unmasks them; the
+    /// host allocates more vectors here, the guest sees the same). When the
+    /// host refuses, interrupts stay off: "Let's try leaving interrupts
+    /// disabled and hope the guest driver notices and tries again."
+    pub(super) fn vectors_enable(&mut self, mode: Mode, events: &mut Vec<Event>) {
         self.disable_interrupts(events);
-        let Some(msi) = self.msi else { return };
-        let n = msi.allocated(&self.cfg);
-        let Some(vectors) = self.new_vectors(n, self.msi_route(false)) else {
+        let (index, n) = match (mode, self.msi, &self.msix) {
+            (Mode::Msi, Some(msi), _) => (MSI, msi.allocated(&self.cfg)),
+            (Mode::Msix, _, Some(m)) => (
+                MSIX,
+                u32::from(m.entries).min(self.host.irq_count(MSIX)).max(1),
+            ),
+            _ => return,
+        };
+        let Some(vectors) = self.new_vectors(n, self.msi_route(mode == Mode::Msix)) else {
             return self.intx_reenable(events);
         };
         let fds: Vec<Option<BorrowedFd<'_>>> = vectors
             .iter()
             .map(|v| Some(irq::borrowed(v.eventfd())))
             .collect();
-        if let Err(e) = self.host.set_irq_eventfds(MSI, 0, &fds) {
-            self.errors.push(format!(
-                "vfio: Error: Failed to setup MSI fds: {}",
-                e.strerror()
-            ));
-            // "Let's try leaving interrupts disabled and hope the guest
-            // driver notices and tries again."
-            self.errors.push("vfio: Error: Failed to enable MSI".into());
+        if let Err(e) = self.host.set_irq_eventfds(index, 0, &fds) {
+            if mode == Mode::Msi {
+                self.errors.push(format!(
+                    "vfio: Error: Failed to setup MSI fds: {}",
+                    e.strerror()
+                ));
+                self.errors.push("vfio: Error: Failed to enable MSI".into());
+            } else {
+                self.errors.push(format!(
+                    "vfio: failed to enable vectors, {}",
+                    -(e.errno() as i32)
+                ));
+            }
             return;
         }
         drop(fds);
         self.vectors = vectors;
-        self.mode = Mode::Msi;
+        self.mode = mode;
         self.refresh_vectors(events);
         events.push(Event::VectorsChanged);
         events.dedup();
     }
 
-    /// QEMU's `vfio_msi_disable`: back to INTx.
-    pub(super) fn msi_disable(&mut self, events: &mut Vec<Event>) {
+    /// QEMU's `vfio_msi_disable` and `vfio_msix_disable`: back to INTx.
+    pub(super) fn vectors_disable(&mut self, events: &mut Vec<Event>) {
         self.disable_interrupts(events);
         self.intx_reenable(events);
     }
@@ -141,42 +158,6 @@ impl PciFunction {
         if let Err(e) = self.intx_enable(events) {
             self.errors.push(e);
         }
-    }
-
-    /// QEMU's `vfio_msix_enable`. Every vector of the table gets its
-    /// eventfd at once (QEMU adds them as the guest unmasks them; the
-    /// host allocates more vectors here, the guest sees the same).
-    pub(super) fn msix_enable(&mut self, events: &mut Vec<Event>) {
-        self.disable_interrupts(events);
-        let Some(n) = self.msix.as_ref().map(|m| u32::from(m.entries)) else {
-            return;
-        };
-        let n = n.min(self.host.irq_count(MSIX)).max(1);
-        let Some(vectors) = self.new_vectors(n, self.msi_route(true)) else {
-            return self.intx_reenable(events);
-        };
-        let fds: Vec<Option<BorrowedFd<'_>>> = vectors
-            .iter()
-            .map(|v| Some(irq::borrowed(v.eventfd())))
-            .collect();
-        if let Err(e) = self.host.set_irq_eventfds(MSIX, 0, &fds) {
-            self.errors.push(format!(
-                "vfio: failed to enable vectors, {}",
-                -(e.errno() as i32)
-            ));
-            return;
-        }
-        drop(fds);
-        self.vectors = vectors;
-        self.mode = Mode::Msix;
-        self.refresh_vectors(events);
-        events.push(Event::VectorsChanged);
-        events.dedup();
-    }
-
-    pub(super) fn msix_disable(&mut self, events: &mut Vec<Event>) {
-        self.disable_interrupts(events);
-        self.intx_reenable(events);
     }
 
     /// Re-reads each vector's message and mask from the capability or

@@ -442,8 +442,8 @@ impl PciFunction {
             let was = msi.enabled(&self.cfg);
             self.cfg.write(at, data);
             match (was, msi.enabled(&self.cfg)) {
-                (false, true) => self.msi_enable(&mut events),
-                (true, false) => self.msi_disable(&mut events),
+                (false, true) => self.vectors_enable(Mode::Msi, &mut events),
+                (true, false) => self.vectors_disable(&mut events),
                 (true, true) => self.refresh_vectors(&mut events),
                 (false, false) => {}
             }
@@ -464,8 +464,8 @@ impl PciFunction {
                 .as_ref()
                 .map(|m| (m.enabled(&self.cfg), m.function_masked(&self.cfg)));
             match (msix, now) {
-                (Some((false, _)), Some((true, _))) => self.msix_enable(&mut events),
-                (Some((true, _)), Some((false, _))) => self.msix_disable(&mut events),
+                (Some((false, _)), Some((true, _))) => self.vectors_enable(Mode::Msix, &mut events),
+                (Some((true, _)), Some((false, _))) => self.vectors_disable(&mut events),
                 (Some((true, a)), Some((true, b))) if a != b => self.refresh_vectors(&mut events),
                 _ => {}
             }

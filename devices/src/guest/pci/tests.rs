@@ -480,6 +480,19 @@ fn msix_fake() -> (Fake, MsixInfo) {
     (fake, info)
 }
 
+/// The MSI-X device on a bus of `bus`'s kind.
+fn on_bus(bus: BusKind) -> PciFunction {
+    let (fake, info) = msix_fake();
+    build_msix(
+        fake,
+        info,
+        FunctionOptions {
+            bus,
+            ..Default::default()
+        },
+    )
+}
+
 fn build_msix(fake: Fake, info: MsixInfo, options: FunctionOptions) -> PciFunction {
     let mut l = layout(&fake);
     l.msix = Some(info);
@@ -607,26 +620,10 @@ fn pcie_capability_per_bus_and_hidden_extended_capabilities() {
     assert_eq!(r32(&mut f, 0x60) & 0xff, 0x10);
     assert_eq!(r32(&mut f, 0x100), u32::MAX, "no extended space on PCI");
     // Behind a bridge on a PCIe machine: hidden, MSI-X's next is 0.
-    let (fake, info) = msix_fake();
-    let mut f = build_msix(
-        fake,
-        info,
-        FunctionOptions {
-            bus: BusKind::PciUnderPcie,
-            ..Default::default()
-        },
-    );
+    let mut f = on_bus(BusKind::PciUnderPcie);
     assert_eq!(r16(&mut f, 0x50) >> 8, 0, "PCIe capability skipped");
     // Root complex: an endpoint becomes an integrated endpoint without link.
-    let (fake, info) = msix_fake();
-    let mut f = build_msix(
-        fake,
-        info,
-        FunctionOptions {
-            bus: BusKind::PcieRoot,
-            ..Default::default()
-        },
-    );
+    let mut f = on_bus(BusKind::PcieRoot);
     assert_eq!(r16(&mut f, 0x62) & 0xf0, 0x90);
     assert_eq!(r32(&mut f, 0x6c), 0);
     assert_eq!(r16(&mut f, 0x72), 0);
@@ -634,15 +631,7 @@ fn pcie_capability_per_bus_and_hidden_extended_capabilities() {
     assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16 | 0x180 << 20);
     assert_eq!(r32(&mut f, 0x180), 0x0003 | 1 << 16);
     // Port: link status is emulated as the device negotiated it.
-    let (fake, info) = msix_fake();
-    let mut f = build_msix(
-        fake,
-        info,
-        FunctionOptions {
-            bus: BusKind::PciePort,
-            ..Default::default()
-        },
-    );
+    let mut f = on_bus(BusKind::PciePort);
     assert_eq!(r16(&mut f, 0x62) & 0xf0, 0x00);
     assert_eq!(r16(&mut f, 0x72), 0x1011);
 }
