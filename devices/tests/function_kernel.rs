@@ -106,6 +106,23 @@ fn drive(f: &mut PciFunction, mapped: bool, noiommu: bool) {
     } else {
         assert!(bar.areas.is_empty(), "x-no-mmap=on maps nothing");
     }
+    // INTx: the device's assertion reaches the trigger eventfd; the host
+    // masks it until the resample eventfd is signalled (as KVM does on the
+    // guest's EOI with a resample irqfd), then it fires again.
+    let (trigger, resample) = {
+        let i = f.intx().unwrap();
+        (i.trigger().as_raw_fd(), i.resample().try_clone().unwrap())
+    };
+    for round in 0..2 {
+        f.bar_write(0, 0x60, &1u32.to_le_bytes());
+        assert!(
+            wait_readable(trigger, Duration::from_secs(5)),
+            "INTx reached the trigger eventfd (round {round})"
+        );
+        assert_eq!(f.intx().unwrap().trigger().read().unwrap(), 1);
+        f.bar_write(0, 0x64, &1u32.to_le_bytes());
+        resample.write(1).unwrap();
+    }
     // MSI through the emulated capability.
     let mut pos = r32(f, 0x34) as u16 & 0xfc;
     while pos != 0 && r32(f, pos) & 0xff != 0x05 {
