@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use qomgen::ObjectTree;
-use qomgen_devices::guest::pci::{Event, PciFunction, Space};
+use qomgen_devices::guest::pci::{BusKind, Event, PciFunction, Space};
 use qomgen_devices::models::vfio_pci::VfioPci;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -291,11 +291,9 @@ fn id_overrides_and_rom_files() {
     let obj = tree.device_add(&spec).unwrap();
     {
         let mut guard = obj.borrow_mut();
-        let f = guard
-            .downcast_mut::<VfioPci>()
-            .unwrap()
-            .function_mut()
-            .unwrap();
+        let dev = guard.downcast_mut::<VfioPci>().unwrap();
+        dev.set_bus_kind(BusKind::PcieRoot).unwrap();
+        let f = dev.function_mut().unwrap();
         assert_eq!(r32(f, 0x00), 0x11e8_8086);
         assert_eq!(r32(f, 0x2c) >> 16, 0xbeef);
         // The ROM BAR is the file's size rounded up to a power of two.
@@ -304,6 +302,14 @@ fn id_overrides_and_rom_files() {
         let mut b = [0u8; 8];
         f.bar_read(6, 0, &mut b);
         assert_eq!(b, [0x55, 0xaa, 0x10, 0x20, 0x30, 0xff, 0xff, 0xff]);
+        // edu is conventional PCI: on a PCIe bus it still has no extended
+        // config space.
+        assert_eq!(r32(f, 0x100), u32::MAX);
+        let e = dev.set_bus_kind(BusKind::Pci).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the guest-facing function is built: its bus can no longer change"
+        );
     }
     drop(obj);
     tree.clear();

@@ -270,6 +270,26 @@ impl VfioPci {
         }
     }
 
+    /// Where the VMM puts the function, which decides how its PCIe
+    /// capability and extended config space are shown (QEMU reads it from
+    /// the bus the device is plugged into); [`BusKind::Pci`] unless set.
+    /// Call it before [`VfioPci::function_mut`] first builds the function.
+    ///
+    /// # Errors
+    /// Before realize, or once the function is built.
+    pub fn set_bus_kind(&mut self, bus: BusKind) -> Result<()> {
+        match &mut self.function {
+            Some(GuestFunction::Planned(plan)) => {
+                plan.1.bus = bus;
+                Ok(())
+            }
+            Some(GuestFunction::Built(_)) => Err(qomgen::Error::new(
+                "the guest-facing function is built: its bus can no longer change",
+            )),
+            None => Err(qomgen::Error::new("the device is not realized")),
+        }
+    }
+
     /// What the properties decide about the guest-facing function, and
     /// the `romfile` loaded as QEMU's `pci_add_option_rom` does (after the
     /// device's own realize, so its errors carry no `vfio` prefix).
