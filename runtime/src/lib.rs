@@ -163,6 +163,27 @@ pub mod __private {
         p
     }
 
+    /// The initial value of a field that is no property and has no
+    /// `#[prop(skip, default = ...)]`: its `Default`. `F` is a marker
+    /// type named like the field, so that the error for a type without
+    /// `Default` names the field.
+    #[diagnostic::on_unimplemented(
+        message = "field `{F}` is no property, so it starts at `Default::default()`, and `{Self}` does not implement `Default`",
+        label = "`{Self}` is not `Default`",
+        note = "give the field its initial value with `#[prop(skip, default = ...)]`, or make it an `Option<{Self}>`"
+    )]
+    pub trait FieldDefault<F> {
+        /// The field's initial value.
+        fn field_default() -> Self;
+    }
+
+    impl<T: Default, F> FieldDefault<F> for T {
+        #[inline]
+        fn field_default() -> Self {
+            T::default()
+        }
+    }
+
     /// An accessor was called with an index its table does not have: the
     /// table and the accessor disagree, a bug in the generated code.
     #[cold]

@@ -333,3 +333,51 @@ fn a_raw_variant_name_is_its_value_without_r_hash() {
         "RawVariants"
     );
 }
+
+/// State fields that are no properties: one with a type that has no
+/// `Default` gets its initial value from `#[prop(skip, default = ...)]`
+/// (which may name `Self`), one named like a primitive type starts at
+/// `Default` without shadowing that type for the other fields.
+#[derive(Device)]
+#[device(name = "edge-state", category = Misc)]
+struct State {
+    #[prop(default = 2)]
+    queues: u32,
+    #[prop(skip, default = Self::log_sink())]
+    log: std::io::Sink,
+    #[prop(skip, default = vec![0u8; 4])]
+    ring: Vec<u8>,
+    u32: Option<std::num::NonZeroU32>,
+    #[prop(skip)]
+    hits: u64,
+}
+impl State {
+    fn log_sink() -> std::io::Sink {
+        std::io::sink()
+    }
+}
+impl DeviceImpl for State {}
+
+#[test]
+fn skipped_fields_are_state_with_their_default() {
+    let mut tree = ObjectTree::new();
+    let dev = tree.device_add("edge-state,queues=3").unwrap();
+    let dev = dev.borrow();
+    let s = dev.downcast_ref::<State>().unwrap();
+    assert_eq!(
+        (s.queues, s.ring.as_slice(), s.u32, s.hits),
+        (3, &[0u8; 4][..], None, 0)
+    );
+    let _ = &s.log;
+    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-state")
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "log" || n == "ring" || n == "hits" || n == "u32"),
+        "{names:?}"
+    );
+}
