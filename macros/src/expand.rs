@@ -600,6 +600,10 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
         quote!(#s)
     } else if p.setter.is_some() && p.write_only.is_some() {
         quote!("string")
+    } else if input.flavor == Flavor::Object {
+        // An object's string property is QOM's `string`
+        // (`object_class_property_add_str`); `str` is qdev's.
+        quote!(::qomgen::__private::object_type_name(#kind::TYPE_NAME))
     } else {
         quote!(#kind::TYPE_NAME)
     };

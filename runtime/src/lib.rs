@@ -137,6 +137,18 @@ pub mod __private {
         props
     }
 
+    /// The type name an object (not a device) shows for a property of a
+    /// kind named `type_name`: QOM's `string` for qdev's `str`, as QEMU's
+    /// objects add string properties with `object_class_property_add_str`
+    /// (qom/object.c); the rest unchanged.
+    pub const fn object_type_name(type_name: &'static str) -> &'static str {
+        if str_eq(type_name, "str") {
+            "string"
+        } else {
+            type_name
+        }
+    }
+
     /// `p` without a setter.
     pub const fn read_only(mut p: Property) -> Property {
         p.writable = false;
