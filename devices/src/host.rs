@@ -508,6 +508,46 @@ impl Host {
         self.open_rdwr(group.dev_path()).map(Group::from_fd)
     }
 
+    /// Whether `sysfsdev` is a PCI device: its `subsystem` link names
+    /// `pci` (a file such as `/etc/os-release`, a directory such as `/tmp`
+    /// or an mdev is none).
+    pub fn is_pci_device(&self, sysfsdev: impl AsRef<Path>) -> bool {
+        self.read_link(sysfsdev.as_ref().join("subsystem"))
+            .is_ok_and(|t| t.file_name().is_some_and(|n| n == "pci"))
+    }
+
+    /// How to turn the IOMMU on, for this host's CPU vendor, in the words
+    /// of libvirt's `virt-host-validate` (`virHostValidateIOMMU` in
+    /// tools/virt-host-validate-common.c): the vendor from the `vmx`/`svm`
+    /// CPU flags, the firmware's part from its ACPI table (`DMAR`/`IVRS`),
+    /// the kernel's from the boot argument that vendor's kernel takes
+    /// (AMD's has no `amd_iommu=on`).
+    pub fn iommu_enable_hint(&self) -> String {
+        let cpuinfo = self.read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let has_flag = |flag: &str| {
+            cpuinfo
+                .lines()
+                .filter(|l| l.starts_with("flags"))
+                .any(|l| l.split_whitespace().any(|w| w == flag))
+        };
+        let (table, bootarg) = if has_flag("vmx") {
+            ("DMAR", "intel_iommu=on")
+        } else if has_flag("svm") {
+            ("IVRS", "iommu=pt iommu=1")
+        } else {
+            return "Unknown if this platform has IOMMU support".to_owned();
+        };
+        if self.exists(format!("/sys/firmware/acpi/tables/{table}")) {
+            format!(
+                "IOMMU appears to be disabled in kernel. Add {bootarg} to kernel cmdline arguments"
+            )
+        } else {
+            format!(
+                "No ACPI {table} table found, IOMMU either disabled in BIOS or not supported by this hardware platform"
+            )
+        }
+    }
+
     /// `readlink(<sysfsdev>/iommu_group)` → group id (basename parsed like
     /// `sscanf("%d")`; negative ids are rejected as
     /// [`GroupError::BadGroupLink`]), plus no-IOMMU detection: the group's

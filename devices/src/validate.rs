@@ -76,6 +76,7 @@ impl Report {
     pub fn gather(host: &Host) -> Report {
         let p = HostProbe::gather(host);
         let mut c = Vec::new();
+        let iommu_hint = host.iommu_enable_hint();
         let vfio_mod = host.exists("/sys/module/vfio");
         c.push(if vfio_mod {
             check("vfio module", Status::Pass, "loaded or built in", None)
@@ -99,13 +100,15 @@ impl Report {
                 "/dev/vfio/vfio",
                 Status::Warn,
                 "only the no-IOMMU mode is available",
-                Some("Enable the IOMMU (intel_iommu=on / amd_iommu=on) for DMA isolation"),
+                Some(&format!(
+                    "DMA is not isolated without an IOMMU. {iommu_hint}"
+                )),
             ),
             (true, true, _) => check(
                 "/dev/vfio/vfio",
                 Status::Warn,
                 "no type1 IOMMU model",
-                Some("Enable the IOMMU (intel_iommu=on / amd_iommu=on)"),
+                Some(&iommu_hint),
             ),
             (true, false, _) => check(
                 "/dev/vfio/vfio",
@@ -137,11 +140,26 @@ impl Report {
             ),
         });
         c.push(if p.iommu_groups > 0 {
-            check("IOMMU groups", Status::Pass, format!("{} groups", p.iommu_groups), None)
+            check(
+                "IOMMU groups",
+                Status::Pass,
+                format!("{} groups", p.iommu_groups),
+                None,
+            )
         } else if !p.noiommu_groups.is_empty() {
-            check("IOMMU groups", Status::Warn, format!("only no-IOMMU groups: {:?}", p.noiommu_groups), Some("Without an IOMMU, DMA is not isolated"))
+            check(
+                "IOMMU groups",
+                Status::Warn,
+                format!("only no-IOMMU groups: {:?}", p.noiommu_groups),
+                Some("Without an IOMMU, DMA is not isolated"),
+            )
         } else {
-            check("IOMMU groups", Status::Fail, "no IOMMU groups", Some("Enable the IOMMU in firmware and on the kernel command line (intel_iommu=on / amd_iommu=on)"))
+            check(
+                "IOMMU groups",
+                Status::Fail,
+                "no IOMMU groups",
+                Some(&iommu_hint),
+            )
         });
         c.push(if p.vfio_cdev_supported {
             check(

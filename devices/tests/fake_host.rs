@@ -32,8 +32,8 @@ const ENOTTY: &str = "Inappropriate ioctl for device";
 const NO_HOST_HINT: &str = "Use -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE";
 const CDEV_HINT: &str = "Is your kernel config missing CONFIG_VFIO_DEVICE_CDEV?";
 const IOMMUFD_HINT: &str = "Is your kernel config missing CONFIG_IOMMUFD?";
-const NO_GROUP_HINT: &str =
-    "Is the IOMMU enabled (intel_iommu=on / amd_iommu=on), or is vfio's noiommu mode wanted?";
+/// The fake tree has no /proc/cpuinfo: the vendor is unknown.
+const NO_GROUP_HINT: &str = "Is the IOMMU enabled, or is vfio's noiommu mode wanted? Unknown if this platform has IOMMU support";
 const FD_HINT: &str = "The descriptor must be open in this process (inherited from the caller)";
 const CCW_UUID: &str = "6dfd3ec5-e8b3-4e18-a6fe-57bc9eceb920";
 const AP_UUID: &str = "4b0818b4-3fdb-4ec3-a0b1-0d1e4e5b0e11";
@@ -404,10 +404,11 @@ fn balloon_allowed_only_for_mdev() {
     );
     // An mdev passes the check and goes on to attach.
     let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
+    // An mdev without a group is no question of the IOMMU: no hint.
     f.fails_with(
         &format!("vfio-pci,sysfsdev={p},x-balloon-allowed=on"),
         &format!("vfio {PCI_MDEV_UUID}: no iommu_group found: {ENOENT}"),
-        Some(NO_GROUP_HINT),
+        None,
     );
 }
 
@@ -1138,7 +1139,7 @@ fn ccw_legacy_attach_errors_have_no_prefix() {
     f.fails_with(
         &spec,
         &format!("no iommu_group found: {ENOENT}"),
-        Some(NO_GROUP_HINT),
+        None, // an mdev: no IOMMU question
     );
 
     let mut f = Fake::new();
@@ -1287,7 +1288,7 @@ fn ap_legacy_attach_errors_are_prefixed_with_the_uuid() {
     f.fails_with(
         &format!("vfio-ap,sysfsdev={p}"),
         &format!("vfio {AP_UUID}: no iommu_group found: {ENOENT}"),
-        Some(NO_GROUP_HINT),
+        None, // an mdev: no IOMMU question
     );
     let mut f = Fake::new();
     let p = f.ap_mdev(Some(9));
@@ -1340,4 +1341,52 @@ fn every_failure_left_the_tree_usable() {
     assert_eq!(f.tree.len(), 2);
     f.tree.clear();
     assert!(f.tree.is_empty());
+}
+
+/// The "Is the IOMMU enabled" hint is for a PCI device without a group
+/// only, in virt-host-validate's words for the host's CPU vendor: never
+/// for a path that is no device.
+#[test]
+fn iommu_hint_only_for_a_pci_device_in_the_vendors_words() {
+    let mut f = Fake::new();
+    write(f.root(), "etc/os-release", "ID=debian\n");
+    mkdir(f.root(), "tmp");
+    f.fails_with(
+        "vfio-pci,sysfsdev=/etc/os-release",
+        &format!(
+            "vfio os-release: no iommu_group found: {}",
+            "Not a directory"
+        ),
+        None,
+    );
+    f.fails_with(
+        "vfio-pci,sysfsdev=/tmp",
+        &format!("vfio tmp: no iommu_group found: {ENOENT}"),
+        None,
+    );
+    let host = |cpu_flags: &str, table: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "proc/cpuinfo",
+            &format!("processor\t: 0\nflags\t\t: fpu {cpu_flags} sse\n"),
+        );
+        if let Some(t) = table {
+            write(dir.path(), &format!("sys/firmware/acpi/tables/{t}"), "");
+        }
+        Host::fake(dir.path()).iommu_enable_hint()
+    };
+    assert_eq!(
+        host("vmx", Some("DMAR")),
+        "IOMMU appears to be disabled in kernel. Add intel_iommu=on to kernel cmdline arguments"
+    );
+    assert_eq!(
+        host("svm", Some("IVRS")),
+        "IOMMU appears to be disabled in kernel. Add iommu=pt iommu=1 to kernel cmdline arguments"
+    );
+    assert_eq!(
+        host("svm", None),
+        "No ACPI IVRS table found, IOMMU either disabled in BIOS or not supported by this hardware platform"
+    );
+    assert_eq!(host("", None), "Unknown if this platform has IOMMU support");
 }

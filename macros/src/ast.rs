@@ -53,8 +53,12 @@ pub struct Field<'a> {
     /// [`replace_self`]): the generated statics and functions that name it
     /// are outside any `impl`.
     pub ty: Type,
-    /// `None` for plain state fields without `#[prop]`.
+    /// `None` for plain state fields: without `#[prop]` or with
+    /// `#[prop(skip)]`.
     pub prop: Option<PropAttrs>,
+    /// The `#[prop(skip, ...)]` of a state field (its `default` is the
+    /// field's initial value).
+    pub skipped: Option<PropAttrs>,
     pub doc: Option<String>,
     /// A `#[doc = ...]` in the description's paragraph that is no literal.
     pub doc_unreadable: Option<&'a syn::Expr>,
@@ -131,10 +135,15 @@ impl<'a> Input<'a> {
                 continue;
             }
             let (doc, doc_unreadable) = attr::doc_text(&f.attrs);
+            let (prop, skipped) = match attr::prop_attrs(cx, &f.attrs) {
+                Some(p) if p.skip.is_some() => (None, Some(p)),
+                p => (p, None),
+            };
             fields.push(Field {
                 ident,
                 ty: replace_self_in_type(&f.ty, &original.ident),
-                prop: attr::prop_attrs(cx, &f.attrs),
+                prop,
+                skipped,
                 doc,
                 doc_unreadable,
             });

@@ -37,6 +37,7 @@ pub const PROP_KEYS: &[&str] = &[
     "read_only",
     "setter",
     "set_after_realize",
+    "skip",
 ];
 
 #[derive(Default)]
@@ -64,6 +65,9 @@ pub struct PropAttrs {
     pub read_only: Option<Span>,
     pub setter: Option<Path>,
     pub set_after_realize: Option<Span>,
+    /// `skip`: the field is no property, only state (with `default = ...`
+    /// as its initial value).
+    pub skip: Option<Span>,
     /// The attribute did not parse (its error is recorded): the keys after
     /// the mistake are missing, so the model checks skip the field rather
     /// than report what is only the parse error's consequence.
@@ -360,6 +364,12 @@ pub fn prop_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Option<PropAttrs> {
                     if flag(&meta)?.value {
                         let s = meta.path.span_of_first();
                         set_once(cx, &mut p.set_after_realize, s, &meta, "prop");
+                    }
+                }
+                "skip" => {
+                    if flag(&meta)?.value {
+                        let s = meta.path.span_of_first();
+                        set_once(cx, &mut p.skip, s, &meta, "prop");
                     }
                 }
                 _ => unknown_key(cx, &meta, "prop", PROP_KEYS),

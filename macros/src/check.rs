@@ -14,11 +14,39 @@ pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
         check_since(cx, p);
         check_link(cx, field, p);
         check_access(cx, p);
-        check_default(cx, p);
+        check_default(cx, field, p);
         check_field_doc(cx, field, p);
+    }
+    for field in &input.fields {
+        if let Some(p) = field.skipped.as_ref().filter(|p| !p.failed) {
+            check_skip(cx, p);
+        }
     }
     check_desc(cx, input);
     check_type_doc(cx, input);
+}
+
+/// A `#[prop(skip)]` field is no property: of the keys only `default`,
+/// its initial value, means something for it.
+fn check_skip(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
+    let spans = [
+        ("name", p.name.as_ref().map(|s| s.span)),
+        ("desc", p.desc.as_ref().map(|s| s.span)),
+        ("since", p.since.as_ref().map(|s| s.span)),
+        ("link", p.link.as_ref().map(|s| s.span)),
+        ("write_only", p.write_only),
+        ("read_only", p.read_only),
+        ("setter", p.setter.as_ref().map(syn::spanned::Spanned::span)),
+        ("set_after_realize", p.set_after_realize),
+    ];
+    for (key, span) in spans {
+        if let Some(span) = span {
+            cx.push(syn::Error::new(
+                span,
+                format!("`{key}` is for properties, and `#[prop(skip)]` makes this field no property: drop `{key}`, or `skip` to make it a property"),
+            ));
+        }
+    }
 }
 
 /// A description comes from the doc comment's first paragraph, which the
@@ -45,32 +73,76 @@ fn check_field_doc(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr
     }
 }
 
-fn valid_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("is empty");
+/// QEMU's rule for QOM type names, which bus names also are (`PCI`,
+/// `virtual-css-bus`): `type_name_is_valid()` in qom/object.c, which
+/// `type_register_static()` asserts.
+const TYPE_NAME_RULE: &str = "QEMU's rule (qom/object.c, type_name_is_valid): at least 2 characters, the first a letter or a digit other than `0`, the others letters, digits, `-`, `_` or `.`";
+
+fn type_name_ok(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 1
+        && b.first()
+            .is_some_and(|c| c.is_ascii_alphanumeric() && *c != b'0')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// QEMU's rule for property names, as option keys: a key fragment of
+/// `util/keyval.c` (`qapi-name`), also what QAPI allows for member names.
+const PROP_NAME_RULE: &str = "QEMU's rule (util/keyval.c, key-fragment): a QAPI name, `[A-Za-z][A-Za-z0-9_-]*` (optionally after a `__RFQDN_` prefix), at most 127 characters";
+
+/// `parse_qapi_name()` of util/keyval.c over the whole name.
+fn qapi_name_ok(name: &str) -> bool {
+    let mut s = name.as_bytes();
+    if let Some(rest) = s.strip_prefix(b"__") {
+        let Some(end) = rest.iter().position(|&c| c == b'_') else {
+            return false;
+        };
+        let (rfqdn, after) = rest.split_at(end);
+        if !rfqdn
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.'))
+        {
+            return false;
+        }
+        s = after.get(1..).unwrap_or_default();
     }
-    if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
-        return Err("must start with a letter");
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(match c {
-            ',' | '=' => "contains `,` or `=`, which the option syntax cannot carry",
-            _ => "may contain only letters, digits, `-`, `_` and `.`",
-        });
-    }
-    Ok(())
+    name.len() < 128
+        && s.first().is_some_and(u8::is_ascii_alphabetic)
+        && s.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
 }
 
 fn check_type_name(cx: &mut Ctxt, input: &Input<'_>) {
-    if let Some(n) = &input.attrs.name
-        && let Err(why) = valid_name(&n.value)
+    let name = input.type_name();
+    let attr = input.flavor.attr_name();
+    let span = input
+        .attrs
+        .name
+        .as_ref()
+        .map_or_else(|| input.ident.span(), |n| n.span);
+    let from = if input.attrs.name.is_some() {
+        String::new()
+    } else {
+        format!(" (from the Rust name; give one with `#[{attr}(name = \"...\")]`)")
+    };
+    if !type_name_ok(&name) {
+        cx.push(syn::Error::new(
+            span,
+            format!("type name `{name}`{from} is not a valid QOM type name: {TYPE_NAME_RULE}"),
+        ));
+    } else if BUILTIN_TYPES.contains(&name.as_str()) {
+        cx.push(syn::Error::new(
+            span,
+            format!("type name `{name}`{from} is taken: qomgen registers the QOM type `{name}` itself, and QEMU refuses a second type of one name (\"Registering `{name}' which already exists\"); choose another name"),
+        ));
+    }
+    if let Some(bus) = &input.attrs.bus
+        && !type_name_ok(&bus.value)
     {
         cx.push(syn::Error::new(
-            n.span,
-            format!("type name `{}` {why}", n.value),
+            bus.span,
+            format!("bus name `{}` is not a valid QOM type name (a bus is a QOM type, as `PCI`): {TYPE_NAME_RULE}", bus.value),
         ));
     }
 }
@@ -91,29 +163,56 @@ fn check_duplicate_names(cx: &mut Ctxt, input: &Input<'_>) {
 }
 
 /// Names QOM and qdev give every object (`type`) or device (the rest);
-/// QEMU aborts on a second property of the same name. The runtime's list
-/// (`runtime/src/introspect/reserved.rs`, what introspection hides and
-/// adds) is the same: the test below compares them.
+/// QEMU aborts on a second property of the same name. The option keys
+/// `-object` and `-device` read themselves, so that a property of their
+/// name is never set, and the types qomgen registers. The runtime's lists
+/// (`runtime/src/introspect/reserved.rs`, which introspection uses) are the
+/// same: the test below compares them.
 const OBJECT_RESERVED: &[&str] = &["type"];
 const DEVICE_RESERVED: &[&str] = &["realized", "hotpluggable", "hotplugged", "parent_bus"];
 /// qdev's legacy properties, which device help hides.
 const DEVICE_RESERVED_PREFIX: &str = "legacy-";
+const DEVICE_OPTION_KEYS: &[&str] = &["driver", "bus", "id"];
+const OBJECT_OPTION_KEYS: &[&str] = &["qom-type", "id"];
+const BUILTIN_TYPES: &[&str] = &["object", "device"];
 
 fn reserved_name(name: &str, flavor: Flavor) -> Option<String> {
     if OBJECT_RESERVED.contains(&name) {
         return Some(format!(
-            "property name `{name}` is reserved: QOM gives every object a `{name}` property"
+            "property name `{name}` is reserved: QOM gives every object a `{name}` property; rename the property"
+        ));
+    }
+    let (option, keys, source) = match flavor {
+        Flavor::Device => (
+            "-device",
+            DEVICE_OPTION_KEYS,
+            "qdev_device_add_from_qdict in system/qdev-monitor.c",
+        ),
+        Flavor::Object => (
+            "-object",
+            OBJECT_OPTION_KEYS,
+            "user_creatable_add_dict in qom/object_interfaces.c",
+        ),
+    };
+    if keys.contains(&name) {
+        let list = keys
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some(format!(
+            "property name `{name}` can never be set: `{option}` takes {list} for itself and sets only the other keys as properties (QEMU's {source}); rename the property"
         ));
     }
     if flavor == Flavor::Device {
         if DEVICE_RESERVED.contains(&name) {
             return Some(format!(
-                "property name `{name}` is reserved: QEMU gives every device a `{name}` property"
+                "property name `{name}` is reserved: QEMU gives every device a `{name}` property; rename the property"
             ));
         }
         if name.starts_with(DEVICE_RESERVED_PREFIX) {
             return Some(format!(
-                "property name `{name}` is reserved: the `{DEVICE_RESERVED_PREFIX}` prefix is for qdev's legacy properties, which device help hides"
+                "property name `{name}` is reserved: the `{DEVICE_RESERVED_PREFIX}` prefix is for qdev's legacy properties, which device help hides; rename the property"
             ));
         }
     }
@@ -127,12 +226,18 @@ fn check_prop_name(
     p: &crate::attr::PropAttrs,
 ) {
     let name = field.prop_name();
-    let msg = match valid_name(&name) {
-        Err(why) => format!("property name `{name}` {why}"),
-        Ok(()) => match reserved_name(&name, flavor) {
+    let msg = if !qapi_name_ok(&name) {
+        let from = if p.name.is_some() {
+            ""
+        } else {
+            " (from the field name; give one with `#[prop(name = \"...\")]`)"
+        };
+        format!("property name `{name}`{from} is not a valid option key: {PROP_NAME_RULE}")
+    } else {
+        match reserved_name(&name, flavor) {
             Some(msg) => msg,
             None => return,
-        },
+        }
     };
     match &p.name {
         Some(n) => cx.push(syn::Error::new(n.span, msg)),
@@ -170,8 +275,11 @@ fn check_link(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::Pro
             "a `Link<T>` property needs `#[prop(link = \"type-name\")]` naming the target's QOM type",
         ),
         (Some(l), true) => {
-            if let Err(why) = valid_name(&l.value) {
-                cx.push(syn::Error::new(l.span, format!("link target type `{}` {why}", l.value)));
+            if !type_name_ok(&l.value) {
+                cx.push(syn::Error::new(
+                    l.span,
+                    format!("link target type `{}` is not a valid QOM type name: {TYPE_NAME_RULE}", l.value),
+                ));
             }
         }
         (None, false) => {}
@@ -181,7 +289,8 @@ fn check_link(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::Pro
 /// `default = None` would put an empty default in the table, where QEMU's
 /// properties without a default show none; an `Option` field starts as
 /// `None` without it.
-fn check_default(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
+fn check_default(cx: &mut Ctxt, field: &crate::ast::Field<'_>, p: &crate::attr::PropAttrs) {
+    check_negative_default(cx, field, p);
     if let Some(e @ syn::Expr::Path(path)) = &p.default
         && path.qself.is_none()
         && path.path.is_ident("None")
@@ -189,6 +298,32 @@ fn check_default(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
         cx.error_spanned_by(
             e,
             "`default = None` is no default: an `Option` property starts as `None` without one; drop `default`",
+        );
+    }
+}
+
+/// A negative default on an unsigned integer field would fail twice, in
+/// the field's initializer and in the table's rendering of it (`as u64`):
+/// one error here instead.
+fn check_negative_default(
+    cx: &mut Ctxt,
+    field: &crate::ast::Field<'_>,
+    p: &crate::attr::PropAttrs,
+) {
+    let Some(e @ syn::Expr::Unary(u)) = &p.default else {
+        return;
+    };
+    let syn::Type::Path(ty) = &field.ty else {
+        return;
+    };
+    let Some(id) = ty.path.get_ident().filter(|_| ty.qself.is_none()) else {
+        return;
+    };
+    let unsigned = ["u8", "u16", "u32", "u64", "usize"];
+    if matches!(u.op, syn::UnOp::Neg(_)) && unsigned.iter().any(|t| id == t) {
+        cx.error_spanned_by(
+            e,
+            format!("`default = {}` is negative, and the property's type `{id}` is unsigned: give a value from 0 to `{id}::MAX`, or make the field a signed type", quote::ToTokens::to_token_stream(e).to_string().replace("- ", "-")),
         );
     }
 }
@@ -253,5 +388,8 @@ mod tests {
         assert_eq!(super::OBJECT_RESERVED, runtime::OBJECT_IMPLICIT_NAMES);
         assert_eq!(super::DEVICE_RESERVED, runtime::DEVICE_IMPLICIT_NAMES);
         assert_eq!(super::DEVICE_RESERVED_PREFIX, runtime::LEGACY_PREFIX);
+        assert_eq!(super::DEVICE_OPTION_KEYS, runtime::DEVICE_OPTION_KEYS);
+        assert_eq!(super::OBJECT_OPTION_KEYS, runtime::OBJECT_OPTION_KEYS);
+        assert_eq!(super::BUILTIN_TYPES, runtime::BUILTIN_TYPE_NAMES);
     }
 }

@@ -22,6 +22,7 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     };
     let mut type_name = ident.unraw().to_string();
     let mut name_set = false;
+    let mut name_span = ident.span();
     let mut description: Option<String> = None;
     for attr in input
         .attrs
@@ -30,11 +31,16 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     {
         let res = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
-                let v = meta.value()?.parse::<LitStr>()?.value();
+                let lit = meta.value()?.parse::<LitStr>()?;
+                let v = lit.value();
+                if !name_set {
+                    name_span = lit.span();
+                }
                 if name_set {
                     cx.error_spanned_by(&meta.path, "duplicate `name` in #[property_enum(...)]");
+                } else {
+                    type_name = v;
                 }
-                type_name = v;
                 name_set = true;
             } else if meta.path.is_ident("description") {
                 let v = meta.value()?.parse::<LitStr>()?.value();
@@ -58,6 +64,17 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
             cx.push(e);
         }
     }
+    if let Err(why) = check_type_name(&type_name) {
+        let from = if name_set {
+            ""
+        } else {
+            " (from the Rust name; give one with `#[property_enum(name = \"...\")]`)"
+        };
+        cx.push(syn::Error::new(
+            name_span,
+            format!("enum type name `{type_name}`{from} {why}"),
+        ));
+    }
     let mut names = Vec::new();
     let mut variants = Vec::new();
     for v in &data.variants {
@@ -67,6 +84,7 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         }
         let mut name = kebab(&v.ident.unraw().to_string());
         let mut renamed = false;
+        let mut value_span = None;
         for attr in v.attrs.iter().filter(|a| a.path().is_ident("value")) {
             if renamed {
                 cx.error_spanned_by(
@@ -77,9 +95,24 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
             }
             renamed = true;
             match attr.parse_args::<LitStr>() {
-                Ok(l) => name = l.value(),
+                Ok(l) => {
+                    name = l.value();
+                    value_span = Some(l.span());
+                }
                 Err(e) => cx.push(e),
             }
+        }
+        if let Err(why) = check_value(&name) {
+            let msg = match value_span {
+                Some(_) => format!("enum value `{name}` {why}"),
+                None => format!(
+                    "enum value `{name}` (from the variant name; give one with `#[value(\"...\")]`) {why}"
+                ),
+            };
+            cx.push(syn::Error::new(
+                value_span.unwrap_or_else(|| v.ident.span()),
+                msg,
+            ));
         }
         if names.contains(&name) {
             cx.error_spanned_by(&v.ident, format!("duplicate value name `{name}`"));
@@ -88,10 +121,13 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         variants.push(&v.ident);
     }
     if names.is_empty() {
-        cx.error_spanned_by(ident, "a PropertyEnum needs at least one variant");
+        cx.error_spanned_by(
+            ident,
+            "a PropertyEnum needs at least one variant: its values are the variants' names",
+        );
     }
     if let Err(e) = cx.check() {
-        return e.into_compile_error();
+        return fallback(ident, &type_name, e);
     }
     let description = description.unwrap_or_else(|| names.join("/"));
     let idx: Vec<usize> = (0..variants.len()).collect();
@@ -139,6 +175,80 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
 
             fn default_value(&self) -> ::qomgen::DefaultValue {
                 ::qomgen::DefaultValue::Str(self.as_str())
+            }
+        }
+    }
+}
+
+/// QAPI's rule for type names (scripts/qapi/expr.py, `check_name_camel`
+/// after `check_name_str`), which QEMU's enum types (`OnOffAuto`,
+/// `OffAutoPCIBAR`) follow; help shows the name as `<OnOffAuto>`.
+fn check_type_name(name: &str) -> Result<(), &'static str> {
+    let ok = name.bytes().next().is_some_and(|c| c.is_ascii_uppercase())
+        && name.bytes().all(|c| c.is_ascii_alphanumeric())
+        && name.bytes().skip(1).any(|c| c.is_ascii_lowercase());
+    if !ok {
+        return Err(
+            "is not a valid QAPI type name: QEMU's rule (scripts/qapi/expr.py, check_name_camel): CamelCase, `[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*`",
+        );
+    }
+    if name.ends_with("List") {
+        return Err(
+            "is not a valid QAPI type name: QEMU's rule (scripts/qapi/expr.py, check_defn_name_str): a name must not end in `List`, which QAPI's list types take",
+        );
+    }
+    Ok(())
+}
+
+/// QAPI's rule for enum values (scripts/qapi/expr.py, `check_enum`:
+/// `check_name_lower` after `check_name_str`, a leading digit allowed).
+fn check_value(name: &str) -> Result<(), &'static str> {
+    let ok = name
+        .bytes()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "is not a valid enum value: QEMU's rule (scripts/qapi/expr.py, check_enum and check_name_lower): lowercase letters, digits and `-`, starting with a letter or a digit",
+        )
+    }
+}
+
+/// On error: the `compile_error!`s plus a `PropertyKind` implementation, so
+/// that the fields of this type do not each fail with "not a property
+/// kind" (one mistake, one error). It is never run: the crate does not
+/// build.
+fn fallback(ident: &syn::Ident, type_name: &str, err: syn::Error) -> TokenStream {
+    let errors = err.into_compile_error();
+    quote! {
+        #errors
+        #[automatically_derived]
+        impl ::qomgen::PropertyKind for #ident {
+            const TYPE_NAME: &'static str = #type_name;
+
+            fn parse(_: &str, _: &::qomgen::ValueCx<'_>) -> ::qomgen::Result<Self> {
+                ::core::unreachable!()
+            }
+
+            fn from_json(_: &::qomgen::__private::serde_json::Value, _: &::qomgen::ValueCx<'_>) -> ::qomgen::Result<Self> {
+                ::core::unreachable!()
+            }
+
+            fn to_json(&self) -> ::qomgen::__private::serde_json::Value {
+                ::core::unreachable!()
+            }
+
+            fn print(&self) -> ::std::string::String {
+                ::core::unreachable!()
+            }
+
+            fn default_value(&self) -> ::qomgen::DefaultValue {
+                ::core::unreachable!()
             }
         }
     }

@@ -44,6 +44,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let ident = input.ident;
     let name = input.type_name();
     let rust_name = ident.to_string();
+    let name_claim = name_claim(input, &name);
     let abstract_ = input.attrs.abstract_.is_some();
 
     let parent_info = match (&input.parent, input.flavor) {
@@ -114,13 +115,41 @@ fn expand(input: &Input<'_>) -> TokenStream {
         quote!(&#accessors)
     };
 
-    let field_inits = input.fields.iter().map(|f| {
-        let fid = f.ident;
-        let ty = &f.ty;
-        let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
-        match prop_index.and_then(|pi| props[pi].init.as_ref()) {
-            Some(init) => quote!(#fid: #init),
-            None => quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default()),
+    // A field without an initializer of its own starts at `Default`,
+    // through a trait whose error names the field (by a marker type of
+    // the field's name, in a module of its own so that it shadows no type)
+    // and `#[prop(skip, default = ...)]`.
+    let mut markers = Vec::new();
+    let field_inits: Vec<_> = input
+        .fields
+        .iter()
+        .map(|f| {
+            let fid = f.ident;
+            let ty = &f.ty;
+            let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
+            if let Some(init) = prop_index.and_then(|pi| props[pi].init.as_ref()) {
+                return quote!(#fid: #init);
+            }
+            if let Some(expr) = f.skipped.as_ref().and_then(|p| p.default.as_ref()) {
+                let expr = replace_self_in(expr, ident);
+                return quote_spanned!(expr.span()=> #fid: {
+                    let __qomgen_default: #ty = #expr;
+                    __qomgen_default
+                });
+            }
+            if prop_index.is_some() {
+                return quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default());
+            }
+            markers.push(fid);
+            quote_spanned!(ty.span()=> #fid: <#ty as ::qomgen::__private::FieldDefault<__qomgen_field::#fid>>::field_default())
+        })
+        .collect();
+    let markers = (!markers.is_empty()).then(|| {
+        quote! {
+            #[allow(non_camel_case_types, dead_code)]
+            mod __qomgen_field {
+                #(pub enum #markers {})*
+            }
         }
     });
     let parent_init = input.parent.as_ref().map(|p| {
@@ -138,8 +167,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
         Some(p) => {
             let (pid, pty) = (p.ident, p.ty);
             (
-                quote!(<#pty as ::qomgen::ObjectType>::__parent_upcast(&self.#pid, __qomgen_ty)),
-                quote!(<#pty as ::qomgen::ObjectType>::__parent_upcast_mut(&mut self.#pid, __qomgen_ty)),
+                quote!(<#pty as ::qomgen::ObjectType>::__upcast(&self.#pid, __qomgen_ty)),
+                quote!(<#pty as ::qomgen::ObjectType>::__upcast_mut(&mut self.#pid, __qomgen_ty)),
             )
         }
         None => (
@@ -148,7 +177,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
         ),
     };
     let chain = |method: &str| -> TokenStream {
-        let m = format_ident!("__parent_{}", method);
+        let m = format_ident!("__{}", method);
         match &input.parent {
             Some(p) => {
                 let (pid, pty) = (p.ident, p.ty);
@@ -162,7 +191,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let unrealize_parent = match &input.parent {
         Some(p) => {
             let (pid, pty) = (p.ident, p.ty);
-            quote!(<#pty as ::qomgen::ObjectType>::__parent_unrealize_chain(&mut self.#pid, __qomgen_cx);)
+            quote!(<#pty as ::qomgen::ObjectType>::__unrealize_chain(&mut self.#pid, __qomgen_cx);)
         }
         None => quote!(),
     };
@@ -219,12 +248,16 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 kind: #kind,
                 own_properties: #own_properties,
                 instantiate: #instantiate,
-                rust_name: #rust_name,
+                rust_name: ::core::concat!(::core::module_path!(), "::", #rust_name),
                 // After the table: see `accessors`.
                 accessors: #accessors,
             };
 
             #parent_check
+
+            #name_claim
+
+            #markers
 
             #accessor_items
 
@@ -248,15 +281,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
                         #(#field_inits,)*
                     }
                 }
-            }
 
-            #[automatically_derived]
-            impl ::qomgen::Object for #ident {
-                fn type_info(&self) -> &'static ::qomgen::TypeInfo {
-                    &__QOMGEN_TYPE
-                }
-
-                fn upcast(&self, __qomgen_ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
+                fn __upcast(&self, __qomgen_ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
                     if ::core::ptr::eq(__qomgen_ty, &__QOMGEN_TYPE) {
                         ::core::option::Option::Some(self)
                     } else {
@@ -264,7 +290,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
                     }
                 }
 
-                fn upcast_mut(&mut self, __qomgen_ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                fn __upcast_mut(&mut self, __qomgen_ty: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
                     if ::core::ptr::eq(__qomgen_ty, &__QOMGEN_TYPE) {
                         ::core::option::Option::Some(self)
                     } else {
@@ -272,20 +298,68 @@ fn expand(input: &Input<'_>) -> TokenStream {
                     }
                 }
 
-                fn complete_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                fn __complete_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
                     #complete_body
                 }
 
-                fn realize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                fn __realize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
                     #realize_body
                 }
 
-                fn unrealize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) {
+                fn __unrealize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) {
                     let _ = __qomgen_cx;
                     #unrealize_body
                 }
             }
         };
+    }
+}
+
+/// A hidden `#[macro_export]` macro named after the QOM type name: macro
+/// exports live in the crate root, so two types of one crate that take the
+/// same QOM name define it twice, which the compiler refuses (E0428) with
+/// both declarations shown, spanned on their names. The name includes the
+/// flavor, so that `#[derive(Object, Device)]` on one struct gives one
+/// error (the conflict of its two `ObjectType` implementations) rather
+/// than this one too; an object and a device of one name, and types of
+/// one name in two crates, are refused when the registry is built (see
+/// `qomgen::registry`).
+fn name_claim(input: &Input<'_>, name: &str) -> TokenStream {
+    // An injective spelling of a valid type name (`[A-Za-z0-9._-]`) as an
+    // identifier: `-` is `_` unless a digit follows (then `_2D`, so that
+    // it cannot be read as one of the other escapes), `_` is `_5F`, `.`
+    // is `_2E`.
+    let mut spelled = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        match c {
+            '-' if chars.get(i + 1).is_some_and(char::is_ascii_digit) => spelled.push_str("_2D"),
+            '-' => spelled.push('_'),
+            '_' => spelled.push_str("_5F"),
+            '.' => spelled.push_str("_2E"),
+            c if c.is_ascii_alphanumeric() => spelled.push(*c),
+            // Not a valid type name: the checks have refused it.
+            _ => return TokenStream::new(),
+        }
+    }
+    let span = input
+        .attrs
+        .name
+        .as_ref()
+        .map_or_else(|| input.ident.span(), |n| n.span);
+    let claim = format_ident!(
+        "QOM_{}_name_{}_is_taken_by_another_{}_of_this_crate",
+        input.flavor.attr_name(),
+        spelled,
+        input.flavor.attr_name(),
+        span = span
+    );
+    quote_spanned! {span=>
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #claim {
+            () => {};
+        }
     }
 }
 
@@ -526,6 +600,10 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
         quote!(#s)
     } else if p.setter.is_some() && p.write_only.is_some() {
         quote!("string")
+    } else if input.flavor == Flavor::Object {
+        // An object's string property is QOM's `string`
+        // (`object_class_property_add_str`); `str` is qdev's.
+        quote!(::qomgen::__private::object_type_name(#kind::TYPE_NAME))
     } else {
         quote!(#kind::TYPE_NAME)
     };

@@ -25,24 +25,19 @@ pub fn expand(original: &syn::DeriveInput, flavor: Flavor, err: syn::Error) -> T
                 fn with_defaults() -> Self {
                     ::core::unreachable!()
                 }
-            }
-            impl ::qomgen::Object for #ident {
-                fn type_info(&self) -> &'static ::qomgen::TypeInfo {
-                    #root
-                }
-                fn upcast(&self, _: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
+                fn __upcast(&self, _: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&dyn ::core::any::Any> {
                     ::core::option::Option::None
                 }
-                fn upcast_mut(&mut self, _: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                fn __upcast_mut(&mut self, _: &'static ::qomgen::TypeInfo) -> ::core::option::Option<&mut dyn ::core::any::Any> {
                     ::core::option::Option::None
                 }
-                fn complete_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                fn __complete_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
                     ::core::result::Result::Ok(())
                 }
-                fn realize_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
+                fn __realize_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) -> ::qomgen::Result<()> {
                     ::core::result::Result::Ok(())
                 }
-                fn unrealize_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) {}
+                fn __unrealize_chain(&mut self, _: &::qomgen::LifecycleCx<'_>) {}
             }
         };
     }

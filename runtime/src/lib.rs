@@ -137,6 +137,18 @@ pub mod __private {
         props
     }
 
+    /// The type name an object (not a device) shows for a property of a
+    /// kind named `type_name`: QOM's `string` for qdev's `str`, as QEMU's
+    /// objects add string properties with `object_class_property_add_str`
+    /// (qom/object.c); the rest unchanged.
+    pub const fn object_type_name(type_name: &'static str) -> &'static str {
+        if str_eq(type_name, "str") {
+            "string"
+        } else {
+            type_name
+        }
+    }
+
     /// `p` without a setter.
     pub const fn read_only(mut p: Property) -> Property {
         p.writable = false;
@@ -161,6 +173,27 @@ pub mod __private {
     pub const fn set_after_realize(mut p: Property) -> Property {
         p.set_after_realize = true;
         p
+    }
+
+    /// The initial value of a field that is no property and has no
+    /// `#[prop(skip, default = ...)]`: its `Default`. `F` is a marker
+    /// type named like the field, so that the error for a type without
+    /// `Default` names the field.
+    #[diagnostic::on_unimplemented(
+        message = "field `{F}` is no property, so it starts at `Default::default()`, and `{Self}` does not implement `Default`",
+        label = "`{Self}` is not `Default`",
+        note = "give the field its initial value with `#[prop(skip, default = ...)]`, or make it an `Option<{Self}>`"
+    )]
+    pub trait FieldDefault<F> {
+        /// The field's initial value.
+        fn field_default() -> Self;
+    }
+
+    impl<T: Default, F> FieldDefault<F> for T {
+        #[inline]
+        fn field_default() -> Self {
+            T::default()
+        }
     }
 
     /// An accessor was called with an index its table does not have: the

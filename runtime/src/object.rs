@@ -30,13 +30,8 @@ impl LifecycleCx<'_> {
 }
 
 /// The dynamic face of an instance: its type and access to the parts that
-/// its ancestors' properties operate on. Written by `#[derive(Object)]` /
-/// `#[derive(Device)]`; not meant to be implemented by hand.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a qomgen object",
-    label = "not an object type",
-    note = "add `#[derive(qomgen::Object)]` or `#[derive(qomgen::Device)]` to `{Self}`"
-)]
+/// its ancestors' properties operate on. Implemented for every
+/// [`ObjectType`], which the derives write.
 pub trait Object: Any {
     /// The instance's most derived type.
     fn type_info(&self) -> &'static TypeInfo;
@@ -79,13 +74,16 @@ impl dyn Object {
     }
 }
 
-/// A Rust type registered as a QOM type. Written by the derive.
+/// A Rust type registered as a QOM type. Written by the derive, and the
+/// one trait it writes: [`Object`] comes with it, so that a type given both
+/// derives (`#[derive(Object, Device)]`) gets one error, the conflict of
+/// this trait's two implementations.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a registered object type",
     label = "not registered as an object type",
     note = "derive `qomgen::Object` or `qomgen::Device` on `{Self}` to register it; only registered types can be parents or link targets"
 )]
-pub trait ObjectType: Object + Sized {
+pub trait ObjectType: Any + Sized {
     /// The type's static description.
     const TYPE_INFO: &'static TypeInfo;
 
@@ -93,39 +91,55 @@ pub trait ObjectType: Object + Sized {
     /// and every other field at `Default::default()`.
     fn with_defaults() -> Self;
 
-    // What a derived type calls on its `#[parent]`: `Object`'s methods
-    // through `ObjectType`, so that a parent type that is not registered
-    // fails one trait, `ObjectType`, at one place, and the compiler reports
-    // it once rather than once for each trait. Statically dispatched.
+    // `Object`'s methods, statically dispatched: the derive writes them
+    // here, and a derived type calls them on its `#[parent]`, so that a
+    // parent type that is not registered fails one trait at one place.
 
     #[doc(hidden)]
+    fn __upcast(&self, ty: &'static TypeInfo) -> Option<&dyn Any>;
+
+    #[doc(hidden)]
+    fn __upcast_mut(&mut self, ty: &'static TypeInfo) -> Option<&mut dyn Any>;
+
+    #[doc(hidden)]
+    fn __complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
+
+    #[doc(hidden)]
+    fn __realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()>;
+
+    #[doc(hidden)]
+    fn __unrealize_chain(&mut self, cx: &LifecycleCx<'_>);
+}
+
+impl<T: ObjectType> Object for T {
     #[inline]
-    fn __parent_upcast(&self, ty: &'static TypeInfo) -> Option<&dyn Any> {
-        Object::upcast(self, ty)
+    fn type_info(&self) -> &'static TypeInfo {
+        T::TYPE_INFO
     }
 
-    #[doc(hidden)]
     #[inline]
-    fn __parent_upcast_mut(&mut self, ty: &'static TypeInfo) -> Option<&mut dyn Any> {
-        Object::upcast_mut(self, ty)
+    fn upcast(&self, ty: &'static TypeInfo) -> Option<&dyn Any> {
+        self.__upcast(ty)
     }
 
-    #[doc(hidden)]
     #[inline]
-    fn __parent_complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        Object::complete_chain(self, cx)
+    fn upcast_mut(&mut self, ty: &'static TypeInfo) -> Option<&mut dyn Any> {
+        self.__upcast_mut(ty)
     }
 
-    #[doc(hidden)]
     #[inline]
-    fn __parent_realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        Object::realize_chain(self, cx)
+    fn complete_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        self.__complete_chain(cx)
     }
 
-    #[doc(hidden)]
     #[inline]
-    fn __parent_unrealize_chain(&mut self, cx: &LifecycleCx<'_>) {
-        Object::unrealize_chain(self, cx);
+    fn realize_chain(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
+        self.__realize_chain(cx)
+    }
+
+    #[inline]
+    fn unrealize_chain(&mut self, cx: &LifecycleCx<'_>) {
+        self.__unrealize_chain(cx);
     }
 }
 

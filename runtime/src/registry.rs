@@ -1,9 +1,26 @@
 //! The registry of types: every `#[derive(Object)]`/`#[derive(Device)]` in
 //! the linked program, collected through `inventory` before `main`, indexed
 //! once on first use.
+//!
+//! # QOM type names are unique
+//!
+//! Two types of one crate with the same QOM name are a compile error, as is
+//! a type named like one qomgen registers itself (`object`, `device`).
+//! Two crates can still each declare a type of one name, which the compiler
+//! cannot see: the registry then refuses to be built, and its first use
+//! panics with QEMU's message (qom/object.c's `type_new`, which aborts)
+//! naming both Rust types:
+//!
+//! ```text
+//! Registering `demo-nic' which already exists (declared by crate_a::DemoNic and by crate_b::Nic); give one of them another name
+//! ```
+//!
+//! A test that calls [`registry`] (any `ObjectTree` operation does)
+//! catches it before a user does.
 
 use std::sync::OnceLock;
 
+use crate::introspect::reserved;
 use crate::property::Property;
 use crate::types::{TypeInfo, TypeKind};
 
@@ -233,6 +250,20 @@ impl TypeEntry {
     }
 }
 
+/// Two types of one QOM name: QEMU aborts (`type_new` in qom/object.c),
+/// and so does the registry, naming both Rust types.
+#[cold]
+fn duplicate_type(new: &TypeInfo, old: &TypeInfo) -> ! {
+    panic!("{}", duplicate_type_message(new, old))
+}
+
+fn duplicate_type_message(new: &TypeInfo, old: &TypeInfo) -> String {
+    format!(
+        "Registering `{}' which already exists (declared by {} and by {}); give one of them another name",
+        new.name, old.rust_name, new.rust_name
+    )
+}
+
 /// The index over every registered type.
 pub struct Registry {
     types: NameIndex<TypeEntry>,
@@ -242,17 +273,29 @@ pub struct Registry {
 
 impl Registry {
     fn build() -> Registry {
+        Self::build_from(inventory::iter::<Registration>.into_iter().map(|r| r.0))
+    }
+
+    fn build_from(infos: impl Iterator<Item = &'static TypeInfo>) -> Registry {
         let mut problems = Vec::new();
-        let registrations = inventory::iter::<Registration>
-            .into_iter()
-            .map(|Registration(info)| (info.name, *info));
+        let registrations = infos.map(|info| (info.name, info));
         let types = NameIndex::build(registrations, |old: Option<&TypeEntry>, info| {
             if let Some(old) = old {
-                problems.push(format!(
-                    "type '{}' is registered twice (by {} and {})",
-                    info.name, old.info.rust_name, info.rust_name
-                ));
-                return None;
+                duplicate_type(info, old.info);
+            }
+            // The derive refuses these names; a hand-written table may not.
+            let option_keys = if info.is_device() {
+                reserved::DEVICE_OPTION_KEYS
+            } else {
+                reserved::OBJECT_OPTION_KEYS
+            };
+            for p in info.own_properties {
+                if option_keys.contains(&p.name) {
+                    problems.push(format!(
+                        "property '{}' of type '{}' can never be set: it is an option key",
+                        p.name, info.name
+                    ));
+                }
             }
             let props = NameIndex::build(info.properties().map(|p| (p.name, p)), |old, p| {
                 if old.is_some() {
@@ -296,14 +339,25 @@ impl Registry {
         &self.sorted
     }
 
-    /// Inconsistencies found while indexing (duplicate names, missing parents).
-    /// A correct program has none; a test should assert that.
+    /// Inconsistencies found while indexing that leave the registry usable
+    /// (a parent type that is not registered, a property name twice in a
+    /// hand-written type hierarchy; the derive refuses both at compile
+    /// time). A correct program has none; a test should assert that.
+    /// A QOM type name declared twice is no problem listed here: building
+    /// the registry panics (see the [module docs](self)).
     pub fn problems(&self) -> &[String] {
         &self.problems
     }
 }
 
 /// The process-wide registry, indexed on first use.
+///
+/// # Panics
+///
+/// When two linked types have the same QOM name (possible only when they
+/// come from different crates: within one crate it is a compile error),
+/// with QEMU's message naming both Rust types; see the
+/// [module docs](self). [`Registry::problems`] lists what else is wrong.
 pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(Registry::build)
@@ -328,6 +382,56 @@ mod tests {
             ],
             0..80,
         )
+    }
+
+    /// Two types of one name: the registry is not built, and the message
+    /// (QEMU's) names both Rust types.
+    #[test]
+    fn a_type_name_twice_panics_naming_both_types() {
+        static A: TypeInfo = TypeInfo {
+            name: "dup-dev",
+            rust_name: "crate_a::Dev",
+            ..OBJECT_LIKE
+        };
+        static B: TypeInfo = TypeInfo {
+            name: "dup-dev",
+            rust_name: "crate_b::Nic",
+            ..OBJECT_LIKE
+        };
+        const OBJECT_LIKE: TypeInfo = TypeInfo {
+            name: "",
+            parent: Some(&OBJECT),
+            abstract_: false,
+            description: None,
+            kind: TypeKind::Object {
+                user_creatable: false,
+            },
+            own_properties: &[],
+            instantiate: None,
+            rust_name: "",
+            accessors: &crate::property::Accessors::NONE,
+        };
+        let panic = std::panic::catch_unwind(|| {
+            Registry::build_from([&OBJECT, &A, &B].into_iter());
+        })
+        .expect_err("a duplicate type name panics");
+        assert_eq!(
+            panic.downcast_ref::<String>().map(String::as_str),
+            Some(
+                "Registering `dup-dev' which already exists (declared by crate_a::Dev and by crate_b::Nic); give one of them another name"
+            )
+        );
+        // The derive refuses the names of the types qomgen registers.
+        assert_eq!(
+            [OBJECT.name, DEVICE.name].as_slice(),
+            reserved::BUILTIN_TYPE_NAMES
+        );
+        // Distinct names build.
+        assert!(
+            Registry::build_from([&OBJECT, &A].into_iter())
+                .problems()
+                .is_empty()
+        );
     }
 
     /// Two names of the same length with the same hash: the lookup

@@ -520,7 +520,7 @@ impl ObjectTree {
         props: impl Iterator<Item = (&'p str, Input<'p>)>,
     ) -> Result<ObjRef> {
         if spec.help {
-            return Err(Error::new("Help is not available for this option"));
+            return Err(help_through_api(spec.kind, spec.type_name));
         }
         let ty = resolve_type(spec.kind, spec.type_name)?;
         if let Some(id) = spec.id {
@@ -568,7 +568,7 @@ impl ObjectTree {
         props: impl Iterator<Item = (&'p str, Input<'p>)>,
     ) -> Result<ObjRef> {
         if spec.help {
-            return Err(Error::new("Help is not available for this option"));
+            return Err(help_through_api(spec.kind, spec.type_name));
         }
         let ty = resolve_type(spec.kind, spec.type_name)?;
         let id = spec.id.ok_or_else(|| Error::missing_parameter("id"))?;
@@ -581,4 +581,29 @@ impl ObjectTree {
         let inst = instantiate(self, spec.kind, spec.json, ty, props)?;
         self.add_object(inst, id)
     }
+}
+
+/// `device_add`/`object_add` of a spec that asks for help (`X,help`): QEMU
+/// prints help only on the command line and in HMP; through the API the
+/// error says which function gives that text.
+fn help_through_api(kind: SpecKind, type_name: Option<&str>) -> Error {
+    let (option, add) = match kind {
+        SpecKind::Device => ("-device", "device_add"),
+        SpecKind::Object => ("-object", "object_add"),
+    };
+    let hint = match (kind, type_name) {
+        (SpecKind::Device, Some(t)) => format!(
+            "For the text of `{option} {t},help`, call qomgen::introspect::device_help({t:?}, &Default::default())"
+        ),
+        (SpecKind::Object, Some(t)) => format!(
+            "For the text of `{option} {t},help`, call qomgen::introspect::object_help({t:?}, &Default::default())"
+        ),
+        (SpecKind::Device, None) => format!(
+            "For the text of `{option} help`, call qomgen::introspect::device_list_help(false)"
+        ),
+        (SpecKind::Object, None) => {
+            format!("For the text of `{option} help`, call qomgen::introspect::object_list_help()")
+        }
+    };
+    Error::new(format!("{add} creates; it does not print help")).with_hint(hint)
 }

@@ -139,6 +139,13 @@ impl ObjectTree {
     pub fn set(&self, inst: &mut Instance, name: &str, value: Input<'_>) -> Result<()> {
         let prop = match inst.entry.and_then(|e| e.property(name)) {
             Some(p) => p,
+            // The implicit `type` is read-only, as in QOM.
+            None if name == "type" => {
+                return Err(Error::new(format!(
+                    "Property '{}.type' is not writable",
+                    inst.type_info().name
+                )));
+            }
             // Not found (the error and its suggestion), or no entry.
             None => find_property(inst.type_info(), name)?,
         };
@@ -172,12 +179,17 @@ impl ObjectTree {
         (prop.owner.accessors.set)(obj, prop.index, value, &cx)
     }
 
-    /// Reads a property as JSON (`qom-get`).
+    /// Reads a property as JSON (`qom-get`), the implicit `type` included
+    /// (QOM's `object_class_init` gives every object a readable `type`,
+    /// its type name).
     ///
     /// # Errors
     /// Unknown or write-only property.
     pub fn get(obj: &dyn Object, name: &str) -> Result<serde_json::Value> {
         let ty = obj.type_info();
+        if name == "type" {
+            return Ok(serde_json::Value::from(ty.name));
+        }
         let prop = find_property(ty, name)?;
         prop.get_from(obj).ok_or_else(|| {
             Error::new(format!(

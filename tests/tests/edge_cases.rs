@@ -333,3 +333,142 @@ fn a_raw_variant_name_is_its_value_without_r_hash() {
         "RawVariants"
     );
 }
+
+/// State fields that are no properties: one with a type that has no
+/// `Default` gets its initial value from `#[prop(skip, default = ...)]`
+/// (which may name `Self`), one named like a primitive type starts at
+/// `Default` without shadowing that type for the other fields.
+#[derive(Device)]
+#[device(name = "edge-state", category = Misc)]
+struct State {
+    #[prop(default = 2)]
+    queues: u32,
+    #[prop(skip, default = Self::log_sink())]
+    log: std::io::Sink,
+    #[prop(skip, default = vec![0u8; 4])]
+    ring: Vec<u8>,
+    u32: Option<std::num::NonZeroU32>,
+    #[prop(skip)]
+    hits: u64,
+}
+impl State {
+    fn log_sink() -> std::io::Sink {
+        std::io::sink()
+    }
+}
+impl DeviceImpl for State {}
+
+#[test]
+fn skipped_fields_are_state_with_their_default() {
+    let mut tree = ObjectTree::new();
+    let dev = tree.device_add("edge-state,queues=3").unwrap();
+    let dev = dev.borrow();
+    let s = dev.downcast_ref::<State>().unwrap();
+    assert_eq!(
+        (s.queues, s.ring.as_slice(), s.u32, s.hits),
+        (3, &[0u8; 4][..], None, 0)
+    );
+    let _ = &s.log;
+    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-state")
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "log" || n == "ring" || n == "hits" || n == "u32"),
+        "{names:?}"
+    );
+}
+
+/// A backend object with a plain string property.
+#[derive(Object, Default)]
+#[object(name = "edge-string-backend", user_creatable)]
+struct StringBackend {
+    /// Path of the socket
+    #[prop]
+    path: Option<String>,
+}
+impl ObjectImpl for StringBackend {}
+
+/// A device with the same property.
+#[derive(Device, Default)]
+#[device(name = "edge-string-dev", category = Misc)]
+struct StringDev {
+    /// Path of the socket
+    #[prop]
+    path: Option<String>,
+}
+impl DeviceImpl for StringDev {}
+
+/// QEMU's answers: an object's string property is `string`
+/// (`object_class_property_add_str`), a device's `str` (qdev); `type` is
+/// readable, not writable; help for a non-device and `X,help` through the
+/// API say what they are.
+#[test]
+fn the_runtime_answers_as_qemu() {
+    use qomgen::introspect::{
+        device_help, device_list_properties, object_help, qom_list_properties,
+    };
+    let ty = |t: &str| {
+        qom_list_properties(t)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == "path")
+            .unwrap()
+            .type_
+    };
+    assert_eq!(ty("edge-string-backend"), "string");
+    assert_eq!(ty("edge-string-dev"), "str");
+    assert_eq!(
+        device_list_properties("edge-string-dev").unwrap()[0].type_,
+        "str"
+    );
+    assert_eq!(
+        object_help("edge-string-backend", &Default::default()).unwrap(),
+        "edge-string-backend options:\n  path=<string>          - Path of the socket\n"
+    );
+
+    let mut tree = ObjectTree::new();
+    let b = tree
+        .object_add("edge-string-backend,id=b0,path=/run/x")
+        .unwrap();
+    assert_eq!(
+        ObjectTree::get(&**b.borrow(), "type").unwrap(),
+        json!("edge-string-backend")
+    );
+    let d = tree.device_add("edge-string-dev").unwrap();
+    assert_eq!(
+        ObjectTree::get(&**d.borrow(), "type").unwrap(),
+        json!("edge-string-dev")
+    );
+    assert_eq!(
+        tree.device_add("edge-string-dev,type=x")
+            .unwrap_err()
+            .to_string(),
+        "Property 'edge-string-dev.type' is not writable"
+    );
+
+    assert_eq!(
+        device_help("edge-string-backend", &Default::default())
+            .unwrap_err()
+            .to_string(),
+        "Parameter 'typename' expects a non-abstract device type"
+    );
+    let e = tree.device_add("edge-string-dev,help").unwrap_err();
+    assert_eq!(e.to_string(), "device_add creates; it does not print help");
+    assert_eq!(
+        e.hint(),
+        Some(
+            "For the text of `-device edge-string-dev,help`, call qomgen::introspect::device_help(\"edge-string-dev\", &Default::default())"
+        )
+    );
+    let e = tree.object_add("edge-string-backend,help").unwrap_err();
+    assert_eq!(
+        e.hint(),
+        Some(
+            "For the text of `-object edge-string-backend,help`, call qomgen::introspect::object_help(\"edge-string-backend\", &Default::default())"
+        )
+    );
+}

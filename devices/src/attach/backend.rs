@@ -363,8 +363,20 @@ pub(crate) fn attach_legacy(
 ) -> Result<(Backend, Device, String)> {
     let group: IommuGroup = host.iommu_group(sysfsdev).map_err(|e| match e {
         GroupError::NoIommuGroup { errno, .. } => {
-            Error::new(format!("no iommu_group found: {}", crate::sys::strerror(errno)))
-                .with_hint("Is the IOMMU enabled (intel_iommu=on / amd_iommu=on), or is vfio's noiommu mode wanted?")
+            let e = Error::new(format!(
+                "no iommu_group found: {}",
+                crate::sys::strerror(errno)
+            ));
+            // Only a PCI device lacks a group for want of an IOMMU; a
+            // path that is no device (a file, /tmp) or an mdev does not.
+            if host.is_pci_device(sysfsdev) {
+                e.with_hint(format!(
+                    "Is the IOMMU enabled, or is vfio's noiommu mode wanted? {}",
+                    host.iommu_enable_hint()
+                ))
+            } else {
+                e
+            }
         }
         GroupError::BadGroupLink { target } => Error::new(format!(
             "failed to read {}: {}",

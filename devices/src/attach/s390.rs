@@ -92,11 +92,14 @@ pub fn realize_ccw(
 
 /// The host subchannel is the name of the mdev's parent directory (`0.0.0313`).
 fn subchannel_of(real: &Path) -> Result<CssDevId> {
+    // QEMU takes g_path_get_basename() of the device's parent directory
+    // (s390_ccw_get_dev_info, hw/s390x/s390-ccw.c), and GLib's base name
+    // of `/` is `/`.
     let parent = real
         .parent()
-        .and_then(Path::file_name)
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .unwrap_or(real)
+        .file_name()
+        .map_or_else(|| "/".to_owned(), |n| n.to_string_lossy().into_owned());
     let bad = || {
         Error::new(format!(
             "Failed to read {parent}: {}",
@@ -370,6 +373,15 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "Failed to read x: Invalid argument"
+        );
+        // `sysfsdev=/tmp`: the parent is `/`.
+        assert_eq!(
+            subchannel_of(Path::new("/tmp")).unwrap_err().to_string(),
+            "Failed to read /: Invalid argument"
+        );
+        assert_eq!(
+            subchannel_of(Path::new("/")).unwrap_err().to_string(),
+            "Failed to read /: Invalid argument"
         );
     }
 

@@ -33,7 +33,7 @@ pub mod diff;
 pub mod dump;
 pub mod help;
 pub mod json;
-mod reserved;
+pub(crate) mod reserved;
 
 pub use diff::{Change, DiffReport, Severity, diff};
 pub use dump::{DUMP_FORMAT_VERSION, DeviceDump, Dump, TypeDump, TypeKindName, dump};

@@ -1,0 +1,34 @@
+use qomgen::{Device, DeviceImpl, Object, ObjectImpl};
+
+mod nic {
+    #[derive(qomgen::Device, Default)]
+    #[device(name = "demo-nic")]
+    pub struct DemoNic {}
+    impl qomgen::DeviceImpl for DemoNic {}
+}
+
+mod legacy {
+    #[derive(qomgen::Device, Default)]
+    #[device(name = "demo-nic")]
+    pub struct OldNic {}
+    impl qomgen::DeviceImpl for OldNic {}
+}
+
+/// The name comes from the Rust name, `demo-backend`.
+#[derive(Object, Default)]
+struct DemoBackend {}
+impl ObjectImpl for DemoBackend {}
+
+#[derive(Object, Default)]
+#[object(name = "demo-backend")]
+struct Backend {}
+impl ObjectImpl for Backend {}
+
+// Unlike the above, a device and an object of one name are refused when
+// the registry is built (`qomgen::registry`).
+#[derive(Device, Default)]
+#[device(name = "demo-backend")]
+struct BackendDevice {}
+impl DeviceImpl for BackendDevice {}
+
+fn main() {}
