@@ -605,7 +605,8 @@ mod tests {
         ],
     );
 
-    /// The text of qemu-behaviour.md §1.8 for vfio-ap, verbatim.
+    /// QEMU 10.2's `-device vfio-ap,help`, verbatim (`system/qdev-monitor.c:
+    /// qdev_device_help` over `hw/vfio/ap.c: vfio_ap_properties`).
     const VFIO_AP_REFERENCE: &str = "\
 vfio-ap options:
   fd=<string>
