@@ -16,6 +16,7 @@
 
 pub mod ccw;
 pub mod fault;
+mod info;
 mod ioctls;
 pub mod iommufd;
 pub mod kvm;
