@@ -7,7 +7,7 @@ use nix::libc::c_ulong;
 use vfio_bindings::bindings::vfio as vb;
 
 use super::super::{Errno, Op, Result, SysError, fault, ioctls};
-use super::{IommuInfo, argsz, pack2, words_to_bytes};
+use super::{IommuInfo, argbuf, argsz};
 use crate::sys::info::{parse_iommu_info, rd_u32, rd_u64};
 
 /// An open VFIO container (`/dev/vfio/vfio`), the legacy IOMMU backend.
@@ -94,38 +94,21 @@ impl Container {
     pub fn iommu_info(&self) -> Result<IommuInfo> {
         let call = fault::enter(Op::IommuGetInfo)?;
         let base = argsz::<vb::vfio_iommu_type1_info>();
-        let mut want = base;
-        for _ in 0..4 {
-            let mut words = vec![0u64; (want as usize).div_ceil(8)];
-            words[0] = pack2(want, 0); // argsz, flags
-            // SAFETY: `words` is an 8-byte aligned buffer of at least `want`
-            // bytes (rounded up), which is the `argsz` told to the kernel, and
-            // starts with a `vfio_iommu_type1_info` header (argsz set, rest 0).
-            // The kernel writes at most `argsz` bytes into it.
-            let r = unsafe {
-                ioctls::vfio_iommu_get_info(
-                    self.fd.as_raw_fd(),
-                    words.as_mut_ptr().cast::<vb::vfio_iommu_type1_info>(),
-                )
-            };
-            call.tag(r)?;
-            let buf = words_to_bytes(&words);
-            let got = rd_u32(&buf, 0).unwrap_or(0);
-            if got > want {
-                want = got;
-                continue;
-            }
-            let hdr = vb::vfio_iommu_type1_info {
-                argsz: got,
-                flags: rd_u32(&buf, 4).unwrap_or(0),
-                iova_pgsizes: rd_u64(&buf, 8).unwrap_or(0),
-                cap_offset: rd_u32(&buf, 16).unwrap_or(0),
-                pad: 0,
-            };
-            return parse_iommu_info(&buf, &hdr)
-                .ok_or(SysError::new(Op::IommuGetInfo, Errno::EPROTO));
-        }
-        Err(SysError::new(Op::IommuGetInfo, Errno::EPROTO))
+        let buf = argbuf::get_info(call, Op::IommuGetInfo, base, &[], |arg| {
+            // SAFETY: `arg` is an 8-byte aligned buffer of at least the
+            // `argsz` its header tells the kernel, starting with a
+            // `vfio_iommu_type1_info` header (argsz set, rest 0). The kernel
+            // writes at most `argsz` bytes into it.
+            unsafe { ioctls::vfio_iommu_get_info(self.fd.as_raw_fd(), arg.as_mut_ptr()) }
+        })?;
+        let hdr = vb::vfio_iommu_type1_info {
+            argsz: rd_u32(&buf, 0).unwrap_or(0),
+            flags: rd_u32(&buf, 4).unwrap_or(0),
+            iova_pgsizes: rd_u64(&buf, 8).unwrap_or(0),
+            cap_offset: rd_u32(&buf, 16).unwrap_or(0),
+            pad: 0,
+        };
+        parse_iommu_info(&buf, &hdr).ok_or(SysError::new(Op::IommuGetInfo, Errno::EPROTO))
     }
 
     /// `VFIO_IOMMU_MAP_DMA`: map `size` bytes of this process's memory at

@@ -10,10 +10,9 @@ use uuid::Uuid;
 use vfio_bindings::bindings::vfio as vb;
 
 use super::super::{Errno, Op, Result, SysError, fault, ioctls};
-use super::{
-    DeviceInfo, IrqInfo, MapProt, MappedRegion, RegionInfo, argsz, pack2, to_off, words_to_bytes,
-};
-use crate::sys::info::{parse_region_info, rd_u32};
+use super::argbuf::{self, ArgBuf};
+use super::{DeviceInfo, IrqInfo, MapProt, MappedRegion, RegionInfo, argsz, to_off};
+use crate::sys::info::parse_region_info;
 
 /// An open VFIO device fd (from a group, or a cdev `/dev/vfio/devices/vfioN`).
 #[derive(Debug)]
@@ -84,31 +83,22 @@ impl Device {
             return Ok(fake);
         }
         let base = argsz::<vb::vfio_region_info>();
-        let mut want = base;
-        for _ in 0..4 {
-            let mut words = vec![0u64; (want as usize).div_ceil(8)];
-            words[0] = pack2(want, 0); // argsz, flags
-            words[1] = pack2(index, 0); // index, cap_offset
-            // SAFETY: `words` is an 8-byte aligned, zero-initialised buffer
-            // of at least `want` bytes starting with a vfio_region_info header
-            // whose argsz is `want`; the kernel writes at most argsz bytes.
-            let r = unsafe {
-                ioctls::vfio_device_get_region_info(
-                    self.fd.as_raw_fd(),
-                    words.as_mut_ptr().cast::<vb::vfio_region_info>(),
-                )
-            };
-            call.tag(r)?;
-            let buf = words_to_bytes(&words);
-            let got = rd_u32(&buf, 0).unwrap_or(0);
-            if got > want {
-                want = got;
-                continue;
-            }
-            return parse_region_info(&buf)
-                .ok_or(SysError::new(Op::DeviceGetRegionInfo, Errno::EPROTO));
-        }
-        Err(SysError::new(Op::DeviceGetRegionInfo, Errno::EPROTO))
+        let buf = argbuf::get_info(
+            call,
+            Op::DeviceGetRegionInfo,
+            base,
+            &index.to_ne_bytes(),
+            |arg| {
+                // SAFETY: `arg` is an 8-byte aligned, zero-initialised buffer
+                // of at least the `argsz` its vfio_region_info header tells
+                // the kernel (index set); the kernel writes at most argsz
+                // bytes.
+                unsafe {
+                    ioctls::vfio_device_get_region_info(self.fd.as_raw_fd(), arg.as_mut_ptr())
+                }
+            },
+        )?;
+        parse_region_info(&buf).ok_or(SysError::new(Op::DeviceGetRegionInfo, Errno::EPROTO))
     }
 
     /// `VFIO_DEVICE_GET_IRQ_INFO(index)`.
@@ -278,26 +268,14 @@ impl Device {
         let total = 8 + data.len();
         let argsz =
             u32::try_from(total).map_err(|_| SysError::new(Op::DeviceFeature, Errno::EINVAL))?;
-        let mut words = vec![0u64; total.div_ceil(8)];
-        words[0] = pack2(argsz, flags);
-        let mut bytes = words_to_bytes(&words);
-        bytes[8..total].copy_from_slice(data);
-        for (w, c) in words.iter_mut().zip(bytes.chunks(8)) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            *w = u64::from_ne_bytes(b);
-        }
-        // SAFETY: `words` is an 8-byte aligned buffer of at least `argsz`
+        let mut arg = ArgBuf::new(argsz, flags);
+        arg.put(8, data);
+        // SAFETY: `arg` is an 8-byte aligned buffer of at least `argsz`
         // bytes starting with a vfio_device_feature header whose argsz is
         // `argsz`; the kernel reads and writes at most argsz bytes.
-        let r = unsafe {
-            ioctls::vfio_device_feature(
-                self.fd.as_raw_fd(),
-                words.as_mut_ptr().cast::<vb::vfio_device_feature>(),
-            )
-        };
+        let r = unsafe { ioctls::vfio_device_feature(self.fd.as_raw_fd(), arg.as_mut_ptr()) };
         call.tag(r)?;
-        data.copy_from_slice(&words_to_bytes(&words)[8..total]);
+        data.copy_from_slice(&arg.bytes()[8..total]);
         Ok(())
     }
 

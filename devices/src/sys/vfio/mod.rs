@@ -12,6 +12,7 @@
 //! The constants of the uAPI (`VFIO_TYPE1v2_IOMMU`, `VFIO_PCI_*_INDEX`,
 //! flag bits, …) are re-exported as [`bindings`].
 
+mod argbuf;
 mod container;
 mod device;
 mod group;
@@ -35,16 +36,4 @@ fn argsz<T>() -> u32 {
 
 fn to_off(op: Op, offset: u64) -> Result<nix::libc::off_t> {
     nix::libc::off_t::try_from(offset).map_err(|_| SysError::new(op, Errno::EINVAL))
-}
-
-/// Two native-endian u32 fields as they lie in one aligned u64 word.
-fn pack2(lo_addr: u32, hi_addr: u32) -> u64 {
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&lo_addr.to_ne_bytes());
-    b[4..].copy_from_slice(&hi_addr.to_ne_bytes());
-    u64::from_ne_bytes(b)
-}
-
-fn words_to_bytes(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_ne_bytes()).collect()
 }
