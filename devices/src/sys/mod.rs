@@ -162,7 +162,8 @@ impl fmt::Display for Op {
 /// A few checks that the kernel does not perform are reported with a
 /// synthetic errno, documented on the method that can produce it (e.g.
 /// `EIO` for a short `pread`, `EPROTO` for a malformed capability chain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{op}: {}", strerror(*.errno))]
 pub struct SysError {
     op: Op,
     errno: Errno,
@@ -190,13 +191,6 @@ impl SysError {
     }
 }
 
-impl fmt::Display for SysError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.op, strerror(self.errno))
-    }
-}
-
-impl std::error::Error for SysError {}
 
 impl From<SysError> for std::io::Error {
     fn from(e: SysError) -> Self {

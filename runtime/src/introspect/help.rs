@@ -63,13 +63,15 @@ impl fmt::Debug for HelpStyle<'_> {
 }
 
 /// Why a help text could not be produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HelpError {
     /// The type cannot be described: QEMU prints this message (after
     /// `<prog>: -device NAME,help: `) and, for `-device`, still exits with
     /// status 0.
-    Type(Error),
+    #[error(transparent)]
+    Type(#[from] Error),
     /// The writer failed.
+    #[error("an error occurred while writing help text")]
     Fmt,
 }
 
@@ -79,22 +81,6 @@ impl From<fmt::Error> for HelpError {
     }
 }
 
-impl From<Error> for HelpError {
-    fn from(e: Error) -> Self {
-        HelpError::Type(e)
-    }
-}
-
-impl fmt::Display for HelpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HelpError::Type(e) => fmt::Display::fmt(e, f),
-            HelpError::Fmt => f.write_str("an error occurred while writing help text"),
-        }
-    }
-}
-
-impl std::error::Error for HelpError {}
 
 impl HelpError {
     /// The error as an object-model [`Error`] (a writer failure becomes a
