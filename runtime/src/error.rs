@@ -120,7 +120,6 @@ impl Error {
     }
 }
 
-
 /// Result type of the object model.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -14,6 +14,43 @@
 //! inject a failure into any [`Op`] or answer the few queries realize checks
 //! (see that module; without an installed plan it does nothing).
 
+/// A handle that owns one kernel descriptor (closed on drop): the struct,
+/// `from_fd` (documented by the attributes after the name), `into_fd`,
+/// `AsFd` and `From<OwnedFd>`.
+macro_rules! fd_handle {
+    ($(#[$meta:meta])* $name:ident, $(#[$from_meta:meta])*) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name {
+            fd: std::os::fd::OwnedFd,
+        }
+
+        impl $name {
+            $(#[$from_meta])*
+            pub fn from_fd(fd: std::os::fd::OwnedFd) -> Self {
+                $name { fd }
+            }
+
+            /// Give the fd back.
+            pub fn into_fd(self) -> std::os::fd::OwnedFd {
+                self.fd
+            }
+        }
+
+        impl std::os::fd::AsFd for $name {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.fd)
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $name {
+            fn from(fd: std::os::fd::OwnedFd) -> Self {
+                $name::from_fd(fd)
+            }
+        }
+    };
+}
+
 pub mod ccw;
 pub mod fault;
 mod info;
@@ -190,7 +227,6 @@ impl SysError {
         strerror(self.errno)
     }
 }
-
 
 impl From<SysError> for std::io::Error {
     fn from(e: SysError) -> Self {

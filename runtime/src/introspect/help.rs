@@ -81,7 +81,6 @@ impl From<fmt::Error> for HelpError {
     }
 }
 
-
 impl HelpError {
     /// The error as an object-model [`Error`] (a writer failure becomes a
     /// plain message). Not a `From` impl: another `From` for [`Error`]

@@ -1,7 +1,7 @@
 //! The VFIO container (`/dev/vfio/vfio`): API version, extensions, IOMMU
 //! model, type1 info, DMA map/unmap (legacy backend).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::libc::c_ulong;
 use vfio_bindings::bindings::vfio as vb;
@@ -10,10 +10,10 @@ use super::super::{Errno, Op, Result, SysError, fault, ioctls};
 use super::{IommuInfo, argbuf, argsz};
 use crate::sys::info::{parse_iommu_info, rd_u32, rd_u64};
 
-/// An open VFIO container (`/dev/vfio/vfio`), the legacy IOMMU backend.
-#[derive(Debug)]
-pub struct Container {
-    fd: OwnedFd,
+fd_handle! {
+    /// An open VFIO container (`/dev/vfio/vfio`), the legacy IOMMU backend.
+    Container,
+    /// Wrap an already-open container fd (ownership is taken).
 }
 
 /// DMA access permissions for [`Container::map_dma`] / [`crate::sys::iommufd::Iommufd::ioas_map`].
@@ -39,16 +39,6 @@ impl DmaAccess {
 }
 
 impl Container {
-    /// Wrap an already-open container fd (ownership is taken).
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Container { fd }
-    }
-
-    /// Give the fd back.
-    pub fn into_fd(self) -> OwnedFd {
-        self.fd
-    }
-
     /// `VFIO_GET_API_VERSION`. QEMU requires [`super::bindings::VFIO_API_VERSION`] (0)
     /// and reports `supported vfio version: %d, reported version: %d` otherwise.
     pub fn api_version(&self) -> Result<i32> {
@@ -177,17 +167,5 @@ impl Container {
         let r = unsafe { ioctls::vfio_iommu_unmap_dma(self.fd.as_raw_fd(), &mut unmap) };
         call.tag(r)?;
         Ok(unmap.size)
-    }
-}
-
-impl AsFd for Container {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl From<OwnedFd> for Container {
-    fn from(fd: OwnedFd) -> Self {
-        Container::from_fd(fd)
     }
 }

@@ -3,7 +3,7 @@
 //! reset, and the iommufd bind/attach/detach calls.
 
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::sys::mman::MapFlags;
 use uuid::Uuid;
@@ -14,10 +14,11 @@ use super::argbuf::{self, ArgBuf};
 use super::{DeviceInfo, IrqInfo, MapProt, MappedRegion, RegionInfo, argsz, to_off};
 use crate::sys::info::parse_region_info;
 
-/// An open VFIO device fd (from a group, or a cdev `/dev/vfio/devices/vfioN`).
-#[derive(Debug)]
-pub struct Device {
-    fd: OwnedFd,
+fd_handle! {
+    /// An open VFIO device fd (from a group, or a cdev `/dev/vfio/devices/vfioN`).
+    Device,
+    /// Wrap an already-open device fd (ownership is taken), e.g. from `fd=`
+    /// or an opened cdev.
 }
 
 /// The action of a `VFIO_DEVICE_SET_IRQS` call.
@@ -42,17 +43,6 @@ impl IrqAction {
 }
 
 impl Device {
-    /// Wrap an already-open device fd (ownership is taken), e.g. from `fd=`
-    /// or an opened cdev.
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Device { fd }
-    }
-
-    /// Give the fd back.
-    pub fn into_fd(self) -> OwnedFd {
-        self.fd
-    }
-
     /// `VFIO_DEVICE_GET_INFO` (flags, num_regions, num_irqs).
     pub fn info(&self) -> Result<DeviceInfo> {
         let call = fault::enter(Op::DeviceGetInfo)?;
@@ -480,24 +470,13 @@ fn region_abs(op: Op, region: &RegionInfo, offset: u64, len: u64) -> Result<u64>
         .ok_or(SysError::new(op, Errno::EINVAL))
 }
 
-impl AsFd for Device {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl From<OwnedFd> for Device {
-    fn from(fd: OwnedFd) -> Self {
-        Device::from_fd(fd)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sys::fault::{Request, inject};
     use crate::sys::vfio::{Container, Group};
     use std::io::Write;
+    use std::os::fd::OwnedFd;
 
     fn temp_device(content: &[u8]) -> Device {
         let mut f = tempfile::tempfile().unwrap();

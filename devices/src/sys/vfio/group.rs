@@ -1,7 +1,7 @@
 //! A VFIO group (`/dev/vfio/<N>` or `/dev/vfio/noiommu-<N>`): status,
 //! container attach/detach, device fd by name (incl. `vf_token=`).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use vfio_bindings::bindings::vfio as vb;
 
@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::{Device, argsz};
 
-/// An open VFIO group (`/dev/vfio/<N>` or `/dev/vfio/noiommu-<N>`).
-#[derive(Debug)]
-pub struct Group {
-    fd: OwnedFd,
+fd_handle! {
+    /// An open VFIO group (`/dev/vfio/<N>` or `/dev/vfio/noiommu-<N>`).
+    Group,
+    /// Wrap an already-open group fd (ownership is taken).
 }
 
 /// `VFIO_GROUP_GET_STATUS` flags.
@@ -49,16 +49,6 @@ pub fn device_fd_name(name: &str, vf_token: Option<&Uuid>) -> String {
 }
 
 impl Group {
-    /// Wrap an already-open group fd (ownership is taken).
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Group { fd }
-    }
-
-    /// Give the fd back.
-    pub fn into_fd(self) -> OwnedFd {
-        self.fd
-    }
-
     /// `VFIO_GROUP_GET_STATUS`.
     pub fn status(&self) -> Result<GroupStatus> {
         let call = fault::enter(Op::GroupGetStatus)?;
@@ -112,18 +102,6 @@ impl Group {
         // owns; wrapping it transfers that ownership exactly once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(Device::from_fd(fd))
-    }
-}
-
-impl AsFd for Group {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl From<OwnedFd> for Group {
-    fn from(fd: OwnedFd) -> Self {
-        Group::from_fd(fd)
     }
 }
 
