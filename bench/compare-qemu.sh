@@ -10,7 +10,9 @@
 #   QEMU=/path/to/qemu-system-x86_64 bench/compare-qemu.sh
 #   bench/compare-qemu.sh 'vfio-ccw,help' # another -device argument
 #
-# Targets (BENCHMARKS.md): qomgen ≤ 2 ms and ≤ 4 MiB peak RSS.
+# Targets (BENCHMARKS.md): qomgen ≤ 2 ms, within 1.15× of /bin/true measured
+# in the same run, and ≤ 4 MiB peak RSS.
+#   DYNAMIC=1 bench/compare-qemu.sh       # the dynamically linked build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +25,14 @@ if [[ -n "${CPU:-}" && -z "${QOMGEN_PINNED:-}" ]]; then
     QOMGEN_PINNED=1 exec taskset -c "$CPU" "$0" "$@"
 fi
 
-cargo build --release --locked -q -p qomgen-devices --bin qomgen
-QOMGEN="$PWD/target/release/qomgen"
+# The binary as it ships (statically linked, see scripts/build-qomgen);
+# DYNAMIC=1 measures plain `cargo build --release` instead.
+if [[ -n "${DYNAMIC:-}" ]]; then
+    cargo build --release --locked -q -p qomgen-devices --bin qomgen
+    QOMGEN="$PWD/target/release/qomgen"
+else
+    QOMGEN="$(scripts/build-qomgen)"
+fi
 
 have_qemu=0
 if command -v "$QEMU" >/dev/null 2>&1; then
@@ -42,27 +50,35 @@ if [[ $have_qemu == 1 ]]; then
     fi
 fi
 
-# Mean wall time in milliseconds of a command, over $RUNS runs.
+# Mean, σ, min and median wall time in milliseconds of each command (one
+# argument each, split on spaces), over $RUNS runs, one line per command.
+# The commands run in one hyperfine invocation, so that they are compared
+# side by side under the same load.
 mean_ms() {
     if command -v hyperfine >/dev/null 2>&1; then
         local json
         json="$(mktemp)"
         # -N: no intermediate shell, so the figure is the process itself.
-        hyperfine -N --style none --warmup 10 --runs "$RUNS" --export-json "$json" \
-            "$*" >/dev/null 2>&1
+        hyperfine -N --style none --warmup 20 --runs "$RUNS" --export-json "$json" \
+            "$@" >/dev/null 2>&1
         python3 - "$json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print("%.3f %.3f %.3f" % (r["mean"] * 1e3, r["stddev"] * 1e3, r["min"] * 1e3))
+import json, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("%.3f %.3f %.3f %.3f" % (r["mean"] * 1e3, r["stddev"] * 1e3, r["min"] * 1e3,
+                                   statistics.median(r["times"]) * 1e3))
 PY
         rm -f "$json"
     else
-        local start end i
-        for ((i = 0; i < 10; i++)); do "$@" >/dev/null 2>&1 || true; done
-        start=$(date +%s%N)
-        for ((i = 0; i < RUNS; i++)); do "$@" >/dev/null 2>&1 || true; done
-        end=$(date +%s%N)
-        awk -v ns=$((end - start)) -v n="$RUNS" 'BEGIN { printf "%.3f - -\n", ns / n / 1e6 }'
+        local start end i c
+        for c in "$@"; do
+            # shellcheck disable=SC2086 # the command is split on purpose
+            for ((i = 0; i < 10; i++)); do $c >/dev/null 2>&1 || true; done
+            start=$(date +%s%N)
+            # shellcheck disable=SC2086
+            for ((i = 0; i < RUNS; i++)); do $c >/dev/null 2>&1 || true; done
+            end=$(date +%s%N)
+            awk -v ns=$((end - start)) -v n="$RUNS" 'BEGIN { printf "%.3f - - -\n", ns / n / 1e6 }'
+        done
     fi
 }
 
@@ -87,18 +103,23 @@ if command -v hyperfine >/dev/null 2>&1; then
 else
     echo "timer:   shell loop (install hyperfine for mean ± σ)"
 fi
-read -r q_mean q_sd q_min < <(mean_ms "$QOMGEN" -device "$ARG")
+{
+    read -r t_mean t_sd t_min t_med
+    read -r q_mean q_sd q_min q_med
+} < <(mean_ms /bin/true "$QOMGEN -device $ARG")
 q_rss=$(peak_rss_kib "$QOMGEN" -device "$ARG")
-floor=$(mean_ms /bin/true | cut -d' ' -f1)
 printf '%-22s %10s %10s %10s %12s\n' "" "mean ms" "σ ms" "min ms" "peak RSS"
 printf '%-22s %10s %10s %10s %9.1f MiB\n' "qomgen" "$q_mean" "$q_sd" "$q_min" "$(awk -v k="$q_rss" 'BEGIN{print k/1024}')"
 if [[ $have_qemu == 1 ]]; then
-    read -r e_mean e_sd e_min < <(RUNS=$((RUNS < 50 ? RUNS : 50)) mean_ms "$QEMU" -device "$ARG")
+    read -r e_mean e_sd e_min _ < <(RUNS=$((RUNS < 50 ? RUNS : 50)) mean_ms "$QEMU -device $ARG")
     e_rss=$(peak_rss_kib "$QEMU" -device "$ARG")
     printf '%-22s %10s %10s %10s %9.1f MiB\n' "$("$QEMU" --version | head -1 | awk '{print "QEMU " $4}')" \
         "$e_mean" "$e_sd" "$e_min" "$(awk -v k="$e_rss" 'BEGIN{print k/1024}')"
 fi
-printf '%-22s %10s\n' "/bin/true (exec floor)" "$floor"
+printf '%-22s %10s %10s %10s\n' "/bin/true (exec floor)" "$t_mean" "$t_sd" "$t_min"
+awk -v q="$q_mean" -v t="$t_mean" -v qm="$q_med" -v tm="$t_med" 'BEGIN {
+    printf "ratio qomgen / /bin/true: %.2fx mean, %.2fx median (target <= 1.15x: %s)\n",
+        q / t, (tm == "-" ? 0 : qm / tm), (q / t <= 1.15 ? "met" : "MISSED") }'
 if [[ $have_qemu == 1 ]]; then
     awk -v a="$e_mean" -v b="$q_mean" -v ra="$e_rss" -v rb="$q_rss" \
         'BEGIN { printf "ratio QEMU/qomgen: time %.1fx, peak RSS %.1fx\n", a / b, ra / rb }'

@@ -4,9 +4,8 @@
 //! `cargo bench -p qomgen-benches --bench introspect`
 
 use std::hint::black_box;
-use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use qomgen::introspect::{self, HelpStyle, write_device_help};
 use qomgen_benches::{VFIO_PCI, vfio_pci};
 
@@ -52,11 +51,4 @@ fn dump(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = help, dump
-}
-criterion_main!(benches);
+qomgen_benches::bench_main!(help, dump);

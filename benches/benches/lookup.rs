@@ -4,9 +4,8 @@
 //! `cargo bench -p qomgen-benches --bench lookup`
 
 use std::hint::black_box;
-use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use qomgen_benches::{VFIO_PCI, vfio_pci, vfio_pci_property_names};
 
 fn lookup(c: &mut Criterion) {
@@ -62,11 +61,4 @@ fn lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = lookup
-}
-criterion_main!(benches);
+qomgen_benches::bench_main!(lookup);

@@ -6,9 +6,8 @@
 //! `cargo bench -p qomgen-benches --bench spec`
 
 use std::hint::black_box;
-use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use qomgen::{Input, ObjectTree, PropertyKind, Spec, SpecKind, ValueCx};
 use qomgen_benches::{
     VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, vfio_pci,
@@ -109,11 +108,4 @@ fn set(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = spec, set
-}
-criterion_main!(benches);
+qomgen_benches::bench_main!(spec, set);

@@ -6,6 +6,22 @@
 
 use qomgen::{Instance, ObjectTree, Result, Spec, SpecKind, TypeInfo};
 
+/// A bench's `main`: Criterion over `targets` with the settings every
+/// bench here uses (1 s warm-up, 3 s measurement).
+#[macro_export]
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = criterion::Criterion::default()
+                .warm_up_time(std::time::Duration::from_secs(1))
+                .measurement_time(std::time::Duration::from_secs(3));
+            targets = $($target),+
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+
 /// The type every bench works on: `vfio-pci`, 55 properties with the
 /// inherited `pci-device` ones.
 pub const VFIO_PCI: &str = "vfio-pci";

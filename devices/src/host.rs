@@ -181,7 +181,8 @@ impl fmt::Display for CdevRejection {
     }
 }
 
-/// Failure to open a device's VFIO cdev (QEMU iommufd attach, §7.3 step 1).
+/// Failure to open a device's VFIO cdev (QEMU's `hw/vfio/iommufd.c:
+/// iommufd_cdev_getfd`).
 ///
 /// `Display` gives exactly QEMU's inner message; QEMU prefixes each with
 /// `vfio <sysfsdev>/vfio-dev: ` — that directory is [`CdevError::dir`].

@@ -401,7 +401,7 @@ fn dry_run_says_when_realize_would_refuse_the_device() {
 
 #[test]
 fn dry_run_of_an_mdev_passed_by_fd_attaches_to_the_ioas() {
-    // §7.1: with fd= the sysfsdev still tells an mdev, which QEMU attaches
+    // With fd= the sysfsdev still tells an mdev (`vfio_device_is_mdev`), which QEMU attaches
     // to the IOAS rather than to a HWPT of its own. fd 1 is stdout, open
     // in the child.
     let root = empty_root();

@@ -1,7 +1,9 @@
 //! Every selection and error path of vfio-pci, vfio-ccw, vfio-ap and the
 //! iommufd object that a fake host (sysfs and `/dev` built in a tempdir,
 //! regular files standing in for device nodes) can reach, each with QEMU's
-//! exact message and hint (reference §2.2–§2.7, §7).
+//! exact message and hint (QEMU 10.2: `hw/vfio/pci.c: vfio_pci_realize`,
+//! `hw/vfio/ccw.c: vfio_ccw_realize`, `hw/vfio/ap.c: vfio_ap_realize`,
+//! `backends/iommufd.c`).
 //!
 //! A failing `device_add`/`object_add` must leave the tree as it was; every
 //! helper here checks that. Paths that need a device node answering ioctls
@@ -153,7 +155,7 @@ fn assert_bind_enotty(msg: &str, prefix: &str) -> (i32, i32) {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-pci: choosing the host device (§2.4 steps 1–2)
+// vfio-pci: choosing the host device (`vfio_pci_realize`, `vfio_device_get_name`)
 
 #[test]
 fn pci_without_any_host_device() {
@@ -242,7 +244,7 @@ fn pci_sysfsdev_wins_over_host() {
 }
 
 // ---------------------------------------------------------------------------
-// fd= (§2.7, §7.4)
+// fd= (`hw/vfio/device.c: vfio_device_set_fd`, `backends/iommufd.c`)
 
 #[test]
 fn pci_fd_without_iommufd() {
@@ -293,7 +295,7 @@ fn fd_values_that_are_not_descriptors() {
 
 #[test]
 fn fd_name_is_the_id_or_the_number_passed() {
-    // §2.4 step 2 / docs example: `... x-balloon-allowed=on,fd=9: vfio VFIO_FD9: ...`.
+    // `vfio_device_get_name` / the example in `docs/devel/vfio-iommufd.rst`: `... x-balloon-allowed=on,fd=9: vfio VFIO_FD9: ...`.
     let mut f = Fake::new();
     f.iommufd("iommufd0");
     let fd = f.file_fd("devfd");
@@ -310,7 +312,7 @@ fn fd_name_is_the_id_or_the_number_passed() {
         "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
         None,
     );
-    // With fd= a host= is not turned into a sysfs path (§7.1), so it
+    // With fd= a host= is not turned into a sysfs path (`vfio_pci_realize`), so it
     // cannot make the device an mdev.
     pci_device(f.root(), BDF, Some(5));
     f.fails_with(
@@ -322,7 +324,7 @@ fn fd_name_is_the_id_or_the_number_passed() {
 
 #[test]
 fn pci_fd_with_an_mdev_sysfsdev_is_an_mdev() {
-    // §7.1: with fd= the sysfsdev is still QEMU's mdev check, so an mdev
+    // With fd= the sysfsdev is still QEMU's mdev check (`vfio_device_is_mdev`), so an mdev
     // passed by fd may have x-balloon-allowed and goes on to the bind.
     let mut f = Fake::new();
     f.iommufd("iommufd0");
@@ -370,7 +372,7 @@ fn pci_fd_with_iommufd_reaches_the_bind() {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-pci: checks before attach (§2.4 steps 0, 3, 5, 7)
+// vfio-pci: checks before attach (`pci_qdev_realize`, then `vfio_pci_realize`)
 
 #[test]
 fn pci_device_checks_run_first() {
@@ -479,7 +481,7 @@ fn pci_property_values_rejected_at_set_time() {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-pci: legacy attach (§2.4 step 4, §7.2)
+// vfio-pci: legacy attach (`hw/vfio/container-legacy.c: vfio_legacy_attach_device`)
 
 #[test]
 fn pci_legacy_no_iommu_group() {
@@ -566,7 +568,7 @@ fn pci_legacy_noiommu_group_node() {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-pci: iommufd attach (§2.4 step 4, §7.3)
+// vfio-pci: iommufd attach (`hw/vfio/iommufd.c: iommufd_cdev_attach`)
 
 #[test]
 fn pci_iommufd_without_vfio_dev_dir() {
@@ -731,7 +733,8 @@ fn pci_iommufd_dev_char_fallback() {
 #[test]
 fn pci_iommufd_dev_iommu_gone_at_attach() {
     // The object was created while /dev/iommu existed; it is opened lazily
-    // by the first device, after the cdev (§7.3 steps 1–2).
+    // by the first device, after the cdev (`iommufd_cdev_attach`: `iommufd_cdev_getfd`, then
+    // `iommufd_cdev_connect_and_bind`).
     let mut f = Fake::new();
     f.iommufd("x");
     f.pci_with_cdev();
@@ -785,7 +788,7 @@ fn pci_nil_vf_token_is_not_sent() {
 }
 
 // ---------------------------------------------------------------------------
-// Backend policy (§7.1 plus qomgen's policy resource)
+// Backend policy (QEMU's `vfio_device_attach` plus qomgen's policy resource)
 
 #[test]
 fn policy_legacy_is_the_default_even_with_iommufd_available() {
@@ -871,7 +874,7 @@ fn policy_iommufd_without_link_opens_dev_iommu_itself() {
 
 #[test]
 fn policy_never_overrides_a_link() {
-    // §7.1: the link alone decides, whatever the policy.
+    // As in QEMU's `vfio_device_attach`, the link alone decides, whatever the policy.
     for policy in [
         BackendPolicy::Legacy,
         BackendPolicy::Auto,
@@ -892,7 +895,7 @@ fn policy_never_overrides_a_link() {
 }
 
 // ---------------------------------------------------------------------------
-// -object iommufd (§2.3, §1.7)
+// -object iommufd (`backends/iommufd.c`, `qom/object_interfaces.c`)
 
 #[test]
 fn iommufd_object_needs_dev_iommu() {
@@ -926,7 +929,8 @@ fn iommufd_object_fd_parameter() {
         format!("Could not parse remote object fd {NEVER_OPEN_FD}:Bad file descriptor")
     );
     assert_eq!(h.as_deref(), Some(FD_HINT));
-    // A passed descriptor needs no /dev/iommu (it is not validated, §2.3).
+    // A passed descriptor needs no /dev/iommu (QEMU does not validate it:
+    // `backends/iommufd.c: iommufd_backend_set_fd`).
     let fd = f.file_fd("iommu-passed");
     f.tree
         .object_add(&format!("iommufd,id=x,fd={}", fd.as_raw_fd()))
@@ -968,7 +972,7 @@ fn iommufd_object_generic_errors() {
 #[test]
 fn link_to_a_missing_iommufd() {
     let mut f = Fake::new();
-    // §2.2: a link path that resolves to nothing. (A target of the wrong
+    // `qom/object.c: object_resolve_link`: a link path that resolves to nothing. (A target of the wrong
     // type needs a second user-creatable type, which this crate has not.)
     f.fails_with(
         "vfio-ccw,iommufd=missing",
@@ -983,7 +987,7 @@ fn link_to_a_missing_iommufd() {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-ccw (§2.5)
+// vfio-ccw (`hw/vfio/ccw.c: vfio_ccw_realize`)
 
 #[test]
 fn ccw_without_sysfsdev() {
@@ -1242,7 +1246,7 @@ fn ccw_loadparm_and_devno() {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-ap (§2.6)
+// vfio-ap (`hw/vfio/ap.c: vfio_ap_realize`)
 
 #[test]
 fn ap_without_sysfsdev() {

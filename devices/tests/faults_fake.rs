@@ -1,7 +1,7 @@
 //! The legacy container steps on a fake tree (regular files standing in for
 //! `/dev/vfio/<N>` and `/dev/vfio/vfio`), for vfio-pci, vfio-ccw and
-//! vfio-ap, each with QEMU's exact message (reference §2.4 step 4, §2.5
-//! step 7, §2.6 step 2).
+//! vfio-ap, each with QEMU's exact message (`hw/vfio/container-legacy.c:
+//! vfio_legacy_attach_device`, reached from each device's realize).
 //!
 //! On a fake tree every ioctl fails with `ENOTTY`, so `fake_host.rs` stops
 //! at `failed to get group N status`. With the sys layer's test seam

@@ -1,6 +1,7 @@
 //! Every vfio-pci realize failure that follows a successful open, on the
 //! real kernel of the `vm/` guest (QEMU's `edu` bound to vfio-pci), each
-//! with QEMU's exact message and hint (reference §2.4 steps 4 to 8), and
+//! with QEMU's exact message and hint (`hw/vfio/pci.c: vfio_pci_realize`
+//! from the attach on), and
 //! the successful counterparts of the planned ones (MSI-X found and
 //! relocated, a display with EDID, a migratable device, a shared group).
 //!
@@ -255,7 +256,7 @@ fn viable(p: &Faults) {
 }
 
 // ---------------------------------------------------------------------------
-// Legacy: group and container (§2.4 step 4)
+// Legacy: group and container (`vfio_legacy_attach_device`)
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
@@ -476,7 +477,7 @@ fn nil_vf_token_is_not_sent() {
 }
 
 // ---------------------------------------------------------------------------
-// Device info and population (§2.4 steps 4 and 5), both backends
+// Device info and population (`vfio_pci_populate_device`), both backends
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
@@ -721,7 +722,7 @@ fn override_ids_and_display_after_attach() {
 }
 
 // ---------------------------------------------------------------------------
-// iommufd (§2.4 step 4, iommufd backend)
+// iommufd (`hw/vfio/iommufd.c: iommufd_cdev_attach`)
 
 /// The device cdev and `/dev/iommu` are opened in that order, each getting
 /// the lowest free descriptor.
@@ -809,7 +810,8 @@ fn iommufd_attach_fails() {
 }
 
 // ---------------------------------------------------------------------------
-// vfio-ccw and vfio-ap after attach (§2.5 step 8-9, §2.6 step 2)
+// vfio-ccw and vfio-ap after attach (`vfio_ccw_realize`: regions and IRQs;
+// `vfio_ap_realize`)
 //
 // There is no s390 subchannel here, but the realize code after attach only
 // talks to the device fd. So the edu cdev is passed with `fd=` (iommufd
@@ -1120,7 +1122,8 @@ fn ap_device_info_fails() {
 }
 
 // ---------------------------------------------------------------------------
-// MSI-X (§2.4 step 5) and the capability checks (step 6)
+// MSI-X (`vfio_msix_early_setup`) and the capability checks
+// (`vfio_pci_add_capabilities`)
 //
 // edu has MSI (at 0x40, the last capability) and no MSI-X, so the plan
 // patches config space as the kernel returns it: MSI's next pointer leads to
@@ -1363,7 +1366,7 @@ fn capability_checks_fail() {
 }
 
 // ---------------------------------------------------------------------------
-// Display (§2.4 step 7) and migration (step 8)
+// Display (`vfio_display_probe`) and migration (`vfio_migration_realize`)
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
@@ -1671,7 +1674,7 @@ fn migration_probe() {
 }
 
 // ---------------------------------------------------------------------------
-// Groups shared by devices (§2.4 step 4, legacy) and iommufd domains
+// Groups shared by devices (legacy) and iommufd domains
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
@@ -1781,7 +1784,7 @@ fn iommufd_domain_fails() {
 }
 
 // ---------------------------------------------------------------------------
-// The KVM-VFIO device (§2.4 step 4). The guest has no KVM: a descriptor that
+// The KVM-VFIO device (`hw/vfio/helpers.c: vfio_kvm_device_add_fd`). The guest has no KVM: a descriptor that
 // is not a VM (or not a KVM device) makes the kernel refuse with ENOTTY,
 // which is what these paths report. Creating the device on a real VM is
 // tested on the host (`sys::kvm`).

@@ -1,7 +1,7 @@
 //! Two devices of one IOMMU group, on the real kernel: `vm/test-real-kernel`'s
 //! `group` mode puts two `edu` functions behind a PCIe-to-PCI bridge, which
 //! makes the IOMMU group them (with the bridge). The kernel opens a group
-//! node once, so both devices must share it (reference §2.4 step 4, §7.2);
+//! node once, so both devices must share it (`vfio_legacy_attach_device`);
 //! with two devices, migration needs both to support P2P (step 8).
 //!
 //! ```sh
@@ -243,7 +243,7 @@ fn iommufd_binds_each_function_but_not_while_the_group_is_open() {
 }
 
 /// Two migratable devices (planned: edu has no migration driver) must both
-/// support P2P migration (reference §2.4 step 8).
+/// support P2P migration (`hw/vfio/migration.c`).
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn several_migratable_devices_need_p2p() {

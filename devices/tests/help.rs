@@ -1,5 +1,6 @@
-//! `-device X,help` for the VFIO devices, byte for byte as the reference
-//! (§1.8) gives QEMU's output, and `-object iommufd,help` (§1.7).
+//! `-device X,help` for the VFIO devices, byte for byte as
+//! QEMU 10.2 prints them (`system/qdev-monitor.c: qdev_device_help`), and
+//! `-object iommufd,help` (`qom/object_interfaces.c: user_creatable_print_help`).
 
 use qomgen::introspect::{self, HelpStyle};
 

@@ -1,7 +1,9 @@
 //! The property tables and type metadata of the device types, compared with
-//! the QEMU reference (`qemu-behaviour.md` §1.1–§1.7).
+//! QEMU 10.2's (the `TypeInfo`s and `Property` arrays of `hw/vfio/pci.c`,
+//! `hw/pci/pci.c`, `hw/vfio/ccw.c`, `hw/s390x/`, `hw/vfio/ap.c`,
+//! `backends/iommufd.c`).
 //!
-//! The expected data below is transcribed by hand from the reference, not
+//! The expected data below is transcribed by hand from QEMU's source, not
 //! generated from the code: a change to a `#[prop]` that drifts from QEMU
 //! fails here.
 
@@ -52,7 +54,7 @@ const IOMMUFD: Option<&str> = Some("Set host IOMMUFD backend device");
 const CSS_DEVID_RO: Option<&str> =
     Some("Read-only identifier of an I/O device in the channel subsystem, example: fe.1.23ab");
 
-/// §1.3: inherited `pci-device` properties (no since-comments).
+/// `hw/pci/pci.c: pci_props`: inherited `pci-device` properties (no since-comments).
 #[rustfmt::skip]
 const PCI_DEVICE: &[Row] = &[
     row(
@@ -88,7 +90,7 @@ const PCI_DEVICE: &[Row] = &[
     row("busnr", "busnr", None, None, None, "R"),
 ];
 
-/// §1.2: `vfio-pci`'s own properties (plus `fd` and `bootindex`).
+/// `hw/vfio/pci.c: vfio_pci_dev_properties`: `vfio-pci`'s own properties (plus `fd` and `bootindex`).
 #[rustfmt::skip]
 const VFIO_PCI: &[Row] = &[
     row(
@@ -397,7 +399,7 @@ const VFIO_PCI: &[Row] = &[
     row("bootindex", "int32", None, None, None, ""),
 ];
 
-/// §1.4: `vfio-pci-nohotplug`'s additional properties.
+/// `hw/vfio/pci.c: vfio_pci_dev_nohotplug_properties`: `vfio-pci-nohotplug`'s additional properties.
 #[rustfmt::skip]
 const VFIO_PCI_NOHOTPLUG: &[Row] = &[
     row(
@@ -426,7 +428,8 @@ const VFIO_PCI_NOHOTPLUG: &[Row] = &[
     ),
 ];
 
-/// §1.5: `vfio-ccw` with `s390-ccw` and `ccw-device`.
+/// `hw/vfio/ccw.c: vfio_ccw_properties`, `hw/s390x/s390-ccw.c`,
+/// `hw/s390x/ccw-device.c`: `vfio-ccw` with `s390-ccw` and `ccw-device`.
 #[rustfmt::skip]
 const VFIO_CCW: &[Row] = &[
     row(
@@ -461,7 +464,7 @@ const VFIO_CCW: &[Row] = &[
     row("fd", "string", None, None, None, "W"),
 ];
 
-/// §1.6: `vfio-ap` (`ap-device` has no properties).
+/// `hw/vfio/ap.c: vfio_ap_properties`: `vfio-ap` (`ap-device` has no properties).
 #[rustfmt::skip]
 const VFIO_AP: &[Row] = &[
     row("sysfsdev", "str", None, SYSFSDEV, Some("3.1"), ""),
@@ -469,7 +472,7 @@ const VFIO_AP: &[Row] = &[
     row("fd", "string", None, None, None, "W"),
 ];
 
-/// §1.7: `-object iommufd`.
+/// `backends/iommufd.c: iommufd_backend_class_init`: `-object iommufd`.
 const IOMMUFD_OBJECT: &[Row] = &[row("fd", "string", None, None, None, "W")];
 
 fn info(name: &str) -> &'static TypeInfo {
@@ -541,7 +544,7 @@ fn vfio_pci_table_matches_reference() {
 
 #[test]
 fn vfio_pci_own_properties_are_declared_by_vfio_pci() {
-    // §1.2/§1.3: which class each property belongs to.
+    // `vfio_pci_dev_properties` / `pci_props`: which class each property belongs to.
     let own = |t: &str| -> Vec<&str> { info(t).own_properties.iter().map(|p| p.name).collect() };
     let mut pci = own("pci-device");
     pci.sort_unstable();
@@ -558,7 +561,7 @@ fn vfio_pci_own_properties_are_declared_by_vfio_pci() {
 
 #[test]
 fn vfio_pci_static_array_order_is_qemus() {
-    // §1.2: the static array order, then `fd`; `bootindex` (an instance
+    // `vfio_pci_dev_properties`: the static array order, then `fd`; `bootindex` (an instance
     // property in QEMU) last.
     let names: Vec<&str> = info("vfio-pci")
         .own_properties
@@ -591,7 +594,8 @@ fn vfio_ccw_table_matches_reference() {
         v.sort_unstable();
         v
     };
-    // "defined by" column of §1.5.
+    // Which class declares each: `ccw_device_properties`, `s390_ccw_properties`,
+    // `vfio_ccw_properties`.
     assert_eq!(own("ccw-device"), ["dev_id", "devno", "subch_id"]);
     assert_eq!(own("s390-ccw"), ["bootindex"]);
     assert_eq!(
@@ -645,7 +649,7 @@ fn defaults_print_like_qemu() {
     );
 }
 
-/// One row of §1.1.
+/// One type's `TypeInfo` and class metadata in QEMU.
 struct Meta {
     name: &'static str,
     parent: &'static str,
@@ -662,7 +666,7 @@ struct Meta {
 
 const PCI_DESC: Option<&str> = Some("VFIO-based PCI device assignment");
 
-/// §1.1, device rows.
+/// The device types' `TypeInfo`s and `class_init`s in QEMU 10.2.
 #[rustfmt::skip]
 const META: &[Meta] = &[
     Meta {
@@ -827,7 +831,8 @@ fn iommufd_type_metadata_matches_reference() {
 
 #[test]
 fn abstract_and_concrete_types_behave_at_device_add() {
-    // §2.1: an abstract type is refused as a driver; §1.1 user-creatable.
+    // `system/qdev-monitor.c: qdev_get_device_class`: an abstract type is
+    // refused as a driver; the concrete ones are user-creatable.
     let mut tree = qomgen::ObjectTree::new();
     for t in [
         "pci-device",
@@ -851,7 +856,8 @@ fn abstract_and_concrete_types_behave_at_device_add() {
 
 #[test]
 fn read_only_and_write_only_properties_refuse_like_qemu() {
-    // §2.2: setting a read-only property, reading a write-only one.
+    // `qom/object.c: object_property_set` / `object_property_get`: setting a
+    // read-only property, reading a write-only one.
     let mut tree = qomgen::ObjectTree::new();
     let (m, _) = common::err(tree.device_add("vfio-pci,busnr=1"));
     assert_eq!(m, "Property 'vfio-pci.busnr' is not writable");

@@ -6,7 +6,8 @@ use std::fmt;
 ///
 /// `Display` prints only the message; [`Error::hint`] is the text QEMU appends
 /// on its own line(s) with `error_append_hint`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct Error {
     message: String,
     hint: Option<String>,
@@ -118,14 +119,6 @@ impl Error {
         )
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Result type of the object model.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

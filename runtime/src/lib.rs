@@ -25,20 +25,51 @@
 //! assert_eq!(err.to_string(), "Parameter 'queues' expects integer");
 //! ```
 
+//!
+//! # Map
+//!
+//! Every item has one path. The model is at the crate root:
+//!
+//! * declaring types: the derives [`Object`], [`Device`] and
+//!   [`PropertyEnum`], the traits [`ObjectType`], [`ObjectImpl`],
+//!   [`DeviceImpl`] and the realize context [`LifecycleCx`];
+//! * what a derive produces: [`TypeInfo`] (with [`TypeKind`],
+//!   [`DeviceMeta`], [`Category`]), its table of [`Property`] entries
+//!   ([`PropertyDefault`], [`Accessors`] and their function types);
+//! * property kinds: the trait [`PropertyKind`] (with [`Input`],
+//!   [`ValueCx`], [`DefaultValue`]), QEMU's own kinds ([`Size`],
+//!   [`Size32`], [`OnOffAuto`], [`OffAutoPciBar`], [`PciHostAddress`],
+//!   [`PciDevfn`], [`CssDevId`], [`CcwLoadparm`], [`QemuUuid`]) and
+//!   [`Link`];
+//! * the types linked into the program: [`registry()`] ([`Registry`],
+//!   [`TypeEntry`]);
+//! * instances: [`ObjectTree`] (`-device`/`-object`, links, realize,
+//!   deletion), [`ObjRef`], [`Instance`], [`Object`](trait@Object);
+//! * option strings: [`Spec`], [`SpecKind`], [`SpecValue`];
+//! * errors: [`Error`], [`Result`].
+//!
+//! Two modules group what is used apart from the model:
+//!
+//! * [`introspect`] — `-device X,help`, QMP's `device-list-properties` and
+//!   `qom-list-types`, the JSON dump of every type and the diff of two
+//!   dumps;
+//! * [`opts`] — QEMU's option syntaxes (QemuOpts, JSON) and the scalar
+//!   conversions of property values.
+
 extern crate self as qomgen;
 
-pub mod error;
+mod error;
 pub mod introspect;
-pub mod kind;
-pub mod kinds;
-pub mod link;
-pub mod object;
+mod kind;
+mod kinds;
+mod link;
+mod object;
 pub mod opts;
-pub mod property;
-pub mod registry;
-pub mod spec;
-pub mod tree;
-pub mod types;
+mod property;
+mod registry;
+mod spec;
+mod tree;
+mod types;
 
 pub use error::{Error, Result};
 pub use kind::{DefaultValue, Input, PropertyKind, ValueCx};
@@ -48,9 +79,9 @@ pub use kinds::{
 };
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
-pub use property::{Accessors, Property, PropertyDefault};
+pub use property::{Accessors, DefaultFn, GetFn, LinkFn, Property, PropertyDefault, SetFn};
 pub use qomgen_macros::{Device, Object, PropertyEnum};
-pub use registry::registry;
+pub use registry::{Registry, TypeEntry, registry};
 pub use spec::{Spec, SpecKind, SpecValue};
 pub use tree::{Instance, ObjRef, ObjectTree};
 pub use types::{Category, DeviceMeta, TypeInfo, TypeKind};

@@ -42,7 +42,7 @@ pub static OBJECT: TypeInfo = TypeInfo {
     },
     own_properties: &[],
     instantiate: None,
-    rust_name: "qomgen::registry::OBJECT",
+    rust_name: "qomgen::__private::OBJECT",
     accessors: &crate::property::Accessors::NONE,
 };
 
@@ -60,7 +60,7 @@ pub static DEVICE: TypeInfo = TypeInfo {
     }),
     own_properties: &[],
     instantiate: None,
-    rust_name: "qomgen::registry::DEVICE",
+    rust_name: "qomgen::__private::DEVICE",
     accessors: &crate::property::Accessors::NONE,
 };
 

@@ -348,13 +348,14 @@ fn device_introspect_invariants() {
     let before = fingerprint(&tree);
     let live = LIVE_BACKENDS.with(|c| c.get());
 
-    // §5.1: listing devices (abstract included) and `device_add help` work.
+    // The invariants of QEMU's `tests/qtest/device-introspect-test.c`.
+    // test_device_intro_list: listing devices (abstract included) and `device_add help` work.
     assert!(!qom_list_types(Some("device"), true).is_empty());
     let _ = device_list_help(false);
     let _ = device_list_help(true);
     let _ = object_list_help();
 
-    // §5.2: `abstract` present-and-true exactly for the types missing from
+    // test_qom_list_fields: `abstract` present-and-true exactly for the types missing from
     // the abstract=false listing, and exactly for abstract types.
     let with_abstract = qom_list_types(None, true);
     let concrete = qom_list_types(None, false);
@@ -378,7 +379,7 @@ fn device_introspect_invariants() {
         assert_eq!(t.parent.as_deref(), info.parent.map(|p| p.name));
     }
 
-    // §5.3: every type listed for `implements=X` has X on its parent chain
+    // test_qom_list_parents: every type listed for `implements=X` has X on its parent chain
     // (walked through the listing's own `parent` fields).
     let parent_of = |n: &str| {
         with_abstract
@@ -410,7 +411,7 @@ fn device_introspect_invariants() {
         types.iter().filter(|t| t.is_device()).count()
     );
 
-    // §5.5 / §5.6: nonexistent, abstract and every registered type (concrete
+    // test_device_intro_{none,abstract,concrete}: nonexistent, abstract and every registered type (concrete
     // or not): no panic, nothing created, the tree unchanged.
     for name in ["nonexistent", "device", "", "test-leaf,,help", "\u{0}"]
         .into_iter()

@@ -235,7 +235,8 @@ pub(crate) struct AttachTraits {
     pub(crate) discard_allowed: bool,
 }
 
-/// Picks and attaches the backend (reference §7.1, plus the policy), and
+/// Picks and attaches the backend (QEMU's `hw/vfio/device.c: vfio_device_attach`:
+/// the `iommufd` link alone decides; plus qomgen's policy), and
 /// opens the device: from `fd=`, the cdev, or the group.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attach(
@@ -352,7 +353,7 @@ fn sys(msg: impl std::fmt::Display, e: crate::sys::SysError) -> Error {
     Error::new(format!("{msg}: {}", e.strerror()))
 }
 
-/// Legacy attach (reference §7.2): group → viability → container → type1
+/// Legacy attach (`hw/vfio/container-legacy.c: vfio_legacy_attach_device`): group → viability → container → type1
 /// → device fd, or the device fd from a group already open here.
 pub(crate) fn attach_legacy(
     host: &Host,
@@ -563,7 +564,7 @@ struct Target<'a> {
     cx: &'a LifecycleCx<'a>,
 }
 
-/// Binds the device to an iommufd and attaches it (reference §7.3): a
+/// Binds the device to an iommufd and attaches it (`hw/vfio/iommufd.c: iommufd_cdev_attach`): a
 /// linked backend's IOAS and HWPTs are shared with its other devices.
 fn attach_iommufd(
     link: Option<Link<IommufdBackend>>,

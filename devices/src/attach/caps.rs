@@ -1,5 +1,5 @@
 //! The checks QEMU's `vfio_add_std_cap` makes while it rebuilds the
-//! standard capability list (reference §2.4 step 6).
+//! standard capability list (`hw/vfio/pci.c`, under `vfio_pci_add_capabilities`).
 
 use qomgen::{Error, Result};
 

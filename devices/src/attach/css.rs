@@ -1,7 +1,7 @@
 //! The guest's channel subsystem as the tree's ccw devices occupy it: a new
 //! vfio-ccw device gets its bus id (`devno`, or the first free one in the
 //! virtual css `fe`) and a subchannel, as QEMU's `css_create_sch` assigns
-//! them (reference §2.5 step 4).
+//! them (`hw/s390x/css.c`).
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,5 +1,5 @@
 //! Display support of a vGPU: QEMU's `vfio_display_probe` and the checks
-//! after it (reference §2.4 step 7).
+//! after it in `vfio_pci_realize` (`hw/vfio/display.c`, `hw/vfio/pci.c`).
 
 use qomgen::{Error, LifecycleCx, OnOffAuto, Result};
 use vfio_bindings::bindings::vfio as vb;

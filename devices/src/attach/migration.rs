@@ -1,5 +1,5 @@
 //! Whether the device can be migrated: QEMU's `vfio_migration_realize`
-//! (reference §2.4 step 8). With `enable-migration=on` a device that cannot
+//! (`hw/vfio/migration.c`). With `enable-migration=on` a device that cannot
 //! migrate fails to realize; with `auto` or `off` it realizes and the
 //! reason is kept as a migration blocker, which the report shows.
 

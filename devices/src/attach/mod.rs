@@ -1,7 +1,8 @@
 //! Realize, shared by the VFIO devices: find the host device, attach it
 //! through the legacy container or iommufd, read what the kernel reports,
 //! and hold it all until unrealize. QEMU's order and error texts
-//! (reference §2.4–§2.7, §7).
+//! (`hw/vfio/pci.c: vfio_pci_realize`, `hw/vfio/ccw.c: vfio_ccw_realize`,
+//! `hw/vfio/ap.c: vfio_ap_realize`, `hw/vfio/device.c: vfio_device_attach`).
 
 mod backend;
 mod caps;

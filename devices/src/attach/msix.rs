@@ -1,5 +1,5 @@
 //! MSI-X discovery and relocation: QEMU's `vfio_msix_early_setup` and
-//! `vfio_pci_relocate_msix` (reference §2.4 step 5).
+//! `vfio_pci_relocate_msix` (`hw/vfio/pci.c`).
 
 use qomgen::{Error, OffAutoPciBar, Result};
 use vfio_bindings::bindings::vfio as vb;

@@ -1,4 +1,4 @@
-//! vfio-pci realize (reference §2.4): select, attach, then read what the
+//! vfio-pci realize (`hw/vfio/pci.c: vfio_pci_realize`): select, attach, then read what the
 //! device is: regions (mapped where allowed), IRQs, config space and its
 //! capability lists; then MSI-X (`msix.rs`), the capability checks
 //! (`caps.rs`), the display probe and the checks of the display and ramfb
@@ -62,7 +62,7 @@ pub struct PciSummary {
 /// `off` where QEMU's realize does.
 ///
 /// # Errors
-/// Every failure of §2.4, each prefixed `vfio <name>: ` once the device is named.
+/// Every failure of QEMU's `vfio_pci_realize`, each prefixed `vfio <name>: ` once the device is named.
 pub fn realize_pci(dev: &mut VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let system = Host::system();
     let host = host_of(cx, &system);

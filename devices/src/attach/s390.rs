@@ -1,4 +1,5 @@
-//! vfio-ccw and vfio-ap realize (reference §2.5, §2.6): both assign an mdev
+//! vfio-ccw and vfio-ap realize (`hw/vfio/ccw.c: vfio_ccw_realize`,
+//! `hw/vfio/ap.c: vfio_ap_realize`): both assign an mdev
 //! named by its UUID; vfio-ccw also checks the subchannel and its regions.
 
 use std::collections::HashSet;
@@ -31,7 +32,7 @@ fn fd_name(fd: &PassedFd, cx: &LifecycleCx<'_>) -> String {
 /// Realizes a vfio-ccw device.
 ///
 /// # Errors
-/// Every failure of §2.5, without the `vfio <name>:` prefix (vfio-ccw adds none).
+/// Every failure of QEMU's `vfio_ccw_realize` (with `s390_ccw_realize`), without the `vfio <name>:` prefix (vfio-ccw adds none).
 pub fn realize_ccw(
     dev: &VfioCcw,
     cx: &LifecycleCx<'_>,
@@ -309,7 +310,7 @@ fn ap_notifiers(a: &mut Attached, cx: &LifecycleCx<'_>) {
 /// Realizes a vfio-ap device.
 ///
 /// # Errors
-/// Every failure of §2.6; attach failures carry `vfio <name>: `.
+/// Every failure of QEMU's `vfio_ap_realize`; attach failures carry `vfio <name>: `.
 pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let system = Host::system();
     let host = host_of(cx, &system);

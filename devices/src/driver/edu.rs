@@ -23,9 +23,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::{
-    Bar, DmaAccess, DmaBackendKind, DmaBuffer, Driver, DriverError, IrqEventfds, IrqKind, Mmio,
+    Bar, DmaBackendKind, DmaBuffer, Driver, DriverError, IrqEventfds, IrqKind, Mmio,
     PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, RegisterIo, Result,
 };
+use crate::sys::vfio::DmaAccess;
 
 /// PCI vendor id of QEMU's edu device.
 pub const VENDOR_ID: u16 = 0x1234;

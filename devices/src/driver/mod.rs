@@ -68,10 +68,9 @@ use vfio_bindings::bindings::vfio as vb;
 
 use crate::attach::{Attached, Backend};
 use crate::models::vfio_pci::VfioPci;
-use crate::sys::vfio::{Device, DeviceInfo, IrqInfo};
+use crate::sys::vfio::{Device, DeviceInfo, DmaAccess, IrqInfo};
 use crate::sys::{Errno, SysError, strerror};
 
-pub use crate::sys::vfio::DmaAccess;
 pub use dma::{Dma, DmaBackendKind, DmaBuffer, DmaMapping};
 pub use irq::{IrqEventfds, IrqKind};
 pub use region::{Bar, Mmio, RegisterIo};

@@ -69,7 +69,7 @@ use std::marker::PhantomData;
 
 use uuid::Uuid;
 
-use super::vfio::{DeviceInfo, IrqInfo, RegionInfo};
+use super::info::{DeviceInfo, IrqInfo, RegionInfo};
 use super::{Errno, Op, Result, SysError};
 
 /// The outcome of one recorded call (see [`Faults::calls`]).
@@ -291,7 +291,7 @@ pub fn inject(op: Op, errno: Errno) -> Faults {
 }
 
 // ---------------------------------------------------------------------------
-// Hooks used by the wrappers in `vfio.rs` / `iommufd.rs`.
+// Hooks used by the wrappers in `vfio/` and `iommufd.rs`.
 
 /// One wrapper call of `op`, from [`enter`] to its result: tags kernel
 /// results with the op (as [`SysError`]s), logs them and applies overrides,
@@ -522,61 +522,5 @@ mod tests {
     fn two_plans_on_one_thread_panic() {
         let _a = Faults::install();
         let _b = Faults::install();
-    }
-
-    #[test]
-    fn wrappers_honour_injections_and_log_kernel_calls() {
-        let f = tempfile::tempfile().unwrap();
-        let d = super::super::vfio::Device::from_fd(std::os::fd::OwnedFd::from(f));
-        let plan = inject(Op::DeviceGetInfo, Errno::ENODEV);
-        assert_eq!(d.info().unwrap_err().errno(), Errno::ENODEV);
-        // Not injected: the kernel answers (ENOTTY on a regular file).
-        assert_eq!(d.info().unwrap_err().errno(), Errno::ENOTTY);
-        let calls = plan.calls();
-        assert_eq!(calls.len(), 2);
-        assert_eq!(
-            (calls[1].op, calls[1].result, calls[1].injected),
-            (Op::DeviceGetInfo, Err(Errno::ENOTTY), false)
-        );
-        // Overrides answer without the kernel, which would say ENOTTY.
-        plan.override_region_info(8, 3, 0x100);
-        assert_eq!(d.region_info(8).unwrap().size, 0x100);
-        assert_eq!(d.region_info(7).unwrap_err().errno(), Errno::ENOTTY);
-        let di = DeviceInfo {
-            flags: 2,
-            num_regions: 9,
-            num_irqs: 5,
-        };
-        plan.override_device_info(di);
-        assert_eq!(d.info().unwrap(), di);
-        assert_eq!(plan.calls().len(), 3, "overridden calls are not logged");
-    }
-
-    #[test]
-    fn requests_record_what_reached_the_kernel() {
-        let file = || std::os::fd::OwnedFd::from(tempfile::tempfile().unwrap());
-        let d = super::super::vfio::Device::from_fd(file());
-        let g = super::super::vfio::Group::from_fd(file());
-        let t = Uuid::parse_str("2ab74924-c335-45f4-9b16-8569e5b08258").unwrap();
-        // Without a plan nothing is kept.
-        assert!(d.bind_iommufd(file(), Some(&t)).is_err());
-        let plan = inject(Op::DeviceBindIommufd, Errno::EPERM);
-        // Injected: the kernel was not asked, so nothing was sent.
-        assert_eq!(
-            d.bind_iommufd(file(), Some(&t)).unwrap_err().errno(),
-            Errno::EPERM
-        );
-        assert!(plan.requests().is_empty());
-        assert!(d.bind_iommufd(file(), Some(&t)).is_err());
-        assert!(d.bind_iommufd(file(), None).is_err());
-        assert!(g.device("0000:00:01.0 vf_token=x").is_err());
-        assert_eq!(
-            plan.requests(),
-            [
-                Request::BindToken(Some(t)),
-                Request::BindToken(None),
-                Request::DeviceName("0000:00:01.0 vf_token=x".to_owned()),
-            ]
-        );
     }
 }

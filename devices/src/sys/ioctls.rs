@@ -5,7 +5,7 @@
 //! and `VFIO_BASE` (100) exactly as `linux/vfio.h` does. All VFIO and iommufd
 //! ioctls are `_IO`-encoded yet take a pointer ("bad" ioctls in nix terms).
 //!
-//! Nothing here is public; the safe wrappers live in `vfio.rs`/`iommufd.rs`.
+//! Nothing here is public; the safe wrappers live in `vfio/` and `iommufd.rs`.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 

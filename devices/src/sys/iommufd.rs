@@ -11,7 +11,7 @@
 //! larger struct as long as the tail it does not know is zero, so the
 //! iommufd-bindings 0.2 (Linux 7.1) layouts work on older kernels (6.12).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 pub use iommufd_bindings as bindings;
 use iommufd_bindings as iob;
@@ -24,10 +24,11 @@ fn size_of_u32<T>() -> u32 {
     u32::try_from(std::mem::size_of::<T>()).expect("uAPI struct larger than 4 GiB")
 }
 
-/// An open iommufd (`/dev/iommu`).
-#[derive(Debug)]
-pub struct Iommufd {
-    fd: OwnedFd,
+fd_handle! {
+    /// An open iommufd (`/dev/iommu`).
+    Iommufd,
+    /// Adopt an open iommufd (ownership is taken; see the module docs for
+    /// the non-owning `fd=` case).
 }
 
 /// An allowed IOVA interval of an IOAS (`last` is inclusive).
@@ -95,17 +96,6 @@ impl HwInfo {
 }
 
 impl Iommufd {
-    /// Adopt an open iommufd (ownership is taken; see the module docs for
-    /// the non-owning `fd=` case).
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Iommufd { fd }
-    }
-
-    /// Give the fd back.
-    pub fn into_fd(self) -> OwnedFd {
-        self.fd
-    }
-
     /// `IOMMU_IOAS_ALLOC`; returns the new IOAS id.
     pub fn ioas_alloc(&self) -> Result<u32> {
         let call = fault::enter(Op::IoasAlloc)?;
@@ -301,21 +291,10 @@ impl Iommufd {
     }
 }
 
-impl AsFd for Iommufd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl From<OwnedFd> for Iommufd {
-    fn from(fd: OwnedFd) -> Self {
-        Iommufd::from_fd(fd)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::OwnedFd;
 
     #[test]
     fn ioctls_on_a_non_iommufd_report_op_and_errno() {

@@ -1,6 +1,6 @@
 //! The KVM-VFIO pseudo device (`KVM_DEV_TYPE_VFIO`): a VM is told which VFIO
 //! groups or device files its guest uses, so KVM can handle non-coherent
-//! DMA and hand interrupts to the device's driver (reference §2.4 step 4).
+//! DMA and hand interrupts to the device's driver (QEMU's `hw/vfio/helpers.c: vfio_kvm_device_add_fd`).
 //!
 //! No crate of the dependency tree declares KVM's uAPI, so the two ioctls
 //! and their structures are declared here from `linux/kvm.h`, with size and

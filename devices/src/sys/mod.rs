@@ -14,8 +14,46 @@
 //! inject a failure into any [`Op`] or answer the few queries realize checks
 //! (see that module; without an installed plan it does nothing).
 
+/// A handle that owns one kernel descriptor (closed on drop): the struct,
+/// `from_fd` (documented by the attributes after the name), `into_fd`,
+/// `AsFd` and `From<OwnedFd>`.
+macro_rules! fd_handle {
+    ($(#[$meta:meta])* $name:ident, $(#[$from_meta:meta])*) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name {
+            fd: std::os::fd::OwnedFd,
+        }
+
+        impl $name {
+            $(#[$from_meta])*
+            pub fn from_fd(fd: std::os::fd::OwnedFd) -> Self {
+                $name { fd }
+            }
+
+            /// Give the fd back.
+            pub fn into_fd(self) -> std::os::fd::OwnedFd {
+                self.fd
+            }
+        }
+
+        impl std::os::fd::AsFd for $name {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.fd)
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $name {
+            fn from(fd: std::os::fd::OwnedFd) -> Self {
+                $name::from_fd(fd)
+            }
+        }
+    };
+}
+
 pub mod ccw;
 pub mod fault;
+mod info;
 mod ioctls;
 pub mod iommufd;
 pub mod kvm;
@@ -161,7 +199,8 @@ impl fmt::Display for Op {
 /// A few checks that the kernel does not perform are reported with a
 /// synthetic errno, documented on the method that can produce it (e.g.
 /// `EIO` for a short `pread`, `EPROTO` for a malformed capability chain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{op}: {}", strerror(*.errno))]
 pub struct SysError {
     op: Op,
     errno: Errno,
@@ -188,14 +227,6 @@ impl SysError {
         strerror(self.errno)
     }
 }
-
-impl fmt::Display for SysError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.op, strerror(self.errno))
-    }
-}
-
-impl std::error::Error for SysError {}
 
 impl From<SysError> for std::io::Error {
     fn from(e: SysError) -> Self {

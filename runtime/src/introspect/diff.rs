@@ -1,41 +1,4 @@
-//! Compares two [`Dump`]s: what a user of the old types would notice.
-//!
-//! Each [`Change`] has a [`Severity`]:
-//!
-//! * **breaking**: a command line, QMP command or migration stream that
-//!   worked before may now fail or behave differently: a type or property
-//!   removed, a type that became abstract, is no longer user-creatable or
-//!   hotpluggable, changed between object and device or changed bus; a
-//!   property whose type or default changed, that became read-only or
-//!   write-only, or can no longer be set after realize.
-//! * **unstable**: a change that would be breaking, but to a property or
-//!   type whose name starts with `x-`, QEMU's mark for "no compatibility
-//!   promise". Reported, but not counted by [`DiffReport::is_breaking`].
-//! * **compatible**: everything else: types and properties added, and
-//!   changes that relax a rule (became concrete, user-creatable,
-//!   hotpluggable, writable, readable, settable after realize) or only
-//!   touch documentation (description, since, category, parent).
-//!
-//! # Human rendering
-//!
-//! [`DiffReport`]'s `Display` prints one line per change, each starting
-//! with a label: `BREAKING: ` (breaking), `unstable: ` (unstable),
-//! `added: ` (a type or property added) or `changed: ` (any other
-//! compatible change), then a sentence naming the type, or the property as
-//! `'type.property'`. Values are printed as in the dump: strings quoted,
-//! JSON values as compact JSON, a missing value as `none`:
-//!
-//! ```text
-//! BREAKING: property 'test-leaf.host' removed
-//! BREAKING: property 'test-leaf.display' default changed from "off" to "auto"
-//! added: property 'test-leaf.queues' (uint32)
-//! changed: property 'test-leaf.weight' since changed from none to "9.1"
-//! ```
-//!
-//! Changes come sorted by type name; within a type, type-level changes
-//! first, then properties in the old table's order, then added properties
-//! in the new table's order. Properties are compared per type, so a
-//! property removed from a parent is reported for every type that had it.
+//! Compares two [`Dump`]s: what a user of the old types would notice. Documented in [the module](super).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -230,7 +193,7 @@ impl Change {
         }
     }
 
-    /// How much the change matters; see the [module docs](self).
+    /// How much the change matters; see the [module docs](crate::introspect).
     pub fn severity(&self) -> Severity {
         if !self.breaks() {
             Severity::Compatible
@@ -466,7 +429,7 @@ impl fmt::Display for Change {
 /// The result of [`diff`]: every change, in a fixed order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DiffReport {
-    /// The changes, sorted as described in the [module docs](self).
+    /// The changes, sorted as described in the [module docs](crate::introspect).
     pub changes: Vec<Change>,
 }
 
@@ -492,7 +455,7 @@ impl DiffReport {
 }
 
 impl fmt::Display for DiffReport {
-    /// One `LABEL: sentence` line per change (see the [module docs](self)).
+    /// One `LABEL: sentence` line per change (see the [module docs](crate::introspect)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in &self.changes {
             writeln!(f, "{}: {c}", c.label())?;

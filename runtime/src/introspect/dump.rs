@@ -1,32 +1,4 @@
-//! One document describing every registered type, to keep in a repository
-//! and compare between versions with [`diff`](super::diff()).
-//!
-//! ```json
-//! {
-//!   "format-version": 1,
-//!   "types": [
-//!     {
-//!       "name": "test-leaf",
-//!       "parent": "test-bus-device",
-//!       "abstract": false,
-//!       "kind": "device",
-//!       "user-creatable": true,
-//!       "device": { "category": "misc", "bus": "TEST", "hotpluggable": true },
-//!       "description": "Test device with every kind of property",
-//!       "properties": [ { "name": "slot", "type": "int32", "default-value": -1, ... } ]
-//!     }
-//!   ]
-//! }
-//! ```
-//!
-//! Types are sorted by name. Every value is the *effective* one, as a user
-//! sees it: the description, category and bus inherited where the type sets
-//! none, and `properties` the whole table (ancestors' first, in declaration
-//! order) as [`ObjectPropertyInfo`] with the `x-qomgen-` fields. The
-//! implicit QOM properties (`type`, `realized`, ...) are not listed: they
-//! are the same for every type. [`DUMP_FORMAT_VERSION`] changes whenever
-//! the meaning of a field changes; [`Dump::from_json`] refuses other
-//! versions.
+//! One document describing every registered type, to keep in a repository Documented in [the module](super).
 
 use serde::{Deserialize, Serialize};
 
@@ -99,7 +71,7 @@ pub struct TypeDump {
 }
 
 /// The lowercase name of a category in a dump.
-pub fn category_name(c: Category) -> &'static str {
+pub(crate) fn category_name(c: Category) -> &'static str {
     match c {
         Category::Bridge => "bridge",
         Category::Usb => "usb",

@@ -1,69 +1,4 @@
-//! The human help texts, byte-compatible with QEMU.
-//!
-//! | request | QEMU function | here |
-//! |---|---|---|
-//! | `-device help` | `qdev_print_devinfos(false)` | [`write_device_list`] with `show_no_user = false` |
-//! | HMP `info qdm` | `qdev_print_devinfos(true)` | [`write_device_list`] with `show_no_user = true` |
-//! | `-device NAME,help` | `qdev_device_help` | [`write_device_help`] |
-//! | `-object help` | `user_creatable_print_help` | [`write_object_list`] |
-//! | `-object NAME,help` | `user_creatable_print_type_properites` | [`write_object_help`] |
-//!
-//! Everything renders into any [`std::fmt::Write`] and allocates nothing
-//! but what the writer itself does (a `String` with enough capacity
-//! allocates nothing at all): lines are sorted in an array on the stack
-//! (a selection over the static tables for an unusually long list) instead
-//! of being collected into a heap buffer and sorted.
-//! The only exception is the opt-in availability callback of
-//! [`HelpStyle`], which returns a `String`.
-//!
-//! # The device list (`-device help`)
-//!
-//! QEMU's `qdev_print_devinfos` walks the categories in `DeviceCategory`
-//! order ([`Category::ALL`]); for each category that has at least one
-//! listed device it prints the header, preceded by an empty line unless the
-//! category is the first one of the enumeration (`"%s%s devices:\n", i ?
-//! "\n" : ""`). So the output starts with an empty line whenever there are
-//! no `Controller/Bridge/Hub` devices, and there is no empty line at the
-//! end; we print exactly that. Devices are the non-abstract device types,
-//! sorted by `strcasecmp` of the name (`object_class_get_list_sorted`); a
-//! device without category is listed under `Uncategorized devices:`, last.
-//! Types that are not user-creatable are left out of `-device help`
-//! (`show_no_user = false`); `info qdm` lists them with `, no-user`. Each
-//! line is `name "%s"`, then `, bus %s`, `, desc "%s"` (the inherited
-//! description), `, no-user` when they apply (QEMU's `, alias "%s"` never
-//! applies: there are no aliases).
-//!
-//! # Property lines (`-device NAME,help`, `-object NAME,help`)
-//!
-//! QEMU's `object_property_help`: `"  " + name + "=<" + type + ">"`; if
-//! there is a description or a default, spaces up to column 24 (only when
-//! shorter) and `" - "`; the description; `" (default: X)"` with X as
-//! [`DefaultValue`]'s `Display` (strings bare, bools `on`/`off`, numbers
-//! and `[]` as JSON). The lines are sorted with `strcmp` over the whole
-//! line. A header `NAME options:` precedes them, or the single line
-//! `There are no options for NAME.` replaces them.
-//!
-//! # The extra style
-//!
-//! [`HelpStyle::extra`] appends annotations to each property line, after
-//! QEMU's text (so a line still starts with exactly QEMU's line, and sorting
-//! is unchanged):
-//!
-//! ```text
-//!   backend=<link<test-backend>> - Backend to use [since 9.0] (unavailable: no backend on this host)
-//!   busnr=<uint8>          - Bus number, assigned at realize [read-only]
-//!   weight=<uint64>        - Allowed to change while running (default: 0) [set-after-realize]
-//!   x-offset=<uint16>      -  (default: 0) [unstable]
-//! ```
-//!
-//! * `[...]`: comma-separated tags, present only if at least one applies,
-//!   in this order: `since X` (the version that introduced the property),
-//!   `unstable` (the name has QEMU's `x-` prefix: no compatibility promise),
-//!   `read-only` (no setter), `write-only` (no getter), `set-after-realize`
-//!   (may change on a realized device).
-//! * `(unavailable: REASON)`: the availability callback returned
-//!   `Some(REASON)`: the property exists but cannot work on this host
-//!   (for example `/dev/iommu missing`).
+//! The human help texts, byte-compatible with QEMU. Documented in [the module](super).
 
 use std::cmp::Ordering;
 use std::fmt::{self, Write};
@@ -84,7 +19,7 @@ use crate::types::{Category, TypeInfo};
 pub type Availability<'a> = dyn Fn(&'static TypeInfo, &'static Property) -> Option<String> + 'a;
 
 /// How property lines are rendered. The default ([`HelpStyle::QEMU`]) is
-/// QEMU's exact text; see the [module docs](self) for the extra format.
+/// QEMU's exact text; see the [module docs](crate::introspect) for the extra format.
 #[derive(Clone, Copy, Default)]
 pub struct HelpStyle<'a> {
     /// Append the `[since ..., unstable, read-only, write-only,
@@ -128,13 +63,15 @@ impl fmt::Debug for HelpStyle<'_> {
 }
 
 /// Why a help text could not be produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HelpError {
     /// The type cannot be described: QEMU prints this message (after
     /// `<prog>: -device NAME,help: `) and, for `-device`, still exits with
     /// status 0.
-    Type(Error),
+    #[error(transparent)]
+    Type(#[from] Error),
     /// The writer failed.
+    #[error("an error occurred while writing help text")]
     Fmt,
 }
 
@@ -143,23 +80,6 @@ impl From<fmt::Error> for HelpError {
         HelpError::Fmt
     }
 }
-
-impl From<Error> for HelpError {
-    fn from(e: Error) -> Self {
-        HelpError::Type(e)
-    }
-}
-
-impl fmt::Display for HelpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HelpError::Type(e) => fmt::Display::fmt(e, f),
-            HelpError::Fmt => f.write_str("an error occurred while writing help text"),
-        }
-    }
-}
-
-impl std::error::Error for HelpError {}
 
 impl HelpError {
     /// The error as an object-model [`Error`] (a writer failure becomes a
@@ -439,7 +359,7 @@ fn listed_category(ty: &'static TypeInfo) -> Category {
 
 /// `-device help` (`show_no_user = false`) or HMP `info qdm`
 /// (`show_no_user = true`): the devices by category; see the
-/// [module docs](self) for the exact layout.
+/// [module docs](crate::introspect) for the exact layout.
 ///
 /// # Errors
 /// Only if the writer fails.
@@ -605,7 +525,8 @@ mod tests {
         ],
     );
 
-    /// The text of qemu-behaviour.md §1.8 for vfio-ap, verbatim.
+    /// QEMU 10.2's `-device vfio-ap,help`, verbatim (`system/qdev-monitor.c:
+    /// qdev_device_help` over `hw/vfio/ap.c: vfio_ap_properties`).
     const VFIO_AP_REFERENCE: &str = "\
 vfio-ap options:
   fd=<string>

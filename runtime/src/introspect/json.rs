@@ -1,26 +1,4 @@
-//! QMP-shaped introspection: `device-list-properties`,
-//! `qom-list-properties` and `qom-list-types`, as serde types.
-//!
-//! [`ObjectPropertyInfo`] serializes exactly as QMP's (`name`, `type`,
-//! optional `description`, optional `default-value`) plus qomgen's own
-//! fields. Those all start with `x-qomgen-`: QAPI member names are
-//! lowercase words and never use that prefix (`x-` marks unstable QAPI
-//! members, and no QEMU member is named after qomgen), so they cannot
-//! clash with a present or future QMP field. A client that only knows QMP
-//! ignores them; [`ObjectPropertyInfo::to_qmp`] removes them. Each is
-//! omitted when it carries no information (absent / `false`):
-//!
-//! | field | JSON type | meaning |
-//! |---|---|---|
-//! | `x-qomgen-since` | string | QEMU version that introduced the property |
-//! | `x-qomgen-unstable` | bool | name has the `x-` prefix: no compatibility promise |
-//! | `x-qomgen-read-only` | bool | no setter (`... is not writable`) |
-//! | `x-qomgen-write-only` | bool | no getter (`... is not readable`) |
-//! | `x-qomgen-set-after-realize` | bool | may be set on a realized device |
-//! | `x-qomgen-link-type` | string | target type of a `link<...>` property |
-//!
-//! Lists come in a fixed order (QEMU's is hash order, i.e. unspecified):
-//! properties ancestors first in declaration order, types by name.
+//! QMP-shaped introspection: `device-list-properties`, Documented in [the module](super).
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +13,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// One property as QMP's `ObjectPropertyInfo`, plus qomgen's `x-qomgen-`
-/// fields (see the [module docs](self)).
+/// fields (see the [module docs](crate::introspect)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectPropertyInfo {
     /// Property name.

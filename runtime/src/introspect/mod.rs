@@ -1,13 +1,14 @@
 //! Introspection: what QEMU shows about its types, from the static tables.
 //!
-//! * [`help`]: the human texts of `-device help`, `-device NAME,help`,
-//!   `-object help` and `-object NAME,help`, byte for byte as QEMU prints
-//!   them, plus an opt-in annotated style ([`HelpStyle::extra`]).
-//! * [`json`]: QMP-shaped answers (`device-list-properties`,
-//!   `qom-list-properties`, `qom-list-types`) as serde types.
-//! * [`mod@dump`] and [`mod@diff`]: one document describing every registered type,
-//!   and a comparison of two such documents that classifies each change as
-//!   breaking or compatible.
+//! * Help: the human texts of `-device help` ([`device_list_help`]),
+//!   `-device NAME,help` ([`device_help`]), `-object help` and
+//!   `-object NAME,help`, byte for byte as QEMU prints them, plus an opt-in
+//!   annotated style ([`HelpStyle::extra`]).
+//! * QMP-shaped answers as serde types: [`device_list_properties`],
+//!   [`qom_list_properties`], [`qom_list_types`].
+//! * [`dump()`] and [`diff()`]: one document describing every registered
+//!   type, and a comparison of two such documents that classifies each
+//!   change as breaking or compatible.
 //!
 //! QEMU instantiates a type to introspect it (to see instance properties).
 //! Here every property lives in a static table, so introspection never
@@ -28,11 +29,179 @@
 //! let err = introspect::device_help("device", &HelpStyle::QEMU).unwrap_err();
 //! assert_eq!(err.to_string(), "Parameter 'typename' expects a non-abstract device type");
 //! ```
+//!
+//! ## Help texts
+//!
+//! The human help texts, byte-compatible with QEMU.
+//!
+//! | request | QEMU function | here |
+//! |---|---|---|
+//! | `-device help` | `qdev_print_devinfos(false)` | [`write_device_list`] with `show_no_user = false` |
+//! | HMP `info qdm` | `qdev_print_devinfos(true)` | [`write_device_list`] with `show_no_user = true` |
+//! | `-device NAME,help` | `qdev_device_help` | [`write_device_help`] |
+//! | `-object help` | `user_creatable_print_help` | [`write_object_list`] |
+//! | `-object NAME,help` | `user_creatable_print_type_properites` | [`write_object_help`] |
+//!
+//! Everything renders into any [`std::fmt::Write`] and allocates nothing
+//! but what the writer itself does (a `String` with enough capacity
+//! allocates nothing at all): lines are sorted in an array on the stack
+//! (a selection over the static tables for an unusually long list) instead
+//! of being collected into a heap buffer and sorted.
+//! The only exception is the opt-in availability callback of
+//! [`HelpStyle`], which returns a `String`.
+//!
+//! ### The device list (`-device help`)
+//!
+//! QEMU's `qdev_print_devinfos` walks the categories in `DeviceCategory`
+//! order ([`Category::ALL`](crate::Category::ALL)); for each category that has at least one
+//! listed device it prints the header, preceded by an empty line unless the
+//! category is the first one of the enumeration (`"%s%s devices:\n", i ?
+//! "\n" : ""`). So the output starts with an empty line whenever there are
+//! no `Controller/Bridge/Hub` devices, and there is no empty line at the
+//! end; we print exactly that. Devices are the non-abstract device types,
+//! sorted by `strcasecmp` of the name (`object_class_get_list_sorted`); a
+//! device without category is listed under `Uncategorized devices:`, last.
+//! Types that are not user-creatable are left out of `-device help`
+//! (`show_no_user = false`); `info qdm` lists them with `, no-user`. Each
+//! line is `name "%s"`, then `, bus %s`, `, desc "%s"` (the inherited
+//! description), `, no-user` when they apply (QEMU's `, alias "%s"` never
+//! applies: there are no aliases).
+//!
+//! ### Property lines (`-device NAME,help`, `-object NAME,help`)
+//!
+//! QEMU's `object_property_help`: `"  " + name + "=<" + type + ">"`; if
+//! there is a description or a default, spaces up to column 24 (only when
+//! shorter) and `" - "`; the description; `" (default: X)"` with X as
+//! [`DefaultValue`](crate::DefaultValue)'s `Display` (strings bare, bools `on`/`off`, numbers
+//! and `[]` as JSON). The lines are sorted with `strcmp` over the whole
+//! line. A header `NAME options:` precedes them, or the single line
+//! `There are no options for NAME.` replaces them.
+//!
+//! ### The extra style
+//!
+//! [`HelpStyle::extra`] appends annotations to each property line, after
+//! QEMU's text (so a line still starts with exactly QEMU's line, and sorting
+//! is unchanged):
+//!
+//! ```text
+//!   backend=<link<test-backend>> - Backend to use [since 9.0] (unavailable: no backend on this host)
+//!   busnr=<uint8>          - Bus number, assigned at realize [read-only]
+//!   weight=<uint64>        - Allowed to change while running (default: 0) [set-after-realize]
+//!   x-offset=<uint16>      -  (default: 0) [unstable]
+//! ```
+//!
+//! * `[...]`: comma-separated tags, present only if at least one applies,
+//!   in this order: `since X` (the version that introduced the property),
+//!   `unstable` (the name has QEMU's `x-` prefix: no compatibility promise),
+//!   `read-only` (no setter), `write-only` (no getter), `set-after-realize`
+//!   (may change on a realized device).
+//! * `(unavailable: REASON)`: the availability callback returned
+//!   `Some(REASON)`: the property exists but cannot work on this host
+//!   (for example `/dev/iommu missing`).
+//!
+//! ## QMP answers
+//!
+//! QMP-shaped introspection: `device-list-properties`,
+//! `qom-list-properties` and `qom-list-types`, as serde types.
+//!
+//! [`ObjectPropertyInfo`] serializes exactly as QMP's (`name`, `type`,
+//! optional `description`, optional `default-value`) plus qomgen's own
+//! fields. Those all start with `x-qomgen-`: QAPI member names are
+//! lowercase words and never use that prefix (`x-` marks unstable QAPI
+//! members, and no QEMU member is named after qomgen), so they cannot
+//! clash with a present or future QMP field. A client that only knows QMP
+//! ignores them; [`ObjectPropertyInfo::to_qmp`] removes them. Each is
+//! omitted when it carries no information (absent / `false`):
+//!
+//! | field | JSON type | meaning |
+//! |---|---|---|
+//! | `x-qomgen-since` | string | QEMU version that introduced the property |
+//! | `x-qomgen-unstable` | bool | name has the `x-` prefix: no compatibility promise |
+//! | `x-qomgen-read-only` | bool | no setter (`... is not writable`) |
+//! | `x-qomgen-write-only` | bool | no getter (`... is not readable`) |
+//! | `x-qomgen-set-after-realize` | bool | may be set on a realized device |
+//! | `x-qomgen-link-type` | string | target type of a `link<...>` property |
+//!
+//! Lists come in a fixed order (QEMU's is hash order, i.e. unspecified):
+//! properties ancestors first in declaration order, types by name.
+//!
+//! ## The dump
+//!
+//! One document describing every registered type, to keep in a repository
+//! and compare between versions with [`diff`](diff()).
+//!
+//! ```json
+//! {
+//!   "format-version": 1,
+//!   "types": [
+//!     {
+//!       "name": "test-leaf",
+//!       "parent": "test-bus-device",
+//!       "abstract": false,
+//!       "kind": "device",
+//!       "user-creatable": true,
+//!       "device": { "category": "misc", "bus": "TEST", "hotpluggable": true },
+//!       "description": "Test device with every kind of property",
+//!       "properties": [ { "name": "slot", "type": "int32", "default-value": -1, ... } ]
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! Types are sorted by name. Every value is the *effective* one, as a user
+//! sees it: the description, category and bus inherited where the type sets
+//! none, and `properties` the whole table (ancestors' first, in declaration
+//! order) as [`ObjectPropertyInfo`] with the `x-qomgen-` fields. The
+//! implicit QOM properties (`type`, `realized`, ...) are not listed: they
+//! are the same for every type. [`DUMP_FORMAT_VERSION`] changes whenever
+//! the meaning of a field changes; [`Dump::from_json`] refuses other
+//! versions.
+//!
+//! ## The diff
+//!
+//! Compares two [`Dump`]s: what a user of the old types would notice.
+//!
+//! Each [`Change`] has a [`Severity`]:
+//!
+//! * **breaking**: a command line, QMP command or migration stream that
+//!   worked before may now fail or behave differently: a type or property
+//!   removed, a type that became abstract, is no longer user-creatable or
+//!   hotpluggable, changed between object and device or changed bus; a
+//!   property whose type or default changed, that became read-only or
+//!   write-only, or can no longer be set after realize.
+//! * **unstable**: a change that would be breaking, but to a property or
+//!   type whose name starts with `x-`, QEMU's mark for "no compatibility
+//!   promise". Reported, but not counted by [`DiffReport::is_breaking`].
+//! * **compatible**: everything else: types and properties added, and
+//!   changes that relax a rule (became concrete, user-creatable,
+//!   hotpluggable, writable, readable, settable after realize) or only
+//!   touch documentation (description, since, category, parent).
+//!
+//! ### Human rendering
+//!
+//! [`DiffReport`]'s `Display` prints one line per change, each starting
+//! with a label: `BREAKING: ` (breaking), `unstable: ` (unstable),
+//! `added: ` (a type or property added) or `changed: ` (any other
+//! compatible change), then a sentence naming the type, or the property as
+//! `'type.property'`. Values are printed as in the dump: strings quoted,
+//! JSON values as compact JSON, a missing value as `none`:
+//!
+//! ```text
+//! BREAKING: property 'test-leaf.host' removed
+//! BREAKING: property 'test-leaf.display' default changed from "off" to "auto"
+//! added: property 'test-leaf.queues' (uint32)
+//! changed: property 'test-leaf.weight' since changed from none to "9.1"
+//! ```
+//!
+//! Changes come sorted by type name; within a type, type-level changes
+//! first, then properties in the old table's order, then added properties
+//! in the new table's order. Properties are compared per type, so a
+//! property removed from a parent is reported for every type that had it.
 
-pub mod diff;
-pub mod dump;
-pub mod help;
-pub mod json;
+mod diff;
+mod dump;
+mod help;
+mod json;
 pub(crate) mod reserved;
 
 pub use diff::{Change, DiffReport, Severity, diff};

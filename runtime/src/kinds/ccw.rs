@@ -80,21 +80,7 @@ impl PropertyKind for CssDevId {
         })
     }
 
-    fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        Self::parse(cx.json_str(v)?, cx)
-    }
-
-    fn to_json(&self) -> Value {
-        self.to_string().into()
-    }
-
-    fn print(&self) -> String {
-        self.to_string()
-    }
-
-    fn default_value(&self) -> DefaultValue {
-        DefaultValue::Str("")
-    }
+    displayed_string_kind!();
 }
 
 /// A boot load parameter: up to 8 characters of `[A-Za-z0-9. ]`, kept upper-case.

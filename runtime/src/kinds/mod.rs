@@ -1,5 +1,28 @@
 //! The built-in property kinds: QEMU's `PropertyInfo`s as Rust types.
 
+/// The methods of a kind whose value is a string in both syntaxes, its
+/// `Display` form, and whose entry shows `""` as its default (QEMU's
+/// string-like qdev properties without a static default).
+macro_rules! displayed_string_kind {
+    () => {
+        fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
+            Self::parse(cx.json_str(v)?, cx)
+        }
+
+        fn to_json(&self) -> Value {
+            self.to_string().into()
+        }
+
+        fn print(&self) -> String {
+            self.to_string()
+        }
+
+        fn default_value(&self) -> DefaultValue {
+            DefaultValue::Str("")
+        }
+    };
+}
+
 mod ccw;
 mod enums;
 mod numbers;

@@ -144,21 +144,7 @@ impl PropertyKind for PciHostAddress {
         Self::parse_str(s).ok_or_else(|| cx.doesnt_take(s))
     }
 
-    fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        Self::parse(cx.json_str(v)?, cx)
-    }
-
-    fn to_json(&self) -> Value {
-        self.to_string().into()
-    }
-
-    fn print(&self) -> String {
-        self.to_string()
-    }
-
-    fn default_value(&self) -> DefaultValue {
-        DefaultValue::Str("")
-    }
+    displayed_string_kind!();
 }
 
 /// A guest slot and function (`addr=06.0`), or automatic placement (`-1`).

@@ -14,14 +14,13 @@
 
 use std::borrow::Cow;
 
-use super::keyval::{KvDict, KvValue};
 use crate::Error;
 
 /// The result of parsing a QemuOpts string.
 ///
 /// Duplicates are kept: QEMU's `qemu_opt_get` and its conversion to a
 /// `QDict` (`qemu_opts_to_qdict`) let the **last** value of an ordinary key
-/// win, see [`get`](QemuOpts::get) and [`to_qdict`](QemuOpts::to_qdict).
+/// win, see [`get`](QemuOpts::get).
 /// `id` is different: QEMU takes the **first** `id=` (found by a separate
 /// scan, see [`id`](QemuOpts::id)), whereas keyval lets the last one win.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,22 +61,6 @@ impl QemuOpts {
     /// The `id` QEMU uses (first wins); see the field docs.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
-    }
-
-    /// `qemu_opts_to_qdict`: `id` (first wins) and then every other item,
-    /// later values of a key replacing earlier ones. Keys stay flat (`a.b`
-    /// is one key). `-device` then drops `driver`, `bus` and `id` and sets
-    /// the rest as properties through the keyval visitor, in
-    /// [`KvDict::iter_qdict_order`] order.
-    pub fn to_qdict(&self) -> KvDict {
-        let mut d = KvDict::new();
-        if let Some(id) = &self.id {
-            d.insert("id", KvValue::Str(id.clone()));
-        }
-        for (k, v) in self.items.iter().filter(|(k, _)| k != "id") {
-            d.insert(k.clone(), KvValue::Str(v.clone()));
-        }
-        d
     }
 }
 
@@ -736,10 +719,6 @@ mod tests {
         );
         assert_eq!(o.get("x"), Some("2"));
         assert_eq!(o.id(), Some("foo"));
-        let q = o.to_qdict();
-        assert_eq!(q.keys().collect::<Vec<_>>(), ["id", "driver", "x"]);
-        assert_eq!(q.get_str("id"), Some("foo"));
-        assert_eq!(q.get_str("x"), Some("2"));
     }
 
     #[test]
@@ -958,7 +937,6 @@ mod tests {
         #[test]
         fn qemu_opts_never_panics_on_syntax(input in "[a-d,=?ion ]{0,30}") {
             if let Ok(o) = parse(&input, "driver") {
-                let _ = o.to_qdict();
                 prop_assert!(o.warnings.len() % 2 == 0);
             }
         }

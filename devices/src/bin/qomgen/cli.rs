@@ -253,8 +253,10 @@ fn help(opts: &Options, host: &Host, out: &mut dyn Write, err: &mut dyn Write) -
         if !spec.help && !list {
             continue;
         }
-        let avail = availability::check(host);
+        // The host is looked at only for `--extra`'s availability notes.
+        let avail;
         let style = if opts.extra {
+            avail = availability::check(host);
             HelpStyle::extra_with(&avail)
         } else {
             HelpStyle::QEMU
