@@ -18,7 +18,8 @@ use std::hint::black_box;
 use qomgen::introspect::{self, HelpStyle};
 use qomgen::{Input, ObjectTree, Spec, SpecKind};
 use qomgen_benches::{
-    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, vfio_pci,
+    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, pci,
+    vfio_pci,
 };
 
 /// The loop callgrind's `--toggle-collect` selects: only what runs inside
@@ -42,6 +43,11 @@ const WORKLOADS: &[&str] = &[
     "set_u32_json",
     "help",
     "dump",
+    "pci_read_bar0_l",
+    "pci_read_command_w",
+    "pci_read_vendor_l",
+    "pci_write_command_w",
+    "pci_write_bar0_move",
 ];
 
 fn run(name: &str, n: u64) -> bool {
@@ -52,6 +58,9 @@ fn run(name: &str, n: u64) -> bool {
     let mut inst = tree.instantiate(VFIO_PCI).expect("instantiates");
     let json = serde_json::json!(1920);
     let mut out = String::with_capacity(16 * 1024);
+    let mut pci = pci::edu_function();
+    let mut flip = 0usize;
+    let bar0 = [pci::BAR0_OTHER.to_le_bytes(), pci::BAR0_AT.to_le_bytes()];
     let mut f: Box<dyn FnMut() + '_> = match name {
         "lookup" => Box::new(|| {
             black_box(entry.property(black_box("x-vga")));
@@ -90,6 +99,30 @@ fn run(name: &str, n: u64) -> bool {
         }),
         "dump" => Box::new(|| {
             black_box(introspect::dump().to_json_pretty());
+        }),
+        "pci_read_bar0_l" => Box::new(|| {
+            black_box(pci::read::<4>(&mut pci, black_box(0x10)));
+        }),
+        "pci_read_command_w" => Box::new(|| {
+            black_box(pci::read::<2>(&mut pci, black_box(0x04)));
+        }),
+        "pci_read_vendor_l" => Box::new(|| {
+            black_box(pci::read::<4>(&mut pci, black_box(0x00)));
+        }),
+        "pci_write_command_w" => Box::new(|| {
+            black_box(pci::write(
+                &mut pci,
+                black_box(0x04),
+                black_box(&0x0006u16.to_le_bytes()),
+            ));
+        }),
+        "pci_write_bar0_move" => Box::new(|| {
+            flip ^= 1;
+            black_box(pci::write(
+                &mut pci,
+                black_box(0x10),
+                black_box(&bar0[flip]),
+            ));
         }),
         _ => return false,
     };

@@ -6,6 +6,8 @@
 
 use qomgen::{Instance, ObjectTree, Result, Spec, SpecKind, TypeInfo};
 
+pub mod pci;
+
 /// The type every bench works on: `vfio-pci`, 55 properties with the
 /// inherited `pci-device` ones.
 pub const VFIO_PCI: &str = "vfio-pci";
