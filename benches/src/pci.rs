@@ -5,13 +5,16 @@
 //! makes no system call, so a passed-through access measures the
 //! function's own cost plus a copy, not the `pread`/`pwrite` a real
 //! device costs (that is measured in the guest: `devices/benches/guest_pci.rs`).
+//! For instruction counts of the trapped BAR path, [`MemHost::with_device`]
+//! sends BAR accesses through the sys layer the real host uses
+//! ([`Device::region_read`]) to any descriptor, e.g. `/dev/zero`.
 
 use std::cell::RefCell;
 use std::os::fd::BorrowedFd;
 
 use qomgen_devices::attach::Bar;
 use qomgen_devices::guest::pci::{Event, FunctionOptions, HostFunction, Layout, PciFunction};
-use qomgen_devices::sys::vfio::RegionInfo;
+use qomgen_devices::sys::vfio::{Device, RegionInfo};
 use qomgen_devices::sys::{Errno, Op, Result, SysError};
 
 /// `VFIO_PCI_CONFIG_REGION_INDEX`.
@@ -50,6 +53,7 @@ pub fn edu_config() -> Vec<u8> {
 pub struct MemHost {
     config: RefCell<Vec<u8>>,
     regions: Vec<RegionInfo>,
+    device: Option<Device>,
 }
 
 impl MemHost {
@@ -65,9 +69,23 @@ impl MemHost {
         MemHost {
             config: RefCell::new(edu_config()),
             regions: vec![region(0, 1 << 20), region(CONFIG, 256)],
+            device: None,
         }
     }
+
+    /// The same, with BAR accesses sent to `device` as the real host sends
+    /// them to the VFIO device (`Device::region_read`/`region_write`, one
+    /// `pread`/`pwrite` each), BAR0 at offset [`BAR0_FD_OFFSET`].
+    pub fn with_device(device: Device) -> MemHost {
+        let mut h = MemHost::new();
+        h.regions[0].offset = BAR0_FD_OFFSET;
+        h.device = Some(device);
+        h
+    }
 }
+
+/// Where [`MemHost::with_device`] puts BAR0 in the descriptor.
+pub const BAR0_FD_OFFSET: u64 = 0x1000;
 
 impl Default for MemHost {
     fn default() -> Self {
@@ -84,8 +102,16 @@ impl HostFunction for MemHost {
     }
     fn read(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
         if index != CONFIG {
-            buf.fill(0);
-            return Ok(());
+            let r = self
+                .region(index)
+                .ok_or(SysError::new(Op::RegionRead, Errno::EINVAL))?;
+            return match &self.device {
+                Some(d) => d.region_read(r, offset, buf),
+                None => {
+                    buf.fill(0);
+                    Ok(())
+                }
+            };
         }
         let o = offset as usize;
         let c = self.config.borrow();
@@ -100,6 +126,14 @@ impl HostFunction for MemHost {
         // of what the function passes on is virtualized and dropped here.
         if index == CONFIG && offset == 4 && data.len() <= 2 {
             self.config.borrow_mut()[4..4 + data.len()].copy_from_slice(data);
+        }
+        if index != CONFIG
+            && let Some(d) = &self.device
+        {
+            let r = self
+                .region(index)
+                .ok_or(SysError::new(Op::RegionWrite, Errno::EINVAL))?;
+            return d.region_write(r, offset, data);
         }
         Ok(())
     }
@@ -136,6 +170,14 @@ impl HostFunction for MemHost {
 /// # Panics
 /// If the function cannot be built (it needs two eventfds for INTx).
 pub fn edu_function() -> PciFunction {
+    function_over(MemHost::new())
+}
+
+/// [`edu_function`] over `host`.
+///
+/// # Panics
+/// As [`edu_function`].
+pub fn function_over(host: MemHost) -> PciFunction {
     let mut bars = [Bar::default(); 6];
     bars[0].size = 1 << 20;
     let layout = Layout {
@@ -147,8 +189,8 @@ pub fn edu_function() -> PciFunction {
         no_mmap: true,
         ..FunctionOptions::default()
     };
-    let mut f = PciFunction::new(Box::new(MemHost::new()), &layout, options)
-        .expect("the in-memory function builds");
+    let mut f =
+        PciFunction::new(Box::new(host), &layout, options).expect("the in-memory function builds");
     f.config_write(0x10, &BAR0_AT.to_le_bytes());
     f.config_write(0x04, &0x0006u16.to_le_bytes());
     f
@@ -166,6 +208,20 @@ pub fn read<const N: usize>(f: &mut PciFunction, at: u16) -> [u8; N] {
 #[inline]
 pub fn write(f: &mut PciFunction, at: u16, data: &[u8]) -> Vec<Event> {
     f.config_write(at, data)
+}
+
+/// `/dev/zero` as a [`Device`]: reads give zeros and writes are dropped,
+/// with the cost of a system call.
+///
+/// # Panics
+/// If `/dev/zero` cannot be opened.
+pub fn dev_zero() -> Device {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/zero")
+        .expect("/dev/zero opens");
+    Device::from_fd(f.into())
 }
 
 #[cfg(test)]
@@ -213,6 +269,16 @@ mod tests {
                 }]
             );
         }
+        assert!(f.take_errors().is_empty());
+    }
+
+    #[test]
+    fn bar_accesses_reach_the_device_behind_the_host() {
+        let mut f = function_over(MemHost::with_device(dev_zero()));
+        let mut b = [0xffu8; 4];
+        f.bar_read(0, 0x00, &mut b);
+        assert_eq!(b, [0; 4], "read from /dev/zero");
+        assert!(f.bar_write(0, 0x04, &[1, 2, 3, 4]).is_empty());
         assert!(f.take_errors().is_empty());
     }
 }
