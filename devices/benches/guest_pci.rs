@@ -28,9 +28,10 @@
 //!    container and on iommufd: fresh memory (the kernel faults the pages
 //!    in as it pins them), then the same memory again (resident).
 //!
-//! Outside the guest it exits with status 1 and says why. `--quick` (after
-//! `--` on cargo's command line) runs a tenth of the iterations and one DMA
-//! round; other arguments are ignored (`cargo bench` passes `--bench`).
+//! Outside the guest it exits with status 1 and says why. Options (after
+//! `--` on cargo's command line): `--quick` runs a fifth of the iterations
+//! and one DMA round, `--bar-only` only part 1. Other arguments are
+//! ignored (`cargo bench` passes `--bench`).
 
 use std::hint::black_box;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -395,7 +396,7 @@ fn dma_1gib(f: &mut PciFunction, s: Sizes) -> Result<[f64; 4], String> {
     Ok(runs.map(|mut r| median(&mut r)))
 }
 
-fn run(bdf: &str, s: Sizes) -> Result<(), String> {
+fn run(bdf: &str, s: Sizes, bar_only: bool) -> Result<(), String> {
     let t0 = Instant::now();
     let iommufd = std::path::Path::new("/dev/iommu").exists();
     // One CPU for everything but the MSI placements: no migrations.
@@ -406,18 +407,22 @@ fn run(bdf: &str, s: Sizes) -> Result<(), String> {
     );
 
     let [read, write] = with_function(bdf, false, true, |f, fd, bar0| bar_access(f, fd, &bar0, s))?;
-    let msi = with_function(bdf, false, true, |f, _, _| msi_delivery(f, s))??;
-
-    let prefault = prefault_guest_ram(2 * GIB as usize)?;
-    let mut dma = vec![(
-        "legacy container",
-        with_function(bdf, false, false, |f, _, _| dma_1gib(f, s))??,
-    )];
-    if iommufd {
+    let mut msi = Vec::new();
+    let mut dma = Vec::new();
+    let mut prefault = None;
+    if !bar_only {
+        msi = with_function(bdf, false, true, |f, _, _| msi_delivery(f, s))??;
+        prefault = Some(prefault_guest_ram(2 * GIB as usize)?);
         dma.push((
-            "iommufd",
-            with_function(bdf, true, false, |f, _, _| dma_1gib(f, s))??,
+            "legacy container",
+            with_function(bdf, false, false, |f, _, _| dma_1gib(f, s))??,
         ));
+        if iommufd {
+            dma.push((
+                "iommufd",
+                with_function(bdf, true, false, |f, _, _| dma_1gib(f, s))??,
+            ));
+        }
     }
 
     println!();
@@ -449,9 +454,11 @@ fn run(bdf: &str, s: Sizes) -> Result<(), String> {
             "| unmap 1 GiB, {name}: after fresh / after resident | {unmap:.0} ms / {reunmap:.0} ms | | |"
         );
     }
-    println!("(touching 2 GiB of fresh memory once before the DMA rounds: {prefault:.0} ms)");
-    if !iommufd {
-        println!("(no /dev/iommu in this guest: iommufd not measured)");
+    if let Some(ms) = prefault {
+        println!("(touching 2 GiB of fresh memory once before the DMA rounds: {ms:.0} ms)");
+        if !iommufd {
+            println!("(no /dev/iommu in this guest: iommufd not measured)");
+        }
     }
     println!("guest_pci: {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
@@ -472,9 +479,9 @@ fn main() -> ExitCode {
     let quick = std::env::args().any(|a| a == "--quick");
     let s = if quick {
         Sizes {
-            batches: 11,
-            per_batch: 200,
-            msis: 30,
+            batches: 21,
+            per_batch: 500,
+            msis: 61,
             dma_rounds: 1,
         }
     } else {
@@ -485,7 +492,8 @@ fn main() -> ExitCode {
             dma_rounds: 3,
         }
     };
-    match run(&bdf, s) {
+    let bar_only = std::env::args().any(|a| a == "--bar-only");
+    match run(&bdf, s, bar_only) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("guest_pci: {e}");
