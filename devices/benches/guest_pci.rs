@@ -451,7 +451,7 @@ fn run(bdf: &str, s: Sizes, bar_only: bool) -> Result<(), String> {
             "| map 1 GiB for DMA, {name}: fresh / resident | {map:.0} ms / {remap:.0} ms | | | |"
         );
         println!(
-            "| unmap 1 GiB, {name}: after fresh / after resident | {unmap:.0} ms / {reunmap:.0} ms | | |"
+            "| unmap 1 GiB, {name}: after fresh / after resident | {unmap:.0} ms / {reunmap:.0} ms | | | |"
         );
     }
     if let Some(ms) = prefault {
