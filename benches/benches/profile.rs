@@ -14,12 +14,15 @@
 //! workload once, so the target stays working.
 
 use std::hint::black_box;
+use std::os::fd::{AsFd, AsRawFd};
 
 use qomgen::introspect::{self, HelpStyle};
 use qomgen::{Input, ObjectTree, Spec, SpecKind};
 use qomgen_benches::{
-    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, vfio_pci,
+    VFIO_PCI, VFIO_PCI_JSON_20, VFIO_PCI_SPEC_20, parse_and_apply, parse_owned_and_apply, pci,
+    vfio_pci,
 };
+use qomgen_devices::guest::pci::HostFunction;
 
 /// The loop callgrind's `--toggle-collect` selects: only what runs inside
 /// it is counted.
@@ -42,6 +45,17 @@ const WORKLOADS: &[&str] = &[
     "set_u32_json",
     "help",
     "dump",
+    "pci_read_bar0_l",
+    "pci_read_command_w",
+    "pci_read_vendor_l",
+    "pci_write_command_w",
+    "pci_write_bar0_move",
+    "pci_bar_read",
+    "pci_bar_write",
+    "sys_region_read",
+    "sys_region_write",
+    "bare_pread",
+    "bare_pwrite",
 ];
 
 fn run(name: &str, n: u64) -> bool {
@@ -52,6 +66,18 @@ fn run(name: &str, n: u64) -> bool {
     let mut inst = tree.instantiate(VFIO_PCI).expect("instantiates");
     let json = serde_json::json!(1920);
     let mut out = String::with_capacity(16 * 1024);
+    let mut pci = pci::edu_function();
+    let mut flip = 0usize;
+    let bar0 = [pci::BAR0_OTHER.to_le_bytes(), pci::BAR0_AT.to_le_bytes()];
+    // The trapped BAR path down to a system call (`/dev/zero`): through the
+    // function, through the sys layer alone, and bare.
+    let mut pci_fd = pci::function_over(pci::MemHost::with_device(pci::dev_zero()));
+    let zero = pci::dev_zero();
+    let region = pci::MemHost::with_device(pci::dev_zero())
+        .region(0)
+        .cloned()
+        .expect("BAR0");
+    let word = 0x5a5a_a5a5u32.to_le_bytes();
     let mut f: Box<dyn FnMut() + '_> = match name {
         "lookup" => Box::new(|| {
             black_box(entry.property(black_box("x-vga")));
@@ -90,6 +116,74 @@ fn run(name: &str, n: u64) -> bool {
         }),
         "dump" => Box::new(|| {
             black_box(introspect::dump().to_json_pretty());
+        }),
+        "pci_read_bar0_l" => Box::new(|| {
+            black_box(pci::read::<4>(&mut pci, black_box(0x10)));
+        }),
+        "pci_read_command_w" => Box::new(|| {
+            black_box(pci::read::<2>(&mut pci, black_box(0x04)));
+        }),
+        "pci_read_vendor_l" => Box::new(|| {
+            black_box(pci::read::<4>(&mut pci, black_box(0x00)));
+        }),
+        "pci_write_command_w" => Box::new(|| {
+            black_box(pci::write(
+                &mut pci,
+                black_box(0x04),
+                black_box(&0x0006u16.to_le_bytes()),
+            ));
+        }),
+        "pci_write_bar0_move" => Box::new(|| {
+            flip ^= 1;
+            black_box(pci::write(
+                &mut pci,
+                black_box(0x10),
+                black_box(&bar0[flip]),
+            ));
+        }),
+        "pci_bar_read" => Box::new(|| {
+            let mut b = [0u8; 4];
+            pci_fd.bar_read(0, black_box(0), &mut b);
+            black_box(b);
+        }),
+        "pci_bar_write" => Box::new(|| {
+            black_box(pci_fd.bar_write(0, black_box(4), &word));
+        }),
+        "sys_region_read" => Box::new(|| {
+            let mut b = [0u8; 4];
+            zero.region_read(&region, black_box(0), &mut b)
+                .expect("reads");
+            black_box(b);
+        }),
+        "sys_region_write" => Box::new(|| {
+            zero.region_write(&region, black_box(4), &word)
+                .expect("writes");
+        }),
+        "bare_pread" => Box::new(|| {
+            let mut b = [0u8; 4];
+            // SAFETY: `b` is valid for 4 bytes of writes; the descriptor is open.
+            let n = unsafe {
+                libc::pread(
+                    zero.as_fd().as_raw_fd(),
+                    b.as_mut_ptr().cast(),
+                    4,
+                    black_box(pci::BAR0_FD_OFFSET as libc::off_t),
+                )
+            };
+            assert_eq!(n, 4);
+            black_box(b);
+        }),
+        "bare_pwrite" => Box::new(|| {
+            // SAFETY: `word` is valid for 4 bytes of reads; the descriptor is open.
+            let n = unsafe {
+                libc::pwrite(
+                    zero.as_fd().as_raw_fd(),
+                    word.as_ptr().cast(),
+                    4,
+                    black_box(pci::BAR0_FD_OFFSET as libc::off_t + 4),
+                )
+            };
+            assert_eq!(n, 4);
         }),
         _ => return false,
     };

@@ -6,6 +6,8 @@
 
 use qomgen::{Instance, ObjectTree, Result, Spec, SpecKind, TypeInfo};
 
+pub mod pci;
+
 /// A bench's `main`: Criterion over `targets` with the settings every
 /// bench here uses (1 s warm-up, 3 s measurement).
 #[macro_export]

@@ -64,7 +64,7 @@
 //! drop(faults); // the plan is gone
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
 use uuid::Uuid;
@@ -119,6 +119,10 @@ struct Plan {
 
 thread_local! {
     static PLAN: RefCell<Option<Plan>> = const { RefCell::new(None) };
+    /// Whether [`PLAN`] holds a plan: a flag without a destructor, so the
+    /// check every wrapped call makes is one load (a trapped BAR access
+    /// of the guest-facing function is one `pread` and this check).
+    static PLANNED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` on this thread's plan, if one is installed. `None` when there is
@@ -154,6 +158,7 @@ impl Faults {
             );
             *p = Some(Plan::default());
         });
+        PLANNED.set(true);
         Faults {
             _thread: PhantomData,
         }
@@ -280,6 +285,7 @@ impl Faults {
 impl Drop for Faults {
     fn drop(&mut self) {
         let _ = PLAN.try_with(|p| p.borrow_mut().take());
+        let _ = PLANNED.try_with(|p| p.set(false));
     }
 }
 
@@ -305,7 +311,18 @@ pub(crate) struct Hook {
 /// Entry of a wrapper for `op` (the one thread-local read when no plan is
 /// installed): the injected failure if one is due, else the [`Hook`] that
 /// tags the kernel's results.
+#[inline]
 pub(crate) fn enter(op: Op) -> Result<Hook> {
+    if PLANNED.get() {
+        enter_planned(op)
+    } else {
+        Ok(Hook { op, planned: false })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn enter_planned(op: Op) -> Result<Hook> {
     let fired = with_plan(|p| {
         let due = p.injections.iter().position(|i| i.op == op && i.skip == 0);
         for i in p.injections.iter_mut().filter(|i| i.op == op && i.skip > 0) {
@@ -330,21 +347,28 @@ pub(crate) fn enter(op: Op) -> Result<Hook> {
 
 impl Hook {
     /// Logs a kernel result (when a plan is installed).
+    #[inline]
     pub(crate) fn note<T>(self, r: &nix::Result<T>) {
         if self.planned {
-            let op = self.op;
-            let result = r.as_ref().map(drop).map_err(|e| *e);
-            with_plan(|p| {
-                p.calls.push(Call {
-                    op,
-                    result,
-                    injected: false,
-                })
-            });
+            self.log(r.as_ref().map(drop).map_err(|e| *e));
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn log(self, result: std::result::Result<(), Errno>) {
+        let op = self.op;
+        with_plan(|p| {
+            p.calls.push(Call {
+                op,
+                result,
+                injected: false,
+            })
+        });
+    }
+
     /// Turns a kernel result into a [`Result`] tagged with the op, logging it.
+    #[inline]
     pub(crate) fn tag<T>(self, r: nix::Result<T>) -> Result<T> {
         self.note(&r);
         r.map_err(|e| SysError::new(self.op, e))
@@ -420,20 +444,26 @@ impl Hook {
     }
 
     /// Replaces the bytes of a read at `offset` that planned reads overlap.
+    #[inline]
     pub(crate) fn patch_read(self, offset: u64, buf: &mut [u8]) {
-        if !self.planned {
-            return;
+        if self.planned {
+            patch_planned_read(offset, buf);
         }
-        with_plan(|p| {
-            let end = offset + buf.len() as u64;
-            for (at, bytes) in &p.reads {
-                let (lo, hi) = (offset.max(*at), end.min(*at + bytes.len() as u64));
-                for o in lo..hi {
-                    buf[(o - offset) as usize] = bytes[(o - at) as usize];
-                }
-            }
-        });
     }
+}
+
+#[cold]
+#[inline(never)]
+fn patch_planned_read(offset: u64, buf: &mut [u8]) {
+    with_plan(|p| {
+        let end = offset + buf.len() as u64;
+        for (at, bytes) in &p.reads {
+            let (lo, hi) = (offset.max(*at), end.min(*at + bytes.len() as u64));
+            for o in lo..hi {
+                buf[(o - offset) as usize] = bytes[(o - at) as usize];
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub use host::{HostFunction, VfioHost};
 pub use irq::{Intx, MsiMessage, Route, Vector};
 
 use crate::attach::{Bar, MsixInfo};
+use crate::sys::SysError;
 use config::*;
 use irq::{MsiCap, MsixCap};
 
@@ -183,6 +184,9 @@ pub struct PciFunction {
     rom: Option<Vec<u8>>,
     dma: Vec<(u64, u64)>,
     errors: Vec<String>,
+    /// The host's region size of each BAR 0-5 (0: none), read once: a
+    /// trapped access is bounded by it without asking the host each time.
+    region_sizes: [u64; 6],
 }
 
 fn host_page_size() -> u64 {
@@ -282,6 +286,7 @@ impl PciFunction {
                 }
             }
         }
+        let region_sizes = std::array::from_fn(|i| host.region(i as u32).map_or(0, |r| r.size));
         let mut f = PciFunction {
             host,
             cfg,
@@ -295,6 +300,7 @@ impl PciFunction {
             rom,
             dma: Vec::new(),
             errors,
+            region_sizes,
         };
         f.add_capabilities(layout.msix.as_ref());
         f.quiesce();
@@ -531,17 +537,17 @@ impl PciFunction {
             }
         }
         let index = u32::from(bar);
-        let region_size = self.host.region(index).map_or(0, |r| r.size);
+        let region_size = self
+            .region_sizes
+            .get(usize::from(bar))
+            .copied()
+            .unwrap_or(0);
         if offset + len > region_size {
             data.fill(0);
             return;
         }
         if let Err(e) = self.host.read(index, offset, data) {
-            self.errors.push(format!(
-                "vfio_region_read({}:region{index}+0x{offset:x}, {len}) failed: {}",
-                self.host.name(),
-                e.strerror()
-            ));
+            self.region_error("read", index, offset, len, &e);
             data.fill(0xff);
         }
     }
@@ -577,18 +583,30 @@ impl PciFunction {
             }
         }
         let index = u32::from(bar);
-        let region_size = self.host.region(index).map_or(0, |r| r.size);
+        let region_size = self
+            .region_sizes
+            .get(usize::from(bar))
+            .copied()
+            .unwrap_or(0);
         if offset + len > region_size {
             return events;
         }
         if let Err(e) = self.host.write(index, offset, data) {
-            self.errors.push(format!(
-                "vfio_region_write({}:region{index}+0x{offset:x}, {len}) failed: {}",
-                self.host.name(),
-                e.strerror()
-            ));
+            self.region_error("write", index, offset, len, &e);
         }
         events
+    }
+
+    /// Records a failed trapped access as QEMU reports it. Out of line:
+    /// the trapped path stays short.
+    #[cold]
+    #[inline(never)]
+    fn region_error(&mut self, op: &str, index: u32, offset: u64, len: u64, e: &SysError) {
+        self.errors.push(format!(
+            "vfio_region_{op}({}:region{index}+0x{offset:x}, {len}) failed: {}",
+            self.host.name(),
+            e.strerror()
+        ));
     }
 
     /// The PBA: a masked vector whose eventfd holds a signal is pending.
