@@ -35,6 +35,7 @@ pub mod link;
 pub mod object;
 pub mod opts;
 pub mod property;
+pub mod qmp;
 pub mod registry;
 pub mod spec;
 pub mod tree;
