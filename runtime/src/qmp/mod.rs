@@ -428,6 +428,18 @@ impl Monitor {
         &self.state.fds
     }
 
+    /// An event raised outside a command (`SHUTDOWN` on a signal, say) as
+    /// the line to send, or `None` before negotiation: QEMU sends events
+    /// only to monitors in command mode.
+    pub fn event_line(&self, name: &str, data: Option<Value>) -> Option<Vec<u8>> {
+        if !self.state.negotiated {
+            return None;
+        }
+        let mut out = Vec::new();
+        write_line(&mut out, &event(name, data));
+        Some(out)
+    }
+
     /// Feeds input bytes; every complete request is executed and its
     /// events and reply are appended to `out`. Requests after `quit` are
     /// not executed.

@@ -2,6 +2,7 @@
 //! introspection dumps, a realize preflight, and a host-readiness report.
 
 mod cli;
+mod qmp;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
