@@ -185,10 +185,22 @@ fn qmp_properties(list: Vec<ObjectPropertyInfo>) -> Reply {
     )
 }
 
+thread_local! {
+    /// `device-list-properties` replies by type name: a function of the
+    /// static tables alone, and costly to render (computed defaults build
+    /// an instance), so each type's is rendered once.
+    static DEVICE_PROPERTIES: std::cell::RefCell<std::collections::HashMap<String, Value>> =
+        std::cell::RefCell::default();
+}
+
 fn device_list_properties(_: &mut CommandCx<'_>, args: &Map<String, Value>) -> Reply {
-    qmp_properties(introspect::device_list_properties(str_arg(
-        args, "typename",
-    ))?)
+    let typename = str_arg(args, "typename");
+    if let Some(v) = DEVICE_PROPERTIES.with(|c| c.borrow().get(typename).cloned()) {
+        return Ok(v);
+    }
+    let v = qmp_properties(introspect::device_list_properties(typename)?)?;
+    DEVICE_PROPERTIES.with(|c| c.borrow_mut().insert(typename.to_owned(), v.clone()));
+    Ok(v)
 }
 
 fn qom_list_properties(_: &mut CommandCx<'_>, args: &Map<String, Value>) -> Reply {
