@@ -52,6 +52,9 @@ pub fn parse_endpoint(spec: &str) -> Result<Endpoint, Error> {
     }
     for opt in parts {
         let (k, v) = opt.split_once('=').unwrap_or((opt, "on"));
+        if k != "server" && k != "wait" {
+            return Err(Error::new(format!("Invalid parameter '{k}'")));
+        }
         let on = match v {
             "on" | "yes" | "true" => true,
             "off" | "no" | "false" => false,
@@ -65,8 +68,7 @@ pub fn parse_endpoint(spec: &str) -> Result<Endpoint, Error> {
                         .with_hint("qomgen listens: use server=on"),
                 );
             }
-            "wait" => {}
-            _ => return Err(Error::new(format!("Invalid parameter '{k}'"))),
+            _ => {}
         }
     }
     Ok(Endpoint::Unix(PathBuf::from(path)))
