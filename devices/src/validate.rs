@@ -296,3 +296,101 @@ mod tests {
         assert!(r.render(true).contains("\x1b[31mFAIL\x1b[0m"));
     }
 }
+
+/// Whether one user-creatable type can be used on this host, and if not,
+/// why: what management tools cannot learn from `query-qmp-schema`, whose
+/// properties are the same on every host.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeReadiness {
+    /// QOM type name (`iommufd`, `vfio-pci`, ...).
+    pub name: String,
+    /// Whether creating it can work here.
+    pub usable: bool,
+    /// Why not, or the limitation it works with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Report {
+    /// The readiness of each VFIO type, judged from the probe: `iommufd`
+    /// needs an openable `/dev/iommu`; `vfio-pci` a device bound to
+    /// vfio-pci and a way to reach it (an openable container with an
+    /// IOMMU model, or `/dev/iommu` and the device cdev); `vfio-ccw` the
+    /// s390 channel subsystem; `vfio-ap` the vfio_ap matrix device and
+    /// KVM.
+    pub fn types(&self, host: &Host) -> Vec<TypeReadiness> {
+        let p = &self.probe;
+        let ready = |name: &str, why: Option<(String, Option<String>)>| {
+            let (reason, hint) = why.unzip();
+            TypeReadiness {
+                name: name.to_owned(),
+                usable: reason.is_none(),
+                reason,
+                hint: hint.flatten(),
+            }
+        };
+        let iommufd = if !p.iommufd.present {
+            Some((
+                "/dev/iommu not found".to_owned(),
+                Some(config_hint("CONFIG_IOMMUFD")),
+            ))
+        } else if !p.iommufd.openable {
+            Some((
+                p.iommufd.error.clone().unwrap_or_default(),
+                Some(access_hint("/dev/iommu")),
+            ))
+        } else {
+            None
+        };
+        let ct = &p.vfio_container;
+        let legacy =
+            ct.present && ct.openable && (ct.type1v2 == Some(true) || ct.noiommu == Some(true));
+        let cdev = iommufd.is_none() && p.vfio_cdev_supported;
+        let pci = if !legacy && !cdev {
+            Some((
+                "neither an openable /dev/vfio/vfio with an IOMMU model nor /dev/iommu with vfio device cdevs".to_owned(),
+                Some("Enable the IOMMU (intel_iommu=on / amd_iommu=on) and load vfio-pci".to_owned()),
+            ))
+        } else if p.vfio_pci_devices.is_empty() {
+            Some((
+                "no device is bound to vfio-pci".to_owned(),
+                Some(
+                    "Bind one: echo <vendor> <device> > /sys/bus/pci/drivers/vfio-pci/new_id"
+                        .to_owned(),
+                ),
+            ))
+        } else {
+            None
+        };
+        let ccw = (!host.exists("/sys/bus/css")).then(|| {
+            (
+                "no channel subsystem (/sys/bus/css): vfio-ccw is for s390 hosts".to_owned(),
+                None,
+            )
+        });
+        let ap = if !host.exists("/sys/devices/vfio_ap/matrix") {
+            Some((
+                "no vfio_ap matrix device (/sys/devices/vfio_ap/matrix): vfio-ap is for s390 hosts"
+                    .to_owned(),
+                None,
+            ))
+        } else if !p.kvm.dev_kvm {
+            Some((
+                "/dev/kvm not found".to_owned(),
+                Some("vfio-ap needs a KVM VM".to_owned()),
+            ))
+        } else {
+            None
+        };
+        vec![
+            ready("iommufd", iommufd),
+            ready("vfio-pci", pci.clone()),
+            ready("vfio-pci-nohotplug", pci),
+            ready("vfio-ccw", ccw),
+            ready("vfio-ap", ap),
+        ]
+    }
+}

@@ -66,6 +66,7 @@ mod link;
 mod object;
 pub mod opts;
 mod property;
+pub mod qmp;
 mod registry;
 mod spec;
 mod tree;

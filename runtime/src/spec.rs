@@ -81,6 +81,16 @@ impl Spec {
         Parsed::parse(kind, s).map(Parsed::into_spec)
     }
 
+    /// A spec from the members of a JSON object, as the JSON syntax of
+    /// [`Spec::parse`] reads them: what QMP's `device_add` and
+    /// `object-add` take as their arguments.
+    ///
+    /// # Errors
+    /// An `id` or `bus` (or an object's `qom-type`) that is not a string.
+    pub fn from_json_map(kind: SpecKind, map: serde_json::Map<String, Value>) -> Result<Spec> {
+        Parsed::from_map(kind, map).map(Parsed::into_spec)
+    }
+
     /// Looks up the spec's type and applies QEMU's checks for the option.
     ///
     /// # Errors
@@ -269,6 +279,10 @@ impl<'a> Parsed<'a> {
         let Value::Object(map) = crate::opts::json::parse(s)? else {
             return Err(Error::invalid_parameter_type("<anonymous>", "object"));
         };
+        Self::from_map(kind, map)
+    }
+
+    fn from_map(kind: SpecKind, map: serde_json::Map<String, Value>) -> Result<Self> {
         let mut spec = Parsed {
             kind,
             type_name: None,
@@ -543,6 +557,31 @@ impl ObjectTree {
         }
         let inst = instantiate(self, spec.kind, spec.json, ty, props)?;
         self.realize(inst, spec.id)
+    }
+
+    /// QMP's `object-add`: as [`ObjectTree::object_add_spec`], except that
+    /// an id already taken is refused after the properties are set, with
+    /// the message of QEMU's `object_property_try_add_child` (`attempt to
+    /// add duplicate property '<id>' to object (type 'container')`): the
+    /// command line's `Duplicate ID '<id>' for object` comes from its
+    /// option list, which QMP does not use.
+    ///
+    /// # Errors
+    /// Any failure; nothing is added then.
+    pub fn object_add_qmp(&mut self, spec: &Spec) -> Result<ObjRef> {
+        let view = spec.view();
+        let ty = resolve_type(view.kind, view.type_name)?;
+        let id = view.id.ok_or_else(|| Error::missing_parameter("id"))?;
+        if !crate::opts::qemu_opts::id_wellformed(id) {
+            return Err(Error::bad_id());
+        }
+        let inst = instantiate(self, view.kind, true, ty, spec.input_props())?;
+        if self.object(id).is_some() {
+            return Err(Error::new(format!(
+                "attempt to add duplicate property '{id}' to object (type 'container')"
+            )));
+        }
+        self.add_object(inst, id)
     }
 
     /// `-object SPEC`: parses, creates, sets, completes and adds the object.

@@ -319,6 +319,44 @@ impl ObjectTree {
         self.apply(&mut **obj, prop, value)
     }
 
+    /// Sets a property of an object or realized device in the tree, as
+    /// QMP's `qom-set` does: objects take any writable property; a device
+    /// only one settable after realize (QEMU's messages name the device by
+    /// id, or call it anonymous).
+    ///
+    /// # Errors
+    /// Unknown or read-only property; set after realize; a busy object;
+    /// the value refused.
+    pub fn set_property(&self, obj: &ObjRef, name: &str, value: Input<'_>) -> Result<()> {
+        let device = self.devices.iter().find(|e| Rc::ptr_eq(&e.obj, obj));
+        let mut o = obj
+            .try_borrow_mut()
+            .map_err(|_| Error::new("object is busy"))?;
+        let ty = o.type_info();
+        let prop = find_property(ty, name)?;
+        if let Some(dev) = device
+            && prop.writable
+            && !prop.set_after_realize
+        {
+            let what = if prop.link_type.is_some() {
+                "link property"
+            } else {
+                "property"
+            };
+            return Err(Error::new(match &dev.id {
+                Some(id) => format!(
+                    "Attempt to set {what} '{name}' on device '{id}' (type '{}') after it was realized",
+                    ty.name
+                ),
+                None => format!(
+                    "Attempt to set {what} '{name}' on anonymous device (type '{}') after it was realized",
+                    ty.name
+                ),
+            }));
+        }
+        self.apply(&mut **o, prop, value)
+    }
+
     /// Unrealizes and removes a device and unsets its links; everything it
     /// owned is released.
     ///
@@ -330,6 +368,21 @@ impl ObjectTree {
             .iter()
             .position(|e| e.id.as_deref() == Some(id))
             .ok_or_else(|| Error::new(format!("Device '{id}' not found")))?;
+        self.unrealize_at(pos);
+        Ok(())
+    }
+
+    /// [`ObjectTree::del_device`] for a device found by reference (an
+    /// anonymous one, say).
+    ///
+    /// # Errors
+    /// The object is not a realized device of this tree.
+    pub fn del_device_ref(&mut self, dev: &ObjRef) -> Result<()> {
+        let pos = self
+            .devices
+            .iter()
+            .position(|e| Rc::ptr_eq(&e.obj, dev))
+            .ok_or_else(|| Error::new("not a device of this tree"))?;
         self.unrealize_at(pos);
         Ok(())
     }

@@ -41,13 +41,25 @@ impl AsFd for PassedFd {
 /// Parses and duplicates an `fd=` value. `what` names the parameter as
 /// QEMU's message does (`object fd`, `remote object fd`).
 ///
-/// QEMU takes the number over without checking it; a descriptor that is not
-/// open is refused here, when it is set, instead of failing later.
+/// As QEMU's `monitor_fd_param`: while a QMP command runs, a value that
+/// does not start with a digit names a descriptor passed with `getfd`,
+/// which is taken over (the name is gone afterwards, as in QEMU);
+/// otherwise the value is a descriptor number. QEMU takes the number over
+/// without checking it; a descriptor that is not open is refused here,
+/// when it is set, instead of failing later.
 ///
 /// # Errors
-/// `Could not parse <what> <v>:Invalid file descriptor number '<v>'`, or the
-/// same prefix with the reason the descriptor cannot be used.
+/// `Could not parse <what> <v>:Invalid file descriptor number '<v>'`,
+/// `Could not parse <what> <v>:File descriptor named '<v>' has not been
+/// found`, or the prefix with the reason the descriptor cannot be used.
 pub fn fd_param(value: &str, what: &str) -> Result<PassedFd> {
+    if !value.starts_with(|c: char| c.is_ascii_digit())
+        && let Some(named) = qomgen::qmp::monitor_get_fd(value)
+    {
+        let fd = named.map_err(|e| e.prepend(format!("Could not parse {what} {value}:")))?;
+        let number = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        return Ok(PassedFd { fd, number });
+    }
     let invalid = || {
         Error::new(format!(
             "Could not parse {what} {value}:Invalid file descriptor number '{value}'"

@@ -17,9 +17,12 @@ usage: qomgen [probe] [--json]
        qomgen --dump json
        qomgen --diff OLD.json NEW.json
        qomgen [--vfio-backend legacy|auto|iommufd] [--json] [--dry-run] [-object SPEC]... [-device SPEC]...
+       qomgen -qmp stdio|unix:PATH[,server=on,wait=off] [-object SPEC]... [-device SPEC]...
 options:
   -device SPEC         create, set and realize a device (keyval or JSON, as QEMU's -device)
   -object SPEC         create an object (as QEMU's -object), before any device
+  -qmp CHARDEV         after realizing the command line, serve QMP on stdio or a unix socket
+                       until quit, end of input or SIGTERM/SIGINT; then release everything
   --dry-run            stop before opening anything; print what realize would open
   --json               machine-readable output
   --extra              help: add since, unstable, access and host-availability notes
@@ -48,6 +51,7 @@ struct Options {
     dump: Option<String>,
     diff: Option<(String, String)>,
     help: bool,
+    qmp: Option<String>,
 }
 
 /// A failure to report: which option it belongs to (for QEMU's
@@ -109,6 +113,7 @@ fn parse_args(args: &[String]) -> Result<Options, Failure> {
                 kind: SpecKind::Object,
                 text: value(name)?,
             }),
+            "qmp" => o.qmp = Some(value(name)?),
             "json" => o.json = true,
             "dry-run" => o.dry_run = true,
             "extra" => o.extra = true,
@@ -184,6 +189,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, colour: bo
         return diff(old, new, out, err);
     } else if let Some(code) = help(&opts, &host, out, err) {
         return code;
+    } else if let Some(chardev) = &opts.qmp {
+        qmp(&opts, chardev, host, err)
     } else if opts.probe || opts.specs.is_empty() {
         probe(&host, opts.json, colour, out)
     } else {
@@ -308,6 +315,41 @@ fn print_warnings(tree: &mut ObjectTree, option: &str, arg: &str, err: &mut dyn 
     for w in tree.take_warnings() {
         let _ = err.write_all(w.to_cli_warning(PROG, option, arg).as_bytes());
     }
+}
+
+/// `-qmp`: realize the command line as [`realize`] does (printing no
+/// reports: standard output may be the monitor), serve, release.
+fn qmp(opts: &Options, chardev: &str, host: Host, err: &mut dyn Write) -> Result<(), Failure> {
+    let endpoint =
+        crate::qmp::parse_endpoint(chardev).map_err(|e| Failure::at("-qmp", chardev, e))?;
+    let mut tree = ObjectTree::new();
+    tree.set_resource(host);
+    tree.set_resource(opts.policy);
+    let specs: Vec<(&OptArg, Spec)> = opts
+        .specs
+        .iter()
+        .map(|a| {
+            Spec::parse(a.kind, &a.text)
+                .map(|s| (a, s))
+                .map_err(|e| Failure::at(option_of(a.kind), &a.text, e))
+        })
+        .collect::<Result<_, Failure>>()?;
+    for kind in [SpecKind::Object, SpecKind::Device] {
+        for (a, spec) in specs.iter().filter(|(a, _)| a.kind == kind) {
+            let res = match kind {
+                SpecKind::Object => tree.object_add_spec(spec).map(drop),
+                SpecKind::Device => tree.device_add_spec(spec).map(drop),
+            };
+            let option = option_of(kind).trim_start_matches('-');
+            print_warnings(&mut tree, option, &a.text, err);
+            res.map_err(|e| Failure::at(option_of(kind), &a.text, e))?;
+        }
+    }
+    // Errors go to stderr as they happen; the monitor's own are replies.
+    let _ = err.flush();
+    let served = crate::qmp::serve(&endpoint, &mut tree);
+    tree.clear();
+    served.map_err(|e| Failure::at("-qmp", chardev, e))
 }
 
 fn realize(

@@ -13,6 +13,7 @@
 #![no_main]
 
 mod cli;
+mod qmp;
 
 use std::io::{IsTerminal, Write};
 
