@@ -13,6 +13,12 @@
 //! (status 0 = ok, 1 = failed); the VMM prints one line per report. After
 //! the last step ([`Step::Done`]) or a failure the program halts with
 //! interrupts disabled.
+//!
+//! After the completion MSI the program measures MSI delivery
+//! ([`Step::MsiLatency`]): each round reads the TSC, writes 1 to edu's
+//! raise-interrupt register and waits until the MSI handler, whose first
+//! instruction reads the TSC again, has run; the difference of the two
+//! readings (TSC ticks) goes to [`PORT_SAMPLE`], outside the timed part.
 
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, IcedError};
@@ -33,6 +39,10 @@ const IRQ_FLAG: u32 = 0x2010;
 const IRQ_STATUS: u32 = 0x2014;
 /// The step in progress (for the watchdog's report).
 const CUR_STEP: u32 = 0x2018;
+/// The TSC as the MSI handler read it on entry (8 bytes).
+const IRQ_TSC: u32 = 0x2020;
+/// The TSC before the raise-interrupt write of a round (8 bytes).
+const RAISE_TSC: u32 = 0x2028;
 /// DMA source buffer in guest RAM (below edu's 28-bit DMA mask).
 pub const DMA_SRC: u32 = 0x10_0000;
 /// DMA destination buffer in guest RAM.
@@ -49,6 +59,12 @@ pub const WATCHDOG_VECTOR: u32 = 0x31;
 pub const PORT_STEP: u16 = 0x510;
 /// Step value port.
 pub const PORT_VALUE: u16 = 0x511;
+/// MSI latency sample port: TSC ticks from before the raise-interrupt
+/// write to the handler's first instruction, one 32-bit write per round
+/// (0xFFFF_FFFF if the difference does not fit).
+pub const PORT_SAMPLE: u16 = 0x512;
+/// Rounds of the MSI latency measurement unless the VMM asks otherwise.
+pub const MSI_ROUNDS: u32 = 32;
 /// Local APIC base.
 const LAPIC: u32 = 0xFEE0_0000;
 /// edu's buffer offset in its DMA address space.
@@ -84,6 +100,9 @@ pub enum Step {
     Compare,
     /// The completion MSI was handled (value: edu interrupt status).
     Interrupt,
+    /// MSI delivery measured: raise-interrupt write to handler, one
+    /// sample per round on [`PORT_SAMPLE`] (value: rounds).
+    MsiLatency,
     /// Everything done.
     Done,
 }
@@ -106,6 +125,7 @@ impl Step {
             DmaFromDevice,
             Compare,
             Interrupt,
+            MsiLatency,
             Done,
         ]
         .into_iter()
@@ -189,15 +209,17 @@ fn gate(a: &mut CodeAssembler, vector: u32, handler: u32) -> Result<(), IcedErro
 /// `edu` does, step by step, reporting each on [`PORT_STEP`] (see
 /// [`Step`]). Registers kept across steps: EDI = the function's config
 /// address (`0x8000_0000 | slot << 11`), EBP = the MSI capability offset.
+/// `msi_rounds` is the number of rounds of [`Step::MsiLatency`] (0: the
+/// step is reported with no samples).
 ///
 /// # Errors
 /// iced-x86 refusing an instruction (a bug in this function), as text.
-pub fn program() -> Result<Vec<u8>, String> {
+pub fn program(msi_rounds: u32) -> Result<Vec<u8>, String> {
     // Two passes: the first finds where the handlers land, the second puts
     // their addresses in the IDT gates. `mov eax, imm32` has the same size
     // whatever the value, so the layout does not change between passes.
-    let (_, handlers) = assemble(0, 0).map_err(|e| e.to_string())?;
-    let (code, again) = assemble(handlers.0, handlers.1).map_err(|e| e.to_string())?;
+    let (_, handlers) = assemble(msi_rounds, 0, 0).map_err(|e| e.to_string())?;
+    let (code, again) = assemble(msi_rounds, handlers.0, handlers.1).map_err(|e| e.to_string())?;
     if again != handlers {
         return Err("guest program layout changed between passes".to_owned());
     }
@@ -206,7 +228,11 @@ pub fn program() -> Result<Vec<u8>, String> {
 
 /// One pass of [`program`] with the handler addresses for the gates;
 /// returns the code and the handlers' actual addresses (MSI, watchdog).
-fn assemble(msi_at: u32, watchdog_at: u32) -> Result<(Vec<u8>, (u32, u32)), IcedError> {
+fn assemble(
+    msi_rounds: u32,
+    msi_at: u32,
+    watchdog_at: u32,
+) -> Result<(Vec<u8>, (u32, u32)), IcedError> {
     let mut a = CodeAssembler::new(32)?;
     let mut fail = a.create_label();
     let mut msi_handler = a.create_label();
@@ -454,6 +480,50 @@ fn assemble(msi_at: u32, watchdog_at: u32) -> Result<(Vec<u8>, (u32, u32)), Iced
     expect_eax(&mut a, 0x100, Step::Interrupt, fail)?;
     report(&mut a, Step::Interrupt)?;
 
+    // --- step 14: MSI delivery, `msi_rounds` rounds of: TSC, write 1 to
+    // raise-interrupt (0x60), wait for the handler, which reads the TSC
+    // first; send the difference. Interrupts are enabled before the write
+    // so that the handler runs as soon as the MSI arrives. ---
+    let mut round = a.create_label();
+    let mut rwait = a.create_label();
+    let mut rgot = a.create_label();
+    let mut fits = a.create_label();
+    let mut measured = a.create_label();
+    a.mov(esi, msi_rounds)?;
+    a.test(esi, esi)?;
+    a.jz(measured)?;
+    a.set_label(&mut round)?;
+    a.mov(dword_ptr(IRQ_FLAG), 0u32)?;
+    a.sti()?;
+    a.rdtsc()?;
+    a.mov(dword_ptr(RAISE_TSC), eax)?;
+    a.mov(dword_ptr(RAISE_TSC + 4), edx)?;
+    a.mov(dword_ptr(bar + 0x60), 1u32)?; // raise interrupt, status bit 0
+    a.set_label(&mut rwait)?;
+    a.cli()?;
+    a.cmp(dword_ptr(IRQ_FLAG), 0u32)?;
+    a.jne(rgot)?;
+    a.sti()?;
+    a.hlt()?;
+    a.jmp(rwait)?;
+    a.set_label(&mut rgot)?;
+    a.mov(eax, dword_ptr(IRQ_STATUS))?;
+    expect_eax(&mut a, 1, Step::MsiLatency, fail)?;
+    a.mov(eax, dword_ptr(IRQ_TSC))?;
+    a.mov(edx, dword_ptr(IRQ_TSC + 4))?;
+    a.sub(eax, dword_ptr(RAISE_TSC))?;
+    a.sbb(edx, dword_ptr(RAISE_TSC + 4))?;
+    a.jz(fits)?;
+    a.mov(eax, 0xffff_ffffu32)?;
+    a.set_label(&mut fits)?;
+    a.mov(dx, PORT_SAMPLE as u32)?;
+    a.out(dx, eax)?;
+    a.dec(esi)?;
+    a.jnz(round)?;
+    a.set_label(&mut measured)?;
+    a.mov(eax, msi_rounds)?;
+    report(&mut a, Step::MsiLatency)?;
+
     // --- done ---
     a.mov(dword_ptr(LAPIC + 0x380), 0u32)?; // stop the watchdog
     a.xor(eax, eax)?;
@@ -474,14 +544,20 @@ fn assemble(msi_at: u32, watchdog_at: u32) -> Result<(Vec<u8>, (u32, u32)), Iced
     a.out(dx, eax)?;
     a.jmp(halt)?;
 
-    // --- MSI handler: read and ack edu's interrupt status, EOI ---
+    // --- MSI handler: note the TSC (step 14), read and ack edu's
+    // interrupt status, EOI ---
     a.set_label(&mut msi_handler)?;
     a.push(eax)?;
+    a.push(edx)?;
+    a.rdtsc()?;
+    a.mov(dword_ptr(IRQ_TSC), eax)?;
+    a.mov(dword_ptr(IRQ_TSC + 4), edx)?;
     a.mov(eax, dword_ptr(bar + 0x24))?;
     a.mov(dword_ptr(IRQ_STATUS), eax)?;
     a.mov(dword_ptr(bar + 0x64), eax)?;
     a.mov(dword_ptr(IRQ_FLAG), 1u32)?;
     a.mov(dword_ptr(LAPIC + 0xb0), 0u32)?; // EOI
+    a.pop(edx)?;
     a.pop(eax)?;
     a.iretd()?;
 

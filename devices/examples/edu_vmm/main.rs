@@ -6,9 +6,11 @@
 //! vm/run-in-guest target/debug/examples/edu_vmm -- ./edu_vmm
 //! vm/run-in-guest target/debug/examples/edu_vmm -- ./edu_vmm --iommufd
 //! vm/run-in-guest target/debug/examples/edu_vmm -- ./edu_vmm --no-mmap
+//! vm/run-in-guest target/debug/examples/edu_vmm -- ./edu_vmm --no-kvm-msi
 //! ```
 //!
-//! Usage: `edu_vmm [BDF] [--iommufd] [--no-mmap] [--no-kvm-msi]`. Without
+//! Usage: `edu_vmm [BDF] [--iommufd] [--no-mmap] [--no-kvm-msi]
+//! [--msi-rounds N]`. Without
 //! a BDF the first entry of `VFIOVM_BDFS` (set by the vfio-vm guest) is
 //! used. The device is realized as `-device vfio-pci,host=BDF` (with
 //! `-object iommufd,id=io0` and `iommufd=io0` for `--iommufd`,
@@ -20,7 +22,10 @@
 //! bus 0 slot 3 behind a configuration-mechanism-#1 host bridge. The guest
 //! program ([`guest`], assembled at start-up with iced-x86) does what a
 //! driver does and reports each step on port 0x510; the VMM prints one
-//! line per step. The device is qomgen's guest-facing PCI function
+//! line per step. After the driver's steps the guest measures MSI
+//! delivery from the device to its handler over `--msi-rounds` rounds
+//! (default 32; TSC ticks converted with the vCPU's `KVM_GET_TSC_KHZ`) and
+//! the VMM prints the minimum, median and maximum. The device is qomgen's guest-facing PCI function
 //! (`qomgen_devices::guest::pci::PciFunction`), which vfio-pci's realize
 //! plans and `VfioPci::function_mut` builds.
 //!
@@ -35,15 +40,27 @@ use std::process::ExitCode;
 
 use session::{Backend, Options};
 
-const USAGE: &str = "usage: edu_vmm [DDDD:BB:DD.F] [--iommufd] [--no-mmap] [--no-kvm-msi]";
+const USAGE: &str =
+    "usage: edu_vmm [DDDD:BB:DD.F] [--iommufd] [--no-mmap] [--no-kvm-msi] [--msi-rounds N]";
+/// Upper bound of `--msi-rounds` (the guest's watchdog covers the whole run).
+const MAX_MSI_ROUNDS: u32 = 10_000;
 
 fn main() -> ExitCode {
     let mut bdf = None;
     let mut backend = Backend::Legacy;
     let mut no_mmap = false;
     let mut no_kvm_msi = false;
-    for a in std::env::args().skip(1) {
+    let mut msi_rounds = guest::MSI_ROUNDS;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
         match a.as_str() {
+            "--msi-rounds" => match args.next().and_then(|n| n.parse::<u32>().ok()) {
+                Some(n) if n <= MAX_MSI_ROUNDS => msi_rounds = n,
+                _ => {
+                    eprintln!("edu_vmm: --msi-rounds needs a number 0..={MAX_MSI_ROUNDS}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "--iommufd" => backend = Backend::Iommufd,
             "--legacy" => backend = Backend::Legacy,
             "--no-mmap" => no_mmap = true,
@@ -72,18 +89,20 @@ fn main() -> ExitCode {
         backend,
         no_mmap,
         no_kvm_msi,
+        msi_rounds,
     };
     let mut t = vmm::Transcript::default();
     t.line(format!("edu_vmm: {}", opts.device_spec()));
     match session::run(&opts, &mut t) {
         Ok(s) => {
             println!(
-                "edu_vmm: ok: {} steps; realize {:.1} ms, VM setup {:.1} ms, guest run {:.1} ms ({} exits, {} MSIs injected from userspace), total {:.1} ms",
+                "edu_vmm: ok: {} steps; realize {:.1} ms, VM setup {:.1} ms, guest run {:.1} ms ({} exits, {} MSI rounds, {} MSIs injected from userspace), total {:.1} ms",
                 s.run.steps_ok.len(),
                 s.realize.as_secs_f64() * 1e3,
                 s.run.setup.as_secs_f64() * 1e3,
                 s.run.run.as_secs_f64() * 1e3,
                 s.run.exits,
+                s.run.msi.ticks.len(),
                 s.run.injected,
                 s.total.as_secs_f64() * 1e3
             );

@@ -27,6 +27,8 @@ pub struct Options {
     pub no_mmap: bool,
     /// `x-no-kvm-msi=on`: MSIs injected from userspace.
     pub no_kvm_msi: bool,
+    /// Rounds of the guest's MSI delivery measurement.
+    pub msi_rounds: u32,
 }
 
 impl Options {
@@ -90,7 +92,7 @@ pub fn run(opts: &Options, t: &mut Transcript) -> Result<Session, String> {
         // when the device is released.
         let mem = vmm::guest_memory()?;
         let f = dev.function_mut().map_err(|e| format!("{spec}: {e}"))?;
-        vmm::run(f, &mem, t)
+        vmm::run(f, &mem, opts.msi_rounds, t)
     };
     drop(obj);
     let released = tree.del_device("hostdev0").and_then(|()| {

@@ -68,6 +68,66 @@ pub struct RunReport {
     pub exits: u64,
     /// MSIs injected from userspace (userspace route only).
     pub injected: u64,
+    /// The MSI delivery measurement of [`Step::MsiLatency`].
+    pub msi: MsiLatency,
+}
+
+/// MSI delivery from the device to the guest's handler: per round, TSC
+/// ticks from before the guest's write to edu's raise-interrupt register
+/// to the handler's first instruction.
+#[derive(Debug, Clone, Default)]
+pub struct MsiLatency {
+    /// One sample per round, in TSC ticks, in the order taken.
+    pub ticks: Vec<u32>,
+    /// The vCPU's TSC frequency (`KVM_GET_TSC_KHZ`), if KVM told it.
+    pub tsc_khz: Option<u32>,
+    /// How the vector reached the guest: "irqfd" or "userspace".
+    pub route: &'static str,
+}
+
+impl MsiLatency {
+    /// Minimum, median (mean of the middle two for an even count) and
+    /// maximum in TSC ticks; `None` without samples.
+    pub fn stats_ticks(&self) -> Option<(f64, f64, f64)> {
+        let mut t = self.ticks.clone();
+        t.sort_unstable();
+        let n = t.len();
+        let (first, last) = (*t.first()?, *t.last()?);
+        let median = if n % 2 == 1 {
+            f64::from(t[n / 2])
+        } else {
+            (f64::from(t[n / 2 - 1]) + f64::from(t[n / 2])) / 2.0
+        };
+        Some((f64::from(first), median, f64::from(last)))
+    }
+
+    /// The transcript line.
+    pub fn summary(&self) -> String {
+        let n = self.ticks.len();
+        let Some((min, med, max)) = self.stats_ticks() else {
+            return format!(
+                "vmm: MSI device -> guest handler: not measured (0 rounds, {})",
+                self.route
+            );
+        };
+        match self.tsc_khz {
+            Some(khz) if khz > 0 => {
+                let us = |ticks: f64| ticks * 1e3 / f64::from(khz);
+                format!(
+                    "vmm: MSI device -> guest handler: min {:.1} us, median {:.1} us, max {:.1} us over {n} rounds ({}; TSC {} kHz)",
+                    us(min),
+                    us(med),
+                    us(max),
+                    self.route,
+                    khz
+                )
+            }
+            _ => format!(
+                "vmm: MSI device -> guest handler: min {min:.0}, median {med:.0}, max {max:.0} TSC ticks over {n} rounds ({}; TSC frequency unknown)",
+                self.route
+            ),
+        }
+    }
 }
 
 /// Allocates guest RAM.
@@ -141,6 +201,7 @@ struct Machine<'d, 'v> {
     userspace: Arc<Mutex<Vec<(EventFd, MsiMessage)>>>,
     step_value: u32,
     steps_ok: Vec<Step>,
+    msi: MsiLatency,
     finished: Option<Result<(), String>>,
     t: &'v mut Transcript,
 }
@@ -245,6 +306,9 @@ impl Machine<'_, '_> {
                 .map_err(|e| format!("duplicating the eventfd of vector {}: {e}", v.index))?;
             match v.route {
                 Route::Irqfd => {
+                    if v.index == 0 {
+                        self.msi.route = "irqfd";
+                    }
                     let gsi = MSI_GSI_BASE + u32::from(v.index);
                     let mut e = kvm_irq_routing_entry {
                         gsi,
@@ -265,6 +329,9 @@ impl Machine<'_, '_> {
                     ));
                 }
                 Route::Userspace => {
+                    if v.index == 0 {
+                        self.msi.route = "userspace";
+                    }
                     user.push((fd, v.message));
                     desc.push(format!(
                         "vector {} -> userspace, KVM_SIGNAL_MSI address {:#x} data {:#x}",
@@ -306,6 +373,11 @@ impl Machine<'_, '_> {
             },
             guest::PORT_VALUE if data.len() == 4 => {
                 self.step_value = u32::from_le_bytes(data.try_into().unwrap_or([0; 4]));
+            }
+            guest::PORT_SAMPLE if data.len() == 4 => {
+                self.msi
+                    .ticks
+                    .push(u32::from_le_bytes(data.try_into().unwrap_or([0xff; 4])));
             }
             guest::PORT_STEP if data.len() == 4 => {
                 let code = u32::from_le_bytes(data.try_into().unwrap_or([0; 4]));
@@ -394,10 +466,17 @@ impl Machine<'_, '_> {
                 "MSI vector {:#x} handled: status {v:#x}, acked, EOI",
                 guest::MSI_VECTOR
             ),
+            Step::MsiLatency => format!(
+                "MSI delivery: {v} rounds of raise-interrupt (0x60) -> handler, status 0x1 acked, EOI"
+            ),
             Step::Done => "done".to_owned(),
         };
-        if failed {
-            let why = if v == 0xdead {
+        // Every round sends one sample before the step's report.
+        let short = step == Step::MsiLatency && self.msi.ticks.len() != v as usize;
+        if failed || short {
+            let why = if short {
+                format!("{v} rounds, but {} samples", self.msi.ticks.len())
+            } else if v == 0xdead {
                 "timed out (guest watchdog)".to_owned()
             } else {
                 format!("value {v:#x}")
@@ -407,6 +486,10 @@ impl Machine<'_, '_> {
         } else {
             self.t.line(format!("step {n}: {what} ... ok"));
             self.steps_ok.push(step);
+            if step == Step::MsiLatency {
+                let line = self.msi.summary();
+                self.t.line(line);
+            }
             if step == Step::Done {
                 self.finished = Some(Ok(()));
             }
@@ -469,7 +552,8 @@ fn setup_vcpu(vcpu: &VcpuFd) -> Result<(), String> {
 extern "C" fn kick_handler(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
 /// Boots the guest program with `dev` assigned at bus 0 slot
-/// [`ASSIGNED_SLOT`] and `mem` as RAM, and runs it to its done report.
+/// [`ASSIGNED_SLOT`] and `mem` as RAM, and runs it to its done report,
+/// with `msi_rounds` rounds of the MSI delivery measurement.
 ///
 /// # Errors
 /// Any KVM or device failure, a guest step failing, the guest stopping or
@@ -477,10 +561,12 @@ extern "C" fn kick_handler(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
 pub fn run(
     dev: &mut PciFunction,
     mem: &GuestMemoryMmap,
+    msi_rounds: u32,
     t: &mut Transcript,
 ) -> Result<RunReport, String> {
     let t0 = Instant::now();
-    let program = guest::program().map_err(|e| format!("assembling the guest program: {e}"))?;
+    let program =
+        guest::program(msi_rounds).map_err(|e| format!("assembling the guest program: {e}"))?;
     let kvm = Kvm::new().map_err(|e| format!("opening /dev/kvm: {e}"))?;
     let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
     vm.create_irq_chip()
@@ -525,6 +611,8 @@ pub fn run(
         .create_vcpu(0)
         .map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
     setup_vcpu(&vcpu)?;
+    // The frequency the guest's rdtsc counts at (for the MSI figures).
+    let tsc_khz = vcpu.get_tsc_khz().ok();
     let sig = vmm_sys_util::signal::SIGRTMIN();
     vmm_sys_util::signal::register_signal_handler(sig, kick_handler)
         .map_err(|e| format!("signal handler: {e}"))?;
@@ -552,6 +640,11 @@ pub fn run(
         userspace: Arc::clone(&userspace),
         step_value: 0,
         steps_ok: Vec::new(),
+        msi: MsiLatency {
+            tsc_khz,
+            route: "no route",
+            ..MsiLatency::default()
+        },
         finished: None,
         t,
     };
@@ -642,6 +735,7 @@ pub fn run(
         run,
         exits,
         injected: injected.load(Ordering::Relaxed),
+        msi: m.msi,
     })
 }
 
