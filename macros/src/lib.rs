@@ -8,6 +8,12 @@ mod ctxt;
 mod enums;
 mod expand;
 mod fallback;
+mod symbol;
+
+/// "Did you mean", shared with the runtime's hints.
+mod suggest {
+    include!("../../runtime/src/suggest.rs");
+}
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};

@@ -37,6 +37,7 @@ pub mod opts;
 pub mod property;
 pub mod registry;
 pub mod spec;
+mod suggest;
 pub mod tree;
 pub mod types;
 
