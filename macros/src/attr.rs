@@ -42,10 +42,39 @@ pub struct PropAttrs {
     /// `skip`: the field is no property, only state (with `default = ...`
     /// as its initial value).
     pub skip: Option<Span>,
+    /// `flatten`: the field is a property group whose properties the
+    /// type takes as its own.
+    pub flatten: Option<Span>,
+    /// `member(...)`: where a flattened group's member goes, and its
+    /// `since` in this type.
+    pub members: Vec<MemberAttrs>,
     /// The attribute did not parse (its error is recorded): the keys after
     /// the mistake are missing, so the model checks skip the field rather
     /// than report what is only the parse error's consequence.
     pub failed: bool,
+}
+
+/// One `member(name = "...", since = "...", before = "...")` of a
+/// flattened field.
+pub struct MemberAttrs {
+    /// Span of the `member` key.
+    pub span: Span,
+    pub name: Option<Spanned<String>>,
+    pub since: Option<Spanned<String>>,
+    /// The type's own property the member goes before (else: at the
+    /// flattened field's place).
+    pub before: Option<Spanned<String>>,
+}
+
+impl Default for MemberAttrs {
+    fn default() -> Self {
+        MemberAttrs {
+            span: Span::call_site(),
+            name: None,
+            since: None,
+            before: None,
+        }
+    }
 }
 
 /// `#[property_enum(...)]`.

@@ -11,7 +11,7 @@ use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Expr, Ident, LitBool, LitStr, Path, Token};
 
-use crate::attr::{EnumAttrs, PropAttrs, Spanned, TypeAttrs};
+use crate::attr::{EnumAttrs, MemberAttrs, PropAttrs, Spanned, TypeAttrs};
 use crate::ctxt::Ctxt;
 
 /// What a key's value is, and the field of the parsed attribute it fills.
@@ -28,6 +28,8 @@ pub enum Kind<T: 'static> {
     Path(fn(&mut T) -> &mut Option<Path>),
     /// `key = Identifier`.
     Ident(fn(&mut T) -> &mut Option<Ident>),
+    /// `key(...)` with the keys of [`MEMBER`], any number of times.
+    Member(fn(&mut T) -> &mut Vec<MemberAttrs>),
     /// A spelling qomgen does not use, refused with the one it does.
     SpeltAs(&'static str),
 }
@@ -81,7 +83,16 @@ pub const PROP_KEYS: &[Key<PropAttrs>] = &[
         Kind::Flag(|p| &mut p.set_after_realize),
     ),
     key("skip", PROP, Kind::Flag(|p| &mut p.skip)),
+    key("flatten", PROP, Kind::Flag(|p| &mut p.flatten)),
+    key("member", PROP, Kind::Member(|p| &mut p.members)),
     key("description", PROP, Kind::SpeltAs("desc")),
+];
+
+/// `member(...)` of `#[prop(flatten, member(...))]`.
+pub const MEMBER: &[Key<MemberAttrs>] = &[
+    key("name", &["member"], Kind::Str(|m| &mut m.name)),
+    key("since", &["member"], Kind::Str(|m| &mut m.since)),
+    key("before", &["member"], Kind::Str(|m| &mut m.before)),
 ];
 
 /// `#[property_enum(...)]`.
@@ -166,6 +177,14 @@ fn parse_key<T>(
         Kind::Ident(slot) => {
             let v: Ident = meta.value()?.parse()?;
             set_once(cx, slot(out), v, meta, key.name, attr_name);
+        }
+        Kind::Member(slot) => {
+            let mut m = MemberAttrs {
+                span: span_of_key,
+                ..MemberAttrs::default()
+            };
+            meta.parse_nested_meta(|inner| parse_key(cx, &inner, key.name, MEMBER, &mut m))?;
+            slot(out).push(m);
         }
         Kind::SpeltAs(ours) => {
             cx.error_spanned_by(
@@ -316,6 +335,7 @@ mod tests {
         }
         check(TYPE);
         check(PROP_KEYS);
+        check(MEMBER);
         check(PROPERTY_ENUM);
     }
 
