@@ -5,6 +5,7 @@
 
 mod backend;
 mod caps;
+mod common;
 mod css;
 mod display;
 mod domains;
@@ -20,6 +21,7 @@ mod s390;
 use std::path::PathBuf;
 
 pub use backend::{Backend, BackendChoice, BackendPolicy, SharedGroup};
+pub use common::VfioCommon;
 pub use display::{Display, DisplayMethod};
 pub use domains::Domains;
 pub use fd::{PassedFd, fd_param};
