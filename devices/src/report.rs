@@ -64,13 +64,12 @@ pub struct DeviceReport {
 
 fn attached(obj: &dyn Object) -> Option<&Attached> {
     if let Some(d) = obj.downcast_ref::<VfioPci>() {
-        return d.attached.as_ref();
+        return d.attached();
     }
     if let Some(d) = obj.downcast_ref::<VfioCcw>() {
-        return d.attached.as_ref();
+        return d.attached();
     }
-    obj.downcast_ref::<VfioAp>()
-        .and_then(|d| d.attached.as_ref())
+    obj.downcast_ref::<VfioAp>().and_then(VfioAp::attached)
 }
 
 impl DeviceReport {

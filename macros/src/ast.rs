@@ -13,6 +13,8 @@ use crate::ctxt::Ctxt;
 pub enum Flavor {
     Object,
     Device,
+    /// `#[derive(PropertyGroup)]`: properties for types to flatten.
+    Group,
 }
 
 impl Flavor {
@@ -20,6 +22,7 @@ impl Flavor {
         match self {
             Flavor::Object => "object",
             Flavor::Device => "device",
+            Flavor::Group => "property_group",
         }
     }
 
@@ -27,6 +30,7 @@ impl Flavor {
         match self {
             Flavor::Object => "Object",
             Flavor::Device => "Device",
+            Flavor::Group => "PropertyGroup",
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct Field<'a> {
     /// The `#[prop(skip, ...)]` of a state field (its `default` is the
     /// field's initial value).
     pub skipped: Option<PropAttrs>,
+    /// The `#[prop(flatten, ...)]` of a property group field.
+    pub flatten: Option<PropAttrs>,
     pub doc: Option<String>,
     /// A `#[doc = ...]` in the description's paragraph that is no literal.
     pub doc_unreadable: Option<&'a syn::Expr>,
@@ -111,13 +117,25 @@ impl<'a> Input<'a> {
             );
             return None;
         }
-        let attrs = attr::type_attrs(cx, &original.attrs, flavor.attr_name());
+        let attrs = match flavor {
+            Flavor::Group => TypeAttrs::default(),
+            _ => attr::type_attrs(cx, &original.attrs, flavor.attr_name()),
+        };
         let mut parent = None;
         let mut fields = Vec::new();
         for f in named.into_iter().flat_map(|n| n.named.iter()) {
             let Some(ident) = f.ident.as_ref() else {
                 continue;
             };
+            if let Some(pattr) = attr::parent_attr(&f.attrs)
+                && flavor == Flavor::Group
+            {
+                cx.error_spanned_by(
+                    pattr,
+                    "a property group has no parent: it is part of the type that flattens it",
+                );
+                continue;
+            }
             if let Some(pattr) = attr::parent_attr(&f.attrs) {
                 if let syn::Meta::List(l) = &pattr.meta {
                     cx.error_spanned_by(&l.tokens, "#[parent] takes no arguments");
@@ -135,15 +153,17 @@ impl<'a> Input<'a> {
                 continue;
             }
             let (doc, doc_unreadable) = attr::doc_text(&f.attrs);
-            let (prop, skipped) = match attr::prop_attrs(cx, &f.attrs) {
-                Some(p) if p.skip.is_some() => (None, Some(p)),
-                p => (p, None),
+            let (prop, skipped, flatten) = match attr::prop_attrs(cx, &f.attrs) {
+                Some(p) if p.flatten.is_some() => (None, None, Some(p)),
+                Some(p) if p.skip.is_some() => (None, Some(p), None),
+                p => (p, None, None),
             };
             fields.push(Field {
                 ident,
                 ty: replace_self_in_type(&f.ty, &original.ident),
                 prop,
                 skipped,
+                flatten,
                 doc,
                 doc_unreadable,
             });
@@ -166,6 +186,13 @@ impl<'a> Input<'a> {
             Some(n) => n.value.clone(),
             None => kebab(&self.ident.unraw().to_string()),
         }
+    }
+
+    /// The flattened fields, with their attribute.
+    pub fn flattened(&self) -> impl Iterator<Item = (&Field<'a>, &PropAttrs)> {
+        self.fields
+            .iter()
+            .filter_map(|f| f.flatten.as_ref().map(|p| (f, p)))
     }
 
     pub fn props(&self) -> impl Iterator<Item = (&Field<'a>, &PropAttrs)> {

@@ -7,7 +7,10 @@ use crate::ast::{Flavor, Input, generic_arg_of};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
-    check_type_name(cx, input);
+    if input.flavor != Flavor::Group {
+        check_type_name(cx, input);
+    }
+    check_flatten(cx, input);
     check_duplicate_names(cx, input);
     for (field, p) in input.props().filter(|(_, p)| !p.failed) {
         check_prop_name(cx, input.flavor, field, p);
@@ -24,6 +27,89 @@ pub fn check(cx: &mut Ctxt, input: &Input<'_>) {
     }
     check_desc(cx, input);
     check_type_doc(cx, input);
+}
+
+/// `#[prop(flatten)]` fields: only `flatten` and `member(...)`, members
+/// that name a property once and go before one of the type's own; and
+/// `member(...)` nowhere else.
+fn check_flatten(cx: &mut Ctxt, input: &Input<'_>) {
+    let stray = input
+        .props()
+        .map(|(_, p)| p)
+        .chain(input.fields.iter().filter_map(|f| f.skipped.as_ref()));
+    for p in stray {
+        if let Some(m) = p.members.first() {
+            cx.push(syn::Error::new(
+                m.span,
+                "`member(...)` places a member of a flattened property group: it goes with `flatten`",
+            ));
+        }
+    }
+    let own: Vec<String> = input.props().map(|(f, _)| f.prop_name()).collect();
+    for (field, p) in input.flattened().filter(|(_, p)| !p.failed) {
+        if input.flavor == Flavor::Group {
+            cx.push(syn::Error::new(
+                p.flatten.unwrap_or_else(|| field.ident.span()),
+                "a property group cannot flatten another group: flatten both into the type",
+            ));
+        }
+        let keys = [
+            ("name", p.name.as_ref().map(|s| s.span)),
+            ("desc", p.desc.as_ref().map(|s| s.span)),
+            ("since", p.since.as_ref().map(|s| s.span)),
+            (
+                "default",
+                p.default.as_ref().map(syn::spanned::Spanned::span),
+            ),
+            ("link", p.link.as_ref().map(|s| s.span)),
+            ("write_only", p.write_only),
+            ("read_only", p.read_only),
+            ("setter", p.setter.as_ref().map(syn::spanned::Spanned::span)),
+            ("set_after_realize", p.set_after_realize),
+            ("skip", p.skip),
+        ];
+        for (key, span) in keys {
+            if let Some(span) = span {
+                cx.push(syn::Error::new(
+                    span,
+                    format!("`{key}` is for properties, and a `flatten` field is a group of them, declared in its own type: drop `{key}` (a member's `since` goes in `member(name = \"...\", since = \"...\")`)"),
+                ));
+            }
+        }
+        let mut named: Vec<&str> = Vec::new();
+        for m in &p.members {
+            let Some(name) = &m.name else {
+                cx.push(syn::Error::new(
+                    m.span,
+                    "`member(...)` needs `name = \"...\"`, the group member's property name",
+                ));
+                continue;
+            };
+            if named.contains(&name.value.as_str()) {
+                cx.push(syn::Error::new(
+                    name.span,
+                    format!("member `{}` is placed twice", name.value),
+                ));
+            }
+            named.push(&name.value);
+            if let Some(since) = &m.since {
+                check_version(cx, since);
+            }
+            if let Some(before) = &m.before
+                && !own.contains(&before.value)
+            {
+                let hint =
+                    match crate::suggest::closest(&before.value, own.iter().map(String::as_str)) {
+                        Some(s) => format!("; did you mean `{s}`?"),
+                        None => String::new(),
+                    };
+                cx.push(syn::Error::new(
+                    before.span,
+                    format!("`before = \"{}\"` names no property this type declares: a member goes before one of the type's own properties{hint}", before.value),
+                ));
+            }
+        }
+    }
 }
 
 /// A `#[prop(skip)]` field is no property: of the keys only `default`,
@@ -177,6 +263,10 @@ const OBJECT_OPTION_KEYS: &[&str] = &["qom-type", "id"];
 const BUILTIN_TYPES: &[&str] = &["object", "device"];
 
 fn reserved_name(name: &str, flavor: Flavor) -> Option<String> {
+    // A group may be flattened into either: its names must do for both.
+    if flavor == Flavor::Group {
+        return reserved_name(name, Flavor::Device).or_else(|| reserved_name(name, Flavor::Object));
+    }
     if OBJECT_RESERVED.contains(&name) {
         return Some(format!(
             "property name `{name}` is reserved: QOM gives every object a `{name}` property; rename the property"
@@ -188,7 +278,7 @@ fn reserved_name(name: &str, flavor: Flavor) -> Option<String> {
             DEVICE_OPTION_KEYS,
             "qdev_device_add_from_qdict in system/qdev-monitor.c",
         ),
-        Flavor::Object => (
+        Flavor::Object | Flavor::Group => (
             "-object",
             OBJECT_OPTION_KEYS,
             "user_creatable_add_dict in qom/object_interfaces.c",
@@ -246,7 +336,12 @@ fn check_prop_name(
 }
 
 fn check_since(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
-    let Some(since) = &p.since else { return };
+    if let Some(since) = &p.since {
+        check_version(cx, since);
+    }
+}
+
+fn check_version(cx: &mut Ctxt, since: &crate::attr::Spanned<String>) {
     let parts: Vec<&str> = since.value.split('.').collect();
     let ok = (2..=3).contains(&parts.len())
         && parts

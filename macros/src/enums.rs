@@ -7,7 +7,6 @@ use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::ast::kebab;
-use crate::attr::skip_value;
 use crate::ctxt::Ctxt;
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
@@ -20,50 +19,13 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         )
         .into_compile_error();
     };
-    let mut type_name = ident.unraw().to_string();
-    let mut name_set = false;
-    let mut name_span = ident.span();
-    let mut description: Option<String> = None;
-    for attr in input
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("property_enum"))
-    {
-        let res = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("name") {
-                let lit = meta.value()?.parse::<LitStr>()?;
-                let v = lit.value();
-                if !name_set {
-                    name_span = lit.span();
-                }
-                if name_set {
-                    cx.error_spanned_by(&meta.path, "duplicate `name` in #[property_enum(...)]");
-                } else {
-                    type_name = v;
-                }
-                name_set = true;
-            } else if meta.path.is_ident("description") {
-                let v = meta.value()?.parse::<LitStr>()?.value();
-                if description.is_some() {
-                    cx.error_spanned_by(
-                        &meta.path,
-                        "duplicate `description` in #[property_enum(...)]",
-                    );
-                }
-                description = Some(v);
-            } else {
-                cx.error_spanned_by(
-                    &meta.path,
-                    "unknown property_enum attribute; expected `name` or `description`",
-                );
-                skip_value(&meta);
-            }
-            Ok(())
-        });
-        if let Err(e) = res {
-            cx.push(e);
-        }
-    }
+    let attrs = crate::attr::enum_attrs(&mut cx, &input.attrs);
+    let name_set = attrs.name.is_some();
+    let (type_name, name_span) = match attrs.name {
+        Some(n) => (n.value, n.span),
+        None => (ident.unraw().to_string(), ident.span()),
+    };
+    let description = attrs.desc.map(|d| d.value);
     if let Err(why) = check_type_name(&type_name) {
         let from = if name_set {
             ""

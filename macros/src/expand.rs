@@ -17,6 +17,7 @@ pub fn derive(original: &syn::DeriveInput, flavor: Flavor) -> TokenStream {
         check::check(&mut cx, input);
     }
     match (cx.check(), input) {
+        (Ok(()), Some(input)) if flavor == Flavor::Group => expand_group(&input),
         (Ok(()), Some(input)) => expand(&input),
         (Err(e), _) => fallback::expand(original, flavor, e),
         // `from_syn` returns None only after recording an error.
@@ -53,7 +54,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
             quote_spanned!(ty.span()=> <#ty as ::qomgen::ObjectType>::TYPE_INFO)
         }
         (None, Flavor::Device) => quote!(&::qomgen::__private::DEVICE),
-        (None, Flavor::Object) => quote!(&::qomgen::__private::OBJECT),
+        (None, Flavor::Object | Flavor::Group) => quote!(&::qomgen::__private::OBJECT),
     };
 
     // A device's parent is a device, an object's an object (QOM's class
@@ -67,7 +68,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 true,
                 format!("the #[parent] of a #[derive(Device)] type must be a device type, and `{ty_text}` is an object type (#[derive(Object)])"),
             ),
-            Flavor::Object => (
+            Flavor::Object | Flavor::Group => (
                 false,
                 format!("the #[parent] of a #[derive(Object)] type must be an object type, and `{ty_text}` is a device type (#[derive(Device)])"),
             ),
@@ -102,56 +103,26 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let entries = props.iter().map(|p| &p.entry);
     let items = props.iter().map(|p| &p.items);
 
-    let (accessor_items, accessors) = accessors(ident, &props);
+    let flat = flattening(input, &props);
+    let mut dispatch: Vec<&Generated> = props.iter().collect();
+    dispatch.extend(&flat.arms);
+    let (accessor_items, accessors) = accessors(ident, &dispatch);
+    let flat_items = &flat.items;
     // A call, not a `&[...]` literal: see `__private::table`.
-    let own_properties = if props.is_empty() {
+    let own_properties = if let Some(table) = &flat.table {
+        quote!(&#table)
+    } else if props.is_empty() {
         quote!(&[])
     } else {
         quote!(&::qomgen::__private::table([#(#entries),*]))
     };
-    let accessors = if props.is_empty() {
+    let accessors = if dispatch.is_empty() {
         quote!(&::qomgen::Accessors::NONE)
     } else {
         quote!(&#accessors)
     };
 
-    // A field without an initializer of its own starts at `Default`,
-    // through a trait whose error names the field (by a marker type of
-    // the field's name, in a module of its own so that it shadows no type)
-    // and `#[prop(skip, default = ...)]`.
-    let mut markers = Vec::new();
-    let field_inits: Vec<_> = input
-        .fields
-        .iter()
-        .map(|f| {
-            let fid = f.ident;
-            let ty = &f.ty;
-            let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
-            if let Some(init) = prop_index.and_then(|pi| props[pi].init.as_ref()) {
-                return quote!(#fid: #init);
-            }
-            if let Some(expr) = f.skipped.as_ref().and_then(|p| p.default.as_ref()) {
-                let expr = replace_self_in(expr, ident);
-                return quote_spanned!(expr.span()=> #fid: {
-                    let __qomgen_default: #ty = #expr;
-                    __qomgen_default
-                });
-            }
-            if prop_index.is_some() {
-                return quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default());
-            }
-            markers.push(fid);
-            quote_spanned!(ty.span()=> #fid: <#ty as ::qomgen::__private::FieldDefault<__qomgen_field::#fid>>::field_default())
-        })
-        .collect();
-    let markers = (!markers.is_empty()).then(|| {
-        quote! {
-            #[allow(non_camel_case_types, dead_code)]
-            mod __qomgen_field {
-                #(pub enum #markers {})*
-            }
-        }
-    });
+    let (field_inits, markers) = field_inits(input, &props);
     let parent_init = input.parent.as_ref().map(|p| {
         let (pid, pty) = (p.ident, p.ty);
         quote!(#pid: <#pty as ::qomgen::ObjectType>::with_defaults(),)
@@ -196,7 +167,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
         None => quote!(),
     };
     let (complete_body, realize_body, unrealize_body) = match input.flavor {
-        Flavor::Object => (
+        Flavor::Object | Flavor::Group => (
             quote!(#complete_parent?; <#ident as ::qomgen::ObjectImpl>::complete(self, __qomgen_cx)),
             quote!(#realize_parent),
             quote!(#unrealize_parent),
@@ -263,6 +234,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
 
             #(#items)*
 
+            #flat_items
+
             fn __qomgen_instantiate() -> ::std::boxed::Box<dyn ::qomgen::Object> {
                 ::std::boxed::Box::new(<#ident as ::qomgen::ObjectType>::with_defaults())
             }
@@ -309,6 +282,313 @@ fn expand(input: &Input<'_>) -> TokenStream {
                 fn __unrealize_chain(&mut self, __qomgen_cx: &::qomgen::LifecycleCx<'_>) {
                     let _ = __qomgen_cx;
                     #unrealize_body
+                }
+            }
+        };
+    }
+}
+
+/// What the type's flattened groups add: the table that places their
+/// entries among the type's own, the accessors' arms that dispatch to
+/// them, and the checks of their names.
+#[derive(Default)]
+struct Flattening {
+    table: Option<TokenStream>,
+    arms: Vec<Generated>,
+    items: TokenStream,
+}
+
+/// The table of a type with `#[prop(flatten)]` fields: its own entries
+/// then, from index `own`, each group's, in the order of the type's
+/// declaration (`member(before = ...)` moving a member before one of the
+/// type's own properties), assembled when the static is evaluated, as
+/// only then are the groups' tables known. What the derive cannot see,
+/// the groups' names, is checked there too: against the type's own
+/// names, each other's, the parent's, and `member(name = ...)`.
+fn flattening(input: &Input<'_>, props: &[Generated]) -> Flattening {
+    let groups: Vec<_> = input.flattened().collect();
+    if groups.is_empty() {
+        return Flattening::default();
+    }
+    let mut out = Flattening::default();
+    let own_count = input.props().count();
+    let group_ty = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as ::qomgen::PropertyGroup>);
+    // Each group's first index, a constant of the type's scope.
+    let base = |k: usize| format_ident!("__QOMGEN_GROUP_{}", k);
+    let mut bases = TokenStream::new();
+    for (k, (f, _)) in groups.iter().enumerate() {
+        let b = base(k);
+        let value = match k
+            .checked_sub(1)
+            .and_then(|prev| groups.get(prev).map(|g| (prev, g)))
+        {
+            None => quote!(#own_count),
+            Some((prev, (pf, _))) => {
+                let pb = base(prev);
+                let pg = group_ty(&pf.ty);
+                quote!(#pb + #pg::PROPERTIES.len())
+            }
+        };
+        bases.extend(quote!(const #b: usize = #value;));
+        let (fid, g) = (f.ident, group_ty(&f.ty));
+        let range = quote!(#b..#b + #g::PROPERTIES.len());
+        out.arms.push(Generated {
+            set_arm: Some(quote! {
+                __qomgen_i if (#range).contains(&__qomgen_i) => #g::__set(&mut __qomgen_this.#fid, __qomgen_i - #b, __qomgen_v, __qomgen_cx),
+            }),
+            get_arm: Some(quote! {
+                __qomgen_i if (#range).contains(&__qomgen_i) => #g::__get(&__qomgen_this.#fid, __qomgen_i - #b),
+            }),
+            link_arm: Some(quote! {
+                __qomgen_i if (#range).contains(&__qomgen_i) => #g::__link(&__qomgen_this.#fid, __qomgen_i - #b),
+            }),
+            default_arm: Some(quote! {
+                __qomgen_i if (#range).contains(&__qomgen_i) => #g::__default(__qomgen_i - #b),
+            }),
+            ..Generated::default()
+        });
+    }
+
+    // The order: each own property after the members placed before it,
+    // each group's unplaced members at its field.
+    let mut layout = Vec::new();
+    let mut own_index = 0usize;
+    let member = |k: usize, m: &crate::attr::MemberAttrs| {
+        let name = m
+            .name
+            .as_ref()
+            .map(|n| n.value.as_str())
+            .unwrap_or_default();
+        let since = opt_str(m.since.as_ref().map(|s| s.value.as_str()));
+        quote!(::qomgen::__private::Placement::Member { group: #k, name: #name, since: #since })
+    };
+    for f in &input.fields {
+        if f.prop.is_some() {
+            let name = f.prop_name();
+            for (k, (_, gp)) in groups.iter().enumerate() {
+                for m in gp
+                    .members
+                    .iter()
+                    .filter(|m| m.before.as_ref().is_some_and(|b| b.value == name))
+                {
+                    layout.push(member(k, m));
+                }
+            }
+            layout.push(quote!(::qomgen::__private::Placement::Own(#own_index)));
+            own_index += 1;
+        } else if let Some(k) = groups.iter().position(|(g, _)| std::ptr::eq(*g, f)) {
+            if let Some((_, gp)) = groups.get(k) {
+                for m in gp.members.iter().filter(|m| m.before.is_none()) {
+                    layout.push(member(k, m));
+                }
+            }
+            layout.push(quote!(::qomgen::__private::Placement::Rest(#k)));
+        }
+    }
+    let entries = props.iter().map(|p| &p.entry);
+    let tables = groups.iter().map(|(f, _)| {
+        let g = group_ty(&f.ty);
+        quote!(#g::PROPERTIES)
+    });
+    let lens = groups.iter().map(|(f, _)| {
+        let g = group_ty(&f.ty);
+        quote!(+ #g::PROPERTIES.len())
+    });
+    let object = input.flavor == Flavor::Object;
+    out.table = Some(quote! {
+        ::qomgen::__private::flattened::<{ #own_count #(#lens)* }>(
+            &__QOMGEN_TYPE,
+            #object,
+            &[#(#entries),*],
+            &[#(#tables),*],
+            &[#(#layout),*],
+        )
+    });
+
+    // The checks, each spanned where the name is written.
+    let mut checks = TokenStream::new();
+    for (k, (gf, gp)) in groups.iter().enumerate() {
+        let (gid, g) = (gf.ident, group_ty(&gf.ty));
+        let gty_text = type_text(&gf.ty);
+        for (f, p) in input.props() {
+            let name = f.prop_name();
+            let span = p.name.as_ref().map_or_else(|| f.ident.span(), |n| n.span);
+            let msg = format!(
+                "property `{name}` is also a member of `{gty_text}`, which field `{gid}` flattens into this type: a type declares a name once"
+            );
+            checks.extend(quote_spanned! {span=>
+                const _: () = ::core::assert!(!::qomgen::__private::declares(#g::PROPERTIES, #name), #msg);
+            });
+        }
+        for (earlier, _) in groups.iter().take(k) {
+            let (eid, e) = (earlier.ident, group_ty(&earlier.ty));
+            let msg = format!(
+                "`{gty_text}` (field `{gid}`) and `{}` (field `{eid}`) have a property name in common: a type declares a name once",
+                type_text(&earlier.ty)
+            );
+            checks.extend(quote_spanned! {gf.ty.span()=>
+                const _: () = ::core::assert!(!::qomgen::__private::overlap(#g::PROPERTIES, #e::PROPERTIES), #msg);
+            });
+        }
+        for m in &gp.members {
+            let Some(name) = &m.name else { continue };
+            let value = name.value.as_str();
+            let msg = format!("`{gty_text}` has no property `{value}` for `member(...)` to place");
+            checks.extend(quote_spanned! {name.span=>
+                const _: () = ::core::assert!(::qomgen::__private::declares(#g::PROPERTIES, #value), #msg);
+            });
+        }
+        if let Some(parent) = &input.parent {
+            let pty = parent.ty;
+            let msg = format!(
+                "a property of `{gty_text}` (field `{gid}`) is already declared by the parent type `{}` or one of its ancestors: a type cannot redeclare an inherited property",
+                type_text(pty)
+            );
+            checks.extend(quote_spanned! {gf.ty.span()=>
+                const _: () = ::core::assert!(!::qomgen::__private::inherits_any(<#pty as ::qomgen::ObjectType>::TYPE_INFO, #g::PROPERTIES), #msg);
+            });
+        }
+    }
+    out.items = quote!(#bases #checks);
+    out
+}
+
+/// How `with_defaults` initializes each field, and the marker module
+/// its errors need.
+///
+/// A field without an initializer of its own starts at `Default`,
+/// through a trait whose error names the field (by a marker type of
+/// the field's name, in a module of its own so that it shadows no type)
+/// and `#[prop(skip, default = ...)]`; a flattened group at the group's
+/// defaults.
+fn field_inits(input: &Input<'_>, props: &[Generated]) -> (Vec<TokenStream>, Option<TokenStream>) {
+    let ident = input.ident;
+    let mut markers = Vec::new();
+    let field_inits: Vec<_> = input
+        .fields
+        .iter()
+        .map(|f| {
+            let fid = f.ident;
+            let ty = &f.ty;
+            if f.flatten.is_some() {
+                return quote_spanned!(ty.span()=> #fid: <#ty as ::qomgen::PropertyGroup>::with_defaults());
+            }
+            let prop_index = input.props().position(|(pf, _)| std::ptr::eq(pf, f));
+            if let Some(init) = prop_index.and_then(|pi| props.get(pi)).and_then(|g| g.init.as_ref()) {
+                return quote!(#fid: #init);
+            }
+            if let Some(expr) = f.skipped.as_ref().and_then(|p| p.default.as_ref()) {
+                let expr = replace_self_in(expr, ident);
+                return quote_spanned!(expr.span()=> #fid: {
+                    let __qomgen_default: #ty = #expr;
+                    __qomgen_default
+                });
+            }
+            if prop_index.is_some() {
+                return quote_spanned!(ty.span()=> #fid: <#ty as ::core::default::Default>::default());
+            }
+            markers.push(fid);
+            quote_spanned!(ty.span()=> #fid: <#ty as ::qomgen::__private::FieldDefault<__qomgen_field::#fid>>::field_default())
+        })
+        .collect();
+    let markers = (!markers.is_empty()).then(|| {
+        quote! {
+            #[allow(non_camel_case_types, dead_code)]
+            mod __qomgen_field {
+                #(pub enum #markers {})*
+            }
+        }
+    });
+    (field_inits, markers)
+}
+
+/// `#[derive(PropertyGroup)]`: the group's table, its defaults and its
+/// accessors, which the types that flatten it call.
+fn expand_group(input: &Input<'_>) -> TokenStream {
+    let ident = input.ident;
+    let props: Vec<_> = input
+        .props()
+        .enumerate()
+        .map(|(i, (f, p))| property(input, i, f, p))
+        .collect();
+    let (field_inits, markers) = field_inits(input, &props);
+    let entries = props.iter().map(|p| &p.entry);
+    let items = props.iter().map(|p| &p.items);
+    let table = if props.is_empty() {
+        quote!(&[])
+    } else {
+        quote!(&::qomgen::__private::table([#(#entries),*]))
+    };
+    let set_arms = props.iter().filter_map(|p| p.set_arm.as_ref());
+    let get_arms = props.iter().filter_map(|p| p.get_arm.as_ref());
+    let link_arms = props.iter().filter_map(|p| p.link_arm.as_ref());
+    let default_arms: Vec<_> = props
+        .iter()
+        .filter_map(|p| p.default_arm.as_ref())
+        .collect();
+    let default_body = if default_arms.is_empty() {
+        quote!(::qomgen::__private::bad_index(__qomgen_index))
+    } else {
+        quote! {
+            let __qomgen_d = <#ident as ::qomgen::PropertyGroup>::with_defaults();
+            match __qomgen_index {
+                #(#default_arms)*
+                _ => ::qomgen::__private::bad_index(__qomgen_index),
+            }
+        }
+    };
+    quote! {
+        #[allow(non_upper_case_globals, clippy::all, unused_qualifications)]
+        const _: () = {
+            #markers
+
+            #(#items)*
+
+            #[automatically_derived]
+            impl ::qomgen::PropertyGroup for #ident {
+                const PROPERTIES: &'static [::qomgen::Property] = #table;
+
+                fn with_defaults() -> Self {
+                    #ident {
+                        #(#field_inits,)*
+                    }
+                }
+
+                #[allow(unused_variables, unreachable_code)]
+                fn __set(
+                    &mut self,
+                    __qomgen_index: usize,
+                    __qomgen_v: ::qomgen::Input<'_>,
+                    __qomgen_cx: &::qomgen::ValueCx<'_>,
+                ) -> ::qomgen::Result<()> {
+                    let __qomgen_this = self;
+                    match __qomgen_index {
+                        #(#set_arms)*
+                        _ => ::qomgen::__private::bad_index(__qomgen_index),
+                    }
+                }
+
+                #[allow(unused_variables, unreachable_code)]
+                fn __get(&self, __qomgen_index: usize) -> &dyn ::qomgen::__private::Slot {
+                    let __qomgen_this = self;
+                    match __qomgen_index {
+                        #(#get_arms)*
+                        _ => ::qomgen::__private::bad_index(__qomgen_index),
+                    }
+                }
+
+                #[allow(unused_variables, unreachable_code)]
+                fn __link(&self, __qomgen_index: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
+                    let __qomgen_this = self;
+                    match __qomgen_index {
+                        #(#link_arms)*
+                        _ => ::qomgen::__private::bad_index(__qomgen_index),
+                    }
+                }
+
+                #[allow(unused_variables, unreachable_code)]
+                fn __default(__qomgen_index: usize) -> ::qomgen::DefaultValue {
+                    #default_body
                 }
             }
         };
@@ -366,7 +646,7 @@ fn name_claim(input: &Input<'_>, name: &str) -> TokenStream {
 fn type_kind(input: &Input<'_>, parent_info: &TokenStream) -> TokenStream {
     let a = &input.attrs;
     match input.flavor {
-        Flavor::Object => {
+        Flavor::Object | Flavor::Group => {
             let uc = a.user_creatable.as_ref().is_some_and(|u| u.value);
             quote!(::qomgen::TypeKind::Object { user_creatable: #uc })
         }
@@ -436,7 +716,7 @@ struct Generated {
 /// place, so the compiler reports that error once rather than again for
 /// the `Slot` coercion. The setter's calls name `PropertyKind`, whose
 /// errors are the entries' own, reported once.
-fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStream) {
+fn accessors(owner: &syn::Ident, props: &[&Generated]) -> (TokenStream, TokenStream) {
     if props.is_empty() {
         return (TokenStream::new(), TokenStream::new());
     }
@@ -481,6 +761,7 @@ fn accessors(owner: &syn::Ident, props: &[Generated]) -> (TokenStream, TokenStre
         quote!(::qomgen::Accessors::NONE.default)
     } else {
         items.extend(quote! {
+            #[allow(unused_variables)]
             fn __qomgen_default(__qomgen_index: usize) -> ::qomgen::DefaultValue {
                 let __qomgen_d = <#owner as ::qomgen::ObjectType>::with_defaults();
                 match __qomgen_index {
@@ -616,7 +897,12 @@ fn property(input: &Input<'_>, i: usize, f: &Field<'_>, p: &PropAttrs) -> Genera
 
     // The table entry: one constructor call, wrapped only for the rare
     // attributes.
-    let head = quote!(&__QOMGEN_TYPE, #name, #type_name, #index, #description, #since);
+    // A group's entries get their owner from the type that flattens them.
+    let owner_info = match input.flavor {
+        Flavor::Group => quote!(&::qomgen::__private::OBJECT),
+        _ => quote!(&__QOMGEN_TYPE),
+    };
+    let head = quote!(#owner_info, #name, #type_name, #index, #description, #since);
     let mut entry = match &p.default {
         None => quote!(::qomgen::__private::prop(#head, ::qomgen::PropertyDefault::None)),
         Some(expr) => match constant_default(ty, expr) {

@@ -13,6 +13,34 @@ pub fn expand(original: &syn::DeriveInput, flavor: Flavor, err: syn::Error) -> T
     }
     let ident = &original.ident;
     let root = match flavor {
+        // No table: an empty group, so that the types that flatten it
+        // give no second error.
+        Flavor::Group => {
+            return quote! {
+                #errors
+                #[allow(unused_qualifications)]
+                const _: () = {
+                    impl ::qomgen::PropertyGroup for #ident {
+                        const PROPERTIES: &'static [::qomgen::Property] = &[];
+                        fn with_defaults() -> Self {
+                            ::core::unreachable!()
+                        }
+                        fn __set(&mut self, i: usize, _: ::qomgen::Input<'_>, _: &::qomgen::ValueCx<'_>) -> ::qomgen::Result<()> {
+                            ::qomgen::__private::bad_index(i)
+                        }
+                        fn __get(&self, i: usize) -> &dyn ::qomgen::__private::Slot {
+                            ::qomgen::__private::bad_index(i)
+                        }
+                        fn __link(&self, i: usize) -> ::core::option::Option<&::qomgen::ObjRef> {
+                            ::qomgen::__private::bad_index(i)
+                        }
+                        fn __default(i: usize) -> ::qomgen::DefaultValue {
+                            ::qomgen::__private::bad_index(i)
+                        }
+                    }
+                };
+            };
+        }
         Flavor::Object => quote!(&::qomgen::__private::OBJECT),
         Flavor::Device => quote!(&::qomgen::__private::DEVICE),
     };

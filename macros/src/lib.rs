@@ -1,5 +1,5 @@
 //! Implementation detail of the `qomgen` crate: use the derives through
-//! `qomgen::{Object, Device, PropertyEnum}`.
+//! `qomgen::{Object, Device, PropertyGroup, PropertyEnum}`.
 
 mod ast;
 mod attr;
@@ -8,6 +8,12 @@ mod ctxt;
 mod enums;
 mod expand;
 mod fallback;
+mod symbol;
+
+/// "Did you mean", shared with the runtime's hints.
+mod suggest {
+    include!("../../runtime/src/suggest.rs");
+}
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
@@ -24,6 +30,14 @@ pub fn derive_object(input: TokenStream) -> TokenStream {
 pub fn derive_device(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive(&input, ast::Flavor::Device).into()
+}
+
+/// Makes a struct a group of properties that object and device types
+/// embed with `#[prop(flatten)]`.
+#[proc_macro_derive(PropertyGroup, attributes(prop))]
+pub fn derive_property_group(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input, ast::Flavor::Group).into()
 }
 
 /// Makes a fieldless enum a property kind whose values are its variant names.

@@ -124,19 +124,10 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// "Did you mean" for a misspelt name: the closest candidate within an edit
-/// distance that scales with the word's length, if any.
+/// distance that scales with the word's length, if any (the derive's
+/// suggestions use the same function).
 pub fn suggest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let len = wrong.chars().count();
-    let limit = (len / 3).clamp(1, 3);
-    candidates
-        .into_iter()
-        // Each edit changes the length by at most one: a candidate whose
-        // length differs by more than the limit cannot be within it.
-        .filter(|c| c.chars().count().abs_diff(len) <= limit)
-        .map(|c| (edit_distance(wrong, c), c))
-        .filter(|&(d, _)| d <= limit)
-        .min_by_key(|&(d, c)| (d, c))
-        .map(|(_, c)| c)
+    crate::suggest::closest(wrong, candidates)
 }
 
 /// Adds a "Did you mean '<x>'?" hint when a close candidate exists.
@@ -149,32 +140,6 @@ pub(crate) fn with_suggestion<'a>(
         Some(s) => err.with_hint(format!("Did you mean '{s}'?")),
         None => err,
     }
-}
-
-/// Optimal-string-alignment distance: edits plus adjacent transpositions,
-/// the commonest typo (`hots` for `host`).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for (j, cell) in d.iter_mut().enumerate().take(w) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        d[i * w] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * w + j - 2] + 1);
-            }
-            d[i * w + j] = v;
-        }
-    }
-    d[a.len() * w + b.len()]
 }
 
 #[cfg(test)]

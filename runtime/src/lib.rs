@@ -59,6 +59,7 @@
 extern crate self as qomgen;
 
 mod error;
+mod group;
 pub mod introspect;
 mod kind;
 mod kinds;
@@ -69,10 +70,12 @@ mod property;
 pub mod qmp;
 mod registry;
 mod spec;
+mod suggest;
 mod tree;
 mod types;
 
 pub use error::{Error, Result};
+pub use group::PropertyGroup;
 pub use kind::{DefaultValue, Input, PropertyKind, ValueCx};
 pub use kinds::{
     CcwLoadparm, CssDevId, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress, QemuUuid, Size,
@@ -81,7 +84,7 @@ pub use kinds::{
 pub use link::Link;
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
 pub use property::{Accessors, DefaultFn, GetFn, LinkFn, Property, PropertyDefault, SetFn};
-pub use qomgen_macros::{Device, Object, PropertyEnum};
+pub use qomgen_macros::{Device, Object, PropertyEnum, PropertyGroup};
 pub use registry::{Registry, TypeEntry, registry};
 pub use spec::{Spec, SpecKind, SpecValue};
 pub use tree::{Instance, ObjRef, ObjectTree};
@@ -93,6 +96,7 @@ pub mod __private {
     pub use inventory;
     pub use serde_json;
 
+    pub use crate::group::Placement;
     pub use crate::kind::Slot;
     pub use crate::kinds::{enum_from_json, enum_parse};
     pub use crate::registry::{DEVICE, OBJECT, Registration};
@@ -226,6 +230,155 @@ pub mod __private {
         fn field_default() -> Self {
             T::default()
         }
+    }
+
+    /// A table entry to be overwritten (the initial value of a table
+    /// built by [`flattened`]).
+    const PLACEHOLDER: Property = prop(
+        &OBJECT,
+        "",
+        "",
+        usize::MAX,
+        None,
+        None,
+        PropertyDefault::None,
+    );
+
+    /// The table of a type that flattens property groups: its own entries
+    /// (`own`, indexed from 0) and each group's (indexed after the own ones
+    /// and the groups before it), in the order `layout` gives, each group
+    /// entry made the type's own (`owner`, its index, QOM's `string` for
+    /// `str` on an object, the `since` a [`Placement::Member`] gives).
+    /// `N` is the number of all of them. A member that names no property
+    /// of its group is skipped: the derive reports it where it is written.
+    pub const fn flattened<const N: usize>(
+        owner: &'static TypeInfo,
+        object: bool,
+        own: &[Property],
+        groups: &[&'static [Property]],
+        layout: &[Placement],
+    ) -> [Property; N] {
+        let mut out = [PLACEHOLDER; N];
+        let mut at = 0;
+        let mut k = 0;
+        while k < layout.len() {
+            match layout[k] {
+                Placement::Own(i) => {
+                    if at < N && i < own.len() {
+                        out[at] = own[i];
+                        at += 1;
+                    }
+                }
+                Placement::Member { group, name, since } => {
+                    if let Some(j) = position(groups[group], name) {
+                        let p = made_own(groups, group, j, owner, own.len(), object, since);
+                        if at < N {
+                            out[at] = p;
+                            at += 1;
+                        }
+                    }
+                }
+                Placement::Rest(group) => {
+                    let members = groups[group];
+                    let mut j = 0;
+                    while j < members.len() {
+                        if !placed(layout, group, members[j].name) && at < N {
+                            out[at] = made_own(groups, group, j, owner, own.len(), object, None);
+                            at += 1;
+                        }
+                        j += 1;
+                    }
+                }
+            }
+            k += 1;
+        }
+        out
+    }
+
+    /// Entry `j` of group `group` as the embedding type's own.
+    const fn made_own(
+        groups: &[&'static [Property]],
+        group: usize,
+        j: usize,
+        owner: &'static TypeInfo,
+        own: usize,
+        object: bool,
+        since: Option<&'static str>,
+    ) -> Property {
+        let mut p = groups[group][j];
+        let mut base = own;
+        let mut g = 0;
+        while g < group {
+            base += groups[g].len();
+            g += 1;
+        }
+        p.owner = owner;
+        p.index = base + j;
+        if object {
+            p.type_name = object_type_name(p.type_name);
+        }
+        if since.is_some() {
+            p.since = since;
+        }
+        p
+    }
+
+    /// Whether a [`Placement::Member`] of `layout` places `name` of `group`.
+    const fn placed(layout: &[Placement], group: usize, name: &str) -> bool {
+        let mut k = 0;
+        while k < layout.len() {
+            if let Placement::Member {
+                group: g, name: n, ..
+            } = layout[k]
+                && g == group
+                && str_eq(n, name)
+            {
+                return true;
+            }
+            k += 1;
+        }
+        false
+    }
+
+    /// The position of property `name` in `props`.
+    const fn position(props: &[Property], name: &str) -> Option<usize> {
+        let mut i = 0;
+        while i < props.len() {
+            if str_eq(props[i].name, name) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Whether `props` (a group's) has a property `name`.
+    pub const fn declares(props: &[Property], name: &str) -> bool {
+        position(props, name).is_some()
+    }
+
+    /// Whether two groups have a property name in common.
+    pub const fn overlap(a: &[Property], b: &[Property]) -> bool {
+        let mut i = 0;
+        while i < a.len() {
+            if declares(b, a[i].name) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// Whether `parent` or an ancestor declares a property of `props`.
+    pub const fn inherits_any(parent: &TypeInfo, props: &[Property]) -> bool {
+        let mut i = 0;
+        while i < props.len() {
+            if inherits_property(parent, props[i].name) {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     /// An accessor was called with an index its table does not have: the

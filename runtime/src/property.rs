@@ -88,8 +88,10 @@ pub struct Property {
     pub since: Option<&'static str>,
     /// Target type name of a link property (`iommufd` for `link<iommufd>`).
     pub link_type: Option<&'static str>,
-    /// Position of the property in its type's own table: what the accessors
-    /// dispatch on.
+    /// What the accessors dispatch on: the position of the property in its
+    /// type's own table, except that the members of a flattened property
+    /// group ([`crate::PropertyGroup`]), which the table places among the
+    /// type's own properties, are numbered after those.
     pub index: usize,
     /// The type whose table holds the entry; its [`TypeInfo::accessors`]
     /// read and write the property.

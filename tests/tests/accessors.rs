@@ -66,12 +66,16 @@ impl WriteOnly {
     }
 }
 
+/// The indices of a table are its positions, each once (a flattened
+/// group's members, placed among the type's own properties, are numbered
+/// after them: tests/flatten.rs).
 #[test]
-fn index_is_the_position_in_the_own_table() {
+fn indices_number_the_own_table() {
     for ty in registry().types() {
-        for (i, p) in ty.own_properties.iter().enumerate() {
-            assert_eq!(p.index, i, "{}.{}", ty.name, p.name);
-        }
+        let mut indices: Vec<_> = ty.own_properties.iter().map(|p| p.index).collect();
+        indices.sort_unstable();
+        let positions: Vec<_> = (0..ty.own_properties.len()).collect();
+        assert_eq!(indices, positions, "{}", ty.name);
     }
 }
 

@@ -233,22 +233,25 @@ pub(crate) struct AttachTraits {
     /// (QEMU's `ram_block_discard_allowed`: vfio-ccw, vfio-ap, an mdev with
     /// `x-balloon-allowed`).
     pub(crate) discard_allowed: bool,
+    /// vfio-pci's `vf-token`, when set.
+    pub(crate) vf_token: Option<uuid::Uuid>,
 }
 
 /// Picks and attaches the backend (QEMU's `hw/vfio/device.c: vfio_device_attach`:
-/// the `iommufd` link alone decides; plus qomgen's policy), and
-/// opens the device: from `fd=`, the cdev, or the group.
-#[allow(clippy::too_many_arguments)]
+/// the `iommufd` link alone decides; plus qomgen's policy), and opens the
+/// device: from `fd=`, the cdev, or the group. `vfio` gives the `fd=` and
+/// `iommufd=` the user set; `sysfsdev` is the device's path (from
+/// `sysfsdev=` or vfio-pci's `host=`), `name` its QEMU name.
 pub(crate) fn attach(
-    fd: Option<&super::PassedFd>,
-    link: Option<&Link<IommufdBackend>>,
+    vfio: &super::VfioCommon,
     cx: &LifecycleCx<'_>,
     host: &Host,
     sysfsdev: Option<&Path>,
     name: &str,
-    token: Option<&uuid::Uuid>,
     t: AttachTraits,
 ) -> Result<(Backend, Device, BackendChoice)> {
+    let (fd, link) = (vfio.fd.as_ref(), vfio.iommufd.as_ref());
+    let token = t.vf_token.as_ref();
     let mdev = t.mdev;
     let policy = super::policy_of(cx);
     let cdev_present = sysfsdev.is_some_and(|p| cdev_available(host, p));

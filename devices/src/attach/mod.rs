@@ -6,6 +6,7 @@
 
 mod backend;
 mod caps;
+mod common;
 mod css;
 mod display;
 mod domains;
@@ -21,6 +22,7 @@ mod s390;
 use std::path::PathBuf;
 
 pub use backend::{Backend, BackendChoice, BackendPolicy, SharedGroup};
+pub use common::VfioCommon;
 pub use display::{Display, DisplayMethod};
 pub use domains::Domains;
 pub use fd::{PassedFd, fd_param};

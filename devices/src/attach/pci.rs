@@ -66,17 +66,17 @@ pub struct PciSummary {
 pub fn realize_pci(dev: &mut VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let system = Host::system();
     let host = host_of(cx, &system);
-    let sysfsdev: Option<PathBuf> = match (&dev.sysfsdev, &dev.host) {
+    let sysfsdev: Option<PathBuf> = match (&dev.vfio.sysfsdev, &dev.host) {
         (Some(s), _) => Some(PathBuf::from(s)),
         (None, Some(h)) => Some(Host::pci_device_dir(&h.to_string())),
         (None, None) => None,
     };
-    if dev.fd.is_none() && sysfsdev.is_none() {
+    if dev.vfio.fd.is_none() && sysfsdev.is_none() {
         return Err(Error::new("No provided host device").with_hint(
             "Use -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE",
         ));
     }
-    let name = match &dev.fd {
+    let name = match &dev.vfio.fd {
         None => {
             let path = sysfsdev
                 .as_deref()
@@ -84,7 +84,7 @@ pub fn realize_pci(dev: &mut VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> 
             super::sysfs_device_name(host, path)?
         }
         Some(fd) => {
-            if dev.iommufd.is_none() {
+            if dev.vfio.iommufd.is_none() {
                 return Err(Error::new("Use FD passing only with iommufd backend"));
             }
             match cx.id {
@@ -113,17 +113,16 @@ fn realize_named(
     // QEMU's qemu_uuid_is_null: the nil UUID is how a token is "not set".
     let token = dev.vf_token.map(|t| t.0).filter(|t| !t.is_nil());
     let (backend, device, choice) = backend::attach(
-        dev.fd.as_ref(),
-        dev.iommufd.as_ref(),
+        &dev.vfio,
         cx,
         host,
         sysfsdev.as_deref(),
         name,
-        token.as_ref(),
         backend::AttachTraits {
             mdev,
             // Checked above: only an mdev may have it.
             discard_allowed: dev.balloon_allowed,
+            vf_token: token,
         },
     )?;
     let mut attached = Attached::new(name.to_owned(), sysfsdev, device, backend, choice)?;
@@ -135,8 +134,8 @@ fn realize_named(
 /// with `fd=` is only what `sysfsdev=` gave (`host=` is not turned into a
 /// path then), so an mdev passed by fd is known as one only through it.
 pub(super) fn mdev_path<'a>(dev: &'a VfioPci, sysfsdev: Option<&'a Path>) -> Option<&'a Path> {
-    match dev.fd {
-        Some(_) => dev.sysfsdev.as_deref().map(Path::new),
+    match dev.vfio.fd {
+        Some(_) => dev.vfio.sysfsdev.as_deref().map(Path::new),
         None => sysfsdev,
     }
 }

@@ -17,27 +17,28 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
     let (sysfsdev, link, fd): (Option<PathBuf>, Option<&Link<IommufdBackend>>, Option<i32>) =
         if let Some(d) = obj.downcast_ref::<VfioPci>() {
             let s = d
+                .vfio
                 .sysfsdev
                 .as_deref()
                 .map(PathBuf::from)
                 .or_else(|| d.host.map(|h| Host::pci_device_dir(&h.to_string())));
             (
                 s,
-                d.iommufd.as_ref(),
-                d.fd.as_ref().map(super::PassedFd::number),
+                d.vfio.iommufd.as_ref(),
+                d.vfio.fd.as_ref().map(super::PassedFd::number),
             )
         } else if let Some(d) = obj.downcast_ref::<VfioCcw>() {
             (
-                d.sysfsdev.as_deref().map(PathBuf::from),
-                d.iommufd.as_ref(),
-                d.fd.as_ref().map(super::PassedFd::number),
+                d.vfio.sysfsdev.as_deref().map(PathBuf::from),
+                d.vfio.iommufd.as_ref(),
+                d.vfio.fd.as_ref().map(super::PassedFd::number),
             )
         } else {
             let d = obj.downcast_ref::<VfioAp>()?;
             (
-                d.sysfsdev.as_deref().map(PathBuf::from),
-                d.iommufd.as_ref(),
-                d.fd.as_ref().map(super::PassedFd::number),
+                d.vfio.sysfsdev.as_deref().map(PathBuf::from),
+                d.vfio.iommufd.as_ref(),
+                d.vfio.fd.as_ref().map(super::PassedFd::number),
             )
         };
     let mut steps = Vec::new();

@@ -9,10 +9,8 @@ use qomgen::{CssDevId, Error, LifecycleCx, Result};
 use vfio_bindings::bindings::vfio as vb;
 
 use super::backend;
-use super::{Attached, PassedFd, Region, css, host_of, notifier};
+use super::{Attached, PassedFd, Region, VfioCommon, css, host_of, notifier};
 use crate::host::Host;
-use crate::models::vfio_ap::VfioAp;
-use crate::models::vfio_ccw::VfioCcw;
 use crate::sys::ccw::{CcwCmdRegion, CcwCrwRegion, CcwIoRegion, CcwSchibRegion};
 use crate::sys::strerror;
 
@@ -34,12 +32,13 @@ fn fd_name(fd: &PassedFd, cx: &LifecycleCx<'_>) -> String {
 /// # Errors
 /// Every failure of QEMU's `vfio_ccw_realize` (with `s390_ccw_realize`), without the `vfio <name>:` prefix (vfio-ccw adds none).
 pub fn realize_ccw(
-    dev: &VfioCcw,
+    vfio: &VfioCommon,
+    devno: Option<CssDevId>,
     cx: &LifecycleCx<'_>,
 ) -> Result<(Attached, (CssDevId, CssDevId))> {
     let system = Host::system();
     let host = host_of(cx, &system);
-    let Some(sysfsdev) = dev.sysfsdev.as_deref().map(PathBuf::from) else {
+    let Some(sysfsdev) = vfio.sysfsdev.as_deref().map(PathBuf::from) else {
         return Err(Error::new("No host device provided")
             .with_hint("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE"));
     };
@@ -52,7 +51,7 @@ pub fn realize_ccw(
     })?;
     let subchannel = subchannel_of(&real)?;
     let occupied = css::Occupied::of_tree(cx);
-    let bus_ids = occupied.assign(dev.s390.ccw.devno)?;
+    let bus_ids = occupied.assign(devno)?;
     let known = occupied.chpids_in(bus_ids.1.cssid);
     let chpids = build_schib(host, subchannel, &known).map_err(|report| {
         if let Some(line) = report {
@@ -63,24 +62,23 @@ pub fn realize_ccw(
             strerror(nix::errno::Errno::EINVAL)
         ))
     })?;
-    if dev.fd.is_some() && dev.iommufd.is_none() {
+    if vfio.fd.is_some() && vfio.iommufd.is_none() {
         return Err(Error::new("Use FD passing only with iommufd backend"));
     }
-    let name = match &dev.fd {
+    let name = match &vfio.fd {
         Some(fd) => fd_name(fd, cx),
         None => Host::device_name(&sysfsdev),
     };
     let (backend, device, choice) = backend::attach(
-        dev.fd.as_ref(),
-        dev.iommufd.as_ref(),
+        vfio,
         cx,
         host,
         Some(&sysfsdev),
         &name,
-        None,
         backend::AttachTraits {
             mdev: true,
             discard_allowed: true,
+            vf_token: None,
         },
     )?;
     let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
@@ -311,12 +309,12 @@ fn ap_notifiers(a: &mut Attached, cx: &LifecycleCx<'_>) {
 ///
 /// # Errors
 /// Every failure of QEMU's `vfio_ap_realize`; attach failures carry `vfio <name>: `.
-pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
+pub fn realize_ap(vfio: &VfioCommon, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let system = Host::system();
     let host = host_of(cx, &system);
-    let sysfsdev = dev.sysfsdev.as_deref().map(PathBuf::from);
-    let name = match (&dev.fd, &sysfsdev) {
-        (Some(_), _) if dev.iommufd.is_none() => {
+    let sysfsdev = vfio.sysfsdev.as_deref().map(PathBuf::from);
+    let name = match (&vfio.fd, &sysfsdev) {
+        (Some(_), _) if vfio.iommufd.is_none() => {
             return Err(Error::new("Use FD passing only with iommufd backend"));
         }
         (Some(fd), _) => fd_name(fd, cx),
@@ -332,16 +330,15 @@ pub fn realize_ap(dev: &VfioAp, cx: &LifecycleCx<'_>) -> Result<Attached> {
     };
     let attached = (|| {
         let (backend, device, choice) = backend::attach(
-            dev.fd.as_ref(),
-            dev.iommufd.as_ref(),
+            vfio,
             cx,
             host,
             sysfsdev.as_deref(),
             &name,
-            None,
             backend::AttachTraits {
                 mdev: true,
                 discard_allowed: true,
+                vf_token: None,
             },
         )?;
         Attached::new(name.clone(), sysfsdev.clone(), device, backend, choice)

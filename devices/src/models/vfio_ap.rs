@@ -1,9 +1,8 @@
 //! `vfio-ap`: assign an s390 crypto adapter configuration (an mdev) through VFIO.
 
-use qomgen::{Device, DeviceImpl, LifecycleCx, Link, Result};
+use qomgen::{Device, DeviceImpl, LifecycleCx, Result};
 
-use super::iommufd::IommufdBackend;
-use crate::attach::{self, Attached};
+use crate::attach::{self, Attached, VfioCommon};
 
 /// The adjunct-processor device base type (`ap-device`).
 #[derive(Device, Debug)]
@@ -23,38 +22,26 @@ impl DeviceImpl for ApDevice {}
 pub struct VfioAp {
     #[parent]
     pub(crate) ap: ApDevice,
-    /// Host sysfs path of assigned device
-    #[prop(since = "3.1")]
-    pub(crate) sysfsdev: Option<String>,
-    /// Set host IOMMUFD backend device
-    #[prop(link = "iommufd", since = "9.0")]
-    pub(crate) iommufd: Option<Link<IommufdBackend>>,
-    #[prop(write_only, setter = VfioAp::set_fd)]
-    pub(crate) fd: Option<attach::PassedFd>,
-    /// What realize attached, released by unrealize (or drop).
-    pub(crate) attached: Option<Attached>,
+    /// `sysfsdev`, `iommufd`, `fd` and what realize attached.
+    #[prop(flatten, member(name = "sysfsdev", since = "3.1"))]
+    pub(crate) vfio: VfioCommon,
 }
 
 impl VfioAp {
     /// What realize attached (interrupt notifiers included): `None` before
     /// realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
-        self.attached.as_ref()
-    }
-
-    fn set_fd(&mut self, value: &str) -> Result<()> {
-        self.fd = Some(attach::fd_param(value, "object fd")?);
-        Ok(())
+        self.vfio.attached()
     }
 }
 
 impl DeviceImpl for VfioAp {
     fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        self.attached = Some(attach::realize_ap(self, cx)?);
+        self.vfio.attached = Some(attach::realize_ap(&self.vfio, cx)?);
         Ok(())
     }
 
     fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
-        self.attached = None;
+        self.vfio.attached = None;
     }
 }

@@ -1,10 +1,9 @@
 //! `vfio-ccw`: assign an s390 I/O subchannel (an mdev) through VFIO.
 
-use qomgen::{CcwLoadparm, CssDevId, Device, DeviceImpl, Error, LifecycleCx, Link, Result};
+use qomgen::{CcwLoadparm, CssDevId, Device, DeviceImpl, Error, LifecycleCx, Result};
 
 use super::ccw_device::S390Ccw;
-use super::iommufd::IommufdBackend;
-use crate::attach::{self, Attached};
+use crate::attach::{self, Attached, VfioCommon};
 
 /// VFIO-based subchannel assignment
 #[derive(Device, Debug)]
@@ -12,23 +11,22 @@ use crate::attach::{self, Attached};
 pub struct VfioCcw {
     #[parent]
     pub(crate) s390: S390Ccw,
-    /// Host sysfs path of assigned device
-    #[prop(since = "2.10")]
-    pub(crate) sysfsdev: Option<String>,
     /// Force unlimited prefetch
     // Kept for the interface: channel programs are not translated here.
     #[prop(name = "force-orb-pfch", default = false, since = "3.0")]
     pub(crate) force_orb_pfch: bool,
-    /// Set host IOMMUFD backend device
-    #[prop(link = "iommufd", since = "9.0")]
-    pub(crate) iommufd: Option<Link<IommufdBackend>>,
     /// Define which devices that can be used for booting
     #[prop(since = "9.2")]
     pub(crate) loadparm: Option<CcwLoadparm>,
-    #[prop(write_only, setter = VfioCcw::set_fd)]
-    pub(crate) fd: Option<attach::PassedFd>,
-    /// What realize attached, released by unrealize (or drop).
-    pub(crate) attached: Option<Attached>,
+    /// `sysfsdev`, `iommufd`, `fd` and what realize attached; `fd` comes
+    /// last, as in QEMU (hw/vfio/ccw.c, `vfio_ccw_class_init` adds it
+    /// after the static properties).
+    #[prop(
+        flatten,
+        member(name = "sysfsdev", since = "2.10", before = "force-orb-pfch"),
+        member(name = "iommufd", before = "loadparm")
+    )]
+    pub(crate) vfio: VfioCommon,
 }
 
 impl VfioCcw {
@@ -40,12 +38,7 @@ impl VfioCcw {
     /// What realize attached (interrupt notifiers included): `None` before
     /// realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
-        self.attached.as_ref()
-    }
-
-    fn set_fd(&mut self, value: &str) -> Result<()> {
-        self.fd = Some(attach::fd_param(value, "object fd")?);
-        Ok(())
+        self.vfio.attached()
     }
 }
 
@@ -59,15 +52,16 @@ impl DeviceImpl for VfioCcw {
         {
             return Err(Error::new("LOADPARM is only valid for boot devices!"));
         }
-        let (attached, (dev_id, subch_id)) = attach::realize_ccw(self, cx)?;
+        let (attached, (dev_id, subch_id)) =
+            attach::realize_ccw(&self.vfio, self.s390.ccw.devno, cx)?;
         self.s390.ccw.dev_id = Some(dev_id);
         self.s390.ccw.subch_id = Some(subch_id);
-        self.attached = Some(attached);
+        self.vfio.attached = Some(attached);
         Ok(())
     }
 
     fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
-        self.attached = None;
+        self.vfio.attached = None;
         self.s390.ccw.subch_id = None;
         self.s390.ccw.dev_id = None;
     }

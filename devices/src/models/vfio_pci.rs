@@ -2,14 +2,13 @@
 //! iommufd), and its `vfio-pci-nohotplug` variant.
 
 use qomgen::{
-    Device, DeviceImpl, LifecycleCx, Link, OffAutoPciBar, OnOffAuto, PciHostAddress, QemuUuid,
-    Result, Size,
+    Device, DeviceImpl, LifecycleCx, OffAutoPciBar, OnOffAuto, PciHostAddress, QemuUuid, Result,
+    Size,
 };
 
-use super::iommufd::IommufdBackend;
 use super::kinds::GpuDirectClique;
 use super::pci_device::PciDevice;
-use crate::attach::{self, Attached};
+use crate::attach::{Attached, VfioCommon};
 use crate::guest::pci::{BusKind, FunctionOptions, Layout, PciFunction, RomSource, VfioHost};
 
 /// The abstract VFIO PCI base type (`vfio-pci-device`).
@@ -61,9 +60,6 @@ pub struct VfioPci {
     /// Specify UUID VF token. Required for VF when PF is owned by another VFIO driver
     #[prop(name = "vf-token", since = "8.1")]
     pub(crate) vf_token: Option<QemuUuid>,
-    /// Host sysfs path of assigned device
-    #[prop(since = "2.6")]
-    pub(crate) sysfsdev: Option<String>,
     /// Disable dirty pages tracking during iterative phase (DEBUG)
     #[prop(name = "x-pre-copy-dirty-page-tracking", default = OnOffAuto::On, since = "5.2")]
     pub(crate) pre_copy_dirty_page_tracking: OnOffAuto,
@@ -160,17 +156,12 @@ pub struct VfioPci {
     /// Specify MSI-X MMIO relocation to the end of specified existing BAR or new BAR to avoid virtualization overhead due to adjacent device registers
     #[prop(name = "x-msix-relocation", default = OffAutoPciBar::Off, since = "2.12")]
     pub(crate) msix_relocation: OffAutoPciBar,
-    /// Set host IOMMUFD backend device
-    #[prop(link = "iommufd", since = "9.0")]
-    pub(crate) iommufd: Option<Link<IommufdBackend>>,
     /// Skip config space check for Vendor Specific Capability. Setting to false will enforce strict checking of VSC content (DEBUG)
     #[prop(name = "skip-vsc-check", default = true, since = "9.1")]
     pub(crate) skip_vsc_check: bool,
     /// PCIe extended configuration space offset at which to place a synthetic PASID extended capability when PASID is enabled via a vIOMMU. A value of 0 (default) places the capability at the end of the extended configuration space. The offset must be 4-byte aligned and within the PCIe extended configuration space
     #[prop(name = "x-vpasid-cap-offset", default = 0, since = "11.0")]
     pub(crate) vpasid_cap_offset: u16,
-    #[prop(write_only, setter = VfioPci::set_fd)]
-    pub(crate) fd: Option<attach::PassedFd>,
     #[prop]
     pub(crate) bootindex: Option<i32>,
     /// vfio-pci-nohotplug's ramfb settings, handed over by its
@@ -178,12 +169,25 @@ pub struct VfioPci {
     /// resolves `migrate`.
     pub(crate) ramfb: Option<RamfbSettings>,
     /// The guest-facing function: planned by realize, built on first use
-    /// ([`VfioPci::function_mut`]). Declared before `attached`, so that it
+    /// ([`VfioPci::function_mut`]). Declared before `vfio`, so that it
     /// goes first: it releases its interrupts and DMA mappings while the
     /// device is still attached.
     pub(crate) function: Option<GuestFunction>,
-    /// What realize attached, released by unrealize (or drop).
-    pub(crate) attached: Option<Attached>,
+    /// `sysfsdev`, `iommufd`, `fd` and what realize attached, placed in
+    /// the table where QEMU's property list has them (hw/vfio/pci.c,
+    /// `vfio_pci_dev_properties`; `fd` from `vfio_pci_class_init`).
+    /// Declared after `function`, so that it is dropped after it.
+    #[prop(
+        flatten,
+        member(
+            name = "sysfsdev",
+            since = "2.6",
+            before = "x-pre-copy-dirty-page-tracking"
+        ),
+        member(name = "iommufd", before = "skip-vsc-check"),
+        member(name = "fd", before = "bootindex")
+    )]
+    pub(crate) vfio: VfioCommon,
 }
 
 /// The guest-facing function of a realized vfio-pci device.
@@ -213,7 +217,7 @@ pub(crate) struct RamfbSettings {
 impl VfioPci {
     /// What realize attached: `None` before realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
-        self.attached.as_ref()
+        self.vfio.attached()
     }
 
     /// The PCI function the guest sees, built from what realize planned on
@@ -227,6 +231,7 @@ impl VfioPci {
     /// cannot be had; enabling INTx on the host failing.
     pub fn function_mut(&mut self) -> Result<&mut PciFunction> {
         let name = self
+            .vfio
             .attached
             .as_ref()
             .map(|a| a.name.clone())
@@ -237,6 +242,7 @@ impl VfioPci {
             ))),
             Some(GuestFunction::Planned(plan)) => {
                 let built = self
+                    .vfio
                     .attached
                     .as_ref()
                     .ok_or_else(|| qomgen::Error::new("the device is not realized"))
@@ -348,16 +354,11 @@ impl VfioPci {
             bus: BusKind::Pci,
         })
     }
-
-    fn set_fd(&mut self, value: &str) -> Result<()> {
-        self.fd = Some(attach::fd_param(value, "object fd")?);
-        Ok(())
-    }
 }
 
 impl DeviceImpl for VfioPci {
     fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        let attached = attach::realize_pci(self, cx)?;
+        let attached = crate::attach::realize_pci(self, cx)?;
         let options = self.function_options()?;
         let summary = attached
             .pci
@@ -369,13 +370,13 @@ impl DeviceImpl for VfioPci {
             msix: summary.msix,
         };
         self.function = Some(GuestFunction::Planned(Box::new((layout, options))));
-        self.attached = Some(attached);
+        self.vfio.attached = Some(attached);
         Ok(())
     }
 
     fn unrealize(&mut self, _cx: &LifecycleCx<'_>) {
         self.function = None;
-        self.attached = None;
+        self.vfio.attached = None;
     }
 }
 

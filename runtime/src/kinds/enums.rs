@@ -24,7 +24,7 @@ pub fn enum_from_json(v: &Value, names: &[&str], cx: &ValueCx<'_>) -> Result<usi
 
 /// QEMU's `OnOffAuto`.
 #[derive(PropertyEnum, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[property_enum(name = "OnOffAuto", description = "on/off/auto")]
+#[property_enum(name = "OnOffAuto", desc = "on/off/auto")]
 pub enum OnOffAuto {
     /// `auto`: decide at realize time.
     #[default]

@@ -1,0 +1,25 @@
+use qomgen::{Device, DeviceImpl, PropertyGroup};
+
+#[derive(PropertyGroup)]
+struct Common {
+    #[prop]
+    sysfsdev: Option<String>,
+}
+
+// A member placed before a property the type does not declare, and a
+// property key on the flattened field.
+#[derive(Device)]
+#[device(name = "demo")]
+struct Demo {
+    #[prop]
+    host: Option<String>,
+    #[prop(
+        flatten,
+        since = "9.0",
+        member(name = "sysfsdev", before = "hots")
+    )]
+    common: Common,
+}
+impl DeviceImpl for Demo {}
+
+fn main() {}
