@@ -83,14 +83,14 @@ impl DeviceReport {
             backend: a.choice.backend,
             reason: a.choice.reason.clone(),
             fd_source: a.choice.fd_source.clone(),
-            flags: a.info.flags,
+            flags: a.info.flags.bits(),
             regions: a
                 .regions
                 .iter()
                 .map(|r| RegionReport {
                     index: r.info.index,
                     size: r.info.size,
-                    flags: r.info.flags,
+                    flags: r.info.flags.bits(),
                     access: [
                         (r.info.readable(), 'r'),
                         (r.info.writable(), 'w'),
@@ -108,7 +108,7 @@ impl DeviceReport {
                 .map(|i| IrqReport {
                     index: i.index,
                     count: i.count,
-                    flags: i.flags,
+                    flags: i.flags.bits(),
                 })
                 .collect(),
             pci: a.pci.clone(),

@@ -44,7 +44,7 @@ use qomgen_devices::models::iommufd::IommufdBackend;
 use qomgen_devices::models::vfio_pci::VfioPci;
 use qomgen_devices::report::DeviceReport;
 use qomgen_devices::sys::fault::{Call, Faults, Request};
-use qomgen_devices::sys::vfio::DeviceInfo;
+use qomgen_devices::sys::vfio::{DeviceFlags, DeviceInfo, RegionFlags};
 use qomgen_devices::sys::{Errno, Op};
 use vfio_bindings::bindings::vfio as vb;
 
@@ -57,7 +57,7 @@ const VGA_HINT: &str = "device does not support requested feature x-vga";
 /// edu's `VFIO_DEVICE_GET_INFO` shape: a PCI device with all the PCI
 /// region and IRQ indexes (flags other than PCI do not matter to realize).
 const EDU_INFO: DeviceInfo = DeviceInfo {
-    flags: vb::VFIO_DEVICE_FLAGS_PCI,
+    flags: DeviceFlags::PCI,
     num_regions: vb::VFIO_PCI_NUM_REGIONS,
     num_irqs: vb::VFIO_PCI_NUM_IRQS,
 };
@@ -504,7 +504,7 @@ fn device_info_shape() {
     let cases = [
         (
             DeviceInfo {
-                flags: vb::VFIO_DEVICE_FLAGS_PLATFORM,
+                flags: DeviceFlags::PLATFORM,
                 ..EDU_INFO
             },
             "this isn't a PCI device".to_owned(),
@@ -864,7 +864,7 @@ type Setup = Box<dyn Fn(&Faults)>;
 /// edu's info as a ccw device: `num_regions` regions, `num_irqs` IRQs.
 fn ccw_info(num_regions: u32, num_irqs: u32) -> DeviceInfo {
     DeviceInfo {
-        flags: vb::VFIO_DEVICE_FLAGS_CCW,
+        flags: DeviceFlags::CCW,
         num_regions,
         num_irqs,
     }
@@ -1003,7 +1003,7 @@ fn ccw_checks_after_attach() {
 fn ccw_region(index: u32, subtype: u32, size: u64) -> qomgen_devices::sys::vfio::RegionInfo {
     qomgen_devices::sys::vfio::RegionInfo {
         index,
-        flags: vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
+        flags: RegionFlags::READ | RegionFlags::WRITE,
         size,
         offset: 0,
         caps: vec![qomgen_devices::sys::vfio::RegionCap::Type {
@@ -1408,7 +1408,7 @@ fn display_probe() {
     });
     p.override_region(qomgen_devices::sys::vfio::RegionInfo {
         index: vb::VFIO_PCI_NUM_REGIONS,
-        flags: vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
+        flags: RegionFlags::READ | RegionFlags::WRITE,
         size: 0x1000,
         offset: 0,
         caps: vec![qomgen_devices::sys::vfio::RegionCap::Type {

@@ -210,7 +210,8 @@ fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result
         if !(r.readable() && r.writable()) || r.size < 0xc_0000 {
             return Err(Error::new(format!(
                 "unexpected VGA info, flags 0x{:x}, size 0x{:x}",
-                r.flags, r.size
+                r.flags.bits(),
+                r.size
             ))
             .with_hint("device does not support requested feature x-vga"));
         }
