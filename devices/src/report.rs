@@ -7,9 +7,6 @@ use qomgen::Object;
 use serde::Serialize;
 
 use crate::attach::{Attached, DirtyTracking, DisplayMethod, Migration, PciSummary};
-use crate::models::vfio_ap::VfioAp;
-use crate::models::vfio_ccw::VfioCcw;
-use crate::models::vfio_pci::VfioPci;
 
 /// One region of a realized device.
 #[derive(Debug, Clone, Serialize)]
@@ -63,13 +60,7 @@ pub struct DeviceReport {
 }
 
 fn attached(obj: &dyn Object) -> Option<&Attached> {
-    if let Some(d) = obj.downcast_ref::<VfioPci>() {
-        return d.attached();
-    }
-    if let Some(d) = obj.downcast_ref::<VfioCcw>() {
-        return d.attached();
-    }
-    obj.downcast_ref::<VfioAp>().and_then(VfioAp::attached)
+    crate::models::vfio_device(obj)?.common().attached()
 }
 
 impl DeviceReport {
