@@ -14,7 +14,7 @@ use std::os::fd::BorrowedFd;
 
 use qomgen_devices::attach::Bar;
 use qomgen_devices::guest::pci::{Event, FunctionOptions, HostFunction, Layout, PciFunction};
-use qomgen_devices::sys::vfio::{Device, RegionInfo};
+use qomgen_devices::sys::vfio::{Device, RegionFlags, RegionInfo};
 use qomgen_devices::sys::{Errno, Op, Result, SysError};
 
 /// `VFIO_PCI_CONFIG_REGION_INDEX`.
@@ -61,7 +61,7 @@ impl MemHost {
     pub fn new() -> MemHost {
         let region = |index, size| RegionInfo {
             index,
-            flags: 0x3, // read, write; no mmap
+            flags: RegionFlags::READ | RegionFlags::WRITE, // no mmap
             size,
             offset: 0,
             caps: Vec::new(),

@@ -7,9 +7,6 @@ use qomgen::Object;
 use serde::Serialize;
 
 use crate::attach::{Attached, DirtyTracking, DisplayMethod, Migration, PciSummary};
-use crate::models::vfio_ap::VfioAp;
-use crate::models::vfio_ccw::VfioCcw;
-use crate::models::vfio_pci::VfioPci;
 
 /// One region of a realized device.
 #[derive(Debug, Clone, Serialize)]
@@ -63,13 +60,7 @@ pub struct DeviceReport {
 }
 
 fn attached(obj: &dyn Object) -> Option<&Attached> {
-    if let Some(d) = obj.downcast_ref::<VfioPci>() {
-        return d.attached();
-    }
-    if let Some(d) = obj.downcast_ref::<VfioCcw>() {
-        return d.attached();
-    }
-    obj.downcast_ref::<VfioAp>().and_then(VfioAp::attached)
+    crate::models::vfio_device(obj)?.common().attached()
 }
 
 impl DeviceReport {
@@ -83,14 +74,14 @@ impl DeviceReport {
             backend: a.choice.backend,
             reason: a.choice.reason.clone(),
             fd_source: a.choice.fd_source.clone(),
-            flags: a.info.flags,
+            flags: a.info.flags.bits(),
             regions: a
                 .regions
                 .iter()
                 .map(|r| RegionReport {
                     index: r.info.index,
                     size: r.info.size,
-                    flags: r.info.flags,
+                    flags: r.info.flags.bits(),
                     access: [
                         (r.info.readable(), 'r'),
                         (r.info.writable(), 'w'),
@@ -108,7 +99,7 @@ impl DeviceReport {
                 .map(|i| IrqReport {
                     index: i.index,
                     count: i.count,
-                    flags: i.flags,
+                    flags: i.flags.bits(),
                 })
                 .collect(),
             pci: a.pci.clone(),

@@ -13,7 +13,7 @@ use qomgen::CssDevId;
 use qomgen_devices::guest::ccw::*;
 use qomgen_devices::sys::Errno;
 use qomgen_devices::sys::ccw::{CcwIoRegion, VFIO_CCW_ASYNC_CMD_CSCH, VFIO_CCW_ASYNC_CMD_HSCH};
-use qomgen_devices::sys::vfio::{Device, RegionInfo};
+use qomgen_devices::sys::vfio::{Device, RegionFlags, RegionInfo};
 
 const IO_OFFSET: u64 = 0;
 const CMD_OFFSET: u64 = 0x1000;
@@ -21,7 +21,7 @@ const CMD_OFFSET: u64 = 0x1000;
 fn region(index: u32, size: u64, offset: u64) -> RegionInfo {
     RegionInfo {
         index,
-        flags: 3, // READ | WRITE
+        flags: RegionFlags::READ | RegionFlags::WRITE,
         size,
         offset,
         caps: vec![],

@@ -86,22 +86,26 @@ fn link_resolution_follows_object_resolve_link() {
     tree.device_add("test-leaf,id=x,host=h").unwrap();
     // Nothing of the link's type; QEMU's untyped look finds two, which
     // means a wrong type, not an ambiguous path.
-    assert_eq!(
-        msg(tree.device_add("test-leaf,backend=x")),
-        "Invalid parameter type for 'backend', expected: test-backend"
-    );
-    assert_eq!(
-        msg(tree.device_add("test-leaf,backend=/objects/x")),
-        "Invalid parameter type for 'backend', expected: test-backend"
-    );
-    assert_eq!(
-        msg(tree.device_add("test-leaf,backend=/machine/peripheral/x")),
-        "Invalid parameter type for 'backend', expected: test-backend"
-    );
-    assert_eq!(
-        msg(tree.device_add("test-leaf,backend=/objects/nope")),
-        "Device '/objects/nope' not found"
-    );
+    for (spec, expected) in [
+        (
+            "test-leaf,backend=x",
+            "Invalid parameter type for 'backend', expected: test-backend",
+        ),
+        (
+            "test-leaf,backend=/objects/x",
+            "Invalid parameter type for 'backend', expected: test-backend",
+        ),
+        (
+            "test-leaf,backend=/machine/peripheral/x",
+            "Invalid parameter type for 'backend', expected: test-backend",
+        ),
+        (
+            "test-leaf,backend=/objects/nope",
+            "Device '/objects/nope' not found",
+        ),
+    ] {
+        assert_eq!(msg(tree.device_add(spec)), expected, "{spec}");
+    }
     // Two of the link's type: ambiguous.
     assert_eq!(
         msg(tree.resolve_link("x", "peer", "object")),

@@ -412,22 +412,23 @@ fn device_add_errors() {
     let (m, hint) = err(tree.device_add("test-lef"));
     assert_eq!(m, "'test-lef' is not a valid device model name");
     assert_eq!(hint.as_deref(), Some("Did you mean 'test-leaf'?"));
-    assert_eq!(
-        msg(tree.device_add("test-bus-device")),
-        "Parameter 'driver' expects a non-abstract device type"
-    );
-    assert_eq!(
-        msg(tree.device_add("test-builtin")),
-        "Parameter 'driver' expects a pluggable device type"
-    );
-    assert_eq!(
-        msg(tree.device_add("test-backend,id=x")),
-        "'test-backend' is not a valid device model name"
-    );
-    assert_eq!(
-        msg(tree.device_add("{\"host\": \"x\"}")),
-        "Parameter 'driver' is missing"
-    );
+    for (spec, expected) in [
+        (
+            "test-bus-device",
+            "Parameter 'driver' expects a non-abstract device type",
+        ),
+        (
+            "test-builtin",
+            "Parameter 'driver' expects a pluggable device type",
+        ),
+        (
+            "test-backend,id=x",
+            "'test-backend' is not a valid device model name",
+        ),
+        ("{\"host\": \"x\"}", "Parameter 'driver' is missing"),
+    ] {
+        assert_eq!(msg(tree.device_add(spec)), expected, "{spec}");
+    }
     for driver in ["5", "true", "null", "{}"] {
         assert_eq!(
             msg(tree.device_add(&format!(r#"{{"driver": {driver}, "host": "x"}}"#))),
@@ -612,30 +613,25 @@ fn object_add_errors_and_failed_creation_leaves_nothing() {
         "Parameter 'qom-type' does not accept value 'test-backnd'"
     );
     assert_eq!(hint.as_deref(), Some("Did you mean 'test-backend'?"));
-    assert_eq!(
-        msg(tree.object_add("test-internal-object,id=x")),
-        "object type 'test-internal-object' isn't supported by object-add"
-    );
-    assert_eq!(
-        msg(tree.object_add("test-backend")),
-        "Parameter 'id' is missing"
-    );
-    assert_eq!(
-        msg(tree.object_add("test-backend,id=-x")),
-        "Parameter 'id' expects an identifier"
-    );
-    assert_eq!(
-        msg(tree.object_add("test-backend,id=x,bogus=1")),
-        "Invalid parameter 'bogus'"
-    );
-    assert_eq!(
-        msg(tree.object_add(r#"{"qom-type": "test-backend", "id": "x", "bogus": 1}"#)),
-        "Parameter 'bogus' is unexpected"
-    );
-    assert_eq!(
-        msg(tree.object_add("test-backend,id=x,fd=abc")),
-        "Could not parse object fd abc:Invalid file descriptor number 'abc'"
-    );
+    for (spec, expected) in [
+        (
+            "test-internal-object,id=x",
+            "object type 'test-internal-object' isn't supported by object-add",
+        ),
+        ("test-backend", "Parameter 'id' is missing"),
+        ("test-backend,id=-x", "Parameter 'id' expects an identifier"),
+        ("test-backend,id=x,bogus=1", "Invalid parameter 'bogus'"),
+        (
+            r#"{"qom-type": "test-backend", "id": "x", "bogus": 1}"#,
+            "Parameter 'bogus' is unexpected",
+        ),
+        (
+            "test-backend,id=x,fd=abc",
+            "Could not parse object fd abc:Invalid file descriptor number 'abc'",
+        ),
+    ] {
+        assert_eq!(msg(tree.object_add(spec)), expected, "{spec}");
+    }
     let (m, hint) = err(tree.object_add("test-backend,id=x,x-fail-complete=on"));
     assert_eq!(m, "can't create backend: refused");
     assert_eq!(hint.as_deref(), Some("Is x-fail-complete set?"));
@@ -811,18 +807,16 @@ fn failed_pre_realize_realizes_nothing_and_registers_nothing() {
 #[test]
 fn abstract_types_cannot_be_instantiated() {
     let tree = ObjectTree::new();
-    assert_eq!(
-        msg(tree.instantiate("test-bus-device")),
-        "object type 'test-bus-device' is abstract"
-    );
-    assert_eq!(
-        msg(tree.instantiate("device")),
-        "object type 'device' is abstract"
-    );
-    assert_eq!(
-        msg(tree.instantiate("nonexistent")),
-        "Class 'nonexistent' not found"
-    );
+    for (spec, expected) in [
+        (
+            "test-bus-device",
+            "object type 'test-bus-device' is abstract",
+        ),
+        ("device", "object type 'device' is abstract"),
+        ("nonexistent", "Class 'nonexistent' not found"),
+    ] {
+        assert_eq!(msg(tree.instantiate(spec)), expected, "{spec}");
+    }
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! (include/hw/vfio/vfio-device.h), which `VFIOPCIDevice`, `VFIOCCWDevice`
 //! and `VFIOAPDevice` each embed as `vdev`/`vbasedev`.
 
+use std::path::PathBuf;
+
 use qomgen::{Link, PropertyGroup, Result};
 
 use super::{Attached, PassedFd, fd_param};
@@ -25,6 +27,33 @@ pub struct VfioCommon {
     pub(crate) fd: Option<PassedFd>,
     /// What realize attached, released by unrealize (or drop).
     pub(crate) attached: Option<Attached>,
+}
+
+/// A VFIO device model as the code that needs no more than its common part
+/// sees it (`--dry-run`'s [`super::plan`], the report): implemented by
+/// vfio-pci, vfio-ccw and vfio-ap in `crate::models`, which also finds it
+/// in an object (`crate::models::vfio_device`).
+pub trait VfioDevice {
+    /// The common part.
+    fn common(&self) -> &VfioCommon;
+
+    /// Where realize looks for the host device: `sysfsdev` (vfio-pci also
+    /// takes `host`).
+    fn host_path(&self) -> Option<PathBuf> {
+        self.common().sysfsdev.as_deref().map(PathBuf::from)
+    }
+
+    /// Whether the device is PCI: an mdev only when its sysfsdev is one,
+    /// where vfio-ccw and vfio-ap always are.
+    fn is_pci(&self) -> bool {
+        false
+    }
+
+    /// Whether `sysfsdev=` is needed even with `fd=` (vfio-ccw: QEMU's
+    /// `vfio_ccw_realize`, hw/vfio/ccw.c, reads the subchannel from it).
+    fn needs_sysfsdev(&self) -> bool {
+        false
+    }
 }
 
 impl VfioCommon {

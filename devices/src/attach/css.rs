@@ -5,15 +5,26 @@
 
 use std::collections::{HashMap, HashSet};
 
-use qomgen::{CssDevId, Error, LifecycleCx, Result};
-
-use crate::models::vfio_ccw::VfioCcw;
+use qomgen::{CssDevId, Error, Result};
 
 /// QEMU's `VIRTUAL_CSS_ID`: where devices without a `devno` go.
 const VIRTUAL_CSSID: u8 = 0xfe;
 const MAX_SSID: u8 = 3;
 const MAX_SCHID: u32 = 0xffff;
 const MAX_DEVNO: u32 = 0xffff;
+
+/// Where a realized ccw device sits in the guest's channel subsystem: its
+/// bus id (`dev_id`), subchannel (`subch_id`) and the channel paths of its
+/// subchannel. The device model lists the tree's (`VfioCcw`'s realize).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CcwPlace {
+    /// The bus id.
+    pub dev_id: Option<CssDevId>,
+    /// The subchannel.
+    pub subch_id: Option<CssDevId>,
+    /// The channel path ids of the subchannel (0: none).
+    pub chpids: Option<[u8; 8]>,
+}
 
 /// The bus ids (`dev_id`) and subchannels (`subch_id`) already in use, and
 /// the channel paths each guest css knows from its devices.
@@ -30,18 +41,14 @@ fn key(d: CssDevId) -> (u8, u8, u16) {
 
 impl Occupied {
     /// What the tree's realized ccw devices hold.
-    pub(super) fn of_tree(cx: &LifecycleCx<'_>) -> Occupied {
+    pub(super) fn of(places: &[CcwPlace]) -> Occupied {
         let mut o = Occupied::default();
-        for (_, d) in cx.tree.devices() {
-            let Ok(d) = d.try_borrow() else { continue };
-            if let Some(c) = d.downcast_ref::<VfioCcw>() {
-                let (dev, sch) = c.bus_ids();
-                o.devnos.extend(dev.map(key));
-                o.subchannels.extend(sch.map(key));
-                if let (Some(sch), Some(ids)) = (sch, c.attached().and_then(|a| a.chpids)) {
-                    let known = o.chpids.entry(sch.cssid).or_default();
-                    known.extend(ids.into_iter().filter(|&c| c != 0));
-                }
+        for p in places {
+            o.devnos.extend(p.dev_id.map(key));
+            o.subchannels.extend(p.subch_id.map(key));
+            if let (Some(sch), Some(ids)) = (p.subch_id, p.chpids) {
+                let known = o.chpids.entry(sch.cssid).or_default();
+                known.extend(ids.into_iter().filter(|&c| c != 0));
             }
         }
         o

@@ -4,8 +4,22 @@
 use qomgen::{Error, LifecycleCx, OnOffAuto, Result};
 use vfio_bindings::bindings::vfio as vb;
 
-use crate::models::vfio_pci::RamfbSettings;
 use crate::sys::vfio::{Device, DeviceInfo};
+
+/// vfio-pci-nohotplug's `ramfb` and `x-ramfb-migrate`. In QEMU they are
+/// fields of every vfio-pci device (`VFIOPCIDevice`, hw/vfio/pci.h), set
+/// only through the properties the nohotplug class registers, and
+/// vfio-pci's realize checks them between its display probe and its
+/// migration realize; here the nohotplug device hands them to its vfio-pci
+/// part for that realize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamfbSettings {
+    /// `ramfb`.
+    pub enable: bool,
+    /// `x-ramfb-migrate`, which realize turns to `off` where it cannot
+    /// apply, as QEMU's does.
+    pub migrate: OnOffAuto,
+}
 
 /// How the device presents its display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

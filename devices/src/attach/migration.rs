@@ -6,7 +6,6 @@
 use qomgen::{Error, LifecycleCx, OnOffAuto, Result};
 use vfio_bindings::bindings::vfio as vb;
 
-use crate::models::vfio_pci::VfioPci;
 use crate::sys::Errno;
 use crate::sys::vfio::Device;
 
@@ -48,13 +47,16 @@ pub enum Migration {
 }
 
 /// Probes migration support (`enable-migration`), device dirty tracking
-/// (`x-device-dirty-page-tracking`) and takes the IOMMU's.
+/// (`x-device-dirty-page-tracking`) and takes the IOMMU's. `others` are
+/// the migration flags of the tree's other realized devices that can
+/// migrate.
 pub(super) fn realize(
     device: &Device,
     name: &str,
     enable: OnOffAuto,
     device_dirty: OnOffAuto,
     iommu_dirty: bool,
+    others: &[u64],
     cx: &LifecycleCx<'_>,
 ) -> Result<Migration> {
     // QEMU's vfio_block_migration: fatal only when migration was demanded.
@@ -92,7 +94,6 @@ pub(super) fn realize(
     // QEMU's vfio_block_multiple_devices_migration: with more than one
     // migratable device, all of them must support P2P migration.
     let p2p = u64::from(vb::VFIO_MIGRATION_P2P);
-    let others = migratable_flags(cx);
     if !others.is_empty() && (flags & p2p == 0 || others.iter().any(|f| f & p2p == 0)) {
         return block(
             "Multiple VFIO devices migration is supported only if all of them support P2P migration"
@@ -103,21 +104,6 @@ pub(super) fn realize(
         flags,
         dirty_tracking,
     })
-}
-
-/// The migration flags of the tree's realized vfio-pci devices that can migrate.
-fn migratable_flags(cx: &LifecycleCx<'_>) -> Vec<u64> {
-    cx.tree
-        .devices()
-        .filter_map(|(_, d)| {
-            let d = d.try_borrow().ok()?;
-            let pci = d.downcast_ref::<VfioPci>()?.attached()?.pci.as_ref()?;
-            match pci.migration {
-                Migration::Supported { flags, .. } => Some(flags),
-                Migration::Blocked { .. } | Migration::Failover { .. } => None,
-            }
-        })
-        .collect()
 }
 
 fn init_failed(name: &str, errno: Errno) -> String {

@@ -22,15 +22,16 @@ mod s390;
 use std::path::PathBuf;
 
 pub use backend::{Backend, BackendChoice, BackendPolicy, SharedGroup};
-pub use common::VfioCommon;
-pub use display::{Display, DisplayMethod};
+pub use common::{VfioCommon, VfioDevice};
+pub use css::CcwPlace;
+pub use display::{Display, DisplayMethod, RamfbSettings};
 pub use domains::Domains;
 pub use fd::{PassedFd, fd_param};
 pub use kvm::KvmVfio;
 pub use migration::{DirtyTracking, Migration};
 pub use msix::{Bar, MsixInfo};
 pub use notifier::IrqNotifier;
-pub use pci::{PciCapability, PciSummary, realize_pci};
+pub use pci::{PciCapability, PciOptions, PciSummary, realize_pci};
 pub use plan::plan;
 pub use s390::{realize_ap, realize_ccw};
 

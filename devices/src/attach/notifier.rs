@@ -7,6 +7,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 use nix::sys::eventfd::EventFd;
 use qomgen::{Error, Result};
 
+#[cfg(test)]
+use crate::sys::vfio::DeviceFlags;
 use crate::sys::vfio::{Device, DeviceInfo, IrqAction};
 
 /// One IRQ index signalling an eventfd, until the device is released.
@@ -74,7 +76,7 @@ mod tests {
         let null = std::fs::File::open("/dev/null").unwrap();
         let dev = Device::from_fd(null.into());
         let info = DeviceInfo {
-            flags: 0,
+            flags: DeviceFlags::empty(),
             num_irqs: 0,
             num_regions: 0,
         };

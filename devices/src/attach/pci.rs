@@ -7,15 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use qomgen::{Error, LifecycleCx, Result};
+use qomgen::{Error, LifecycleCx, OffAutoPciBar, OnOffAuto, PciHostAddress, QemuUuid, Result};
 use vfio_bindings::bindings::vfio as vb;
 
-use super::display::{self, Display};
+use super::display::{self, Display, RamfbSettings};
 use super::migration::{self, Migration};
 use super::msix::{self, Bar, MsixInfo};
-use super::{Attached, Backend, Region, backend, caps, host_of};
+use super::{Attached, Backend, Region, VfioCommon, backend, caps, host_of};
 use crate::host::Host;
-use crate::models::vfio_pci::VfioPci;
 use crate::sys::vfio::{Device, MapProt};
 
 /// `PCI_ANY_ID`: the override properties' "not set".
@@ -57,13 +56,61 @@ pub struct PciSummary {
     pub config_space: Vec<u8>,
 }
 
+/// What vfio-pci's properties ask of its realize, built by the device
+/// model (`VfioPci::pci_options`) as the guest function's `FunctionOptions`
+/// is: the fields of QEMU's `VFIOPCIDevice` that `vfio_pci_realize`
+/// (hw/vfio/pci.c) reads.
+#[derive(Debug)]
+pub struct PciOptions<'a> {
+    /// `sysfsdev`, `iommufd` and `fd`.
+    pub vfio: &'a VfioCommon,
+    /// `host`.
+    pub host: Option<PciHostAddress>,
+    /// `vf-token`.
+    pub vf_token: Option<QemuUuid>,
+    /// `x-balloon-allowed`.
+    pub balloon_allowed: bool,
+    /// `x-no-mmap`.
+    pub no_mmap: bool,
+    /// `x-vga`.
+    pub vga: bool,
+    /// `x-pci-vendor-id` (`PCI_ANY_ID`, `u32::MAX`, when not set).
+    pub vendor_id: u32,
+    /// `x-pci-device-id` (`PCI_ANY_ID` when not set).
+    pub device_id: u32,
+    /// `x-pci-sub-vendor-id` (`PCI_ANY_ID` when not set).
+    pub sub_vendor_id: u32,
+    /// `x-pci-sub-device-id` (`PCI_ANY_ID` when not set).
+    pub sub_device_id: u32,
+    /// `x-pci-class-code` (`PCI_ANY_ID` when not set).
+    pub class_code: u32,
+    /// `x-msix-relocation`.
+    pub msix_relocation: OffAutoPciBar,
+    /// `display`.
+    pub display: OnOffAuto,
+    /// `xres` and `yres`.
+    pub resolution: (u32, u32),
+    /// vfio-pci-nohotplug's ramfb settings (`None` for vfio-pci).
+    pub ramfb: Option<&'a mut RamfbSettings>,
+    /// `enable-migration`.
+    pub enable_migration: OnOffAuto,
+    /// `x-device-dirty-page-tracking`.
+    pub device_dirty_page_tracking: OnOffAuto,
+    /// `failover_pair_id` (of `pci-device`).
+    pub failover_pair_id: Option<&'a str>,
+    /// The migration flags of the tree's realized vfio-pci devices that
+    /// can migrate (QEMU's `vfio_block_multiple_devices_migration` counts
+    /// them).
+    pub migratable: Vec<u64>,
+}
+
 /// Realizes a vfio-pci device, in QEMU's order and with its texts. Turns
 /// `dev.ramfb`'s `migrate` (vfio-pci-nohotplug's `x-ramfb-migrate`) to
 /// `off` where QEMU's realize does.
 ///
 /// # Errors
 /// Every failure of QEMU's `vfio_pci_realize`, each prefixed `vfio <name>: ` once the device is named.
-pub fn realize_pci(dev: &mut VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> {
+pub fn realize_pci(dev: PciOptions<'_>, cx: &LifecycleCx<'_>) -> Result<Attached> {
     let system = Host::system();
     let host = host_of(cx, &system);
     let sysfsdev: Option<PathBuf> = match (&dev.vfio.sysfsdev, &dev.host) {
@@ -98,13 +145,13 @@ pub fn realize_pci(dev: &mut VfioPci, cx: &LifecycleCx<'_>) -> Result<Attached> 
 }
 
 fn realize_named(
-    dev: &mut VfioPci,
+    mut dev: PciOptions<'_>,
     cx: &LifecycleCx<'_>,
     host: &Host,
     sysfsdev: Option<PathBuf>,
     name: &str,
 ) -> Result<Attached> {
-    let mdev = mdev_path(dev, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p));
+    let mdev = mdev_path(dev.vfio, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p));
     if dev.balloon_allowed && !mdev {
         return Err(Error::new(
             "x-balloon-allowed only potentially compatible with mdev devices",
@@ -113,7 +160,7 @@ fn realize_named(
     // QEMU's qemu_uuid_is_null: the nil UUID is how a token is "not set".
     let token = dev.vf_token.map(|t| t.0).filter(|t| !t.is_nil());
     let (backend, device, choice) = backend::attach(
-        &dev.vfio,
+        dev.vfio,
         cx,
         host,
         sysfsdev.as_deref(),
@@ -126,41 +173,41 @@ fn realize_named(
         },
     )?;
     let mut attached = Attached::new(name.to_owned(), sysfsdev, device, backend, choice)?;
-    populate(dev, cx, &mut attached)?;
+    populate(&mut dev, cx, &mut attached)?;
     Ok(attached)
 }
 
 /// The path QEMU's `vfio_device_is_mdev` looks at: its `sysfsdev`, which
 /// with `fd=` is only what `sysfsdev=` gave (`host=` is not turned into a
 /// path then), so an mdev passed by fd is known as one only through it.
-pub(super) fn mdev_path<'a>(dev: &'a VfioPci, sysfsdev: Option<&'a Path>) -> Option<&'a Path> {
-    match dev.vfio.fd {
-        Some(_) => dev.vfio.sysfsdev.as_deref().map(Path::new),
+pub(super) fn mdev_path<'a>(vfio: &'a VfioCommon, sysfsdev: Option<&'a Path>) -> Option<&'a Path> {
+    match vfio.fd {
+        Some(_) => vfio.sysfsdev.as_deref().map(Path::new),
         None => sysfsdev,
     }
 }
 
-fn check_overrides(dev: &VfioPci) -> Result<()> {
-    if dev.pci_vendor_id != PCI_ANY_ID && dev.pci_vendor_id >= 0xffff {
+fn check_overrides(dev: &PciOptions<'_>) -> Result<()> {
+    if dev.vendor_id != PCI_ANY_ID && dev.vendor_id >= 0xffff {
         return Err(Error::new("invalid PCI vendor ID provided"));
     }
-    if dev.pci_device_id != PCI_ANY_ID && dev.pci_device_id > 0xffff {
+    if dev.device_id != PCI_ANY_ID && dev.device_id > 0xffff {
         return Err(Error::new("invalid PCI device ID provided"));
     }
-    if dev.pci_sub_vendor_id != PCI_ANY_ID && dev.pci_sub_vendor_id > 0xffff {
+    if dev.sub_vendor_id != PCI_ANY_ID && dev.sub_vendor_id > 0xffff {
         return Err(Error::new("invalid PCI subsystem vendor ID provided"));
     }
-    if dev.pci_sub_device_id != PCI_ANY_ID && dev.pci_sub_device_id > 0xffff {
+    if dev.sub_device_id != PCI_ANY_ID && dev.sub_device_id > 0xffff {
         return Err(Error::new("invalid PCI subsystem device ID provided"));
     }
-    if dev.pci_class_code != PCI_ANY_ID && dev.pci_class_code > 0xff_ffff {
+    if dev.class_code != PCI_ANY_ID && dev.class_code > 0xff_ffff {
         return Err(Error::new("invalid PCI class code provided"));
     }
     Ok(())
 }
 
 /// Regions, IRQs, config space: `vfio_populate_device` and `vfio_pci_config_setup`.
-fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()> {
+fn populate(dev: &mut PciOptions<'_>, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result<()> {
     let info = a.info;
     if !info.is_pci() {
         return Err(Error::new("this isn't a PCI device"));
@@ -210,7 +257,8 @@ fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result
         if !(r.readable() && r.writable()) || r.size < 0xc_0000 {
             return Err(Error::new(format!(
                 "unexpected VGA info, flags 0x{:x}, size 0x{:x}",
-                r.flags, r.size
+                r.flags.bits(),
+                r.size
             ))
             .with_hint("device does not support requested feature x-vga"));
         }
@@ -252,18 +300,18 @@ fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result
     // QEMU checks the overrides in vfio_pci_config_setup, after the device is attached.
     check_overrides(dev)?;
     let word = |o: usize| u16::from_le_bytes([space[o], space[o + 1]]);
-    let vendor = if dev.pci_vendor_id != PCI_ANY_ID {
-        dev.pci_vendor_id as u16
+    let vendor = if dev.vendor_id != PCI_ANY_ID {
+        dev.vendor_id as u16
     } else {
         word(0)
     };
-    let device_id = if dev.pci_device_id != PCI_ANY_ID {
-        dev.pci_device_id as u16
+    let device_id = if dev.device_id != PCI_ANY_ID {
+        dev.device_id as u16
     } else {
         word(2)
     };
-    let class = if dev.pci_class_code != PCI_ANY_ID {
-        dev.pci_class_code
+    let class = if dev.class_code != PCI_ANY_ID {
+        dev.class_code
     } else {
         u32::from_le_bytes([space[9], space[10], space[11], 0])
     };
@@ -291,8 +339,8 @@ fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result
     let display = display::probe(device, &info, dev.display)?;
     display::check(
         display.as_ref(),
-        (dev.xres, dev.yres),
-        dev.ramfb.as_mut(),
+        dev.resolution,
+        dev.ramfb.as_deref_mut(),
         dev.enable_migration,
         cx,
     )?;
@@ -303,15 +351,18 @@ fn populate(dev: &mut VfioPci, cx: &LifecycleCx<'_>, a: &mut Attached) -> Result
             ..
         }
     );
-    let migration = match &dev.base.pci.failover_pair_id {
+    let migration = match dev.failover_pair_id {
         // QEMU calls vfio_migration_realize only without failover_pair_id.
-        Some(pair) => Migration::Failover { pair: pair.clone() },
+        Some(pair) => Migration::Failover {
+            pair: pair.to_owned(),
+        },
         None => migration::realize(
             device,
             &a.name,
             dev.enable_migration,
             dev.device_dirty_page_tracking,
             iommu_dirty,
+            &dev.migratable,
             cx,
         )?,
     };

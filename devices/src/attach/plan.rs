@@ -1,51 +1,21 @@
 //! `--dry-run`: what realize would open, worked out from sysfs without
 //! opening any device node.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use qomgen::{Link, Object};
-
-use super::BackendPolicy;
+use super::{BackendPolicy, VfioDevice};
 use crate::host::Host;
-use crate::models::iommufd::IommufdBackend;
-use crate::models::vfio_ap::VfioAp;
-use crate::models::vfio_ccw::VfioCcw;
-use crate::models::vfio_pci::VfioPci;
 
-/// The steps realize would take, one line each; `None` for a non-VFIO object.
-pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<String>> {
-    let (sysfsdev, link, fd): (Option<PathBuf>, Option<&Link<IommufdBackend>>, Option<i32>) =
-        if let Some(d) = obj.downcast_ref::<VfioPci>() {
-            let s = d
-                .vfio
-                .sysfsdev
-                .as_deref()
-                .map(PathBuf::from)
-                .or_else(|| d.host.map(|h| Host::pci_device_dir(&h.to_string())));
-            (
-                s,
-                d.vfio.iommufd.as_ref(),
-                d.vfio.fd.as_ref().map(super::PassedFd::number),
-            )
-        } else if let Some(d) = obj.downcast_ref::<VfioCcw>() {
-            (
-                d.vfio.sysfsdev.as_deref().map(PathBuf::from),
-                d.vfio.iommufd.as_ref(),
-                d.vfio.fd.as_ref().map(super::PassedFd::number),
-            )
-        } else {
-            let d = obj.downcast_ref::<VfioAp>()?;
-            (
-                d.vfio.sysfsdev.as_deref().map(PathBuf::from),
-                d.vfio.iommufd.as_ref(),
-                d.vfio.fd.as_ref().map(super::PassedFd::number),
-            )
-        };
+/// The steps realize would take, one line each.
+pub fn plan(dev: &dyn VfioDevice, host: &Host, policy: BackendPolicy) -> Vec<String> {
+    let vfio = dev.common();
+    let sysfsdev = dev.host_path();
+    let link = vfio.iommufd.as_ref();
+    let fd = vfio.fd.as_ref().map(super::PassedFd::number);
     let mut steps = Vec::new();
     // What realize refuses whatever the host has: vfio-ccw needs sysfsdev=
     // even with fd=, and fd= needs the link whatever the backend policy.
-    let ccw = obj.downcast_ref::<VfioCcw>().is_some();
-    let refused = if sysfsdev.is_none() && (fd.is_none() || ccw) {
+    let refused = if sysfsdev.is_none() && (fd.is_none() || dev.needs_sysfsdev()) {
         Some("no host device given")
     } else if fd.is_some() && link.is_none() {
         Some("fd= without an iommufd= link")
@@ -54,7 +24,7 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
     };
     if let Some(why) = refused {
         steps.push(format!("{why}: realize would fail"));
-        return Some(steps);
+        return steps;
     }
     match (fd, &sysfsdev) {
         (Some(n), _) => steps.push(format!("use the device fd {n} (fd=)")),
@@ -85,9 +55,8 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
         }
         // vfio-ccw and vfio-ap are mdevs, as a vfio-pci sysfsdev may be:
         // those attach to the IOAS, the others to a HWPT of their own.
-        let mdev = obj.downcast_ref::<VfioPci>().is_none_or(|d| {
-            super::pci::mdev_path(d, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p))
-        });
+        let mdev = !dev.is_pci()
+            || super::pci::mdev_path(vfio, sysfsdev.as_deref()).is_some_and(|p| host.is_mdev(p));
         steps.push(if mdev {
             "VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)"
                 .to_owned()
@@ -107,7 +76,7 @@ pub fn plan(obj: &dyn Object, host: &Host, policy: BackendPolicy) -> Option<Vec<
         steps.push("open /dev/vfio/vfio, VFIO_SET_IOMMU, VFIO_GROUP_GET_DEVICE_FD".to_owned());
     }
     steps.push("VFIO_DEVICE_GET_INFO, region and IRQ info".to_owned());
-    Some(steps)
+    steps
 }
 
 fn cdev_step(host: &Host, sysfsdev: &Path) -> String {

@@ -27,13 +27,15 @@ fn fd_name(fd: &PassedFd, cx: &LifecycleCx<'_>) -> String {
         .map_or_else(|| format!("VFIO_FD{}", fd.number()), str::to_owned)
 }
 
-/// Realizes a vfio-ccw device.
+/// Realizes a vfio-ccw device; `others` are where the tree's realized ccw
+/// devices sit.
 ///
 /// # Errors
 /// Every failure of QEMU's `vfio_ccw_realize` (with `s390_ccw_realize`), without the `vfio <name>:` prefix (vfio-ccw adds none).
 pub fn realize_ccw(
     vfio: &VfioCommon,
     devno: Option<CssDevId>,
+    others: &[css::CcwPlace],
     cx: &LifecycleCx<'_>,
 ) -> Result<(Attached, (CssDevId, CssDevId))> {
     let system = Host::system();
@@ -50,7 +52,7 @@ pub fn realize_ccw(
         ))
     })?;
     let subchannel = subchannel_of(&real)?;
-    let occupied = css::Occupied::of_tree(cx);
+    let occupied = css::Occupied::of(others);
     let bus_ids = occupied.assign(devno)?;
     let known = occupied.chpids_in(bus_ids.1.cssid);
     let chpids = build_schib(host, subchannel, &known).map_err(|report| {

@@ -216,13 +216,14 @@ mod tests {
     use std::os::fd::OwnedFd;
 
     use super::*;
+    use crate::sys::vfio::IrqFlags;
 
     #[test]
     fn unavailable_vectors_are_refused_before_any_ioctl() {
         let dev = Device::from_fd(OwnedFd::from(tempfile::tempfile().unwrap()));
         let msi = IrqInfo {
             index: vb::VFIO_PCI_MSI_IRQ_INDEX,
-            flags: vb::VFIO_IRQ_INFO_EVENTFD,
+            flags: IrqFlags::EVENTFD,
             count: 1,
         };
         let e = IrqEventfds::enable(&dev, IrqKind::Msi, Some(msi), 2).unwrap_err();
@@ -236,7 +237,10 @@ mod tests {
         );
         assert!(IrqEventfds::enable(&dev, IrqKind::Msi, Some(msi), 0).is_err());
         assert!(IrqEventfds::enable(&dev, IrqKind::Msix, None, 1).is_err());
-        let no_eventfd = IrqInfo { flags: 0, ..msi };
+        let no_eventfd = IrqInfo {
+            flags: IrqFlags::empty(),
+            ..msi
+        };
         assert!(matches!(
             IrqEventfds::enable(&dev, IrqKind::Msi, Some(no_eventfd), 1),
             Err(DriverError::IrqUnavailable { available: 0, .. })

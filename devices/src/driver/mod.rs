@@ -236,7 +236,8 @@ impl<'a> Driver<'a> {
         if !attached.info.is_pci() {
             return Err(DriverError::NotPci(format!(
                 "{} reports VFIO device flags {:#x}",
-                attached.name, attached.info.flags
+                attached.name,
+                attached.info.flags.bits()
             )));
         }
         Ok(Driver { attached })

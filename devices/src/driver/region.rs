@@ -320,10 +320,8 @@ mod tests {
     use std::io::Write;
     use std::os::fd::OwnedFd;
 
-    use vfio_bindings::bindings::vfio as vb;
-
     use super::*;
-    use crate::sys::vfio::MapProt;
+    use crate::sys::vfio::{MapProt, RegionFlags};
 
     /// A "device" backed by a file: region 0 at file offset 0x1000, 0x2000
     /// bytes, with the second page mapped (a sparse area).
@@ -334,9 +332,9 @@ mod tests {
         content[0x2008..0x2010].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
         f.write_all(&content).unwrap();
         let dev = Device::from_fd(OwnedFd::from(f));
-        let mut flags = vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_MMAP;
+        let mut flags = RegionFlags::READ | RegionFlags::MMAP;
         if writable {
-            flags |= vb::VFIO_REGION_INFO_FLAG_WRITE;
+            flags |= RegionFlags::WRITE;
         }
         let info = RegionInfo {
             index: 0,

@@ -575,7 +575,8 @@ impl<'a> CcwIo<'a, Device> {
         if !attached.info.is_ccw() {
             return Err(CcwIoError::NotCcw(format!(
                 "{} reports VFIO device flags {:#x}",
-                attached.name, attached.info.flags
+                attached.name,
+                attached.info.flags.bits()
             )));
         }
         let io = attached

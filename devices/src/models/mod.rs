@@ -9,7 +9,9 @@ pub mod vfio_ap;
 pub mod vfio_ccw;
 pub mod vfio_pci;
 
-use qomgen::{ObjectType, TypeInfo};
+use qomgen::{Object, ObjectType, TypeInfo};
+
+use crate::attach::VfioDevice;
 
 /// Every type this crate declares. Referencing it keeps each registration
 /// in the final binary: a linker drops object files nothing refers to,
@@ -26,6 +28,19 @@ pub static TYPES: [&TypeInfo; 10] = [
     vfio_ap::ApDevice::TYPE_INFO,
     vfio_ap::VfioAp::TYPE_INFO,
 ];
+
+/// The VFIO device `obj` is (vfio-pci and its nohotplug variant,
+/// vfio-ccw, vfio-ap); `None` for any other object.
+pub fn vfio_device(obj: &dyn Object) -> Option<&dyn VfioDevice> {
+    if let Some(d) = obj.downcast_ref::<vfio_pci::VfioPci>() {
+        return Some(d);
+    }
+    if let Some(d) = obj.downcast_ref::<vfio_ccw::VfioCcw>() {
+        return Some(d);
+    }
+    obj.downcast_ref::<vfio_ap::VfioAp>()
+        .map(|d| d as &dyn VfioDevice)
+}
 
 /// Makes sure every device type of this crate is registered (see [`TYPES`])
 /// and returns their names.

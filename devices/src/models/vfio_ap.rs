@@ -2,7 +2,7 @@
 
 use qomgen::{Device, DeviceImpl, LifecycleCx, Result};
 
-use crate::attach::{self, Attached, VfioCommon};
+use crate::attach::{self, Attached, VfioCommon, VfioDevice};
 
 /// The adjunct-processor device base type (`ap-device`).
 #[derive(Device, Debug)]
@@ -32,6 +32,12 @@ impl VfioAp {
     /// realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
         self.vfio.attached()
+    }
+}
+
+impl VfioDevice for VfioAp {
+    fn common(&self) -> &VfioCommon {
+        &self.vfio
     }
 }
 

@@ -3,7 +3,7 @@
 use qomgen::{CcwLoadparm, CssDevId, Device, DeviceImpl, Error, LifecycleCx, Result};
 
 use super::ccw_device::S390Ccw;
-use crate::attach::{self, Attached, VfioCommon};
+use crate::attach::{self, Attached, CcwPlace, VfioCommon, VfioDevice};
 
 /// VFIO-based subchannel assignment
 #[derive(Device, Debug)]
@@ -35,10 +35,29 @@ impl VfioCcw {
         (self.s390.ccw.dev_id, self.s390.ccw.subch_id)
     }
 
+    /// Where the device sits in the guest's channel subsystem while realized.
+    fn place(&self) -> CcwPlace {
+        CcwPlace {
+            dev_id: self.s390.ccw.dev_id,
+            subch_id: self.s390.ccw.subch_id,
+            chpids: self.attached().and_then(|a| a.chpids),
+        }
+    }
+
     /// What realize attached (interrupt notifiers included): `None` before
     /// realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
         self.vfio.attached()
+    }
+}
+
+impl VfioDevice for VfioCcw {
+    fn common(&self) -> &VfioCommon {
+        &self.vfio
+    }
+
+    fn needs_sysfsdev(&self) -> bool {
+        true
     }
 }
 
@@ -52,8 +71,13 @@ impl DeviceImpl for VfioCcw {
         {
             return Err(Error::new("LOADPARM is only valid for boot devices!"));
         }
+        let others: Vec<CcwPlace> = cx
+            .tree
+            .devices()
+            .filter_map(|(_, d)| Some(d.try_borrow().ok()?.downcast_ref::<VfioCcw>()?.place()))
+            .collect();
         let (attached, (dev_id, subch_id)) =
-            attach::realize_ccw(&self.vfio, self.s390.ccw.devno, cx)?;
+            attach::realize_ccw(&self.vfio, self.s390.ccw.devno, &others, cx)?;
         self.s390.ccw.dev_id = Some(dev_id);
         self.s390.ccw.subch_id = Some(subch_id);
         self.vfio.attached = Some(attached);

@@ -6,10 +6,13 @@ use qomgen::{
     Size,
 };
 
+use std::path::PathBuf;
+
 use super::kinds::GpuDirectClique;
 use super::pci_device::PciDevice;
-use crate::attach::{Attached, VfioCommon};
+use crate::attach::{Attached, Migration, PciOptions, RamfbSettings, VfioCommon, VfioDevice};
 use crate::guest::pci::{BusKind, FunctionOptions, Layout, PciFunction, RomSource, VfioHost};
+use crate::host::Host;
 
 /// The abstract VFIO PCI base type (`vfio-pci-device`).
 #[derive(Device, Debug)]
@@ -200,20 +203,6 @@ pub(crate) enum GuestFunction {
     Built(Box<PciFunction>),
 }
 
-/// vfio-pci-nohotplug's `ramfb` and `x-ramfb-migrate`. In QEMU they are
-/// fields of every vfio-pci device (`VFIOPCIDevice`), set only through the
-/// properties the nohotplug class registers, and vfio-pci's realize checks
-/// them between its display probe and its migration realize; here the
-/// nohotplug device hands them to its vfio-pci part for that realize.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RamfbSettings {
-    /// `ramfb`.
-    pub(crate) enable: bool,
-    /// `x-ramfb-migrate`, which realize turns to `off` where it cannot
-    /// apply, as QEMU's does.
-    pub(crate) migrate: OnOffAuto,
-}
-
 impl VfioPci {
     /// What realize attached: `None` before realize and after unrealize.
     pub fn attached(&self) -> Option<&Attached> {
@@ -296,6 +285,45 @@ impl VfioPci {
         }
     }
 
+    /// What the properties ask of realize ([`crate::attach::realize_pci`]),
+    /// with the migration flags of the tree's other realized vfio-pci
+    /// devices that can migrate.
+    fn pci_options<'a>(&'a mut self, cx: &LifecycleCx<'_>) -> PciOptions<'a> {
+        let migratable = cx
+            .tree
+            .devices()
+            .filter_map(|(_, d)| {
+                let d = d.try_borrow().ok()?;
+                let pci = d.downcast_ref::<VfioPci>()?.attached()?.pci.as_ref()?;
+                match pci.migration {
+                    Migration::Supported { flags, .. } => Some(flags),
+                    Migration::Blocked { .. } | Migration::Failover { .. } => None,
+                }
+            })
+            .collect();
+        PciOptions {
+            vfio: &self.vfio,
+            host: self.host,
+            vf_token: self.vf_token,
+            balloon_allowed: self.balloon_allowed,
+            no_mmap: self.no_mmap,
+            vga: self.vga,
+            vendor_id: self.pci_vendor_id,
+            device_id: self.pci_device_id,
+            sub_vendor_id: self.pci_sub_vendor_id,
+            sub_device_id: self.pci_sub_device_id,
+            class_code: self.pci_class_code,
+            msix_relocation: self.msix_relocation,
+            display: self.display,
+            resolution: (self.xres, self.yres),
+            ramfb: self.ramfb.as_mut(),
+            enable_migration: self.enable_migration,
+            device_dirty_page_tracking: self.device_dirty_page_tracking,
+            failover_pair_id: self.base.pci.failover_pair_id.as_deref(),
+            migratable,
+        }
+    }
+
     /// What the properties decide about the guest-facing function, and
     /// the `romfile` loaded as QEMU's `pci_add_option_rom` does (after the
     /// device's own realize, so its errors carry no `vfio` prefix).
@@ -356,9 +384,27 @@ impl VfioPci {
     }
 }
 
+impl VfioDevice for VfioPci {
+    fn common(&self) -> &VfioCommon {
+        &self.vfio
+    }
+
+    fn host_path(&self) -> Option<PathBuf> {
+        self.vfio
+            .sysfsdev
+            .as_deref()
+            .map(PathBuf::from)
+            .or_else(|| self.host.map(|h| Host::pci_device_dir(&h.to_string())))
+    }
+
+    fn is_pci(&self) -> bool {
+        true
+    }
+}
+
 impl DeviceImpl for VfioPci {
     fn realize(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        let attached = crate::attach::realize_pci(self, cx)?;
+        let attached = crate::attach::realize_pci(self.pci_options(cx), cx)?;
         let options = self.function_options()?;
         let summary = attached
             .pci

@@ -69,7 +69,7 @@ use std::marker::PhantomData;
 
 use uuid::Uuid;
 
-use super::info::{DeviceInfo, IrqInfo, RegionInfo};
+use super::info::{DeviceInfo, IrqFlags, IrqInfo, RegionFlags, RegionInfo};
 use super::{Errno, Op, Result, SysError};
 
 /// The outcome of one recorded call (see [`Faults::calls`]).
@@ -210,7 +210,7 @@ impl Faults {
         self.edit(|p| {
             p.regions.push(RegionInfo {
                 index,
-                flags,
+                flags: RegionFlags::from_bits_retain(flags),
                 size,
                 offset: 0,
                 caps: Vec::new(),
@@ -231,7 +231,7 @@ impl Faults {
         self.edit(|p| {
             p.irqs.push(IrqInfo {
                 index,
-                flags,
+                flags: IrqFlags::from_bits_retain(flags),
                 count,
             })
         })
@@ -527,7 +527,7 @@ mod tests {
     fn overrides_edit_results() {
         let f = Faults::install();
         let di = DeviceInfo {
-            flags: 2,
+            flags: crate::sys::vfio::DeviceFlags::PCI,
             num_regions: 9,
             num_irqs: 2,
         };
@@ -543,7 +543,7 @@ mod tests {
         assert_eq!(h.group_flags(), Some(0));
         assert_eq!(h.device_info(), Some(di));
         let r = h.region_info(8).unwrap();
-        assert_eq!((r.index, r.flags, r.size, r.offset), (8, 1, 0x10, 0));
+        assert_eq!((r.index, r.flags.bits(), r.size, r.offset), (8, 1, 0x10, 0));
         assert!(h.region_info(7).is_none());
     }
 

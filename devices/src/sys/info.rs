@@ -4,7 +4,74 @@
 //! buffers; the fault seam ([`super::fault`]) can stand in for the kernel
 //! with them. Public through [`super::vfio`].
 
+use bitflags::bitflags;
 use vfio_bindings::bindings::vfio as vb;
+
+// ---------------------------------------------------------------------------
+// Flags (the `flags` words of struct vfio_device_info, vfio_region_info and
+// vfio_irq_info). Bits the kernel sets that are not named here are kept
+// (`const _ = !0`), so a flags word prints as the kernel reported it.
+
+bitflags! {
+    /// `VFIO_DEVICE_FLAGS_*` of `VFIO_DEVICE_GET_INFO` (QEMU:
+    /// hw/vfio/device.c, `vfio_device_get_info`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct DeviceFlags: u32 {
+        /// `VFIO_DEVICE_FLAGS_RESET`: `VFIO_DEVICE_RESET` is supported.
+        const RESET = vb::VFIO_DEVICE_FLAGS_RESET;
+        /// `VFIO_DEVICE_FLAGS_PCI`.
+        const PCI = vb::VFIO_DEVICE_FLAGS_PCI;
+        /// `VFIO_DEVICE_FLAGS_PLATFORM`.
+        const PLATFORM = vb::VFIO_DEVICE_FLAGS_PLATFORM;
+        /// `VFIO_DEVICE_FLAGS_AMBA`.
+        const AMBA = vb::VFIO_DEVICE_FLAGS_AMBA;
+        /// `VFIO_DEVICE_FLAGS_CCW`.
+        const CCW = vb::VFIO_DEVICE_FLAGS_CCW;
+        /// `VFIO_DEVICE_FLAGS_AP`.
+        const AP = vb::VFIO_DEVICE_FLAGS_AP;
+        /// `VFIO_DEVICE_FLAGS_FSL_MC`.
+        const FSL_MC = vb::VFIO_DEVICE_FLAGS_FSL_MC;
+        /// `VFIO_DEVICE_FLAGS_CAPS`: the info has a capability chain.
+        const CAPS = vb::VFIO_DEVICE_FLAGS_CAPS;
+        /// `VFIO_DEVICE_FLAGS_CDX`.
+        const CDX = vb::VFIO_DEVICE_FLAGS_CDX;
+        const _ = !0;
+    }
+}
+
+bitflags! {
+    /// `VFIO_REGION_INFO_FLAG_*` of `VFIO_DEVICE_GET_REGION_INFO` (QEMU:
+    /// hw/vfio/region.c, `vfio_region_setup`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RegionFlags: u32 {
+        /// `VFIO_REGION_INFO_FLAG_READ`.
+        const READ = vb::VFIO_REGION_INFO_FLAG_READ;
+        /// `VFIO_REGION_INFO_FLAG_WRITE`.
+        const WRITE = vb::VFIO_REGION_INFO_FLAG_WRITE;
+        /// `VFIO_REGION_INFO_FLAG_MMAP`.
+        const MMAP = vb::VFIO_REGION_INFO_FLAG_MMAP;
+        /// `VFIO_REGION_INFO_FLAG_CAPS`: the info has a capability chain.
+        const CAPS = vb::VFIO_REGION_INFO_FLAG_CAPS;
+        const _ = !0;
+    }
+}
+
+bitflags! {
+    /// `VFIO_IRQ_INFO_*` of `VFIO_DEVICE_GET_IRQ_INFO` (QEMU:
+    /// hw/vfio/pci.c, `vfio_populate_device`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct IrqFlags: u32 {
+        /// `VFIO_IRQ_INFO_EVENTFD`: eventfd signalling is supported.
+        const EVENTFD = vb::VFIO_IRQ_INFO_EVENTFD;
+        /// `VFIO_IRQ_INFO_MASKABLE`.
+        const MASKABLE = vb::VFIO_IRQ_INFO_MASKABLE;
+        /// `VFIO_IRQ_INFO_AUTOMASKED` (level-triggered INTx).
+        const AUTOMASKED = vb::VFIO_IRQ_INFO_AUTOMASKED;
+        /// `VFIO_IRQ_INFO_NORESIZE`: vectors cannot be added once enabled.
+        const NORESIZE = vb::VFIO_IRQ_INFO_NORESIZE;
+        const _ = !0;
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Capability chains (struct vfio_info_cap_header)
@@ -140,8 +207,8 @@ pub(super) fn parse_iommu_info(buf: &[u8], hdr: &vb::vfio_iommu_type1_info) -> O
 /// `VFIO_DEVICE_GET_INFO` result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceInfo {
-    /// Raw `VFIO_DEVICE_FLAGS_*`.
-    pub flags: u32,
+    /// `VFIO_DEVICE_FLAGS_*`.
+    pub flags: DeviceFlags,
     /// Number of regions.
     pub num_regions: u32,
     /// Number of IRQ indexes.
@@ -151,23 +218,23 @@ pub struct DeviceInfo {
 impl DeviceInfo {
     /// `VFIO_DEVICE_FLAGS_PCI` (QEMU: `this isn't a PCI device` otherwise).
     pub fn is_pci(&self) -> bool {
-        self.flags & vb::VFIO_DEVICE_FLAGS_PCI != 0
+        self.flags.contains(DeviceFlags::PCI)
     }
     /// `VFIO_DEVICE_FLAGS_CCW` (QEMU: `Um, this isn't a vfio-ccw device`).
     pub fn is_ccw(&self) -> bool {
-        self.flags & vb::VFIO_DEVICE_FLAGS_CCW != 0
+        self.flags.contains(DeviceFlags::CCW)
     }
     /// `VFIO_DEVICE_FLAGS_AP`.
     pub fn is_ap(&self) -> bool {
-        self.flags & vb::VFIO_DEVICE_FLAGS_AP != 0
+        self.flags.contains(DeviceFlags::AP)
     }
     /// `VFIO_DEVICE_FLAGS_PLATFORM`.
     pub fn is_platform(&self) -> bool {
-        self.flags & vb::VFIO_DEVICE_FLAGS_PLATFORM != 0
+        self.flags.contains(DeviceFlags::PLATFORM)
     }
     /// `VFIO_DEVICE_FLAGS_RESET`: `VFIO_DEVICE_RESET` is supported.
     pub fn has_reset(&self) -> bool {
-        self.flags & vb::VFIO_DEVICE_FLAGS_RESET != 0
+        self.flags.contains(DeviceFlags::RESET)
     }
 }
 
@@ -210,8 +277,8 @@ pub enum RegionCap {
 pub struct RegionInfo {
     /// Region index.
     pub index: u32,
-    /// Raw `VFIO_REGION_INFO_FLAG_*`.
-    pub flags: u32,
+    /// `VFIO_REGION_INFO_FLAG_*`.
+    pub flags: RegionFlags,
     /// Region size in bytes.
     pub size: u64,
     /// Offset of the region within the device fd (for pread/pwrite/mmap).
@@ -223,15 +290,15 @@ pub struct RegionInfo {
 impl RegionInfo {
     /// `VFIO_REGION_INFO_FLAG_READ`.
     pub fn readable(&self) -> bool {
-        self.flags & vb::VFIO_REGION_INFO_FLAG_READ != 0
+        self.flags.contains(RegionFlags::READ)
     }
     /// `VFIO_REGION_INFO_FLAG_WRITE`.
     pub fn writable(&self) -> bool {
-        self.flags & vb::VFIO_REGION_INFO_FLAG_WRITE != 0
+        self.flags.contains(RegionFlags::WRITE)
     }
     /// `VFIO_REGION_INFO_FLAG_MMAP`.
     pub fn mmappable(&self) -> bool {
-        self.flags & vb::VFIO_REGION_INFO_FLAG_MMAP != 0
+        self.flags.contains(RegionFlags::MMAP)
     }
     /// The sparse-mmap areas, if the region has that capability.
     pub fn sparse_areas(&self) -> Option<&[SparseArea]> {
@@ -254,8 +321,8 @@ impl RegionInfo {
 pub struct IrqInfo {
     /// IRQ index.
     pub index: u32,
-    /// Raw `VFIO_IRQ_INFO_*` flags.
-    pub flags: u32,
+    /// `VFIO_IRQ_INFO_*` flags.
+    pub flags: IrqFlags,
     /// Number of vectors (0 = not available).
     pub count: u32,
 }
@@ -263,24 +330,24 @@ pub struct IrqInfo {
 impl IrqInfo {
     /// `VFIO_IRQ_INFO_EVENTFD`: eventfd signalling is supported.
     pub fn eventfd(&self) -> bool {
-        self.flags & vb::VFIO_IRQ_INFO_EVENTFD != 0
+        self.flags.contains(IrqFlags::EVENTFD)
     }
     /// `VFIO_IRQ_INFO_MASKABLE`.
     pub fn maskable(&self) -> bool {
-        self.flags & vb::VFIO_IRQ_INFO_MASKABLE != 0
+        self.flags.contains(IrqFlags::MASKABLE)
     }
     /// `VFIO_IRQ_INFO_AUTOMASKED` (level-triggered INTx).
     pub fn automasked(&self) -> bool {
-        self.flags & vb::VFIO_IRQ_INFO_AUTOMASKED != 0
+        self.flags.contains(IrqFlags::AUTOMASKED)
     }
     /// `VFIO_IRQ_INFO_NORESIZE`: vectors cannot be added once enabled.
     pub fn noresize(&self) -> bool {
-        self.flags & vb::VFIO_IRQ_INFO_NORESIZE != 0
+        self.flags.contains(IrqFlags::NORESIZE)
     }
 }
 
 pub(super) fn parse_region_info(buf: &[u8]) -> Option<RegionInfo> {
-    let flags = rd_u32(buf, 4)?;
+    let flags = RegionFlags::from_bits_retain(rd_u32(buf, 4)?);
     let mut info = RegionInfo {
         index: rd_u32(buf, 8)?,
         flags,
@@ -288,7 +355,7 @@ pub(super) fn parse_region_info(buf: &[u8]) -> Option<RegionInfo> {
         offset: rd_u64(buf, 24)?,
         caps: Vec::new(),
     };
-    if flags & vb::VFIO_REGION_INFO_FLAG_CAPS == 0 {
+    if !flags.contains(RegionFlags::CAPS) {
         return Some(info);
     }
     let min = std::mem::size_of::<vb::vfio_region_info>();

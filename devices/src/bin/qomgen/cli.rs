@@ -396,7 +396,8 @@ fn realize(
         if opts.dry_run {
             spec.resolve_type().map_err(fail)?;
             let inst = spec.instantiate(&tree).map_err(fail)?;
-            let steps = attach::plan(inst.object(), &host, opts.policy)
+            let steps = qomgen_devices::models::vfio_device(inst.object())
+                .map(|d| attach::plan(d, &host, opts.policy))
                 .unwrap_or_else(|| vec!["no host resources: realize opens nothing".to_owned()]);
             plans.push(serde_json::json!({
                 "id": spec.id,

@@ -275,12 +275,12 @@ pub(crate) fn area(offset: u64, map: MappedRegion) -> MmapArea {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::vfio::{RegionCap, SparseArea};
+    use crate::sys::vfio::{RegionCap, RegionFlags, SparseArea};
 
     fn region(size: u64, caps: Vec<RegionCap>) -> RegionInfo {
         RegionInfo {
             index: 0,
-            flags: 0x7,
+            flags: RegionFlags::from_bits_retain(0x7),
             size,
             offset: 0,
             caps,
@@ -342,7 +342,7 @@ mod tests {
         assert!(mappable_areas(&region(0x100, vec![]), 0, None, 0x1000).is_empty());
         // Not mmap-able: nothing.
         let mut r = region(0x4000, vec![]);
-        r.flags = 0x3;
+        r.flags = RegionFlags::from_bits_retain(0x3);
         assert!(mappable_areas(&r, 0, None, 0x1000).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use vfio_bindings::bindings::vfio as vb;
 
 use super::*;
-use crate::sys::vfio::{MappedRegion, RegionCap, RegionInfo, SparseArea};
+use crate::sys::vfio::{MappedRegion, RegionCap, RegionFlags, RegionInfo, SparseArea};
 use crate::sys::{Errno, Op, SysError};
 
 thread_local! {
@@ -35,7 +35,7 @@ struct Fake {
 fn region(index: u32, size: u64, mmap: bool) -> RegionInfo {
     RegionInfo {
         index,
-        flags: 0x3 | if mmap { 0x4 } else { 0 },
+        flags: RegionFlags::from_bits_retain(0x3 | if mmap { 0x4 } else { 0 }),
         size,
         offset: 0,
         caps: Vec::new(),

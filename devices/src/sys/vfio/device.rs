@@ -11,7 +11,9 @@ use vfio_bindings::bindings::vfio as vb;
 
 use super::super::{Errno, Op, Result, SysError, fault, ioctls};
 use super::argbuf::{self, ArgBuf};
-use super::{DeviceInfo, IrqInfo, MapProt, MappedRegion, RegionInfo, argsz, to_off};
+use super::{
+    DeviceFlags, DeviceInfo, IrqFlags, IrqInfo, MapProt, MappedRegion, RegionInfo, argsz, to_off,
+};
 use crate::sys::info::parse_region_info;
 
 fd_handle! {
@@ -58,7 +60,7 @@ impl Device {
         let r = unsafe { ioctls::vfio_device_get_info(self.fd.as_raw_fd(), &mut di) };
         call.tag(r)?;
         Ok(DeviceInfo {
-            flags: di.flags,
+            flags: DeviceFlags::from_bits_retain(di.flags),
             num_regions: di.num_regions,
             num_irqs: di.num_irqs,
         })
@@ -108,7 +110,7 @@ impl Device {
         call.tag(r)?;
         Ok(IrqInfo {
             index: ii.index,
-            flags: ii.flags,
+            flags: IrqFlags::from_bits_retain(ii.flags),
             count: ii.count,
         })
     }
@@ -474,7 +476,7 @@ fn region_abs(op: Op, region: &RegionInfo, offset: u64, len: u64) -> Result<u64>
 mod tests {
     use super::*;
     use crate::sys::fault::{Request, inject};
-    use crate::sys::vfio::{Container, Group};
+    use crate::sys::vfio::{Container, Group, RegionFlags};
     use std::io::Write;
     use std::os::fd::OwnedFd;
 
@@ -523,9 +525,7 @@ mod tests {
         let d = temp_device(&content);
         let region = RegionInfo {
             index: 0,
-            flags: vb::VFIO_REGION_INFO_FLAG_READ
-                | vb::VFIO_REGION_INFO_FLAG_WRITE
-                | vb::VFIO_REGION_INFO_FLAG_MMAP,
+            flags: RegionFlags::READ | RegionFlags::WRITE | RegionFlags::MMAP,
             size: 0x1000,
             offset: 0x1000,
             caps: vec![],
@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(u64::from_ne_bytes(back), 0x1122_3344_5566_7788);
 
         let ro = RegionInfo {
-            flags: vb::VFIO_REGION_INFO_FLAG_READ,
+            flags: RegionFlags::READ,
             ..region.clone()
         };
         assert_eq!(
@@ -608,7 +608,7 @@ mod tests {
         assert_eq!(d.region_info(8).unwrap().size, 0x100);
         assert_eq!(d.region_info(7).unwrap_err().errno(), Errno::ENOTTY);
         let di = DeviceInfo {
-            flags: 2,
+            flags: crate::sys::vfio::DeviceFlags::PCI,
             num_regions: 9,
             num_irqs: 5,
         };

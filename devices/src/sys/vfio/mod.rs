@@ -21,7 +21,8 @@ mod mapping;
 pub use vfio_bindings::bindings::vfio as bindings;
 
 pub use super::info::{
-    DeviceInfo, IommuInfo, IovaRange, IrqInfo, MigrationCap, RegionCap, RegionInfo, SparseArea,
+    DeviceFlags, DeviceInfo, IommuInfo, IovaRange, IrqFlags, IrqInfo, MigrationCap, RegionCap,
+    RegionFlags, RegionInfo, SparseArea,
 };
 pub use container::{Container, DmaAccess};
 pub use device::{Device, IrqAction};
