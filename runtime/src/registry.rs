@@ -4,10 +4,11 @@
 //!
 //! # QOM type names are unique
 //!
-//! Two types of one crate with the same QOM name are a compile error, as is
-//! a type named like one qomgen registers itself (`object`, `device`).
-//! Two crates can still each declare a type of one name, which the compiler
-//! cannot see: the registry then refuses to be built, and its first use
+//! Two objects, or two devices, of one crate with the same QOM name are a
+//! compile error, as is a type named like one qomgen registers itself
+//! (`object`, `device`). An object and a device of one name, or two crates
+//! each declaring a type of one name, the compiler cannot see: the
+//! registry then refuses to be built, and its first use
 //! panics with QEMU's message (qom/object.c's `type_new`, which aborts)
 //! naming both Rust types:
 //!
@@ -344,7 +345,7 @@ impl Registry {
     /// hand-written type hierarchy; the derive refuses both at compile
     /// time). A correct program has none; a test should assert that.
     /// A QOM type name declared twice is no problem listed here: building
-    /// the registry panics (see the [module docs](self)).
+    /// the registry panics (see [`registry`]).
     pub fn problems(&self) -> &[String] {
         &self.problems
     }
@@ -355,9 +356,17 @@ impl Registry {
 /// # Panics
 ///
 /// When two linked types have the same QOM name (possible only when they
-/// come from different crates: within one crate it is a compile error),
-/// with QEMU's message naming both Rust types; see the
-/// [module docs](self). [`Registry::problems`] lists what else is wrong.
+/// come from different crates, or are an object and a device: two objects
+/// or two devices of one crate are a compile error), with QEMU's message
+/// (qom/object.c's `type_new`, which aborts) naming both Rust types:
+///
+/// ```text
+/// Registering `demo-nic' which already exists (declared by crate_a::DemoNic and by crate_b::Nic); give one of them another name
+/// ```
+///
+/// A test that calls `registry()` (any `ObjectTree` operation does)
+/// catches it before a user does. [`Registry::problems`] lists what else
+/// is wrong.
 pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(Registry::build)
