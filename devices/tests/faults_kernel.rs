@@ -111,7 +111,7 @@ fn container_node_missing() {
     c.fails(
         None,
         &g.spec(",x-pci-vendor-id=0xffff"),
-        &format!("vfio {}: invalid PCI vendor ID provided", g.bdf),
+        &g.vfio("invalid PCI vendor ID provided"),
         None,
         &spec,
     );
@@ -275,7 +275,7 @@ fn nil_vf_token_is_not_sent() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn device_info_fails() {
     let (g, _l) = detect();
-    let msg = format!("vfio {}: error getting device info: Bad address", g.bdf);
+    let msg = g.vfio("error getting device info: Bad address");
     let p = plan();
     p.inject(Op::DeviceGetInfo, Errno::EFAULT);
     Case::new(&g).legacy(p, &msg, None);
@@ -320,7 +320,7 @@ fn device_info_shape() {
         ),
     ];
     for (info, msg) in cases {
-        let msg = format!("vfio {}: {msg}", g.bdf);
+        let msg = g.vfio(&msg);
         let p = plan();
         p.override_device_info(info);
         Case::new(&g).legacy(p, &msg, None);
@@ -341,17 +341,11 @@ fn region_info_fails() {
     p.inject(Op::DeviceGetRegionInfo, Errno::EINVAL);
     Case::new(&g).legacy(
         p,
-        &format!(
-            "vfio {}: failed to get region 0 info: Invalid argument",
-            g.bdf
-        ),
+        &g.vfio("failed to get region 0 info: Invalid argument"),
         None,
     );
     // The config region comes after BAR0-5 and the ROM.
-    let msg = format!(
-        "vfio {}: failed to get config info: Invalid argument",
-        g.bdf
-    );
+    let msg = g.vfio("failed to get config info: Invalid argument");
     let p = plan();
     p.inject_nth(
         Op::DeviceGetRegionInfo,
@@ -374,10 +368,7 @@ fn region_info_fails() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn config_space_read_fails() {
     let (g, _l) = detect();
-    let msg = format!(
-        "vfio {}: failed to read device config space: Input/output error",
-        g.bdf
-    );
+    let msg = g.vfio("failed to read device config space: Input/output error");
     let p = plan();
     p.inject(Op::RegionRead, Errno::EIO);
     Case::new(&g).legacy(p, &msg, None);
@@ -420,7 +411,7 @@ fn irq_info_fails() {
     p.inject(Op::DeviceGetIrqInfo, Errno::EINVAL);
     Case::new(&g).legacy(
         p,
-        &format!("vfio {}: failed to get irq 0 info: Invalid argument", g.bdf),
+        &g.vfio("failed to get irq 0 info: Invalid argument"),
         None,
     );
 }
@@ -453,10 +444,7 @@ fn x_vga() {
     Case::new(&g).fails(
         Some(p),
         &spec,
-        &format!(
-            "vfio {}: unexpected VGA info, flags 0x1, size 0xc0000",
-            g.bdf
-        ),
+        &g.vfio("unexpected VGA info, flags 0x1, size 0xc0000"),
         Some(VGA_HINT),
         &clean,
     );
@@ -469,10 +457,7 @@ fn x_vga() {
     Case::new(&g).fails(
         Some(p),
         &spec,
-        &format!(
-            "vfio {}: unexpected VGA info, flags 0x3, size 0xbffff",
-            g.bdf
-        ),
+        &g.vfio("unexpected VGA info, flags 0x3, size 0xbffff"),
         Some(VGA_HINT),
         &clean,
     );
@@ -504,7 +489,7 @@ fn override_ids_and_display_after_attach() {
         (",yres=600", "xres and yres properties require display=on"),
     ];
     for (extra, msg) in cases {
-        let msg = format!("vfio {}: {msg}", g.bdf);
+        let msg = g.vfio(msg);
         Case::new(&g).fails(None, &g.spec(extra), &msg, None, &clean);
         if g.full() {
             let spec = g.spec(&format!(",iommufd=io0{extra}"));
@@ -564,10 +549,7 @@ fn iommufd_ioas_alloc_fails() {
         p.inject(Op::IoasAlloc, Errno::ENOMEM);
         c.iommufd(
             p,
-            &format!(
-                "vfio {}: Failed to allocate ioas: Cannot allocate memory",
-                g.bdf
-            ),
+            &g.vfio("Failed to allocate ioas: Cannot allocate memory"),
         );
     }
 }

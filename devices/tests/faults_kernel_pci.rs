@@ -59,21 +59,18 @@ fn with_msix(p: &Faults, table: u32, pba: u32) {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn msix_setup_fails() {
     let (g, _l) = detect();
-    let clean = g.spec("");
     // The whole config space is the first read; then MSI-X flags, table, PBA.
     for (skip, what) in [(1, "FLAGS"), (2, "TABLE"), (3, "PBA")] {
         let p = plan();
         with_msix(&p, 0x2000, 0x3000);
         p.inject_nth(Op::RegionRead, skip, Errno::EIO);
-        Case::new(&g).fails(
-            Some(p),
-            &clean,
+        Case::new(&g).legacy(
+            p,
             &format!(
                 "vfio {}: failed to read PCI MSIX {what}: Input/output error",
                 g.bdf
             ),
             None,
-            &clean,
         );
     }
     // realize reads the info of every IRQ index first; MSI-X's comes again.
@@ -84,28 +81,18 @@ fn msix_setup_fails() {
         vb::VFIO_PCI_NUM_IRQS as usize,
         Errno::EINVAL,
     );
-    Case::new(&g).fails(
-        Some(p),
-        &clean,
-        &format!(
-            "vfio {}: failed to get MSI-X irq info: Invalid argument",
-            g.bdf
-        ),
+    Case::new(&g).legacy(
+        p,
+        &g.vfio("failed to get MSI-X irq info: Invalid argument"),
         None,
-        &clean,
     );
     // A PBA past the end of BAR0.
     let p = plan();
     with_msix(&p, 0x2000, 0x20_0000);
-    Case::new(&g).fails(
-        Some(p),
-        &clean,
-        &format!(
-            "vfio {}: hardware reports invalid configuration, MSIX PBA outside of specified BAR",
-            g.bdf
-        ),
+    Case::new(&g).legacy(
+        p,
+        &g.vfio("hardware reports invalid configuration, MSIX PBA outside of specified BAR"),
         None,
-        &clean,
     );
 }
 
@@ -206,7 +193,7 @@ fn msix_relocation_fails() {
         Case::new(&g).fails(
             Some(p),
             &g.spec(&format!(",x-msix-relocation={bar}")),
-            &format!("vfio {}: {msg}", g.bdf),
+            &g.vfio(msg),
             None,
             &clean,
         );
@@ -221,15 +208,10 @@ fn capability_checks_fail() {
     // MSI's flags are read from the device again: the second read.
     let p = plan();
     p.inject_nth(Op::RegionRead, 1, Errno::EIO);
-    Case::new(&g).fails(
-        Some(p),
-        &clean,
-        &format!(
-            "vfio {}: failed to add PCI capability 0x5[0xc0]@0x40: failed reading MSI PCI_CAP_FLAGS: Input/output error",
-            g.bdf
-        ),
+    Case::new(&g).legacy(
+        p,
+        &g.vfio("failed to add PCI capability 0x5[0xc0]@0x40: failed reading MSI PCI_CAP_FLAGS: Input/output error"),
         None,
-        &clean,
     );
     // A PCIe capability of a root port (type 4) after MSI; it is checked
     // first (QEMU adds capabilities from the end of the list), and spans
@@ -237,15 +219,10 @@ fn capability_checks_fail() {
     let p = plan();
     p.override_read(CONFIG + 0x41, &[0x50]);
     p.override_read(CONFIG + 0x50, &[0x10, 0x00, 0x42, 0x00]);
-    Case::new(&g).fails(
-        Some(p),
-        &clean,
-        &format!(
-            "vfio {}: failed to add PCI capability 0x10[0xb0]@0x50: assignment of PCIe type 0x4 devices is not currently supported",
-            g.bdf
-        ),
+    Case::new(&g).legacy(
+        p,
+        &g.vfio("failed to add PCI capability 0x10[0xb0]@0x50: assignment of PCIe type 0x4 devices is not currently supported"),
         None,
-        &clean,
     );
     // An endpoint passes.
     let mut c = Case::new(&g);
@@ -270,10 +247,7 @@ fn display_probe() {
     Case::new(&g).fails(
         None,
         &g.spec(",display=on"),
-        &format!(
-            "vfio {}: vfio: device doesn't support any (known) display method",
-            g.bdf
-        ),
+        &g.vfio("vfio: device doesn't support any (known) display method"),
         None,
         &clean,
     );
@@ -288,7 +262,7 @@ fn display_probe() {
     Case::new(&g).fails(
         Some(p),
         &g.spec(",display=on,xres=1024,yres=768"),
-        &format!("vfio {}: xres and yres properties need edid support", g.bdf),
+        &g.vfio("xres and yres properties need edid support"),
         None,
         &clean,
     );
@@ -322,12 +296,11 @@ fn display_probe() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn nohotplug_ramfb_checks() {
     let (g, _l) = detect();
-    let nh = |extra: &str| format!("vfio-pci-nohotplug,host={},id=f0{extra}", g.bdf);
     let clean = g.spec("");
     Case::new(&g).fails(
         None,
-        &nh(",ramfb=on,display=auto"),
-        &format!("vfio {}: ramfb=on requires display=on", g.bdf),
+        &g.nohotplug(",ramfb=on,display=auto"),
+        &g.vfio("ramfb=on requires display=on"),
         None,
         &clean,
     );
@@ -335,8 +308,8 @@ fn nohotplug_ramfb_checks() {
     p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
     Case::new(&g).fails(
         Some(p),
-        &nh(",display=on,ramfb=on,x-ramfb-migrate=on,enable-migration=off"),
-        &format!("vfio {}: x-ramfb-migrate requires enable-migration", g.bdf),
+        &g.nohotplug(",display=on,ramfb=on,x-ramfb-migrate=on,enable-migration=off"),
+        &g.vfio("x-ramfb-migrate requires enable-migration"),
         None,
         &clean,
     );
@@ -344,7 +317,7 @@ fn nohotplug_ramfb_checks() {
     let mut c = Case::new(&g);
     realized_pci(
         &mut c,
-        &nh(",x-ramfb-migrate=on,enable-migration=off"),
+        &g.nohotplug(",x-ramfb-migrate=on,enable-migration=off"),
         |_| (),
     );
     let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
@@ -354,7 +327,7 @@ fn nohotplug_ramfb_checks() {
     );
     let p = plan();
     p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    realized_pci(&mut c, &nh(",display=on,ramfb=on"), |s| {
+    realized_pci(&mut c, &g.nohotplug(",display=on,ramfb=on"), |s| {
         assert!(s.display.is_some())
     });
     drop(p);
@@ -369,21 +342,20 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
     let (g, _l) = detect();
     const FORCED: &str = "x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off.";
     let b = &g.bdf;
-    let nh = |extra: &str| format!("vfio-pci-nohotplug,host={b},id=f0{extra}");
     let clean = g.spec("");
     // No display: ramfb's error comes before the resolution's ...
     Case::new(&g).fails(
         None,
-        &nh(",ramfb=on,xres=800"),
-        &format!("vfio {b}: ramfb=on requires display=on"),
+        &g.nohotplug(",ramfb=on,xres=800"),
+        &g.vfio("ramfb=on requires display=on"),
         None,
         &clean,
     );
     // ... and before migration realize's (edu cannot migrate).
     Case::new(&g).fails(
         None,
-        &nh(",ramfb=on,enable-migration=on"),
-        &format!("vfio {b}: ramfb=on requires display=on"),
+        &g.nohotplug(",ramfb=on,enable-migration=on"),
+        &g.vfio("ramfb=on requires display=on"),
         None,
         &clean,
     );
@@ -393,8 +365,8 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
     p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
     Case::new(&g).fails(
         Some(p),
-        &nh(",display=on,ramfb=on,xres=800,x-ramfb-migrate=on,enable-migration=off"),
-        &format!("vfio {b}: xres and yres properties need edid support"),
+        &g.nohotplug(",display=on,ramfb=on,xres=800,x-ramfb-migrate=on,enable-migration=off"),
+        &g.vfio("xres and yres properties need edid support"),
         None,
         &clean,
     );
@@ -402,7 +374,7 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
     let mut c = Case::new(&g);
     c.fails(
         None,
-        &nh(",x-ramfb-migrate=on,enable-migration=on"),
+        &g.nohotplug(",x-ramfb-migrate=on,enable-migration=on"),
         &format!("vfio {b}: {b}: VFIO migration is not supported in kernel"),
         None,
         &clean,
@@ -427,7 +399,10 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
         v
     };
     assert_eq!(
-        prop_after_realize(&mut c, &nh(",x-ramfb-migrate=on,enable-migration=on")),
+        prop_after_realize(
+            &mut c,
+            &g.nohotplug(",x-ramfb-migrate=on,enable-migration=on")
+        ),
         "off"
     );
     let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
@@ -440,9 +415,9 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
     );
     drop(p);
     // The property reads what realize resolved it to, as QEMU's does.
-    assert_eq!(prop_after_realize(&mut c, &nh("")), "auto");
+    assert_eq!(prop_after_realize(&mut c, &g.nohotplug("")), "auto");
     assert_eq!(
-        prop_after_realize(&mut c, &nh(",enable-migration=off")),
+        prop_after_realize(&mut c, &g.nohotplug(",enable-migration=off")),
         "off"
     );
     assert!(c.tree.take_warnings().is_empty());
@@ -584,10 +559,7 @@ fn group_is_shared_and_a_device_attaches_once() {
         .device_add(&b)
         .map(drop)
         .expect_err("the same device twice");
-    assert_eq!(
-        text(&e),
-        format!("vfio {}: device is already attached", g.bdf)
-    );
+    assert_eq!(text(&e), g.vfio("device is already attached"));
     assert!(tree.device("b").is_none());
     assert_eq!(
         common::open_fds(),
@@ -614,10 +586,7 @@ fn group_is_shared_and_a_device_attaches_once() {
         .device_add(&b)
         .map(drop)
         .expect_err("the same device from another tree");
-    assert_eq!(
-        text(&e),
-        format!("vfio {}: device is already attached", g.bdf)
-    );
+    assert_eq!(text(&e), g.vfio("device is already attached"));
     tree.del_device("a").expect("del_device a");
     other
         .device_add(&b)
@@ -646,19 +615,13 @@ fn iommufd_domain_fails() {
         p.inject(Op::GetHwInfo, Errno::EOPNOTSUPP);
         c().iommufd(
             p,
-            &format!(
-                "vfio {}: Failed to get hardware info: Operation not supported",
-                g.bdf
-            ),
+            &g.vfio("Failed to get hardware info: Operation not supported"),
         );
         let p = plan();
         p.inject(Op::HwptAlloc, Errno::ENOMEM);
         c().iommufd(
             p,
-            &format!(
-                "vfio {}: Failed to allocate hwpt: Cannot allocate memory",
-                g.bdf
-            ),
+            &g.vfio("Failed to allocate hwpt: Cannot allocate memory"),
         );
     }
     // IOVA ranges that cannot be read are a warning, with QEMU's fallback hint.

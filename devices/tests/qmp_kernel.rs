@@ -71,6 +71,15 @@ impl Session {
         ret.unwrap_or_else(|| panic!("{req}: no reply"))
     }
 
+    /// Runs one command whose only reply is an error; returns its `desc`.
+    fn error_desc(&mut self, req: &str) -> Value {
+        let mut out = Vec::new();
+        self.mon
+            .feed(&mut self.tree, format!("{req}\n").as_bytes(), &mut out);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        v["error"]["desc"].clone()
+    }
+
     fn getfd(&mut self, name: &str, path: &std::path::Path) {
         let f = std::fs::File::options()
             .read(true)
@@ -141,36 +150,22 @@ fn hotplug_errors_leave_nothing_behind() {
     let g = GuestDevice::detect();
     let mut s = Session::new();
     let before = open_fds();
-    let mut out = Vec::new();
     // A name getfd never registered, on the device: QEMU's text.
-    s.mon.feed(
-        &mut s.tree,
-        format!(
-            "{{'execute':'device_add','arguments':{{'driver':'vfio-pci','id':'vfio0','host':'{}','fd':'nope'}}}}\n",
-            g.bdf
-        )
-        .as_bytes(),
-        &mut out,
-    );
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let desc = s.error_desc(&format!(
+        "{{'execute':'device_add','arguments':{{'driver':'vfio-pci','id':'vfio0','host':'{}','fd':'nope'}}}}",
+        g.bdf
+    ));
     assert_eq!(
-        v["error"]["desc"],
+        desc,
         "Could not parse object fd nope:File descriptor named 'nope' has not been found"
     );
     // The non-hotpluggable variant is refused on hotplug.
-    out.clear();
-    s.mon.feed(
-        &mut s.tree,
-        format!(
-            "{{'execute':'device_add','arguments':{{'driver':'vfio-pci-nohotplug','host':'{}'}}}}\n",
-            g.bdf
-        )
-        .as_bytes(),
-        &mut out,
-    );
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let desc = s.error_desc(&format!(
+        "{{'execute':'device_add','arguments':{{'driver':'vfio-pci-nohotplug','host':'{}'}}}}",
+        g.bdf
+    ));
     assert_eq!(
-        v["error"]["desc"],
+        desc,
         "Device 'vfio-pci-nohotplug' does not support hotplugging"
     );
     assert!(s.tree.is_empty());

@@ -16,6 +16,14 @@ use crate::sys::strerror;
 
 /// `VFIO_REGION_TYPE_CCW` and its subtypes.
 const REGION_TYPE_CCW: u32 = 2;
+
+/// vfio-ccw and vfio-ap devices alike: mediated, pinning no guest pages,
+/// never given a VF token.
+const S390_MDEV: backend::AttachTraits = backend::AttachTraits {
+    mdev: true,
+    discard_allowed: true,
+    vf_token: None,
+};
 const SUBTYPE_ASYNC_CMD: u32 = 1;
 const SUBTYPE_SCHIB: u32 = 2;
 const SUBTYPE_CRW: u32 = 3;
@@ -71,18 +79,8 @@ pub fn realize_ccw(
         Some(fd) => fd_name(fd, cx),
         None => Host::device_name(&sysfsdev),
     };
-    let (backend, device, choice) = backend::attach(
-        vfio,
-        cx,
-        host,
-        Some(&sysfsdev),
-        &name,
-        backend::AttachTraits {
-            mdev: true,
-            discard_allowed: true,
-            vf_token: None,
-        },
-    )?;
+    let (backend, device, choice) =
+        backend::attach(vfio, cx, host, Some(&sysfsdev), &name, S390_MDEV)?;
     let mut a = Attached::new(name, Some(sysfsdev), device, backend, choice)?;
     a.subchannel = Some(subchannel);
     a.chpids = Some(chpids);
@@ -331,18 +329,8 @@ pub fn realize_ap(vfio: &VfioCommon, cx: &LifecycleCx<'_>) -> Result<Attached> {
         (None, Some(p)) => super::sysfs_device_name(host, p)?,
     };
     let attached = (|| {
-        let (backend, device, choice) = backend::attach(
-            vfio,
-            cx,
-            host,
-            sysfsdev.as_deref(),
-            &name,
-            backend::AttachTraits {
-                mdev: true,
-                discard_allowed: true,
-                vf_token: None,
-            },
-        )?;
+        let (backend, device, choice) =
+            backend::attach(vfio, cx, host, sysfsdev.as_deref(), &name, S390_MDEV)?;
         Attached::new(name.clone(), sysfsdev.clone(), device, backend, choice)
     })();
     let attached = attached.map(|mut a| {

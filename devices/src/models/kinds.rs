@@ -4,6 +4,24 @@
 use qomgen::{DefaultValue, Error, PropertyKind, Result, ValueCx};
 use serde_json::Value;
 
+/// The output half of [`PropertyKind`] for a newtype over `u8`: JSON,
+/// printed and default forms are the number's.
+macro_rules! u8_output {
+    () => {
+        fn to_json(&self) -> Value {
+            self.0.into()
+        }
+
+        fn print(&self) -> String {
+            self.0.to_string()
+        }
+
+        fn default_value(&self) -> DefaultValue {
+            DefaultValue::UInt(self.0.into())
+        }
+    };
+}
+
 /// The secondary bus number of a PCI device (read-only, type `busnr`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BusNr(pub u8);
@@ -19,17 +37,7 @@ impl PropertyKind for BusNr {
         u8::from_json(v, cx).map(BusNr)
     }
 
-    fn to_json(&self) -> Value {
-        self.0.into()
-    }
-
-    fn print(&self) -> String {
-        self.0.to_string()
-    }
-
-    fn default_value(&self) -> DefaultValue {
-        DefaultValue::UInt(self.0.into())
-    }
+    u8_output!();
 }
 
 /// NVIDIA GPUDirect P2P clique id, 0 to 15 (type `uint8`).
@@ -60,17 +68,7 @@ impl PropertyKind for GpuDirectClique {
         Self::check(u8::from_json(v, cx)?, cx)
     }
 
-    fn to_json(&self) -> Value {
-        self.0.into()
-    }
-
-    fn print(&self) -> String {
-        self.0.to_string()
-    }
-
-    fn default_value(&self) -> DefaultValue {
-        DefaultValue::UInt(self.0.into())
-    }
+    u8_output!();
 }
 
 #[cfg(test)]

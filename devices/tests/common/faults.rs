@@ -50,6 +50,16 @@ impl Guest {
         format!("vfio-pci,host={},id=f0{extra}", self.bdf)
     }
 
+    /// The guest's device as `vfio-pci-nohotplug` (id `f0`), with `extra`.
+    pub fn nohotplug(&self, extra: &str) -> String {
+        format!("vfio-pci-nohotplug,host={},id=f0{extra}", self.bdf)
+    }
+
+    /// `vfio BDF: msg`, how QEMU prefixes the device's errors.
+    pub fn vfio(&self, msg: &str) -> String {
+        format!("vfio {}: {msg}", self.bdf)
+    }
+
     /// `failed to setup container for group N: `.
     pub fn container(&self, msg: &str) -> String {
         format!(

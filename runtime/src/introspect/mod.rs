@@ -512,26 +512,24 @@ mod tests {
             let items: Vec<(u32, usize)> = (0..len)
                 .map(|i| ((i as u32).wrapping_mul(2_654_435_761) % 97, i))
                 .collect();
-            let mut sorted = Vec::new();
-            for_each_sorted(
-                items.iter().copied(),
-                |a, b| a.0.cmp(&b.0),
-                |x| {
-                    sorted.push(x);
-                    Ok::<(), ()>(())
-                },
-            )
-            .unwrap();
-            let mut selected = Vec::new();
-            for_each_selected(
-                items.iter().copied(),
-                |a, b| a.0.cmp(&b.0),
-                |x| {
-                    selected.push(x);
-                    Ok::<(), ()>(())
-                },
-            )
-            .unwrap();
+            // What `walk` visits of `items`, ordered by the key.
+            macro_rules! visited {
+                ($walk:ident) => {{
+                    let mut seen = Vec::new();
+                    $walk(
+                        items.iter().copied(),
+                        |a, b| a.0.cmp(&b.0),
+                        |x| {
+                            seen.push(x);
+                            Ok::<(), ()>(())
+                        },
+                    )
+                    .unwrap();
+                    seen
+                }};
+            }
+            let sorted = visited!(for_each_sorted);
+            let selected = visited!(for_each_selected);
             let mut expected = items.clone();
             expected.sort();
             assert_eq!(sorted, expected, "{len}");

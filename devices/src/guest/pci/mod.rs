@@ -169,6 +169,18 @@ enum Mode {
     Msix,
 }
 
+/// Where a trapped BAR access lands (see `PciFunction::bar_part`).
+enum BarPart {
+    /// The emulated MSI-X table, at this offset into it.
+    MsixTable(usize),
+    /// The emulated PBA, at this offset into it.
+    MsixPba(usize),
+    /// Past the device's region: space a relocation added to the BAR.
+    Added,
+    /// The device's region of this index.
+    Region(u32),
+}
+
 /// The guest-facing PCI function of an assigned device.
 #[derive(Debug)]
 pub struct PciFunction {
@@ -517,38 +529,23 @@ impl PciFunction {
         if bar == ROM_BAR {
             return self.rom_read(offset, data);
         }
-        if let Some(m) = &self.msix {
-            if bar == m.table_bar
-                && offset >= m.table_offset
-                && offset + len <= m.table_offset + m.table_len()
-            {
-                let at = (offset - m.table_offset) as usize;
-                data.copy_from_slice(&m.table[at..at + data.len()]);
-                return;
+        match self.bar_part(bar, offset, len) {
+            BarPart::MsixTable(at) => {
+                if let Some(m) = &self.msix {
+                    data.copy_from_slice(&m.table[at..at + data.len()]);
+                }
             }
-            if bar == m.pba_bar
-                && offset >= m.pba_offset
-                && offset + len <= m.pba_offset + m.pba_len()
-            {
+            BarPart::MsixPba(at) => {
                 let pba = self.pba();
-                let at = (offset - m.pba_offset) as usize;
                 data.copy_from_slice(&pba[at..at + data.len()]);
-                return;
             }
-        }
-        let index = u32::from(bar);
-        let region_size = self
-            .region_sizes
-            .get(usize::from(bar))
-            .copied()
-            .unwrap_or(0);
-        if offset + len > region_size {
-            data.fill(0);
-            return;
-        }
-        if let Err(e) = self.host.read(index, offset, data) {
-            self.region_error("read", index, offset, len, &e);
-            data.fill(0xff);
+            BarPart::Added => data.fill(0),
+            BarPart::Region(index) => {
+                if let Err(e) = self.host.read(index, offset, data) {
+                    self.region_error("read", index, offset, len, &e);
+                    data.fill(0xff);
+                }
+            }
         }
     }
 
@@ -563,38 +560,54 @@ impl PciFunction {
         if bar == ROM_BAR || data.is_empty() || offset.checked_add(len).is_none_or(|e| e > size) {
             return events;
         }
-        if let Some(m) = &mut self.msix {
+        match self.bar_part(bar, offset, len) {
+            BarPart::MsixTable(at) => {
+                if let Some(m) = &mut self.msix {
+                    m.write_table(at, data);
+                }
+                if self.mode == Mode::Msix {
+                    self.refresh_vectors(&mut events);
+                }
+            }
+            // The PBA is read-only; a relocation's added space ignores writes.
+            BarPart::MsixPba(_) | BarPart::Added => {}
+            BarPart::Region(index) => {
+                if let Err(e) = self.host.write(index, offset, data) {
+                    self.region_error("write", index, offset, len, &e);
+                }
+            }
+        }
+        events
+    }
+
+    /// Which part of BAR `bar` an in-bounds access of `len` bytes at
+    /// `offset` lands in, the one decision [`PciFunction::bar_read`] and
+    /// [`PciFunction::bar_write`] share.
+    fn bar_part(&self, bar: u8, offset: u64, len: u64) -> BarPart {
+        if let Some(m) = &self.msix {
             if bar == m.table_bar
                 && offset >= m.table_offset
                 && offset + len <= m.table_offset + m.table_len()
             {
-                m.write_table((offset - m.table_offset) as usize, data);
-                if self.mode == Mode::Msix {
-                    self.refresh_vectors(&mut events);
-                }
-                return events;
+                return BarPart::MsixTable((offset - m.table_offset) as usize);
             }
             if bar == m.pba_bar
                 && offset >= m.pba_offset
                 && offset + len <= m.pba_offset + m.pba_len()
             {
-                // The PBA is read-only.
-                return events;
+                return BarPart::MsixPba((offset - m.pba_offset) as usize);
             }
         }
-        let index = u32::from(bar);
         let region_size = self
             .region_sizes
             .get(usize::from(bar))
             .copied()
             .unwrap_or(0);
         if offset + len > region_size {
-            return events;
+            BarPart::Added
+        } else {
+            BarPart::Region(u32::from(bar))
         }
-        if let Err(e) = self.host.write(index, offset, data) {
-            self.region_error("write", index, offset, len, &e);
-        }
-        events
     }
 
     /// Records a failed trapped access as QEMU reports it. Out of line:

@@ -173,6 +173,16 @@ fn build(fake: Fake, options: FunctionOptions) -> PciFunction {
     PciFunction::new(Box::new(fake), &l, options).unwrap()
 }
 
+/// The `(offset, len)` of each mappable area of BAR `bar`.
+fn mmap_areas(f: &PciFunction, bar: u8) -> Vec<(u64, u64)> {
+    f.bar(bar)
+        .unwrap()
+        .areas
+        .iter()
+        .map(|a| (a.offset, a.len))
+        .collect()
+}
+
 fn r32(f: &mut PciFunction, at: u16) -> u32 {
     let mut b = [0u8; 4];
     f.config_read(at, &mut b);
@@ -232,13 +242,7 @@ fn bar_sizing_programming_and_decode() {
         }]
     );
     // The whole BAR is mappable: one area of 1 MiB.
-    let areas: Vec<_> = f
-        .bar(0)
-        .unwrap()
-        .areas
-        .iter()
-        .map(|a| (a.offset, a.len))
-        .collect();
+    let areas = mmap_areas(&f, 0);
     assert_eq!(areas, [(0, 1 << 20)]);
 }
 
@@ -508,13 +512,7 @@ fn msix_table_pba_and_per_vector_mask() {
     assert_eq!(r32(&mut f, 0x54), 0x2004);
     assert_eq!(r32(&mut f, 0x58), 0x3004);
     // The table and PBA pages are trapped; the rest of BAR 4 is mapped.
-    let areas: Vec<_> = f
-        .bar(4)
-        .unwrap()
-        .areas
-        .iter()
-        .map(|a| (a.offset, a.len))
-        .collect();
+    let areas = mmap_areas(&f, 4);
     assert_eq!(areas, [(0, 0x2000)]);
     // Every vector starts masked.
     let mut b = [0u8; 4];
@@ -568,29 +566,19 @@ fn msix_table_pba_and_per_vector_mask() {
 
 #[test]
 fn msix_relocation_adds_space_the_guest_sees() {
-    let (mut fake, _) = msix_fake();
+    let (mut fake, info) = msix_fake();
     fake.regions[4] = region(4, 0x2000, true);
     let mut l = layout(&fake);
-    // x-msix-relocation=bar4 doubled BAR 4: table and PBA in the new half.
+    // x-msix-relocation=bar4 doubled BAR 4: table and PBA in the new half
+    // (msix_fake's 0x2000 and 0x3000).
     l.bars[4].size = 0x4000;
     l.msix = Some(MsixInfo {
-        entries: 8,
-        table_bar: 4,
-        table_offset: 0x2000,
-        pba_bar: 4,
-        pba_offset: 0x3000,
-        noresize: false,
         relocated: true,
+        ..info
     });
     let mut f = PciFunction::new(Box::new(fake), &l, FunctionOptions::default()).unwrap();
     assert_eq!(f.bar(4).unwrap().size, 0x4000);
-    let areas: Vec<_> = f
-        .bar(4)
-        .unwrap()
-        .areas
-        .iter()
-        .map(|a| (a.offset, a.len))
-        .collect();
+    let areas = mmap_areas(&f, 4);
     assert_eq!(areas, [(0, 0x2000)], "the host region is mapped whole");
     w32(&mut f, 0x20, u32::MAX);
     assert_eq!(
@@ -743,13 +731,7 @@ fn sparse_areas_and_x_no_mmap() {
         },
     ])];
     let f = build(fake, FunctionOptions::default());
-    let areas: Vec<_> = f
-        .bar(0)
-        .unwrap()
-        .areas
-        .iter()
-        .map(|a| (a.offset, a.len))
-        .collect();
+    let areas = mmap_areas(&f, 0);
     assert_eq!(areas, [(0x1000, 0x1000), (0x80000, 0x80000)]);
     let f = build(
         Fake::new(),
