@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Arg, ArgsCheck, Command, CommandCx, ErrorClass, QmpError};
+use super::{Arg, ArgsCheck, Command, CommandCx, ErrorClass, QmpError, Rendered};
 use crate::introspect::{self, ObjectPropertyInfo};
 use crate::kind::Input;
 use crate::spec::{Spec, SpecKind};
@@ -188,19 +188,25 @@ fn qmp_properties(list: Vec<ObjectPropertyInfo>) -> Reply {
 thread_local! {
     /// `device-list-properties` replies by type name: a function of the
     /// static tables alone, and costly to render (computed defaults build
-    /// an instance), so each type's is rendered once.
-    static DEVICE_PROPERTIES: std::cell::RefCell<std::collections::HashMap<String, Value>> =
+    /// an instance), so each type's is rendered once, value and text.
+    static DEVICE_PROPERTIES: std::cell::RefCell<std::collections::HashMap<String, Rendered>> =
         std::cell::RefCell::default();
 }
 
-fn device_list_properties(_: &mut CommandCx<'_>, args: &Map<String, Value>) -> Reply {
+fn device_list_properties(cx: &mut CommandCx<'_>, args: &Map<String, Value>) -> Reply {
     let typename = str_arg(args, "typename");
-    if let Some(v) = DEVICE_PROPERTIES.with(|c| c.borrow().get(typename).cloned()) {
-        return Ok(v);
-    }
-    let v = qmp_properties(introspect::device_list_properties(typename)?)?;
-    DEVICE_PROPERTIES.with(|c| c.borrow_mut().insert(typename.to_owned(), v.clone()));
-    Ok(v)
+    let cached = DEVICE_PROPERTIES.with(|c| c.borrow().get(typename).cloned());
+    let r = match cached {
+        Some(r) => r,
+        None => {
+            let r = Rendered::new(qmp_properties(introspect::device_list_properties(
+                typename,
+            )?)?);
+            DEVICE_PROPERTIES.with(|c| c.borrow_mut().insert(typename.to_owned(), r.clone()));
+            r
+        }
+    };
+    cx.reply_rendered(r)
 }
 
 fn qom_list_properties(_: &mut CommandCx<'_>, args: &Map<String, Value>) -> Reply {

@@ -30,6 +30,8 @@
 //! assert_eq!(got[2].as_ref().unwrap()["a"], 1);
 //! ```
 
+use std::ops::Range;
+
 use serde_json::{Map, Number, Value};
 
 /// QEMU's `MAX_TOKEN_SIZE` (lexer and streamer): 64 MiB of token text per message.
@@ -195,10 +197,14 @@ pub type Message = Result<Value, String>;
 #[derive(Debug)]
 pub struct JsonStreamer {
     state: St,
-    /// The token being lexed.
-    token: Vec<u8>,
-    /// The tokens of the message so far.
-    tokens: Vec<(Tok, Vec<u8>)>,
+    /// The text of the message's tokens so far, one after the other, then
+    /// that of the token being lexed (from `start`): one buffer reused from
+    /// message to message rather than one allocation per token.
+    text: Vec<u8>,
+    /// Where the token being lexed starts in `text`.
+    start: usize,
+    /// The tokens of the message so far, their text as ranges of `text`.
+    tokens: Vec<(Tok, Range<usize>)>,
     brace_count: i64,
     bracket_count: i64,
     token_size: usize,
@@ -215,7 +221,8 @@ impl JsonStreamer {
     pub fn new() -> Self {
         JsonStreamer {
             state: St::Start,
-            token: Vec::new(),
+            text: Vec::new(),
+            start: 0,
             tokens: Vec::new(),
             brace_count: 0,
             bracket_count: 0,
@@ -231,7 +238,7 @@ impl JsonStreamer {
 
     /// Whether a message has begun and is not yet complete.
     pub fn is_idle(&self) -> bool {
-        self.tokens.is_empty() && self.token.is_empty() && self.state == St::Start
+        self.tokens.is_empty() && self.text.is_empty() && self.state == St::Start
     }
 
     /// Feeds bytes; `emit` receives each complete message or error, in order.
@@ -246,33 +253,29 @@ impl JsonStreamer {
         loop {
             let (step, consumed) = next(self.state, ch);
             if consumed {
-                self.token.push(ch);
+                self.text.push(ch);
             }
             match step {
                 Step::To(s) => self.state = s,
                 Step::Token(t) => {
-                    let text = std::mem::take(&mut self.token);
-                    self.process_token(t, text, emit);
+                    self.process_token(t, emit);
                     self.state = St::Start;
                 }
                 Step::Skip | Step::Resync => {
-                    self.token.clear();
+                    self.text.truncate(self.start);
                     self.state = St::Start;
                 }
                 Step::Error => {
-                    let text = std::mem::take(&mut self.token);
-                    self.emit_error(
-                        format!(
-                            "JSON parse error, stray '{}'",
-                            String::from_utf8_lossy(&text)
-                        ),
-                        emit,
+                    let msg = format!(
+                        "JSON parse error, stray '{}'",
+                        String::from_utf8_lossy(&self.text[self.start..])
                     );
+                    self.emit_error(msg, emit);
                     self.state = St::Recovery;
                 }
             }
             if self.state == St::Recovery {
-                self.token.clear();
+                self.text.truncate(self.start);
             }
             if consumed {
                 break;
@@ -280,8 +283,7 @@ impl JsonStreamer {
         }
         // A single token may not grow without bound either: QEMU hands it
         // to the streamer unfinished, whose size check then refuses it.
-        if self.token.len() > MAX_TOKEN_SIZE {
-            self.token = Vec::new();
+        if self.text.len() - self.start > MAX_TOKEN_SIZE {
             self.emit_error("JSON token size limit exceeded".into(), emit);
             self.state = St::Start;
         }
@@ -292,15 +294,28 @@ impl JsonStreamer {
         emit(Err(msg));
     }
 
+    /// Forgets the message so far, the token being lexed included; the
+    /// buffers keep their memory unless a large message grew them.
     fn clear_message(&mut self) {
+        const KEEP: usize = 64 << 10;
         self.brace_count = 0;
         self.bracket_count = 0;
-        self.tokens = Vec::new();
         self.token_size = 0;
+        self.start = 0;
+        self.text.clear();
+        self.tokens.clear();
+        if self.text.capacity() > KEEP {
+            self.text = Vec::new();
+        }
+        if self.tokens.capacity() > KEEP / 16 {
+            self.tokens = Vec::new();
+        }
     }
 
-    /// `json_message_process_token`.
-    fn process_token(&mut self, t: Tok, text: Vec<u8>, emit: &mut impl FnMut(Message)) {
+    /// `json_message_process_token`: the token of type `t` whose text is
+    /// `text[start..]`.
+    fn process_token(&mut self, t: Tok, emit: &mut impl FnMut(Message)) {
+        let len = self.text.len() - self.start;
         match t {
             Tok::LCurly => self.brace_count += 1,
             Tok::RCurly => self.brace_count -= 1,
@@ -308,7 +323,7 @@ impl JsonStreamer {
             Tok::RSquare => self.bracket_count -= 1,
             _ => {}
         }
-        if self.token_size + text.len() + 1 > MAX_TOKEN_SIZE {
+        if self.token_size + len + 1 > MAX_TOKEN_SIZE {
             return self.emit_error("JSON token size limit exceeded".into(), emit);
         }
         if self.tokens.len() + 1 > MAX_TOKEN_COUNT {
@@ -317,24 +332,26 @@ impl JsonStreamer {
         if self.bracket_count + self.brace_count > MAX_NESTING {
             return self.emit_error("JSON nesting depth limit exceeded".into(), emit);
         }
-        self.token_size += text.len();
-        self.tokens.push((t, text));
+        self.token_size += len;
+        self.tokens.push((t, self.start..self.text.len()));
+        self.start = self.text.len();
         if (self.brace_count > 0 || self.bracket_count > 0)
             && self.brace_count >= 0
             && self.bracket_count >= 0
         {
             return;
         }
-        let tokens = std::mem::take(&mut self.tokens);
+        let msg = parse_tokens(&self.tokens, &self.text);
         self.clear_message();
-        emit(parse_tokens(&tokens));
+        emit(msg);
     }
 }
 
 /// `json_parser_parse`: one value from a message's tokens.
-fn parse_tokens(tokens: &[(Tok, Vec<u8>)]) -> Message {
+fn parse_tokens(tokens: &[(Tok, Range<usize>)], text: &[u8]) -> Message {
     let mut p = Parser {
         tokens,
+        text,
         pos: 0,
         err: None,
     };
@@ -347,7 +364,8 @@ fn parse_tokens(tokens: &[(Tok, Vec<u8>)]) -> Message {
 }
 
 struct Parser<'t> {
-    tokens: &'t [(Tok, Vec<u8>)],
+    tokens: &'t [(Tok, Range<usize>)],
+    text: &'t [u8],
     pos: usize,
     err: Option<String>,
 }
@@ -364,7 +382,7 @@ fn truncate_message(mut s: String) -> String {
     s
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
     /// `parse_error`: the first error stays.
     fn error(&mut self, msg: impl Into<String>) {
         if self.err.is_none() {
@@ -379,12 +397,11 @@ impl Parser<'_> {
         self.tokens.get(self.pos).map(|t| t.0)
     }
 
-    fn pop(&mut self) -> Option<&(Tok, Vec<u8>)> {
-        let t = self.tokens.get(self.pos);
-        if t.is_some() {
-            self.pos += 1;
-        }
-        t
+    /// The next token and its text.
+    fn pop(&mut self) -> Option<(Tok, &'t [u8])> {
+        let (t, r) = self.tokens.get(self.pos)?;
+        self.pos += 1;
+        Some((*t, &self.text[r.clone()]))
     }
 
     fn parse_value(&mut self) -> Option<Value> {
@@ -510,7 +527,7 @@ impl Parser<'_> {
     }
 
     fn parse_keyword(&mut self) -> Option<Value> {
-        let text = self.pop().map(|t| t.1.as_slice()).unwrap_or_default();
+        let text = self.pop().map(|t| t.1).unwrap_or_default();
         match text {
             b"true" => Some(Value::Bool(true)),
             b"false" => Some(Value::Bool(false)),
@@ -525,7 +542,6 @@ impl Parser<'_> {
 
     fn parse_literal(&mut self) -> Option<Value> {
         let (t, text) = self.pop()?;
-        let (t, text) = (*t, text.as_slice());
         match t {
             Tok::String => match parse_string(text) {
                 Ok(s) => Some(Value::String(s)),
@@ -612,7 +628,8 @@ fn mod_utf8_codepoint(s: &[u8]) -> (i64, usize) {
 fn parse_string(tok: &[u8]) -> Result<String, String> {
     let quote = tok.first().copied().unwrap_or(b'"');
     let body = tok.get(1..).unwrap_or_default();
-    let mut out = String::new();
+    // Unescaping never lengthens the text.
+    let mut out = String::with_capacity(body.len());
     let mut i = 0;
     while let Some(&c) = body.get(i) {
         if c == quote {

@@ -224,6 +224,15 @@ impl CommandCx<'_> {
         &self.state.commands
     }
 
+    /// Answers with `r`, already rendered: the handler returns what this
+    /// returns. For a return value that depends on nothing but static
+    /// tables, so that each request writes the cached text instead of
+    /// cloning and re-serialising the value.
+    pub fn reply_rendered(&mut self, r: Rendered) -> Result<Value, QmpError> {
+        self.state.rendered = Some(r);
+        Ok(Value::Null)
+    }
+
     /// Records a device that was hot-plugged through this monitor.
     pub fn mark_hotplugged(&mut self, dev: &crate::ObjRef) {
         self.state.hotplugged.retain(|w| w.strong_count() > 0);
@@ -237,6 +246,36 @@ impl CommandCx<'_> {
             .iter()
             .any(|w| w.upgrade().is_some_and(|d| Rc::ptr_eq(&d, dev)))
     }
+}
+
+/// A return value and its text as QEMU writes it ([`json::to_qemu_json`]),
+/// rendered once and shared: see [`CommandCx::reply_rendered`].
+#[derive(Debug, Clone)]
+pub struct Rendered(Rc<(Value, Box<str>)>);
+
+impl Rendered {
+    /// Renders `v`.
+    pub fn new(v: Value) -> Self {
+        let text = json::to_qemu_json(&v).into_boxed_str();
+        Rendered(Rc::new((v, text)))
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Value {
+        &self.0.0
+    }
+
+    /// Its text, as [`json::to_qemu_json`] gives it.
+    pub fn text(&self) -> &str {
+        &self.0.1
+    }
+}
+
+/// A reply before it is written.
+enum Response {
+    Value(Value),
+    /// `{"return": ..., "id": ...}` with a pre-rendered return value.
+    Rendered(Rendered, Option<Value>),
 }
 
 fn event(name: &str, data: Option<Value>) -> Value {
@@ -339,6 +378,8 @@ struct State {
     received: Vec<OwnedFd>,
     commands: Vec<Command>,
     hotplugged: Vec<Weak<RefCell<Box<dyn crate::Object>>>>,
+    /// What the running command answered with [`CommandCx::reply_rendered`].
+    rendered: Option<Rendered>,
 }
 
 /// A QMP monitor: one session's protocol state over an [`ObjectTree`].
@@ -367,6 +408,7 @@ impl Monitor {
                 received: Vec::new(),
                 commands: commands::BUILTIN.to_vec(),
                 hotplugged: Vec::new(),
+                rendered: None,
             },
             package: format!("qomgen {}", env!("CARGO_PKG_VERSION")),
         }
@@ -447,14 +489,18 @@ impl Monitor {
     pub fn feed(&mut self, tree: &mut ObjectTree, input: &[u8], out: &mut Vec<u8>) {
         let mut messages = Vec::new();
         self.streamer.feed(input, |m| messages.push(m));
+        let mut events = Vec::new();
         for m in messages {
             if self.state.quit {
                 break;
             }
-            let mut events = Vec::new();
-            let rsp = self.handle(tree, m, &mut events);
-            for v in events.iter().chain(std::iter::once(&rsp)) {
-                write_line(out, v);
+            let rsp = self.respond(tree, m, &mut events);
+            for v in events.drain(..) {
+                write_line(out, &v);
+            }
+            match rsp {
+                Response::Value(v) => write_line(out, &v),
+                Response::Rendered(r, id) => write_rendered(out, r.text(), id.as_ref()),
             }
         }
     }
@@ -467,15 +513,41 @@ impl Monitor {
         request: json::Message,
         events: &mut Vec<Value>,
     ) -> Value {
+        match self.respond(tree, request, events) {
+            Response::Value(v) => v,
+            Response::Rendered(r, id) => {
+                let mut m = Map::new();
+                m.insert("return".into(), r.value().clone());
+                if let Some(id) = id {
+                    m.insert("id".into(), id);
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    fn respond(
+        &mut self,
+        tree: &mut ObjectTree,
+        request: json::Message,
+        events: &mut Vec<Value>,
+    ) -> Response {
         let req = match request {
             Ok(r) => r,
-            Err(desc) => return QmpError::generic(desc).to_response(),
+            Err(desc) => return Response::Value(QmpError::generic(desc).to_response()),
         };
         let Value::Object(req) = req else {
-            return QmpError::generic("QMP input must be a JSON object").to_response();
+            return Response::Value(
+                QmpError::generic("QMP input must be a JSON object").to_response(),
+            );
         };
-        let mut rsp = match self.dispatch(tree, &req, events) {
+        let result = self.dispatch(tree, &req, events);
+        let rendered = self.state.rendered.take();
+        let mut rsp = match result {
             Ok(ret) => {
+                if let Some(r) = rendered {
+                    return Response::Rendered(r, req.get("id").cloned());
+                }
                 let mut m = Map::new();
                 m.insert("return".into(), ret);
                 m
@@ -493,7 +565,7 @@ impl Monitor {
         if let Some(id) = req.get("id") {
             rsp.insert("id".into(), id.clone());
         }
-        Value::Object(rsp)
+        Response::Value(Value::Object(rsp))
     }
 
     /// `qmp_dispatch`.
@@ -566,6 +638,33 @@ pub fn write_line(out: &mut Vec<u8>, v: &Value) {
     let mut s = json::to_qemu_json(v);
     s.push_str("\r\n");
     out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends `{"return": ret, "id": id}` as [`write_line`] writes that
+/// object, `ret` being the return value's text already rendered: members
+/// in `QDict` order, `id` (inserted last) first only if its bucket is not
+/// after `return`'s.
+fn write_rendered(out: &mut Vec<u8>, ret: &str, id: Option<&Value>) {
+    let id = id.map(json::to_qemu_json);
+    let id_first = qdict::qdict_bucket("id") <= qdict::qdict_bucket("return");
+    out.push(b'{');
+    match &id {
+        Some(id) if id_first => {
+            out.extend_from_slice(b"\"id\": ");
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(b", \"return\": ");
+            out.extend_from_slice(ret.as_bytes());
+        }
+        _ => {
+            out.extend_from_slice(b"\"return\": ");
+            out.extend_from_slice(ret.as_bytes());
+            if let Some(id) = &id {
+                out.extend_from_slice(b", \"id\": ");
+                out.extend_from_slice(id.as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(b"}\r\n");
 }
 
 /// Members of `m` in `QDict` iteration order (QEMU checks a request's

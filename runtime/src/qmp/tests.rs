@@ -407,3 +407,54 @@ mod properties {
         }
     }
 }
+
+/// A reply from text rendered once ([`super::CommandCx::reply_rendered`],
+/// as `device-list-properties` answers) is byte for byte the reply object
+/// written whole, whatever the `id`.
+#[test]
+fn rendered_replies_match_the_reply_written_whole() {
+    use super::{ArgsCheck, Command, CommandCx, QmpError, Rendered, write_line};
+    use serde_json::Map;
+    fn rendered(cx: &mut CommandCx<'_>, _: &Map<String, Value>) -> Result<Value, QmpError> {
+        cx.reply_rendered(Rendered::new(json!([
+            {"name": "x-\u{e9}", "type": "uint32", "default-value": 7, "description": "a \"b\"\n"},
+            {"name": "id", "return": {}, "error": null, "desc": [1.5, -2, true]},
+        ])))
+    }
+    let mut s = Session::new();
+    s.mon.add_command(Command {
+        name: "x-rendered",
+        args: &[],
+        check: ArgsCheck::Members,
+        returns: Some("any"),
+        features: &[],
+        handler: rendered,
+    });
+    s.qmp("{'execute': 'qmp_capabilities'}");
+    for id in [
+        "",
+        ", 'id': 7",
+        ", 'id': 'x'",
+        ", 'id': {'b': [1, 2.5], 'a': null}",
+    ] {
+        let req = format!("{{'execute': 'x-rendered'{id}}}");
+        let mut fed = Vec::new();
+        s.mon.feed(&mut s.tree, req.as_bytes(), &mut fed);
+        let mut parsed = None;
+        super::json::JsonStreamer::new().feed(req.as_bytes(), |m| parsed = Some(m));
+        let rsp = s.mon.handle(&mut s.tree, parsed.unwrap(), &mut Vec::new());
+        assert!(rsp.get("return").is_some(), "{rsp}");
+        let mut whole = Vec::new();
+        write_line(&mut whole, &rsp);
+        assert_eq!(
+            String::from_utf8(fed).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
+    }
+    // An argument error answers as any command's.
+    let r = s.qmp("{'execute': 'x-rendered', 'arguments': {'a': 1}}");
+    assert_eq!(
+        expect_error(&r, "GenericError"),
+        "Parameter 'a' is unexpected"
+    );
+}
