@@ -214,7 +214,8 @@ impl PciFunction {
     ///
     /// # Errors
     /// Enabling INTx on the host failing (QEMU's `Failed to setup INTx fd`),
-    /// or no eventfd to be had.
+    /// or no eventfd to be had; an MSI or MSI-X capability QEMU's
+    /// `vfio_add_std_cap` refuses (see `add_capabilities`).
     pub fn new(
         host: Box<dyn HostFunction>,
         layout: &Layout,
@@ -314,7 +315,7 @@ impl PciFunction {
             errors,
             region_sizes,
         };
-        f.add_capabilities(layout.msix.as_ref());
+        f.add_capabilities(layout.msix.as_ref())?;
         f.quiesce();
         let pin = f.cfg.byte(PCI_INTERRUPT_PIN);
         if (1..=4).contains(&pin) && f.host.irq_count(INTX) > 0 {
