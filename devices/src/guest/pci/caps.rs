@@ -17,6 +17,7 @@ const PCI_CAP_ID_MSIX: u8 = 0x11;
 const PCI_EXT_CAP_ID_ARI: u16 = 0x0e;
 const PCI_EXT_CAP_ID_SRIOV: u16 = 0x10;
 const PCI_EXP_FLAGS_TYPE: u16 = 0x00f0;
+const PCI_EXP_FLAGS_VERS: u16 = 0x000f;
 const PCI_EXP_TYPE_ENDPOINT: u16 = 0x0;
 const PCI_EXP_TYPE_LEG_END: u16 = 0x1;
 const PCI_EXP_TYPE_RC_END: u16 = 0x9;
@@ -126,7 +127,7 @@ impl PciFunction {
             // Realize refused these already (caps::check_std_caps).
             return false;
         }
-        match self.options.bus {
+        let keep = match self.options.bus {
             BusKind::Pci => true,
             BusKind::PciUnderPcie => false,
             BusKind::PcieRoot => match kind {
@@ -170,7 +171,14 @@ impl PciFunction {
                 }
                 true
             }
+        };
+        // "Intel 82599 SR-IOV VFs report an invalid PCIe capability version
+        // 0 (Niantic errate #35) causing Windows to error with a Code 10":
+        // QEMU reports version 1 for any capability it keeps.
+        if keep && flags & PCI_EXP_FLAGS_VERS == 0 {
+            self.cfg.add_emulated_word(pos + 2, 1, PCI_EXP_FLAGS_VERS);
         }
+        keep
     }
 
     /// `vfio_add_emulated_long` / `_word` (all bits, read-only) of the
@@ -190,7 +198,8 @@ impl PciFunction {
     }
 
     /// QEMU's `vfio_add_ext_cap`: SR-IOV (read-only VF BARs confuse
-    /// firmware) and ARI (needs next-function virtualization) are hidden.
+    /// firmware), ARI (needs next-function virtualization) and those the
+    /// kernel masked (ID 0) are hidden.
     fn add_ext_caps(&mut self) {
         if self.cfg.len() < PCIE_CONFIG_SPACE_SIZE || self.cfg.long(PCI_CONFIG_SPACE_SIZE) == 0 {
             return;
@@ -199,7 +208,8 @@ impl PciFunction {
         let kept: Vec<_> = caps
             .iter()
             .copied()
-            .filter(|c| !matches!(c.id, PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
+            // ID 0: a capability the kernel masked.
+            .filter(|c| !matches!(c.id, 0 | PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
             .collect();
         for c in &caps {
             // Next pointers are emulated, so a dropped capability is skipped.

@@ -1118,3 +1118,32 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn pcie_capability_version_0_reads_as_1() {
+    // Intel 82599 VFs (Niantic erratum #35): QEMU's vfio_setup_pcie_cap
+    // reports version 1, wherever the capability is shown.
+    for bus in [BusKind::Pci, BusKind::PcieRoot, BusKind::PciePort] {
+        let (fake, info) = msix_fake();
+        let mut f = try_build(fake, Some(info), bus, |c| {
+            c[0x62..0x64].copy_from_slice(&0x0000u16.to_le_bytes());
+        })
+        .unwrap();
+        assert_eq!(r16(&mut f, 0x62) & 0xf, 1, "{bus:?}");
+    }
+    // A version the device reports is left alone.
+    let mut f = on_bus(BusKind::PcieRoot);
+    assert_eq!(r16(&mut f, 0x62) & 0xf, 2);
+}
+
+#[test]
+fn kernel_masked_extended_capabilities_are_dropped() {
+    // The kernel hides some extended capabilities as ID 0; QEMU's
+    // vfio_add_ext_cap drops them like SR-IOV: AER -> (0) -> DSN.
+    let (fake, info) = msix_fake();
+    let mut f = try_build(fake, Some(info), BusKind::PciePort, |c| {
+        c[0x140..0x144].copy_from_slice(&(0x0000u32 | 1 << 16 | 0x180 << 20).to_le_bytes());
+    })
+    .unwrap();
+    assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16 | 0x180 << 20);
+}
