@@ -214,6 +214,18 @@ impl MsiCap {
         cfg.word(self.pos + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE != 0
     }
 
+    /// QEMU's `msi_write_config`: while MSI is enabled, a QSIZE above
+    /// QMASK ("not legal by spec") is clamped to QMASK in config space.
+    pub(crate) fn clamp_qsize(&self, cfg: &mut ConfigSpace) {
+        let flags = cfg.word(self.pos + PCI_MSI_FLAGS);
+        let num = (flags & PCI_MSI_FLAGS_QSIZE) >> 4;
+        let max = (flags & PCI_MSI_FLAGS_QMASK) >> 1;
+        if flags & PCI_MSI_FLAGS_ENABLE != 0 && num > max {
+            let flags = (flags & !PCI_MSI_FLAGS_QSIZE) | (max << 4);
+            cfg.set_word(self.pos + PCI_MSI_FLAGS, flags);
+        }
+    }
+
     /// QEMU's `msi_nr_vectors_allocated`: what the guest enabled.
     pub(crate) fn allocated(&self, cfg: &ConfigSpace) -> u32 {
         let qsize = (cfg.word(self.pos + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_QSIZE) >> 4;

@@ -460,6 +460,7 @@ impl PciFunction {
         if let Some(msi) = self.msi.filter(|m| overlaps(m.pos, m.size)) {
             let was = msi.enabled(&self.cfg);
             self.cfg.write(at, data);
+            msi.clamp_qsize(&mut self.cfg);
             match (was, msi.enabled(&self.cfg)) {
                 (false, true) => self.vectors_enable(Mode::Msi, &mut events),
                 (true, false) => self.vectors_disable(&mut events),

@@ -1147,3 +1147,19 @@ fn kernel_masked_extended_capabilities_are_dropped() {
     .unwrap();
     assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16 | 0x180 << 20);
 }
+
+#[test]
+fn msi_qsize_past_the_capable_count_is_clamped_on_enable() {
+    // QEMU's msi_write_config: with MSI enabled, a QSIZE above QMASK is
+    // clamped in config space, and the guest reads the clamped value.
+    let fake = Fake::new();
+    fake.config.borrow_mut()[0x42] = 0x84; // 64-bit, 4 vectors capable
+    let mut f = build(fake, FunctionOptions::default());
+    // Disabled: written as is.
+    w16(&mut f, 0x42, 0x84 | 0x50);
+    assert_eq!(r16(&mut f, 0x42), 0xd4);
+    // Enabled with 32 asked: 4.
+    w16(&mut f, 0x42, 0x84 | 0x50 | 1);
+    assert_eq!(r16(&mut f, 0x42), 0x84 | 0x20 | 1);
+    assert_eq!(f.vectors().len(), 4);
+}
