@@ -660,7 +660,34 @@ impl PciFunction {
                 .push(format!("vfio: Error reading device ROM: {}", e.strerror()));
             buf.fill(0xff);
         }
+        self.fix_rom_device_id(&mut buf);
         buf
+    }
+
+    /// QEMU's `vfio_pci_load_rom`: "if the vendor is correct but the
+    /// device ID doesn't match, store the correct device ID and recompute
+    /// the checksum" (the IDs the guest sees, `x-pci-*-id` included), so
+    /// the firmware runs the ROM for the function.
+    fn fix_rom_device_id(&self, rom: &mut [u8]) {
+        let word = |rom: &[u8], at: usize| {
+            rom.get(at..at + 2)
+                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+        };
+        if word(rom, 0) != 0xaa55 {
+            return;
+        }
+        let pcir = usize::from(word(rom, 0x18));
+        if pcir + 8 >= rom.len() || &rom[pcir..pcir + 4] != b"PCIR" {
+            return;
+        }
+        let (vendor, device) = (self.cfg.word(PCI_VENDOR_ID), self.cfg.word(PCI_DEVICE_ID));
+        if word(rom, pcir + 4) != vendor || word(rom, pcir + 6) == device {
+            return;
+        }
+        rom[pcir + 6..pcir + 8].copy_from_slice(&device.to_le_bytes());
+        rom[6] = 0;
+        let sum = rom.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+        rom[6] = sum.wrapping_neg();
     }
 }
 

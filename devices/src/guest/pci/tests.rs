@@ -1163,3 +1163,54 @@ fn msi_qsize_past_the_capable_count_is_clamped_on_enable() {
     assert_eq!(r16(&mut f, 0x42), 0x84 | 0x20 | 1);
     assert_eq!(f.vectors().len(), 4);
 }
+
+#[test]
+fn device_rom_takes_the_guest_visible_device_id() {
+    // QEMU's vfio_pci_load_rom: a ROM whose PCIR vendor is the function's
+    // but whose device ID is not gets the function's device ID
+    // (x-pci-device-id) and its checksum recomputed.
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x200, false);
+    {
+        let mut b = fake.bar_bytes.borrow_mut();
+        let rom = &mut b[6];
+        rom[..2].copy_from_slice(&[0x55, 0xaa]);
+        rom[2] = 1;
+        rom[0x18..0x1a].copy_from_slice(&0x40u16.to_le_bytes());
+        rom[0x40..0x44].copy_from_slice(b"PCIR");
+        rom[0x44..0x48].copy_from_slice(&[0x34, 0x12, 0xe8, 0x11]);
+        rom[0x100..0x200].fill(0xff);
+    }
+    let mut f = build(
+        fake,
+        FunctionOptions {
+            device_id: Some(0xbeef),
+            ..Default::default()
+        },
+    );
+    let mut rom = vec![0u8; 0x200];
+    f.bar_read(ROM_BAR, 0, &mut rom);
+    assert_eq!(&rom[0x44..0x48], &[0x34, 0x12, 0xef, 0xbe]);
+    let sum = rom.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+    assert_eq!(sum, 0, "checksum recomputed");
+    // Another vendor's ROM is left alone.
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x200, false);
+    {
+        let mut b = fake.bar_bytes.borrow_mut();
+        let rom = &mut b[6];
+        rom[..2].copy_from_slice(&[0x55, 0xaa]);
+        rom[0x18..0x1a].copy_from_slice(&0x40u16.to_le_bytes());
+        rom[0x40..0x48].copy_from_slice(b"PCIR\x86\x80\xe8\x11");
+    }
+    let mut f = build(
+        fake,
+        FunctionOptions {
+            device_id: Some(0xbeef),
+            ..Default::default()
+        },
+    );
+    let mut b = [0u8; 4];
+    f.bar_read(ROM_BAR, 0x44, &mut b);
+    assert_eq!(b, [0x86, 0x80, 0xe8, 0x11]);
+}
