@@ -1142,7 +1142,7 @@ fn kernel_masked_extended_capabilities_are_dropped() {
     // vfio_add_ext_cap drops them like SR-IOV: AER -> (0) -> DSN.
     let (fake, info) = msix_fake();
     let mut f = try_build(fake, Some(info), BusKind::PciePort, |c| {
-        c[0x140..0x144].copy_from_slice(&(0x0000u32 | 1 << 16 | 0x180 << 20).to_le_bytes());
+        c[0x140..0x144].copy_from_slice(&(1u32 << 16 | 0x180 << 20).to_le_bytes());
     })
     .unwrap();
     assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16 | 0x180 << 20);
