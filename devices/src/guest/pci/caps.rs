@@ -2,6 +2,8 @@
 //! `vfio_add_std_cap`, `vfio_setup_pcie_cap` and `vfio_add_ext_cap`
 //! (hw/vfio/pci.c, QEMU 10.2).
 
+use qomgen::{Error, Result};
+
 use crate::attach::MsixInfo;
 
 use super::config::{self, *};
@@ -15,6 +17,7 @@ const PCI_CAP_ID_MSIX: u8 = 0x11;
 const PCI_EXT_CAP_ID_ARI: u16 = 0x0e;
 const PCI_EXT_CAP_ID_SRIOV: u16 = 0x10;
 const PCI_EXP_FLAGS_TYPE: u16 = 0x00f0;
+const PCI_EXP_FLAGS_VERS: u16 = 0x000f;
 const PCI_EXP_TYPE_ENDPOINT: u16 = 0x0;
 const PCI_EXP_TYPE_LEG_END: u16 = 0x1;
 const PCI_EXP_TYPE_RC_END: u16 = 0x9;
@@ -24,15 +27,44 @@ const PCI_EXP_LNKSTA: usize = 18;
 const PCI_EXP_LNKCAP2: usize = 44;
 const PCI_EXP_LNKCTL2: usize = 48;
 const PCI_EXP_LNKSTA2: usize = 50;
+const PCI_MSIX_MAX_ENTRIES: u16 = 2048;
 
 impl PciFunction {
     /// QEMU's `vfio_add_capabilities`: the standard list rebuilt from the
     /// device's (MSI and MSI-X emulated, PCIe as the bus needs it), then
     /// the extended list without SR-IOV and ARI.
-    pub(super) fn add_capabilities(&mut self, msix: Option<&MsixInfo>) {
+    ///
+    /// # Errors
+    /// An MSI or MSI-X capability whose registers run into the next
+    /// capability or past the header, or MSI-X without vectors: QEMU's
+    /// `pci_add_capability` (overlap) and `msix_init` refuse them, and
+    /// `vfio_add_std_cap` fails realize with the message prefixed here.
+    pub(super) fn add_capabilities(&mut self, msix: Option<&MsixInfo>) -> Result<()> {
         let caps = config::std_caps(&self.cfg);
         if caps.is_empty() {
-            return;
+            return Ok(());
+        }
+        for cap in &caps {
+            let need = match cap.id {
+                PCI_CAP_ID_MSI => MsiCap::size_of(self.cfg.word(cap.pos + 2)),
+                PCI_CAP_ID_MSIX if msix.is_some() => MsixCap::SIZE,
+                _ => continue,
+            };
+            let fail = |why: String| {
+                Err(Error::new(format!(
+                    "failed to add PCI capability 0x{:x}[0x{:x}]@0x{:x}: {why}",
+                    cap.id, cap.size, cap.pos
+                )))
+            };
+            if need > cap.size {
+                return fail(format!("it needs 0x{need:x} bytes"));
+            }
+            // msix_init: 1 to 2048 vectors.
+            if cap.id == PCI_CAP_ID_MSIX
+                && msix.is_some_and(|m| !(1..=PCI_MSIX_MAX_ENTRIES).contains(&m.entries))
+            {
+                return fail("The number of MSI-X vectors is invalid".into());
+            }
         }
         // "Begin the rebuild, use QEMU emulated list bits".
         self.cfg.emulated[PCI_CAPABILITY_LIST] = 0xff;
@@ -80,6 +112,7 @@ impl PciFunction {
             self.cfg.bytes[pos + 1] = kept.get(i + 1).copied().unwrap_or(0) as u8;
         }
         self.add_ext_caps();
+        Ok(())
     }
 
     /// QEMU's `vfio_setup_pcie_cap`: whether the capability stays, and the
@@ -94,7 +127,7 @@ impl PciFunction {
             // Realize refused these already (caps::check_std_caps).
             return false;
         }
-        match self.options.bus {
+        let keep = match self.options.bus {
             BusKind::Pci => true,
             BusKind::PciUnderPcie => false,
             BusKind::PcieRoot => match kind {
@@ -105,13 +138,13 @@ impl PciFunction {
                         PCI_EXP_FLAGS_TYPE,
                     );
                     if size > PCI_EXP_LNKCTL {
-                        self.cfg.add_emulated_long(pos + PCI_EXP_LNKCAP, 0, !0);
-                        self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL, 0, !0);
-                        self.cfg.add_emulated_word(pos + PCI_EXP_LNKSTA, 0, !0);
+                        self.emulate_in_cap(pos, size, PCI_EXP_LNKCAP, 4, 0);
+                        self.emulate_in_cap(pos, size, PCI_EXP_LNKCTL, 2, 0);
+                        self.emulate_in_cap(pos, size, PCI_EXP_LNKSTA, 2, 0);
                         if size > PCI_EXP_LNKCAP2 {
-                            self.cfg.add_emulated_long(pos + PCI_EXP_LNKCAP2, 0, !0);
-                            self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL2, 0, !0);
-                            self.cfg.add_emulated_word(pos + PCI_EXP_LNKSTA2, 0, !0);
+                            self.emulate_in_cap(pos, size, PCI_EXP_LNKCAP2, 4, 0);
+                            self.emulate_in_cap(pos, size, PCI_EXP_LNKCTL2, 2, 0);
+                            self.emulate_in_cap(pos, size, PCI_EXP_LNKSTA2, 2, 0);
                         }
                     }
                     true
@@ -127,21 +160,46 @@ impl PciFunction {
                         PCI_EXP_FLAGS_TYPE,
                     );
                     // PCI_EXP_LNK_MLW_1 | PCI_EXP_LNK_LS_25.
-                    self.cfg
-                        .add_emulated_long(pos + PCI_EXP_LNKCAP, 0x10 | 0x1, !0);
-                    self.cfg.add_emulated_word(pos + PCI_EXP_LNKCTL, 0, !0);
+                    self.emulate_in_cap(pos, size, PCI_EXP_LNKCAP, 4, 0x10 | 0x1);
+                    self.emulate_in_cap(pos, size, PCI_EXP_LNKCTL, 2, 0);
                 }
                 // Link status emulated, so the guest sees the negotiated width and speed.
-                let sta = self.cfg.word(pos + PCI_EXP_LNKSTA);
-                self.cfg
-                    .add_emulated_word(pos + PCI_EXP_LNKSTA, sta, 0x03f0 | 0x000f);
+                if PCI_EXP_LNKSTA + 2 <= size {
+                    let sta = self.cfg.word(pos + PCI_EXP_LNKSTA);
+                    self.cfg
+                        .add_emulated_word(pos + PCI_EXP_LNKSTA, sta, 0x03f0 | 0x000f);
+                }
                 true
             }
+        };
+        // "Intel 82599 SR-IOV VFs report an invalid PCIe capability version
+        // 0 (Niantic errate #35) causing Windows to error with a Code 10":
+        // QEMU reports version 1 for any capability it keeps.
+        if keep && flags & PCI_EXP_FLAGS_VERS == 0 {
+            self.cfg.add_emulated_word(pos + 2, 1, PCI_EXP_FLAGS_VERS);
+        }
+        keep
+    }
+
+    /// `vfio_add_emulated_long` / `_word` (all bits, read-only) of the
+    /// `len`-byte register at `off` in the PCIe capability at `pos`, when
+    /// it lies inside the capability's `size` bytes. QEMU writes it
+    /// regardless, into the next capability or past the header of a
+    /// capability cut short; here such a register stays the device's.
+    fn emulate_in_cap(&mut self, pos: usize, size: usize, off: usize, len: usize, val: u32) {
+        if off + len > size || pos + off + len > self.cfg.len() {
+            return;
+        }
+        if len == 4 {
+            self.cfg.add_emulated_long(pos + off, val, !0);
+        } else {
+            self.cfg.add_emulated_word(pos + off, val as u16, !0);
         }
     }
 
     /// QEMU's `vfio_add_ext_cap`: SR-IOV (read-only VF BARs confuse
-    /// firmware) and ARI (needs next-function virtualization) are hidden.
+    /// firmware), ARI (needs next-function virtualization) and those the
+    /// kernel masked (ID 0) are hidden.
     fn add_ext_caps(&mut self) {
         if self.cfg.len() < PCIE_CONFIG_SPACE_SIZE || self.cfg.long(PCI_CONFIG_SPACE_SIZE) == 0 {
             return;
@@ -150,7 +208,8 @@ impl PciFunction {
         let kept: Vec<_> = caps
             .iter()
             .copied()
-            .filter(|c| !matches!(c.id, PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
+            // ID 0: a capability the kernel masked.
+            .filter(|c| !matches!(c.id, 0 | PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
             .collect();
         for c in &caps {
             // Next pointers are emulated, so a dropped capability is skipped.

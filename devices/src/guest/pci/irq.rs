@@ -161,7 +161,7 @@ impl MsiCap {
         let log2 = (ctrl & PCI_MSI_FLAGS_QMASK) >> 1;
         let log2 = log2.min(5);
         let vectors = 1u32 << log2;
-        let size = 0xa + if maskbit { 0xa } else { 0 } + if is64 { 4 } else { 0 };
+        let size = Self::size_of(ctrl);
         let mut flags = log2 << 1;
         if is64 {
             flags |= PCI_MSI_FLAGS_64BIT;
@@ -198,12 +198,32 @@ impl MsiCap {
         cap
     }
 
+    /// QEMU's `msi_cap_sizeof` for the device's flags: the bytes the
+    /// capability's registers take.
+    pub(crate) fn size_of(ctrl: u16) -> usize {
+        let is64 = ctrl & PCI_MSI_FLAGS_64BIT != 0;
+        let maskbit = ctrl & PCI_MSI_FLAGS_MASKBIT != 0;
+        0xa + if maskbit { 0xa } else { 0 } + if is64 { 4 } else { 0 }
+    }
+
     fn data_at(&self) -> usize {
         self.pos + if self.is64 { 12 } else { 8 }
     }
 
     pub(crate) fn enabled(&self, cfg: &ConfigSpace) -> bool {
         cfg.word(self.pos + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE != 0
+    }
+
+    /// QEMU's `msi_write_config`: while MSI is enabled, a QSIZE above
+    /// QMASK ("not legal by spec") is clamped to QMASK in config space.
+    pub(crate) fn clamp_qsize(&self, cfg: &mut ConfigSpace) {
+        let flags = cfg.word(self.pos + PCI_MSI_FLAGS);
+        let num = (flags & PCI_MSI_FLAGS_QSIZE) >> 4;
+        let max = (flags & PCI_MSI_FLAGS_QMASK) >> 1;
+        if flags & PCI_MSI_FLAGS_ENABLE != 0 && num > max {
+            let flags = (flags & !PCI_MSI_FLAGS_QSIZE) | (max << 4);
+            cfg.set_word(self.pos + PCI_MSI_FLAGS, flags);
+        }
     }
 
     /// QEMU's `msi_nr_vectors_allocated`: what the guest enabled.
@@ -246,6 +266,9 @@ pub(crate) struct MsixCap {
 }
 
 impl MsixCap {
+    /// The capability's bytes (QEMU's `MSIX_CAP_LENGTH`).
+    pub(crate) const SIZE: usize = MSIX_CAP_LENGTH;
+
     /// QEMU's `msix_init` on the copy: the table and PBA where realize
     /// placed them (after any `x-msix-relocation`), every vector masked.
     pub(crate) fn init(cfg: &mut ConfigSpace, pos: usize, info: &crate::attach::MsixInfo) -> Self {

@@ -214,7 +214,8 @@ impl PciFunction {
     ///
     /// # Errors
     /// Enabling INTx on the host failing (QEMU's `Failed to setup INTx fd`),
-    /// or no eventfd to be had.
+    /// or no eventfd to be had; an MSI or MSI-X capability QEMU's
+    /// `vfio_add_std_cap` refuses (see `add_capabilities`).
     pub fn new(
         host: Box<dyn HostFunction>,
         layout: &Layout,
@@ -314,7 +315,7 @@ impl PciFunction {
             errors,
             region_sizes,
         };
-        f.add_capabilities(layout.msix.as_ref());
+        f.add_capabilities(layout.msix.as_ref())?;
         f.quiesce();
         let pin = f.cfg.byte(PCI_INTERRUPT_PIN);
         if (1..=4).contains(&pin) && f.host.irq_count(INTX) > 0 {
@@ -459,6 +460,7 @@ impl PciFunction {
         if let Some(msi) = self.msi.filter(|m| overlaps(m.pos, m.size)) {
             let was = msi.enabled(&self.cfg);
             self.cfg.write(at, data);
+            msi.clamp_qsize(&mut self.cfg);
             match (was, msi.enabled(&self.cfg)) {
                 (false, true) => self.vectors_enable(Mode::Msi, &mut events),
                 (true, false) => self.vectors_disable(&mut events),
@@ -658,7 +660,34 @@ impl PciFunction {
                 .push(format!("vfio: Error reading device ROM: {}", e.strerror()));
             buf.fill(0xff);
         }
+        self.fix_rom_device_id(&mut buf);
         buf
+    }
+
+    /// QEMU's `vfio_pci_load_rom`: "if the vendor is correct but the
+    /// device ID doesn't match, store the correct device ID and recompute
+    /// the checksum" (the IDs the guest sees, `x-pci-*-id` included), so
+    /// the firmware runs the ROM for the function.
+    fn fix_rom_device_id(&self, rom: &mut [u8]) {
+        let word = |rom: &[u8], at: usize| {
+            rom.get(at..at + 2)
+                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+        };
+        if word(rom, 0) != 0xaa55 {
+            return;
+        }
+        let pcir = usize::from(word(rom, 0x18));
+        if pcir + 8 >= rom.len() || &rom[pcir..pcir + 4] != b"PCIR" {
+            return;
+        }
+        let (vendor, device) = (self.cfg.word(PCI_VENDOR_ID), self.cfg.word(PCI_DEVICE_ID));
+        if word(rom, pcir + 4) != vendor || word(rom, pcir + 6) == device {
+            return;
+        }
+        rom[pcir + 6..pcir + 8].copy_from_slice(&device.to_le_bytes());
+        rom[6] = 0;
+        let sum = rom.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+        rom[6] = sum.wrapping_neg();
     }
 }
 

@@ -860,9 +860,357 @@ fn guest_memory_is_mapped_at_its_guest_address_or_refused() {
     assert!(f.dma_regions().is_empty());
 }
 
+/// Builds over `fake` with its config space changed by `poke`.
+fn try_build(
+    fake: Fake,
+    msix: Option<MsixInfo>,
+    bus: BusKind,
+    poke: impl FnOnce(&mut Vec<u8>),
+) -> Result<PciFunction> {
+    poke(&mut fake.config.borrow_mut());
+    let mut l = layout(&fake);
+    l.msix = msix;
+    PciFunction::new(
+        Box::new(fake),
+        &l,
+        FunctionOptions {
+            bus,
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn msi_and_msix_capabilities_that_do_not_fit_are_refused() {
+    // MSI at 0xf8, 64-bit with per-vector masks: 0x18 bytes, 8 of room.
+    let e = try_build(Fake::new(), None, BusKind::Pci, |c| {
+        c[0x34] = 0xf8;
+        c[0xf8] = 0x05;
+        c[0xf9] = 0;
+        c[0xfa..0xfc].copy_from_slice(&0x0180u16.to_le_bytes());
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "failed to add PCI capability 0x5[0x8]@0xf8: it needs 0x18 bytes"
+    );
+    // MSI at 0x40 running into the next capability at 0x48 (pci_add_capability's overlap).
+    let e = try_build(Fake::new(), None, BusKind::Pci, |c| {
+        c[0x41] = 0x48;
+        c[0x42] = 0x80;
+        c[0x48] = 0x01;
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "failed to add PCI capability 0x5[0x8]@0x40: it needs 0xe bytes"
+    );
+    // MSI-X at 0xfc: its 12 bytes run past the header.
+    let (fake, info) = msix_fake();
+    let e = try_build(fake, Some(info), BusKind::Pci, |c| {
+        c[0x41] = 0xfc;
+        c[0xfc] = 0x11;
+        c[0xfd] = 0;
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "failed to add PCI capability 0x11[0x4]@0xfc: it needs 0xc bytes"
+    );
+    // MSI-X without vectors (msix_init).
+    let (fake, info) = msix_fake();
+    let info = MsixInfo { entries: 0, ..info };
+    let e = try_build(fake, Some(info), BusKind::Pci, |_| {}).unwrap_err();
+    assert_eq!(
+        e.message(),
+        "failed to add PCI capability 0x11[0x10]@0x50: The number of MSI-X vectors is invalid"
+    );
+}
+
+#[test]
+fn pcie_capability_near_the_end_of_the_header_emulates_what_fits() {
+    // An integrated endpoint at 0xfc made an endpoint under a port: the
+    // link registers QEMU makes up lie past the capability.
+    let mut f = try_build(Fake::new(), None, BusKind::PciePort, |c| {
+        c[0x41] = 0xfc;
+        c[0xfc] = 0x10;
+        c[0xfd] = 0;
+        c[0xfe..0x100].copy_from_slice(&0x0092u16.to_le_bytes());
+    })
+    .unwrap();
+    assert_eq!(r16(&mut f, 0xfe) & 0xf0, 0x00);
+    // An endpoint at 0xd0 on the root complex: LNKCAP2 fits, LNKCTL2 and
+    // LNKSTA2 (0x30..0x34) do not.
+    let mut f = try_build(Fake::new(), None, BusKind::PcieRoot, |c| {
+        c[0x41] = 0xd0;
+        c[0xd0] = 0x10;
+        c[0xd1] = 0;
+        c[0xd2..0xd4].copy_from_slice(&0x0002u16.to_le_bytes());
+        c[0xd0 + 44..0xd0 + 48].copy_from_slice(&0x1234u32.to_le_bytes());
+    })
+    .unwrap();
+    assert_eq!(r16(&mut f, 0xd2) & 0xf0, 0x90);
+    assert_eq!(r32(&mut f, 0xd0 + 44), 0);
+}
+
 impl PciFunction {
     /// What the host was asked since the newest `Fake` was made.
     fn host_calls(&self) -> Vec<String> {
         CALLS.with(|c| c.borrow().clone())
     }
+}
+
+mod fuzz {
+    //! Whatever the device's config space and the guest's accesses, the
+    //! function never panics.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Config bytes with capability lists that point anywhere, BAR
+    /// registers of any type, and the header's interesting bytes set.
+    fn config_space() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::bool::ANY,
+            prop::collection::vec(any::<u8>(), 256),
+            prop::collection::vec(
+                (
+                    0x40usize..0x100,
+                    prop_oneof![Just(1u8), Just(5), Just(0x10), Just(0x11), any::<u8>()],
+                    any::<u16>(),
+                ),
+                0..8,
+            ),
+            prop::collection::vec((0x100usize..0x1000, any::<u32>()), 0..8),
+            any::<u8>(),
+        )
+            .prop_map(|(pcie, base, caps, ext, last)| {
+                let mut c = base;
+                c[0x06] |= 0x10;
+                // A chain of capabilities in the order drawn, the last one
+                // pointing anywhere.
+                let mut prev = 0x34;
+                for (pos, id, flags) in caps {
+                    let pos = pos & !3;
+                    c[prev] = pos as u8;
+                    c[pos] = id;
+                    c[pos + 2..pos + 4].copy_from_slice(&flags.to_le_bytes());
+                    prev = pos + 1;
+                }
+                c[prev] = last;
+                if pcie {
+                    c.resize(4096, 0);
+                    let mut prev = 0x100usize;
+                    for (at, v) in ext {
+                        let at = at & !3;
+                        c[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                        if prev != at {
+                            let h = u32::from_le_bytes(c[prev..prev + 4].try_into().unwrap());
+                            let h = (h & 0xfffff) | (at as u32) << 20;
+                            c[prev..prev + 4].copy_from_slice(&h.to_le_bytes());
+                        }
+                        prev = at;
+                    }
+                }
+                c
+            })
+    }
+
+    fn msix_info() -> impl Strategy<Value = Option<MsixInfo>> {
+        prop::option::of(
+            (
+                0u16..=2048,
+                0u8..8,
+                0u64..0x20_0000,
+                0u8..8,
+                0u64..0x20_0000,
+                any::<bool>(),
+            )
+                .prop_map(|(entries, tb, to, pb, po, relocated)| MsixInfo {
+                    entries,
+                    table_bar: tb,
+                    table_offset: to & !7,
+                    pba_bar: pb,
+                    pba_offset: po & !7,
+                    noresize: false,
+                    relocated,
+                }),
+        )
+    }
+
+    fn bus() -> impl Strategy<Value = BusKind> {
+        prop_oneof![
+            Just(BusKind::Pci),
+            Just(BusKind::PciUnderPcie),
+            Just(BusKind::PcieRoot),
+            Just(BusKind::PciePort),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Access {
+        ConfigRead(u16, usize),
+        ConfigWrite(u16, Vec<u8>),
+        BarRead(u8, u64, usize),
+        BarWrite(u8, u64, Vec<u8>),
+    }
+
+    fn offset() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..0x10_0000,
+            any::<u64>(),
+            (0u64..16).prop_map(|d| u64::MAX - d),
+        ]
+    }
+
+    fn access() -> impl Strategy<Value = Access> {
+        prop_oneof![
+            (any::<u16>(), 0usize..9).prop_map(|(o, l)| Access::ConfigRead(o, l)),
+            (0u16..0x1010, 0usize..9).prop_map(|(o, l)| Access::ConfigRead(o, l)),
+            (any::<u16>(), prop::collection::vec(any::<u8>(), 0..9))
+                .prop_map(|(o, d)| Access::ConfigWrite(o, d)),
+            (0u16..0x100, prop::collection::vec(any::<u8>(), 0..9))
+                .prop_map(|(o, d)| Access::ConfigWrite(o, d)),
+            (0u8..9, offset(), 0usize..10).prop_map(|(b, o, l)| Access::BarRead(b, o, l)),
+            (0u8..9, offset(), prop::collection::vec(any::<u8>(), 0..10))
+                .prop_map(|(b, o, d)| Access::BarWrite(b, o, d)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_guest_access_panics(
+            config in config_space(),
+            sizes in prop::collection::vec(prop::option::of(4u32..=20), 7),
+            msix in msix_info(),
+            bus in bus(),
+            msix_irqs in 0u32..4096,
+            accesses in prop::collection::vec(access(), 0..64),
+        ) {
+            let mut fake = Fake::new();
+            let big = config.len() == 4096;
+            *fake.config.borrow_mut() = config;
+            for (i, s) in sizes.iter().enumerate() {
+                fake.regions[i] = region(i as u32, s.map_or(0, |s| 1 << s), i != 6);
+            }
+            fake.regions[7] = region(CONFIG, if big { 4096 } else { 256 }, false);
+            fake.irqs = vec![1, 1, msix_irqs, 0, 0];
+            let mut l = layout(&fake);
+            if let Some(m) = msix {
+                l.msix = Some(m);
+            }
+            let Ok(mut f) = PciFunction::new(Box::new(fake), &l, FunctionOptions {
+                bus,
+                ..Default::default()
+            }) else {
+                return Ok(());
+            };
+            for a in accesses {
+                match a {
+                    Access::ConfigRead(o, l) => f.config_read(o, &mut vec![0; l]),
+                    Access::ConfigWrite(o, d) => drop(f.config_write(o, &d)),
+                    Access::BarRead(b, o, l) => f.bar_read(b, o, &mut vec![0; l]),
+                    Access::BarWrite(b, o, d) => drop(f.bar_write(b, o, &d)),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pcie_capability_version_0_reads_as_1() {
+    // Intel 82599 VFs (Niantic erratum #35): QEMU's vfio_setup_pcie_cap
+    // reports version 1, wherever the capability is shown.
+    for bus in [BusKind::Pci, BusKind::PcieRoot, BusKind::PciePort] {
+        let (fake, info) = msix_fake();
+        let mut f = try_build(fake, Some(info), bus, |c| {
+            c[0x62..0x64].copy_from_slice(&0x0000u16.to_le_bytes());
+        })
+        .unwrap();
+        assert_eq!(r16(&mut f, 0x62) & 0xf, 1, "{bus:?}");
+    }
+    // A version the device reports is left alone.
+    let mut f = on_bus(BusKind::PcieRoot);
+    assert_eq!(r16(&mut f, 0x62) & 0xf, 2);
+}
+
+#[test]
+fn kernel_masked_extended_capabilities_are_dropped() {
+    // The kernel hides some extended capabilities as ID 0; QEMU's
+    // vfio_add_ext_cap drops them like SR-IOV: AER -> (0) -> DSN.
+    let (fake, info) = msix_fake();
+    let mut f = try_build(fake, Some(info), BusKind::PciePort, |c| {
+        c[0x140..0x144].copy_from_slice(&(1u32 << 16 | 0x180 << 20).to_le_bytes());
+    })
+    .unwrap();
+    assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16 | 0x180 << 20);
+}
+
+#[test]
+fn msi_qsize_past_the_capable_count_is_clamped_on_enable() {
+    // QEMU's msi_write_config: with MSI enabled, a QSIZE above QMASK is
+    // clamped in config space, and the guest reads the clamped value.
+    let fake = Fake::new();
+    fake.config.borrow_mut()[0x42] = 0x84; // 64-bit, 4 vectors capable
+    let mut f = build(fake, FunctionOptions::default());
+    // Disabled: written as is.
+    w16(&mut f, 0x42, 0x84 | 0x50);
+    assert_eq!(r16(&mut f, 0x42), 0xd4);
+    // Enabled with 32 asked: 4.
+    w16(&mut f, 0x42, 0x84 | 0x50 | 1);
+    assert_eq!(r16(&mut f, 0x42), 0x84 | 0x20 | 1);
+    assert_eq!(f.vectors().len(), 4);
+}
+
+#[test]
+fn device_rom_takes_the_guest_visible_device_id() {
+    // QEMU's vfio_pci_load_rom: a ROM whose PCIR vendor is the function's
+    // but whose device ID is not gets the function's device ID
+    // (x-pci-device-id) and its checksum recomputed.
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x200, false);
+    {
+        let mut b = fake.bar_bytes.borrow_mut();
+        let rom = &mut b[6];
+        rom[..2].copy_from_slice(&[0x55, 0xaa]);
+        rom[2] = 1;
+        rom[0x18..0x1a].copy_from_slice(&0x40u16.to_le_bytes());
+        rom[0x40..0x44].copy_from_slice(b"PCIR");
+        rom[0x44..0x48].copy_from_slice(&[0x34, 0x12, 0xe8, 0x11]);
+        rom[0x100..0x200].fill(0xff);
+    }
+    let mut f = build(
+        fake,
+        FunctionOptions {
+            device_id: Some(0xbeef),
+            ..Default::default()
+        },
+    );
+    let mut rom = vec![0u8; 0x200];
+    f.bar_read(ROM_BAR, 0, &mut rom);
+    assert_eq!(&rom[0x44..0x48], &[0x34, 0x12, 0xef, 0xbe]);
+    let sum = rom.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+    assert_eq!(sum, 0, "checksum recomputed");
+    // Another vendor's ROM is left alone.
+    let mut fake = Fake::new();
+    fake.regions[6] = region(6, 0x200, false);
+    {
+        let mut b = fake.bar_bytes.borrow_mut();
+        let rom = &mut b[6];
+        rom[..2].copy_from_slice(&[0x55, 0xaa]);
+        rom[0x18..0x1a].copy_from_slice(&0x40u16.to_le_bytes());
+        rom[0x40..0x48].copy_from_slice(b"PCIR\x86\x80\xe8\x11");
+    }
+    let mut f = build(
+        fake,
+        FunctionOptions {
+            device_id: Some(0xbeef),
+            ..Default::default()
+        },
+    );
+    let mut b = [0u8; 4];
+    f.bar_read(ROM_BAR, 0x44, &mut b);
+    assert_eq!(b, [0x86, 0x80, 0xe8, 0x11]);
 }
