@@ -175,7 +175,11 @@ enum BarPart {
     MsixTable(usize),
     /// The emulated PBA, at this offset into it.
     MsixPba(usize),
-    /// Past the device's region: space a relocation added to the BAR.
+    /// Past the device's region: space a relocation added to the BAR; or
+    /// an MSI-X table or PBA access of a width or alignment QEMU's
+    /// `msix_table_mmio_ops` / `msix_pba_mmio_ops` do not take (4 or 8
+    /// bytes, naturally aligned): reads 0, writes go nowhere, as QEMU's
+    /// memory core answers an invalid access (`unassigned_mem_read`).
     Added,
     /// The device's region of this index.
     Region(u32),
@@ -587,6 +591,16 @@ impl PciFunction {
     /// [`PciFunction::bar_write`] share.
     fn bar_part(&self, bar: u8, offset: u64, len: u64) -> BarPart {
         if let Some(m) = &self.msix {
+            let touches = |b: u8, start: u64, size: u64| {
+                b == bar && offset < start.saturating_add(size) && start < offset + len
+            };
+            let valid = matches!(len, 4 | 8) && offset % len == 0;
+            if !valid
+                && (touches(m.table_bar, m.table_offset, m.table_len())
+                    || touches(m.pba_bar, m.pba_offset, m.pba_len()))
+            {
+                return BarPart::Added;
+            }
             if bar == m.table_bar
                 && offset >= m.table_offset
                 && offset + len <= m.table_offset + m.table_len()

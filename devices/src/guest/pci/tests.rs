@@ -552,6 +552,22 @@ fn msix_table_pba_and_per_vector_mask() {
     f.bar_write(4, 0x204c, &0xffff_fffeu32.to_le_bytes());
     f.bar_read(4, 0x204c, &mut b);
     assert_eq!(u32::from_le_bytes(b), 0);
+    // The table and PBA take 4- and 8-byte aligned accesses only
+    // (msix_table_mmio_ops): others read 0 and write nothing.
+    let mut w = [0xaau8; 2];
+    f.bar_read(4, 0x2030, &mut w);
+    assert_eq!(w, [0, 0]);
+    f.bar_write(4, 0x2030, &[0x11, 0x22]);
+    f.bar_write(4, 0x2032, &0x1234_5678u32.to_le_bytes());
+    let mut q = [0u8; 8];
+    f.bar_read(4, 0x2030, &mut q);
+    assert_eq!(
+        q,
+        0xfee0_1000u64.to_le_bytes(),
+        "vector 3's address unchanged"
+    );
+    f.bar_read(4, 0x3001, &mut b);
+    assert_eq!(b, [0; 4]);
     // Disable: back to INTx.
     assert_eq!(
         w16(&mut f, 0x52, 0x0007),
