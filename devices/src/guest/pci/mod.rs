@@ -594,7 +594,7 @@ impl PciFunction {
             let touches = |b: u8, start: u64, size: u64| {
                 b == bar && offset < start.saturating_add(size) && start < offset + len
             };
-            let valid = matches!(len, 4 | 8) && offset % len == 0;
+            let valid = matches!(len, 4 | 8) && offset.is_multiple_of(len);
             if !valid
                 && (touches(m.table_bar, m.table_offset, m.table_len())
                     || touches(m.pba_bar, m.pba_offset, m.pba_len()))
