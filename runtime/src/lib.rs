@@ -81,7 +81,7 @@ pub use kinds::{
     CcwLoadparm, CssDevId, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress, QemuUuid, Size,
     Size32,
 };
-pub use link::Link;
+pub use link::{Link, LinkTarget};
 pub use object::{DeviceImpl, LifecycleCx, Object, ObjectImpl, ObjectType};
 pub use property::{Accessors, DefaultFn, GetFn, LinkFn, Property, PropertyDefault, SetFn};
 pub use qomgen_macros::{Device, Object, PropertyEnum, PropertyGroup};

@@ -6,11 +6,40 @@ use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::kind::{DefaultValue, Input, PropertyKind, ValueCx};
-use crate::object::ObjectType;
+use crate::object::{Object, ObjectType};
 use crate::tree::ObjRef;
+use crate::types::TypeInfo;
+
+/// What a [`Link`] resolves to: a registered object type (every
+/// [`ObjectType`] is one), or a part of one that the type declares its
+/// links resolve to, so that code that only uses that part need not name
+/// the type (a backend object's state, say, which the object embeds).
+pub trait LinkTarget: 'static {
+    /// The type whose objects a link accepts (or a subtype).
+    const TARGET: &'static TypeInfo;
+
+    /// The part of `obj` a link borrows; `None` if `obj` is not a `TARGET`.
+    fn project(obj: &dyn Object) -> Option<&Self>;
+
+    /// Mutable counterpart of [`LinkTarget::project`].
+    fn project_mut(obj: &mut dyn Object) -> Option<&mut Self>;
+}
+
+impl<T: ObjectType> LinkTarget for T {
+    const TARGET: &'static TypeInfo = T::TYPE_INFO;
+
+    fn project(obj: &dyn Object) -> Option<&Self> {
+        obj.downcast_ref::<T>()
+    }
+
+    fn project_mut(obj: &mut dyn Object) -> Option<&mut Self> {
+        obj.downcast_mut::<T>()
+    }
+}
 
 /// A link property's value: unset, or a resolved reference to an object of
-/// type `T` (or a subtype) together with the path it was given as.
+/// type `T` (or a subtype; see [`LinkTarget`]) together with the path it
+/// was given as.
 ///
 /// The target type is checked when the link is set, so [`Link::borrow`]
 /// cannot fail on the type. An empty value (`iommufd=`) unsets the link,
@@ -47,7 +76,7 @@ impl<T> Clone for Link<T> {
     }
 }
 
-impl<T: ObjectType> Link<T> {
+impl<T: LinkTarget> Link<T> {
     /// Whether the link points somewhere.
     pub fn is_set(&self) -> bool {
         self.target.is_some()
@@ -72,7 +101,7 @@ impl<T: ObjectType> Link<T> {
         let r = obj
             .try_borrow()
             .map_err(|_| Error::new(format!("object '{}' is busy", self.path().unwrap_or(""))))?;
-        Ref::filter_map(r, |o| o.downcast_ref::<T>()).map_err(|_| type_invariant_broken::<T>())
+        Ref::filter_map(r, |o| T::project(&**o)).map_err(|_| type_invariant_broken::<T>())
     }
 
     /// Mutably borrows the target as a `T`.
@@ -84,19 +113,20 @@ impl<T: ObjectType> Link<T> {
         let r = obj
             .try_borrow_mut()
             .map_err(|_| Error::new(format!("object '{}' is busy", self.path().unwrap_or(""))))?;
-        RefMut::filter_map(r, |o| o.downcast_mut::<T>()).map_err(|_| type_invariant_broken::<T>())
+        RefMut::filter_map(r, |o| T::project_mut(&mut **o))
+            .map_err(|_| type_invariant_broken::<T>())
     }
 }
 
-fn type_invariant_broken<T: ObjectType>() -> Error {
-    Error::new(format!("link target is not a '{}'", T::TYPE_INFO.name))
+fn type_invariant_broken<T: LinkTarget>() -> Error {
+    Error::new(format!("link target is not a '{}'", T::TARGET.name))
 }
 
-impl<T: ObjectType> PropertyKind for Link<T> {
+impl<T: LinkTarget> PropertyKind for Link<T> {
     // The derive emits the precise `link<NAME>` string into the table.
     const TYPE_NAME: &'static str = "link";
     const TAKES_DEFAULT: bool = false;
-    const __LINK_TARGET: Option<&'static str> = Some(T::TYPE_INFO.name);
+    const __LINK_TARGET: Option<&'static str> = Some(T::TARGET.name);
 
     fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
         // QEMU's object_set_link_property: an empty path clears the link.
@@ -106,7 +136,7 @@ impl<T: ObjectType> PropertyKind for Link<T> {
         let tree = cx
             .tree
             .ok_or_else(|| Error::new(format!("Device '{s}' not found")))?;
-        let obj = tree.resolve_link(s, cx.prop, T::TYPE_INFO.name)?;
+        let obj = tree.resolve_link(s, cx.prop, T::TARGET.name)?;
         Ok(Link {
             target: Some((s.into(), obj)),
             _type: PhantomData,
