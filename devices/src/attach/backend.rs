@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, Weak};
 use qomgen::{Error, LifecycleCx, Link, PropertyEnum, Result};
 use vfio_bindings::bindings::vfio as vb;
 
+use super::IommufdState;
 use super::domains::{Domains, Joiner, Placement};
 use super::kvm::KvmVfio;
 use crate::host::{CdevError, CdevRejection, GroupError, Host, IommuGroup};
-use crate::models::iommufd::IommufdBackend;
 use crate::sys::Errno;
 use crate::sys::iommufd::Iommufd;
 use crate::sys::vfio::{Container, Device, Group};
@@ -61,7 +61,7 @@ pub enum Backend {
     /// Device bound to an iommufd and attached to an IOAS.
     Iommufd {
         /// The linked backend object, or `None` for a private iommufd.
-        link: Option<Link<IommufdBackend>>,
+        link: Option<Link<IommufdState>>,
         /// A private iommufd (policy `iommufd`/`auto` without a link).
         private: Option<Iommufd>,
         /// iommufd device id.
@@ -570,7 +570,7 @@ struct Target<'a> {
 /// Binds the device to an iommufd and attaches it (`hw/vfio/iommufd.c: iommufd_cdev_attach`): a
 /// linked backend's IOAS and HWPTs are shared with its other devices.
 fn attach_iommufd(
-    link: Option<Link<IommufdBackend>>,
+    link: Option<Link<IommufdState>>,
     host: &Host,
     t: &Target<'_>,
 ) -> Result<Backend> {
@@ -608,7 +608,7 @@ struct Attachment {
 }
 
 impl Attachment {
-    fn into_backend(self, link: Option<Link<IommufdBackend>>, private: Option<Iommufd>) -> Backend {
+    fn into_backend(self, link: Option<Link<IommufdState>>, private: Option<Iommufd>) -> Backend {
         let p = self.placement;
         Backend::Iommufd {
             link,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use qomgen::{Link, PropertyGroup, Result};
 
+use super::IommufdState;
 use super::{Attached, PassedFd, fd_param};
-use crate::models::iommufd::IommufdBackend;
 
 /// The host device to attach and how, and what realize attached. Each
 /// VFIO device flattens it into its properties (`#[prop(flatten)]`); a
@@ -19,7 +19,7 @@ pub struct VfioCommon {
     pub(crate) sysfsdev: Option<String>,
     /// Set host IOMMUFD backend device
     #[prop(link = "iommufd", since = "9.0")]
-    pub(crate) iommufd: Option<Link<IommufdBackend>>,
+    pub(crate) iommufd: Option<Link<IommufdState>>,
     // A device fd passed by the management layer (QEMU's
     // `vfio_device_set_fd`, hw/vfio/device.c); no doc comment, as QEMU's
     // property has no description.

@@ -4,9 +4,9 @@
 //! device attaches, creation itself fails when the host has no IOMMUFD, and
 //! says which kernel option is missing.
 
-use qomgen::{Error, LifecycleCx, Object, ObjectImpl, Result};
+use qomgen::{Error, LifecycleCx, LinkTarget, Object, ObjectImpl, ObjectType, Result, TypeInfo};
 
-use crate::attach::{self, Domains};
+use crate::attach::{self, IommufdState};
 use crate::host::Host;
 use crate::sys::iommufd::Iommufd;
 
@@ -14,79 +14,40 @@ use crate::sys::iommufd::Iommufd;
 #[derive(Object, Debug)]
 #[object(name = "iommufd", user_creatable, no_desc)]
 pub struct IommufdBackend {
-    #[prop(write_only, setter = IommufdBackend::set_fd)]
-    pub(crate) fd: Option<Iommufd>,
-    /// `/dev/iommu`, opened by the first device that connects.
-    opened: Option<Iommufd>,
-    /// Devices connected (QEMU's `users`): the backend cannot go while non-zero.
-    users: u32,
-    /// The IOAS and HWPTs its devices share.
-    domains: Domains,
+    /// Its fd, users and shared IOAS and HWPTs, which device links resolve to.
+    #[prop(flatten)]
+    state: IommufdState,
 }
 
 impl IommufdBackend {
-    fn set_fd(&mut self, value: &str) -> Result<()> {
-        let fd = attach::fd_param(value, "remote object fd")?;
-        self.fd = Some(Iommufd::from_fd(fd.into_fd()));
-        Ok(())
-    }
-
-    /// Connects a device: opens `/dev/iommu` on first use (unless an fd was
-    /// passed) and returns the iommufd to bind to.
-    ///
-    /// # Errors
-    /// `Could not open '/dev/iommu': <strerror>`.
-    pub fn connect(&mut self, host: &Host) -> Result<&Iommufd> {
-        if self.fd.is_none() && self.opened.is_none() {
-            let fd = host
-                .open_iommufd()
-                .map_err(|e| attach::open_error("/dev/iommu", e.errno, "CONFIG_IOMMUFD"))?;
-            self.opened = Some(fd);
-        }
-        self.users += 1;
-        self.iommufd()
-            .ok_or_else(|| Error::new("iommufd backend has no fd"))
-    }
-
-    /// Disconnects a device; the last one closes an fd the backend opened itself.
-    pub fn disconnect(&mut self) {
-        self.users = self.users.saturating_sub(1);
-        if self.users == 0 {
-            self.opened = None;
-        }
-    }
-
-    /// Runs `f` on the iommufd and the book of its IOAS and HWPTs; `f` is
-    /// not run when the backend is not connected.
-    ///
-    /// # Errors
-    /// `iommufd backend has no fd` when not connected, else `f`'s.
-    pub(crate) fn with_domains<R>(
-        &mut self,
-        f: impl FnOnce(&Iommufd, &mut Domains) -> R,
-    ) -> Result<R> {
-        let fd = self
-            .fd
-            .as_ref()
-            .or(self.opened.as_ref())
-            .ok_or_else(|| Error::new("iommufd backend has no fd"))?;
-        Ok(f(fd, &mut self.domains))
-    }
-
     /// The backend's iommufd: the passed one, or the one opened for devices.
     pub fn iommufd(&self) -> Option<&Iommufd> {
-        self.fd.as_ref().or(self.opened.as_ref())
+        self.state.iommufd()
     }
 
     /// Number of connected devices.
     pub fn users(&self) -> u32 {
-        self.users
+        self.state.users()
+    }
+}
+
+/// A device's `iommufd=` link, typed `Link<IommufdState>` in attach,
+/// accepts `iommufd` objects and borrows their state.
+impl LinkTarget for IommufdState {
+    const TARGET: &'static TypeInfo = IommufdBackend::TYPE_INFO;
+
+    fn project(obj: &dyn Object) -> Option<&Self> {
+        obj.downcast_ref::<IommufdBackend>().map(|b| &b.state)
+    }
+
+    fn project_mut(obj: &mut dyn Object) -> Option<&mut Self> {
+        obj.downcast_mut::<IommufdBackend>().map(|b| &mut b.state)
     }
 }
 
 impl ObjectImpl for IommufdBackend {
     fn complete(&mut self, cx: &LifecycleCx<'_>) -> Result<()> {
-        if self.fd.is_some() {
+        if self.state.fd_passed() {
             return Ok(());
         }
         let system = Host::system();
