@@ -730,6 +730,38 @@ mod tests {
         (t, h)
     }
 
+    /// A fake tree with the vfio-pci device `BDF` (1234:11e8) in IOMMU
+    /// group `group`, and its `vfio-dev/<name>/dev` when `cdev` is given.
+    fn pci_tree(group: u32, cdev: Option<(&str, &str)>) -> (tempfile::TempDir, Host) {
+        let (t, h) = tree();
+        pci_host_device(
+            t.path(),
+            BDF,
+            group,
+            Some("vfio-pci"),
+            (0x1234, 0x11e8),
+            cdev,
+        );
+        (t, h)
+    }
+
+    /// How opening `BDF`'s cdev fails when its `vfio-dev` holds only the
+    /// empty directory `entry`.
+    fn cdev_error_with_entry(entry: &str) -> CdevError {
+        let (t, h) = pci_tree(5, None);
+        mkdir(
+            t.path(),
+            &format!("sys/devices/pci0000:00/0000:00:03.0/vfio-dev/{entry}"),
+        );
+        h.open_cdev(sysfsdev()).unwrap_err()
+    }
+
+    /// Replaces the symlink `path` below `root` with one to `target`.
+    fn relink(root: &Path, path: &str, target: &str) {
+        fs::remove_file(root.join(path)).unwrap();
+        link(root, path, target);
+    }
+
     #[test]
     fn resolve_and_logical_paths() {
         let (t, h) = tree();
@@ -756,8 +788,7 @@ mod tests {
 
     #[test]
     fn stat_device_ok_and_missing() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (_t, h) = pci_tree(5, None);
         h.stat_device(sysfsdev()).unwrap();
         let e = h
             .stat_device("/sys/bus/pci/devices/0000:99:00.0")
@@ -772,8 +803,7 @@ mod tests {
 
     #[test]
     fn iommu_group_lookup() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (_t, h) = pci_tree(5, None);
         let g = h.iommu_group(sysfsdev()).unwrap();
         assert_eq!(g.id, 5);
         assert!(!g.noiommu);
@@ -838,15 +868,13 @@ mod tests {
             "failed to read ../../../kernel/iommu_groups/abc"
         );
         // sscanf("%d") semantics: leading digits are enough
-        fs::remove_file(t.path().join("sys/bus/pci/devices/x/iommu_group")).unwrap();
-        link(
+        relink(
             t.path(),
             "sys/bus/pci/devices/x/iommu_group",
             "../groups/12abc",
         );
         assert_eq!(h.iommu_group("/sys/bus/pci/devices/x").unwrap().id, 12);
-        fs::remove_file(t.path().join("sys/bus/pci/devices/x/iommu_group")).unwrap();
-        link(
+        relink(
             t.path(),
             "sys/bus/pci/devices/x/iommu_group",
             "../groups/-1",
@@ -859,15 +887,13 @@ mod tests {
 
     #[test]
     fn noiommu_group_by_name_and_by_node() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 0, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (t, h) = pci_tree(0, None);
         write(t.path(), "sys/kernel/iommu_groups/0/name", "vfio-noiommu\n");
         let g = h.iommu_group(sysfsdev()).unwrap();
         assert!(g.noiommu);
         assert_eq!(g.dev_path(), Path::new("/dev/vfio/noiommu-0"));
 
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 3, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (t, h) = pci_tree(3, None);
         write(t.path(), "dev/vfio/noiommu-3", "");
         assert!(h.iommu_group(sysfsdev()).unwrap().noiommu);
         write(t.path(), "dev/vfio/3", "");
@@ -908,8 +934,7 @@ mod tests {
 
     #[test]
     fn cdev_missing_directory() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (_t, h) = pci_tree(5, None);
         let e = h.open_cdev(sysfsdev()).unwrap_err();
         let dir = PathBuf::from("/sys/bus/pci/devices/0000:00:03.0/vfio-dev");
         assert_eq!(
@@ -930,13 +955,7 @@ mod tests {
 
     #[test]
     fn cdev_no_vfio_entry() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
-        mkdir(
-            t.path(),
-            "sys/devices/pci0000:00/0000:00:03.0/vfio-dev/other",
-        );
-        let e = h.open_cdev(sysfsdev()).unwrap_err();
+        let e = cdev_error_with_entry("other");
         assert!(matches!(e, CdevError::NoVfioDev { .. }));
         assert_eq!(e.to_string(), "failed to find vfio-dev/vfioX/dev");
         assert_eq!(e.errno(), None);
@@ -944,13 +963,7 @@ mod tests {
 
     #[test]
     fn cdev_dev_file_unreadable() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
-        mkdir(
-            t.path(),
-            "sys/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0",
-        );
-        let e = h.open_cdev(sysfsdev()).unwrap_err();
+        let e = cdev_error_with_entry("vfio0");
         assert!(matches!(
             e,
             CdevError::Load {
@@ -967,15 +980,7 @@ mod tests {
     #[test]
     fn cdev_bad_major_minor() {
         for bad in ["", "garbage\n", "511\n", "x:1\n", "5:\n"] {
-            let (t, h) = tree();
-            pci_host_device(
-                t.path(),
-                BDF,
-                5,
-                Some("vfio-pci"),
-                (0x1234, 0x11e8),
-                Some(("vfio0", bad)),
-            );
+            let (_t, h) = pci_tree(5, Some(("vfio0", bad)));
             let e = h.open_cdev(sysfsdev()).unwrap_err();
             assert!(matches!(e, CdevError::MajorMinor { .. }), "{bad:?}: {e:?}");
             assert_eq!(
@@ -987,15 +992,7 @@ mod tests {
 
     #[test]
     fn cdev_node_missing() {
-        let (t, h) = tree();
-        pci_host_device(
-            t.path(),
-            BDF,
-            5,
-            Some("vfio-pci"),
-            (0x1234, 0x11e8),
-            Some(("vfio0", "511:0\n")),
-        );
+        let (_t, h) = pci_tree(5, Some(("vfio0", "511:0\n")));
         let e = h.open_cdev(sysfsdev()).unwrap_err();
         assert_eq!(e.to_string(), "Failed to open /dev/vfio/devices/vfio0");
         let CdevError::Open { attempts, .. } = &e else {
@@ -1019,15 +1016,7 @@ mod tests {
 
     #[test]
     fn cdev_found_as_regular_file_in_fake_tree_only() {
-        let (t, h) = tree();
-        pci_host_device(
-            t.path(),
-            BDF,
-            5,
-            Some("vfio-pci"),
-            (0x1234, 0x11e8),
-            Some(("vfio0", "511:0\n")),
-        );
+        let (t, h) = pci_tree(5, Some(("vfio0", "511:0\n")));
         write(t.path(), "dev/vfio/devices/vfio0", "");
         let c = h.open_cdev(sysfsdev()).unwrap();
         assert_eq!((c.name.as_str(), c.major, c.minor), ("vfio0", 511, 0));
@@ -1045,15 +1034,7 @@ mod tests {
 
     #[test]
     fn cdev_fallback_to_dev_char() {
-        let (t, h) = tree();
-        pci_host_device(
-            t.path(),
-            BDF,
-            5,
-            Some("vfio-pci"),
-            (0x1234, 0x11e8),
-            Some(("vfio1", "511:1\n")),
-        );
+        let (t, h) = pci_tree(5, Some(("vfio1", "511:1\n")));
         write(t.path(), "dev/char/511:1", "");
         let c = h.open_cdev(sysfsdev()).unwrap();
         assert_eq!(c.path, Path::new("/dev/char/511:1"));
@@ -1063,15 +1044,7 @@ mod tests {
     #[test]
     fn cdev_real_char_device_is_dev_t_checked() {
         // /dev/null is char 1:3 on Linux.
-        let (t, h) = tree();
-        pci_host_device(
-            t.path(),
-            BDF,
-            5,
-            Some("vfio-pci"),
-            (0x1234, 0x11e8),
-            Some(("vfio0", "511:0\n")),
-        );
+        let (t, h) = pci_tree(5, Some(("vfio0", "511:0\n")));
         link(t.path(), "dev/vfio/devices/vfio0", "/dev/null");
         let e = h.open_cdev(sysfsdev()).unwrap_err();
         let CdevError::Open { attempts, .. } = e else {
@@ -1079,23 +1052,14 @@ mod tests {
         };
         assert_eq!(attempts[0].1, CdevRejection::DevMismatch { found: (1, 3) });
 
-        let (t, h) = tree();
-        pci_host_device(
-            t.path(),
-            BDF,
-            5,
-            Some("vfio-pci"),
-            (0x1234, 0x11e8),
-            Some(("vfio0", "1:3\n")),
-        );
+        let (t, h) = pci_tree(5, Some(("vfio0", "1:3\n")));
         link(t.path(), "dev/vfio/devices/vfio0", "/dev/null");
         assert_eq!(h.open_cdev(sysfsdev()).unwrap().major, 1);
     }
 
     #[test]
     fn mdev_check() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (t, h) = pci_tree(5, None);
         assert!(!h.is_mdev(sysfsdev()));
         let uuid = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
         mkdir(t.path(), &format!("sys/devices/virtual/mdev/{uuid}"));
@@ -1116,8 +1080,7 @@ mod tests {
 
     #[test]
     fn driver_and_ids() {
-        let (t, h) = tree();
-        pci_host_device(t.path(), BDF, 5, Some("vfio-pci"), (0x1234, 0x11e8), None);
+        let (t, h) = pci_tree(5, None);
         pci_host_device(t.path(), "0000:00:04.0", 6, None, (0x8086, 0x100e), None);
         assert_eq!(h.driver(sysfsdev()).as_deref(), Some("vfio-pci"));
         assert_eq!(h.driver("/sys/bus/pci/devices/0000:00:04.0"), None);
