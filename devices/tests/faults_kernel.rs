@@ -513,11 +513,9 @@ fn bind_msg(g: &Guest, fds: &[i32], strerror: &str) -> String {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_bind_fails() {
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("iommufd_bind_fails: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("iommufd_bind_fails") else {
         return;
-    }
+    };
     for linked in [true, false] {
         let mut c = if linked {
             Case::linked(&g)
@@ -534,11 +532,9 @@ fn iommufd_bind_fails() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_ioas_alloc_fails() {
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("iommufd_ioas_alloc_fails: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("iommufd_ioas_alloc_fails") else {
         return;
-    }
+    };
     for linked in [true, false] {
         let mut c = if linked {
             Case::linked(&g)
@@ -557,11 +553,9 @@ fn iommufd_ioas_alloc_fails() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_attach_fails() {
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("iommufd_attach_fails: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("iommufd_attach_fails") else {
         return;
-    }
+    };
     for linked in [true, false] {
         let mut c = if linked {
             Case::linked(&g)

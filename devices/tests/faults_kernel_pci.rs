@@ -598,11 +598,9 @@ fn group_is_shared_and_a_device_attaches_once() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_domain_fails() {
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("iommufd_domain_fails: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("iommufd_domain_fails") else {
         return;
-    }
+    };
     for linked in [true, false] {
         let c = || {
             if linked {

@@ -104,11 +104,9 @@ fn ccw_ok(p: &Faults) {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn ccw_checks_after_attach() {
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("ccw_checks_after_attach: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("ccw_checks_after_attach") else {
         return;
-    }
+    };
     let root = s390_root();
     let sysfsdev = format!("/sys/bus/mdev/devices/{CCW_UUID}");
     let cases: Vec<(Setup, String)> = vec![
@@ -243,11 +241,9 @@ fn ccw_region(index: u32, subtype: u32, size: u64) -> qomgen_devices::sys::vfio:
 fn ccw_interrupt_notifiers() {
     use qomgen_devices::models::vfio_ccw::VfioCcw;
     use qomgen_devices::sys::ccw::CcwCrwRegion;
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("ccw_interrupt_notifiers: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("ccw_interrupt_notifiers") else {
         return;
-    }
+    };
     let root = s390_root();
     let sysfsdev = format!("/sys/bus/mdev/devices/{CCW_UUID}");
     let mut tree = ObjectTree::new();
@@ -317,11 +313,9 @@ fn ccw_interrupt_notifiers() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn ap_device_info_fails() {
-    let (g, _l) = detect();
-    if !g.full() {
-        println!("ap_device_info_fails: no iommufd + cdev on this kernel");
+    let Some((g, _l)) = detect_full("ap_device_info_fails") else {
         return;
-    }
+    };
     let mut c = Case::linked(&g);
     let file = cdev(&g);
     let spec = format!("vfio-ap,iommufd=io0,fd={},id=f0", file.as_raw_fd());

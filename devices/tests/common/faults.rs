@@ -45,6 +45,17 @@ pub fn detect() -> (Guest, MutexGuard<'static, ()>) {
     (Guest::detect(), lock)
 }
 
+/// [`detect`], or `None` when the kernel has no iommufd or the device no
+/// cdev, which is said for `test`; the test then passes without running.
+pub fn detect_full(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
+    let (g, lock) = detect();
+    if !g.full() {
+        println!("{test}: no iommufd + cdev on this kernel");
+        return None;
+    }
+    Some((g, lock))
+}
+
 impl Guest {
     pub fn spec(&self, extra: &str) -> String {
         format!("vfio-pci,host={},id=f0{extra}", self.bdf)
