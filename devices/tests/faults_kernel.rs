@@ -37,7 +37,7 @@ mod faults;
 
 use qomgen::ObjectTree;
 use qomgen_devices::host::Host;
-use qomgen_devices::sys::fault::Request;
+use qomgen_devices::sys::fault::{Faults, Request};
 use qomgen_devices::sys::vfio::{DeviceFlags, DeviceInfo};
 use qomgen_devices::sys::{Errno, Op};
 use vfio_bindings::bindings::vfio as vb;
@@ -271,18 +271,27 @@ fn nil_vf_token_is_not_sent() {
 // ---------------------------------------------------------------------------
 // Device info and population (`vfio_pci_populate_device`), both backends
 
+/// Realize fails with `msg` once `arm` has set up a fresh plan: on the
+/// legacy backend, then, when the guest has iommufd and cdevs, with a
+/// linked iommufd object.
+fn fails_on_both(g: &Guest, arm: impl Fn(&Faults) -> &Faults, msg: &str) {
+    let p = plan();
+    arm(&p);
+    Case::new(g).legacy(p, msg, None);
+    if g.full() {
+        let p = plan();
+        arm(&p);
+        Case::linked(g).iommufd(p, msg);
+    }
+}
+
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn device_info_fails() {
     let (g, _l) = detect();
     let msg = g.vfio("error getting device info: Bad address");
-    let p = plan();
-    p.inject(Op::DeviceGetInfo, Errno::EFAULT);
-    Case::new(&g).legacy(p, &msg, None);
+    fails_on_both(&g, |p| p.inject(Op::DeviceGetInfo, Errno::EFAULT), &msg);
     if g.full() {
-        let p = plan();
-        p.inject(Op::DeviceGetInfo, Errno::EFAULT);
-        Case::linked(&g).iommufd(p, &msg);
         let p = plan();
         p.inject(Op::DeviceGetInfo, Errno::EFAULT);
         Case::new(&g).iommufd(p, &msg);
@@ -321,14 +330,7 @@ fn device_info_shape() {
     ];
     for (info, msg) in cases {
         let msg = g.vfio(&msg);
-        let p = plan();
-        p.override_device_info(info);
-        Case::new(&g).legacy(p, &msg, None);
-        if g.full() {
-            let p = plan();
-            p.override_device_info(info);
-            Case::linked(&g).iommufd(p, &msg);
-        }
+        fails_on_both(&g, |p| p.override_device_info(info), &msg);
     }
 }
 
@@ -346,22 +348,12 @@ fn region_info_fails() {
     );
     // The config region comes after BAR0-5 and the ROM.
     let msg = g.vfio("failed to get config info: Invalid argument");
-    let p = plan();
-    p.inject_nth(
-        Op::DeviceGetRegionInfo,
-        vb::VFIO_PCI_CONFIG_REGION_INDEX as usize,
-        Errno::EINVAL,
+    let config = vb::VFIO_PCI_CONFIG_REGION_INDEX as usize;
+    fails_on_both(
+        &g,
+        |p| p.inject_nth(Op::DeviceGetRegionInfo, config, Errno::EINVAL),
+        &msg,
     );
-    Case::new(&g).legacy(p, &msg, None);
-    if g.full() {
-        let p = plan();
-        p.inject_nth(
-            Op::DeviceGetRegionInfo,
-            vb::VFIO_PCI_CONFIG_REGION_INDEX as usize,
-            Errno::EINVAL,
-        );
-        Case::linked(&g).iommufd(p, &msg);
-    }
 }
 
 #[test]
@@ -369,14 +361,7 @@ fn region_info_fails() {
 fn config_space_read_fails() {
     let (g, _l) = detect();
     let msg = g.vfio("failed to read device config space: Input/output error");
-    let p = plan();
-    p.inject(Op::RegionRead, Errno::EIO);
-    Case::new(&g).legacy(p, &msg, None);
-    if g.full() {
-        let p = plan();
-        p.inject(Op::RegionRead, Errno::EIO);
-        Case::linked(&g).iommufd(p, &msg);
-    }
+    fails_on_both(&g, |p| p.inject(Op::RegionRead, Errno::EIO), &msg);
 }
 
 /// A config region shorter than a header (planned: 8 bytes at offset 0,
