@@ -150,7 +150,6 @@ fn msix_found_and_relocated() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn msix_relocation_fails() {
     let (g, _l) = detect();
-    let clean = g.spec("");
     let cases: [(&str, Setup, &str); 4] = [
         (
             "auto",
@@ -190,12 +189,11 @@ fn msix_relocation_fails() {
         let p = plan();
         with_msix(&p, 0x2000, 0x3000);
         setup(&p);
-        Case::new(&g).fails(
+        fails_then_plain(
+            &g,
             Some(p),
             &g.spec(&format!(",x-msix-relocation={bar}")),
             &g.vfio(msg),
-            None,
-            &clean,
         );
     }
 }
@@ -242,14 +240,12 @@ fn capability_checks_fail() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn display_probe() {
     let (g, _l) = detect();
-    let clean = g.spec("");
     // No plan: vfio-pci has no display planes (ENOTTY).
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         None,
         &g.spec(",display=on"),
         &g.vfio("vfio: device doesn't support any (known) display method"),
-        None,
-        &clean,
     );
     let mut c = Case::new(&g);
     assert_eq!(
@@ -259,12 +255,11 @@ fn display_probe() {
     // A device with region planes but no EDID region.
     let p = plan();
     p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         Some(p),
         &g.spec(",display=on,xres=1024,yres=768"),
         &g.vfio("xres and yres properties need edid support"),
-        None,
-        &clean,
     );
     // dma-buf planes and an EDID region at index 9.
     let p = plan();
@@ -296,22 +291,19 @@ fn display_probe() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn nohotplug_ramfb_checks() {
     let (g, _l) = detect();
-    let clean = g.spec("");
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         None,
         &g.nohotplug(",ramfb=on,display=auto"),
         &g.vfio("ramfb=on requires display=on"),
-        None,
-        &clean,
     );
     let p = plan();
     p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         Some(p),
         &g.nohotplug(",display=on,ramfb=on,x-ramfb-migrate=on,enable-migration=off"),
         &g.vfio("x-ramfb-migrate requires enable-migration"),
-        None,
-        &clean,
     );
     // Without ramfb, x-ramfb-migrate=on is turned off with a warning.
     let mut c = Case::new(&g);
@@ -344,31 +336,28 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
     let b = &g.bdf;
     let clean = g.spec("");
     // No display: ramfb's error comes before the resolution's ...
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         None,
         &g.nohotplug(",ramfb=on,xres=800"),
         &g.vfio("ramfb=on requires display=on"),
-        None,
-        &clean,
     );
     // ... and before migration realize's (edu cannot migrate).
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         None,
         &g.nohotplug(",ramfb=on,enable-migration=on"),
         &g.vfio("ramfb=on requires display=on"),
-        None,
-        &clean,
     );
     // A display without EDID: ramfb passes, the resolution does not, and
     // x-ramfb-migrate is not looked at yet.
     let p = plan();
     p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         Some(p),
         &g.nohotplug(",display=on,ramfb=on,xres=800,x-ramfb-migrate=on,enable-migration=off"),
         &g.vfio("xres and yres properties need edid support"),
-        None,
-        &clean,
     );
     // x-ramfb-migrate's warning comes before migration realize's error ...
     let mut c = Case::new(&g);
@@ -431,12 +420,11 @@ fn migration_probe() {
     let clean = g.spec("");
     let b = &g.bdf;
     // No plan: vfio-pci without a variant driver has no migration (ENOTTY).
-    Case::new(&g).fails(
+    fails_then_plain(
+        &g,
         None,
         &g.spec(",enable-migration=on"),
         &format!("vfio {b}: {b}: VFIO migration is not supported in kernel"),
-        None,
-        &clean,
     );
     let mut c = Case::new(&g);
     let blocked = |reason: String| Migration::Blocked { reason };

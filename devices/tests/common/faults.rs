@@ -240,6 +240,13 @@ impl<'g> Case<'g> {
     }
 }
 
+/// A fresh [`Case`] (no iommufd object): `spec` under `plan` fails with
+/// exactly `msg` and no hint, then the guest's plain device realizes.
+#[track_caller]
+pub fn fails_then_plain(g: &Guest, plan: Option<Faults>, spec: &str, msg: &str) {
+    Case::new(g).fails(plan, spec, msg, None, &g.spec(""));
+}
+
 /// Configures a plan.
 pub type Setup = Box<dyn Fn(&Faults)>;
 
