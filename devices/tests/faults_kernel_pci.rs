@@ -312,7 +312,7 @@ fn nohotplug_ramfb_checks() {
         &g.nohotplug(",x-ramfb-migrate=on,enable-migration=off"),
         |_| (),
     );
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(
         w,
         ["x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off."]
@@ -368,7 +368,7 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
         None,
         &clean,
     );
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(w, [FORCED]);
     // ... and before its warning, on a device that migrates without dirty
     // tracking (legacy: no IOMMU tracking; edu: no DMA logging).
@@ -394,7 +394,7 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
         ),
         "off"
     );
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(
         w,
         [
@@ -476,7 +476,7 @@ fn migration_probe() {
             dirty_tracking: DirtyTracking::None
         }
     );
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(w, [no_dirty]);
     // With device dirty tracking, unless turned off.
     p.override_feature(vb::VFIO_DEVICE_FEATURE_DMA_LOGGING_START, Ok(0));
@@ -615,7 +615,7 @@ fn iommufd_domain_fails() {
     let p = plan();
     p.inject(Op::IoasIovaRanges, Errno::EINVAL);
     realized_pci(&mut c, &g.spec(",iommufd=io0"), |_| ());
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(
         w,
         [
@@ -647,7 +647,7 @@ fn kvm_vfio_device_fails() {
     let kvm = KvmVfio::for_vm(null_fd());
     c.tree.set_resource(kvm.clone());
     realized_pci(&mut c, &g.spec(""), |_| ());
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(
         w,
         [format!(
@@ -659,7 +659,7 @@ fn kvm_vfio_device_fails() {
     let kvm = KvmVfio::with_device(KvmVfioDevice::from_fd(null_fd()));
     c.tree.set_resource(kvm);
     realized_pci(&mut c, &g.spec(""), |_| ());
-    let w: Vec<String> = c.tree.take_warnings().iter().map(text).collect();
+    let w = c.warnings();
     assert_eq!(w.len(), 1, "{w:?}");
     let prefix = format!("group ID {}: Failed to add fd ", g.group);
     assert!(

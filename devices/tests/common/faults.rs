@@ -219,6 +219,11 @@ impl<'g> Case<'g> {
         }
     }
 
+    /// The warnings realize reported since last asked, as text.
+    pub fn warnings(&mut self) -> Vec<String> {
+        self.tree.take_warnings().iter().map(text).collect()
+    }
+
     /// [`Case::fails`] for a legacy realize of the guest's device under `plan`.
     #[track_caller]
     pub fn legacy(&mut self, plan: Faults, msg: &str, hint: Option<&str>) {
