@@ -471,26 +471,20 @@ impl PciFunction {
                 (true, true) => self.refresh_vectors(&mut events),
                 (false, false) => {}
             }
-        } else if let Some(pos) = self
+        } else if let Some(was) = self
             .msix
             .as_ref()
-            .map(|m| m.pos)
-            .filter(|&p| overlaps(p, 12))
+            .filter(|m| overlaps(m.pos, 12))
+            .map(|m| (m.enabled(&self.cfg), m.function_masked(&self.cfg)))
         {
-            let msix = self
-                .msix
-                .as_ref()
-                .map(|m| (m.enabled(&self.cfg), m.function_masked(&self.cfg)));
             self.cfg.write(at, data);
-            let _ = pos;
-            let now = self
-                .msix
-                .as_ref()
-                .map(|m| (m.enabled(&self.cfg), m.function_masked(&self.cfg)));
-            match (msix, now) {
-                (Some((false, _)), Some((true, _))) => self.vectors_enable(Mode::Msix, &mut events),
-                (Some((true, _)), Some((false, _))) => self.vectors_disable(&mut events),
-                (Some((true, a)), Some((true, b))) if a != b => self.refresh_vectors(&mut events),
+            let now = self.msix.as_ref().map_or(was, |m| {
+                (m.enabled(&self.cfg), m.function_masked(&self.cfg))
+            });
+            match (was, now) {
+                ((false, _), (true, _)) => self.vectors_enable(Mode::Msix, &mut events),
+                ((true, _), (false, _)) => self.vectors_disable(&mut events),
+                ((true, a), (true, b)) if a != b => self.refresh_vectors(&mut events),
                 _ => {}
             }
         } else {
