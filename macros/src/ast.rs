@@ -44,6 +44,16 @@ pub struct Input<'a> {
     pub doc_unreadable: Option<&'a syn::Expr>,
     pub parent: Option<ParentField<'a>>,
     pub fields: Vec<Field<'a>>,
+    /// The derives' type attributes the struct carries, whichever derive
+    /// reads it: a derive sees no other derive, only their attributes.
+    pub seen_attrs: SeenAttrs,
+}
+
+/// Which derives' type attributes a struct carries.
+#[derive(Clone, Copy, Default)]
+pub struct SeenAttrs {
+    /// `#[device(...)]`, which only `#[derive(Device)]` declares.
+    pub device: bool,
 }
 
 pub struct ParentField<'a> {
@@ -177,6 +187,9 @@ impl<'a> Input<'a> {
             doc_unreadable,
             parent,
             fields,
+            seen_attrs: SeenAttrs {
+                device: original.attrs.iter().any(|a| a.path().is_ident("device")),
+            },
         })
     }
 

@@ -46,6 +46,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let name = input.type_name();
     let rust_name = ident.to_string();
     let name_claim = name_claim(input, &name);
+    let (flavor_mark, object_type_bound) = one_flavor(ident, input.flavor);
     let abstract_ = input.attrs.abstract_.is_some();
 
     let parent_info = match (&input.parent, input.flavor) {
@@ -228,6 +229,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
 
             #name_claim
 
+            #flavor_mark
+
             #markers
 
             #accessor_items
@@ -245,7 +248,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl ::qomgen::ObjectType for #ident {
+            impl ::qomgen::ObjectType for #ident #object_type_bound {
                 const TYPE_INFO: &'static ::qomgen::TypeInfo = &__QOMGEN_TYPE;
 
                 fn with_defaults() -> Self {
@@ -595,13 +598,42 @@ fn expand_group(input: &Input<'_>) -> TokenStream {
     }
 }
 
+/// What keeps `#[derive(Object, Device)]` on one struct to one error
+/// (see `qomgen::__private::DeviceNotAlsoObject`): the object's mark, and
+/// the bound on the device's `ObjectType` implementation, spanned on the
+/// `Device` of the derive list, which the error then points at.
+pub fn one_flavor(ident: &syn::Ident, flavor: Flavor) -> (TokenStream, TokenStream) {
+    match flavor {
+        Flavor::Object => (
+            quote!(impl ::qomgen::__private::DerivesObject for #ident {}),
+            TokenStream::new(),
+        ),
+        Flavor::Device => (
+            TokenStream::new(),
+            quote_spanned! {proc_macro2::Span::call_site()=>
+                where #ident: ::qomgen::__private::DeviceNotAlsoObject<{
+                    #[allow(unused_imports)]
+                    use ::qomgen::__private::ProbeFallback as _;
+                    <::qomgen::__private::Probe<#ident>>::DERIVES_OBJECT
+                }>
+            },
+        ),
+        Flavor::Group => (TokenStream::new(), TokenStream::new()),
+    }
+}
+
 /// A hidden `#[macro_export]` macro named after the QOM type name: macro
 /// exports live in the crate root, so two types of one crate that take the
 /// same QOM name define it twice, which the compiler refuses (E0428) with
-/// both declarations shown, spanned on their names. The name includes the
-/// flavor, so that `#[derive(Object, Device)]` on one struct gives one
-/// error (the conflict of its two `ObjectType` implementations) rather
-/// than this one too; an object and a device of one name, and types of
+/// both declarations shown, spanned on their names.
+///
+/// Objects and devices share one claim, except where `#[derive(Object,
+/// Device)]` on one struct would then define it twice beside its own
+/// error (see [`one_flavor`]). A derive cannot see the other derives of
+/// its struct, only their attributes: an object that carries a
+/// `#[device(...)]` is such a struct, and claims nothing (its device
+/// does); a device without `#[device(...)]` may be one, and claims its
+/// name among devices only. Its collision with an object, and types of
 /// one name in two crates, are refused when the registry is built (see
 /// `qomgen::registry`).
 fn name_claim(input: &Input<'_>, name: &str) -> TokenStream {
@@ -627,11 +659,13 @@ fn name_claim(input: &Input<'_>, name: &str) -> TokenStream {
         .name
         .as_ref()
         .map_or_else(|| input.ident.span(), |n| n.span);
+    let among = match input.flavor {
+        Flavor::Object if input.seen_attrs.device => return TokenStream::new(),
+        Flavor::Device if !input.seen_attrs.device => "device",
+        _ => "type",
+    };
     let claim = format_ident!(
-        "QOM_{}_name_{}_is_taken_by_another_{}_of_this_crate",
-        input.flavor.attr_name(),
-        spelled,
-        input.flavor.attr_name(),
+        "QOM_{among}_name_{spelled}_is_taken_by_another_{among}_of_this_crate",
         span = span
     );
     quote_spanned! {span=>

@@ -44,11 +44,13 @@ pub fn expand(original: &syn::DeriveInput, flavor: Flavor, err: syn::Error) -> T
         Flavor::Object => quote!(&::qomgen::__private::OBJECT),
         Flavor::Device => quote!(&::qomgen::__private::DEVICE),
     };
+    let (flavor_mark, object_type_bound) = crate::expand::one_flavor(ident, flavor);
     quote! {
         #errors
         #[allow(unused_qualifications)]
         const _: () = {
-            impl ::qomgen::ObjectType for #ident {
+            #flavor_mark
+            impl ::qomgen::ObjectType for #ident #object_type_bound {
                 const TYPE_INFO: &'static ::qomgen::TypeInfo = #root;
                 fn with_defaults() -> Self {
                     ::core::unreachable!()

@@ -65,6 +65,7 @@ mod kind;
 mod kinds;
 mod link;
 mod object;
+mod one_flavor;
 pub mod opts;
 mod property;
 pub mod qmp;
@@ -99,6 +100,7 @@ pub mod __private {
     pub use crate::group::Placement;
     pub use crate::kind::Slot;
     pub use crate::kinds::{enum_from_json, enum_parse};
+    pub use crate::one_flavor::{DerivesObject, DeviceNotAlsoObject, Probe, ProbeFallback};
     pub use crate::registry::{DEVICE, OBJECT, Registration};
 
     use crate::error::{Error, Result};

@@ -75,9 +75,10 @@ impl dyn Object {
 }
 
 /// A Rust type registered as a QOM type. Written by the derive, and the
-/// one trait it writes: [`Object`] comes with it, so that a type given both
-/// derives (`#[derive(Object, Device)]`) gets one error, the conflict of
-/// this trait's two implementations.
+/// one trait it writes: [`Object`] comes with it. A type given both derives
+/// (`#[derive(Object, Device)]`) gets one error that says which to remove,
+/// not the conflict of this trait's two implementations: the device's
+/// implementation is bounded so that it cannot apply then.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a registered object type",
     label = "not registered as an object type",

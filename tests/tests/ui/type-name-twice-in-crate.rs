@@ -1,4 +1,4 @@
-use qomgen::{Device, DeviceImpl, Object, ObjectImpl};
+use qomgen::{Object, ObjectImpl};
 
 mod nic {
     #[derive(qomgen::Device, Default)]
@@ -23,12 +23,5 @@ impl ObjectImpl for DemoBackend {}
 #[object(name = "demo-backend")]
 struct Backend {}
 impl ObjectImpl for Backend {}
-
-// Unlike the above, a device and an object of one name are refused when
-// the registry is built (`qomgen::registry`).
-#[derive(Device, Default)]
-#[device(name = "demo-backend")]
-struct BackendDevice {}
-impl DeviceImpl for BackendDevice {}
 
 fn main() {}
