@@ -86,65 +86,153 @@ impl PciFunction {
         })
     }
 
-    fn new_vectors(&mut self, n: u32, route: Route) -> Option<Vec<Vector>> {
-        let mut v = Vec::new();
-        for i in 0..n {
-            match Vector::new(i as u16, route) {
-                Ok(x) => v.push(x),
-                Err(e) => {
-                    self.errors
-                        .push(format!("vfio: Error: event_notifier_init failed: {e}"));
-                    return None;
-                }
-            }
-        }
-        Some(v)
+    /// One vector with its eventfd; on failure the error is recorded.
+    fn new_vector(&mut self, index: u16, route: Route) -> Option<Vector> {
+        Vector::new(index, route)
+            .map_err(|e| {
+                self.errors
+                    .push(format!("vfio: Error: event_notifier_init failed: {e}"))
+            })
+            .ok()
     }
 
     /// QEMU's `vfio_msi_enable` (`mode` [`Mode::Msi`]) and
-    /// `vfio_msix_enable` ([`Mode::Msix`]): INTx off, one eventfd per
-    /// vector handed to the host. For MSI-X every vector of the table gets
-    /// its eventfd at once (QEMU adds them as the guest unmasks them; the
-    /// host allocates more vectors here, the guest sees the same). When the
-    /// host refuses, interrupts stay off: "Let's try leaving interrupts
-    /// disabled and hope the guest driver notices and tries again."
+    /// `vfio_msix_enable` ([`Mode::Msix`]), after INTx is off.
     pub(super) fn vectors_enable(&mut self, mode: Mode, events: &mut Vec<Event>) {
         self.disable_interrupts(events);
-        let (index, n) = match (mode, self.msi, &self.msix) {
-            (Mode::Msi, Some(msi), _) => (MSI, msi.allocated(&self.cfg)),
-            (Mode::Msix, _, Some(m)) => (
-                MSIX,
-                u32::from(m.entries).min(self.host.irq_count(MSIX)).max(1),
-            ),
-            _ => return,
+        match mode {
+            Mode::Msi => self.msi_enable(events),
+            Mode::Msix => self.msix_enable(events),
+            Mode::Intx | Mode::None => {}
+        }
+    }
+
+    /// Every vector the guest allocated gets its eventfd at once. When
+    /// the host refuses, or an eventfd cannot be made, interrupts stay
+    /// off: "Let's try leaving interrupts disabled and hope the guest
+    /// figures out to fall back to INTx for this device."
+    fn msi_enable(&mut self, events: &mut Vec<Event>) {
+        let Some(msi) = self.msi else {
+            return;
         };
-        let Some(vectors) = self.new_vectors(n, self.msi_route(mode == Mode::Msix)) else {
-            return self.intx_reenable(events);
-        };
+        let route = self.msi_route(false);
+        let mut vectors = Vec::new();
+        for i in 0..msi.allocated(&self.cfg) as u16 {
+            match self.new_vector(i, route) {
+                Some(v) => vectors.push(v),
+                None => return self.errors.push("vfio: Error: Failed to enable MSI".into()),
+            }
+        }
         let fds: Vec<Option<BorrowedFd<'_>>> = vectors
             .iter()
             .map(|v| Some(irq::borrowed(v.eventfd())))
             .collect();
-        if let Err(e) = self.host.set_irq_eventfds(index, 0, &fds) {
-            if mode == Mode::Msi {
-                self.errors.push(format!(
-                    "vfio: Error: Failed to setup MSI fds: {}",
-                    e.strerror()
-                ));
-                self.errors.push("vfio: Error: Failed to enable MSI".into());
-            } else {
-                self.errors.push(format!(
-                    "vfio: failed to enable vectors, {}",
-                    -(e.errno() as i32)
-                ));
-            }
+        if let Err(e) = self.host.set_irq_eventfds(MSI, 0, &fds) {
+            self.errors.push(format!(
+                "vfio: Error: Failed to setup MSI fds: {}",
+                e.strerror()
+            ));
+            self.errors.push("vfio: Error: Failed to enable MSI".into());
             return;
         }
         drop(fds);
         self.vectors = vectors;
-        self.mode = mode;
+        self.mode = Mode::Msi;
         self.refresh_vectors(events);
         events.push(Event::VectorsChanged);
+        events.dedup();
+    }
+
+    /// Only the vectors the guest has unmasked get an eventfd (the rest
+    /// when it unmasks them, [`PciFunction::msix_update`]), so that the
+    /// host allocates no interrupt the guest does not use. With none, the
+    /// device still enters MSI-X mode through vector 0 without an eventfd
+    /// (QEMU's `vfio_enable_msix_no_vec`: "some communication channels
+    /// between VF & PF or PF & fw rely on the physical state of the
+    /// device").
+    fn msix_enable(&mut self, events: &mut Vec<Event>) {
+        self.mode = Mode::Msix;
+        for i in self.msix_unused_unmasked() {
+            if let Some(v) = self.new_vector(i, self.msi_route(true)) {
+                self.vectors.push(v);
+            }
+        }
+        let result = if self.vectors.is_empty() {
+            self.host
+                .set_irq_eventfds(MSIX, 0, &[None])
+                .map_err(|e| format!("vfio: failed to enable MSI-X, {}", e.strerror()))
+        } else {
+            self.msix_set_all()
+        };
+        if let Err(e) = result {
+            self.errors.push(e);
+        }
+        self.refresh_vectors(events);
+        events.push(Event::VectorsChanged);
+        events.dedup();
+    }
+
+    /// The MSI-X vectors the guest has unmasked that have no eventfd yet,
+    /// among those the host has.
+    fn msix_unused_unmasked(&self) -> Vec<u16> {
+        let Some(m) = &self.msix else {
+            return Vec::new();
+        };
+        let n = u32::from(m.entries).min(self.host.irq_count(MSIX)) as u16;
+        (0..n)
+            .filter(|&i| !m.masked(&self.cfg, usize::from(i)))
+            .filter(|&i| self.vectors.iter().all(|v| v.index != i))
+            .collect()
+    }
+
+    /// QEMU's `vfio_enable_vectors` for MSI-X: vectors `0..=` the highest
+    /// in use, those without an eventfd detached.
+    fn msix_set_all(&self) -> std::result::Result<(), String> {
+        let n = self.vectors.iter().map(|v| v.index + 1).max().unwrap_or(0);
+        let mut fds: Vec<Option<BorrowedFd<'_>>> = vec![None; usize::from(n)];
+        for v in &self.vectors {
+            fds[usize::from(v.index)] = Some(irq::borrowed(v.eventfd()));
+        }
+        self.host
+            .set_irq_eventfds(MSIX, 0, &fds)
+            .map_err(|e| format!("vfio: failed to enable vectors, {}", e.strerror()))
+    }
+
+    /// After a write to the MSI-X table or to the function mask: QEMU's
+    /// `vfio_msix_vector_use` for every vector the guest unmasked that has
+    /// no eventfd yet, then each vector's message and mask re-read. A
+    /// vector masked again keeps its eventfd, whose signals then read as
+    /// pending (QEMU's `vfio_msix_vector_release`).
+    pub(super) fn msix_update(&mut self, events: &mut Vec<Event>) {
+        for i in self.msix_unused_unmasked() {
+            let Some(v) = self.new_vector(i, self.msi_route(true)) else {
+                continue;
+            };
+            let resizing = self.vectors.iter().all(|u| u.index < i);
+            let at = self.vectors.partition_point(|u| u.index < i);
+            self.vectors.insert(at, v);
+            let noresize = self.msix.as_ref().is_some_and(|m| m.noresize);
+            let result = if noresize && resizing {
+                let _ = self.host.disable_irqs(MSIX);
+                self.msix_set_all()
+            } else {
+                let fd = [Some(irq::borrowed(self.vectors[at].eventfd()))];
+                self.host
+                    .set_irq_eventfds(MSIX, u32::from(i), &fd)
+                    .map_err(|e| {
+                        format!(
+                            "vfio {}: Failed to set up TRIGGER eventfd signaling for interrupt MSIX-{i}: VFIO_DEVICE_SET_IRQS failure: {}",
+                            self.host.name(),
+                            e.strerror()
+                        )
+                    })
+            };
+            if let Err(e) = result {
+                self.errors.push(e);
+            }
+            events.push(Event::VectorsChanged);
+        }
+        self.refresh_vectors(events);
         events.dedup();
     }
 
@@ -172,7 +260,7 @@ impl PciFunction {
                 ),
                 (Mode::Msix, _, Some(m)) => (
                     m.message(usize::from(v.index)),
-                    m.entry_masked(usize::from(v.index)) || m.function_masked(&self.cfg),
+                    m.masked(&self.cfg, usize::from(v.index)),
                 ),
                 _ => continue,
             };

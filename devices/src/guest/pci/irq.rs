@@ -262,6 +262,10 @@ pub(crate) struct MsixCap {
     pub(crate) table_offset: u64,
     pub(crate) pba_bar: u8,
     pub(crate) pba_offset: u64,
+    /// `VFIO_IRQ_INFO_NORESIZE`: the host takes no vector once MSI-X is
+    /// on, so a vector past the enabled ones means disabling and enabling
+    /// them all again.
+    pub(crate) noresize: bool,
     pub(crate) table: Vec<u8>,
 }
 
@@ -301,6 +305,7 @@ impl MsixCap {
             table_offset: info.table_offset,
             pba_bar: info.pba_bar,
             pba_offset: info.pba_offset,
+            noresize: info.noresize,
             table,
         }
     }
@@ -341,6 +346,11 @@ impl MsixCap {
 
     pub(crate) fn entry_masked(&self, vector: usize) -> bool {
         self.entry_long(vector, 12) & PCI_MSIX_ENTRY_CTRL_MASKBIT != 0
+    }
+
+    /// QEMU's `msix_is_masked`: by its vector control or by the function.
+    pub(crate) fn masked(&self, cfg: &ConfigSpace, vector: usize) -> bool {
+        self.entry_masked(vector) || self.function_masked(cfg)
     }
 
     /// A guest write to the table: every field is writable, the vector

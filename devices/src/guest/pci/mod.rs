@@ -14,7 +14,7 @@
 //! | MSI, MSI-X capabilities | emulated | emulated; enabling reaches the host through `VFIO_DEVICE_SET_IRQS` | `vfio_msi_enable`, `vfio_msix_enable` |
 //! | PCIe capability | as the bus needs it ([`BusKind`]) | the device | `vfio_setup_pcie_cap` |
 //! | BAR contents | mapped ([`MmapArea`]), except MSI-X table/PBA pages and with `x-no-mmap=on` | same | `vfio_region_mmap`, `vfio_pci_fixup_msix_region` |
-//! | MSI-X table and PBA | emulated | emulated | `msix_init` |
+//! | MSI-X table and PBA | emulated | emulated; unmasking a vector the first time reaches the host | `msix_init`, `vfio_msix_vector_use` |
 //! | ROM contents | the device's ROM region, or `romfile=` | ignored | `vfio_rom_read`, `pci_add_option_rom` |
 //!
 //! A VMM hands config-space accesses of the function's slot to
@@ -381,7 +381,11 @@ impl PciFunction {
         })
     }
 
-    /// The MSI or MSI-X vectors in use (empty with INTx or none).
+    /// The MSI or MSI-X vectors in use (empty with INTx or none), by
+    /// [`Vector::index`]: with MSI every vector the guest allocated, with
+    /// MSI-X those it has unmasked since enabling it (QEMU's
+    /// `vfio_msix_vector_use`), so a VMM re-reads them on
+    /// [`Event::VectorsChanged`].
     pub fn vectors(&self) -> &[Vector] {
         &self.vectors
     }
@@ -484,7 +488,7 @@ impl PciFunction {
             match (was, now) {
                 ((false, _), (true, _)) => self.vectors_enable(Mode::Msix, &mut events),
                 ((true, _), (false, _)) => self.vectors_disable(&mut events),
-                ((true, a), (true, b)) if a != b => self.refresh_vectors(&mut events),
+                ((true, a), (true, b)) if a != b => self.msix_update(&mut events),
                 _ => {}
             }
         } else {
@@ -566,7 +570,7 @@ impl PciFunction {
                     m.write_table(at, data);
                 }
                 if self.mode == Mode::Msix {
-                    self.refresh_vectors(&mut events);
+                    self.msix_update(&mut events);
                 }
             }
             // The PBA is read-only; a relocation's added space ignores writes.

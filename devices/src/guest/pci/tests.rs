@@ -30,6 +30,9 @@ struct Fake {
     irqs: Vec<u32>,
     translated: bool,
     fail_config_read: bool,
+    /// `VFIO_DEVICE_SET_IRQS` with eventfds for this IRQ index fails with
+    /// this errno.
+    fail_set_irqs: Option<(u32, Errno)>,
 }
 
 fn region(index: u32, size: u64, mmap: bool) -> RegionInfo {
@@ -121,8 +124,14 @@ impl HostFunction for Fake {
             .iter()
             .filter(|f| f.is_some_and(|f| f.as_raw_fd() >= 0))
             .count();
-        record(format!("irqs {index} start {start} fds {n}"));
-        Ok(())
+        record(format!(
+            "irqs {index} start {start} fds {n} of {}",
+            fds.len()
+        ));
+        match self.fail_set_irqs {
+            Some((i, e)) if i == index => Err(SysError::new(Op::DeviceSetIrqs, e)),
+            _ => Ok(()),
+        }
     }
     fn set_unmask_eventfd(&self, index: u32, _fd: BorrowedFd<'_>) -> crate::sys::Result<()> {
         record(format!("unmask-fd {index}"));
@@ -415,12 +424,12 @@ fn msi_enable_routes_vectors_and_disable_returns_to_intx() {
     assert_eq!(
         irq,
         [
-            "irqs 0 start 0 fds 1",
+            "irqs 0 start 0 fds 1 of 1",
             "unmask-fd 0",
             "disable 0",
-            "irqs 1 start 0 fds 2",
+            "irqs 1 start 0 fds 2 of 2",
             "disable 1",
-            "irqs 0 start 0 fds 1",
+            "irqs 0 start 0 fds 1 of 1",
             "unmask-fd 0"
         ]
     );
@@ -518,22 +527,25 @@ fn msix_table_pba_and_per_vector_mask() {
     let mut b = [0u8; 4];
     f.bar_read(4, 0x2000 + 12, &mut b);
     assert_eq!(u32::from_le_bytes(b), 1);
-    // Program vector 3 and enable MSI-X with the function mask set.
+    // Program vector 3 and enable MSI-X with the function mask set: the
+    // device enters MSI-X mode with no vector (vfio_enable_msix_no_vec).
     f.bar_write(4, 0x2030, &0xfee0_1000u32.to_le_bytes());
     f.bar_write(4, 0x2038, &0x41u32.to_le_bytes());
     let ev = w16(&mut f, 0x52, 0xc007);
     assert_eq!(ev, [Event::IntxChanged, Event::VectorsChanged]);
-    assert_eq!(f.vectors().len(), 8);
-    assert!(f.vectors().iter().all(|v| v.masked));
-    // Function mask off: still masked per vector.
+    assert!(f.vectors().is_empty());
+    // Function mask off: still masked per vector, still none in use.
     assert_eq!(w16(&mut f, 0x52, 0x8007), []);
-    // Unmask vector 3: one change, its message as programmed.
+    assert!(f.vectors().is_empty());
+    // Unmask vector 3: it alone gets an eventfd, its message as programmed.
     let ev = f.bar_write(4, 0x203c, &0u32.to_le_bytes());
     assert_eq!(ev, [Event::VectorsChanged]);
-    let v = &f.vectors()[3];
+    let v = &f.vectors()[0];
     assert_eq!(
-        (v.masked, v.message),
+        (f.vectors().len(), v.index, v.masked, v.message),
         (
+            1,
+            3,
             false,
             MsiMessage {
                 address: 0xfee0_1000,
@@ -541,9 +553,21 @@ fn msix_table_pba_and_per_vector_mask() {
             }
         )
     );
-    // A masked vector that fired reads as pending in the PBA.
-    f.vectors()[5].eventfd().write(1).unwrap();
-    f.vectors()[3].eventfd().write(1).unwrap();
+    // Vector 5 unmasked, then masked again: it keeps its eventfd, and a
+    // signal it holds reads as pending in the PBA.
+    assert_eq!(
+        f.bar_write(4, 0x205c, &0u32.to_le_bytes()),
+        [Event::VectorsChanged]
+    );
+    assert_eq!(
+        f.bar_write(4, 0x205c, &1u32.to_le_bytes()),
+        [Event::VectorsChanged]
+    );
+    let index: Vec<_> = f.vectors().iter().map(|v| (v.index, v.masked)).collect();
+    assert_eq!(index, [(3, false), (5, true)]);
+    for v in f.vectors() {
+        v.eventfd().write(1).unwrap();
+    }
     let mut p = [0u8; 8];
     f.bar_read(4, 0x3000, &mut p);
     assert_eq!(p[0], 1 << 5, "vector 3 is unmasked: not pending");
@@ -573,10 +597,93 @@ fn msix_table_pba_and_per_vector_mask() {
         w16(&mut f, 0x52, 0x0007),
         [Event::VectorsChanged, Event::IntxChanged]
     );
-    let calls = f.host_calls();
-    assert!(
-        calls.contains(&"irqs 2 start 0 fds 8".to_string()),
-        "{calls:?}"
+    let irq: Vec<_> = f
+        .host_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("irqs 2") || c.starts_with("disable 2"))
+        .collect();
+    assert_eq!(
+        irq,
+        [
+            "irqs 2 start 0 fds 0 of 1",
+            "irqs 2 start 3 fds 1 of 1",
+            "irqs 2 start 5 fds 1 of 1",
+            // The reserved-bits write above left vector 4 unmasked.
+            "irqs 2 start 4 fds 1 of 1",
+            "disable 2"
+        ],
+        "one host vector per vector the guest unmasked"
+    );
+}
+
+/// The MSI-X device with vector 1 unmasked before the guest enables it.
+fn msix_enabled_with_vector_1(noresize: bool) -> PciFunction {
+    let (fake, info) = msix_fake();
+    let mut f = build_msix(
+        fake,
+        MsixInfo { noresize, ..info },
+        FunctionOptions::default(),
+    );
+    f.bar_write(4, 0x201c, &0u32.to_le_bytes());
+    let ev = w16(&mut f, 0x52, 0x8007);
+    assert_eq!(ev, [Event::IntxChanged, Event::VectorsChanged]);
+    f
+}
+
+fn msix_host_calls(f: &PciFunction) -> Vec<String> {
+    f.host_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("irqs 2") || c.starts_with("disable 2"))
+        .collect()
+}
+
+#[test]
+fn msix_vectors_unmasked_before_enable_are_used_at_enable() {
+    let mut f = msix_enabled_with_vector_1(false);
+    let used: Vec<_> = f.vectors().iter().map(|v| v.index).collect();
+    assert_eq!(used, [1]);
+    // The function mask, set and cleared, uses every vector it unmasks:
+    // here none more, vector 1 masked while it is set.
+    assert_eq!(w16(&mut f, 0x52, 0xc007), [Event::VectorsChanged]);
+    assert!(f.vectors()[0].masked);
+    assert_eq!(w16(&mut f, 0x52, 0x8007), [Event::VectorsChanged]);
+    assert_eq!(msix_host_calls(&f), ["irqs 2 start 0 fds 1 of 2"]);
+}
+
+#[test]
+fn msix_host_without_resizing_is_reenabled_for_a_higher_vector() {
+    // VFIO_IRQ_INFO_NORESIZE (vfio_msix_vector_do_use): a vector past the
+    // enabled ones disables and enables them all; one below them is set
+    // alone.
+    let mut f = msix_enabled_with_vector_1(true);
+    f.bar_write(4, 0x204c, &0u32.to_le_bytes());
+    f.bar_write(4, 0x200c, &0u32.to_le_bytes());
+    let used: Vec<_> = f.vectors().iter().map(|v| v.index).collect();
+    assert_eq!(used, [0, 1, 4]);
+    assert_eq!(
+        msix_host_calls(&f),
+        [
+            "irqs 2 start 0 fds 1 of 2",
+            "disable 2",
+            "irqs 2 start 0 fds 2 of 5",
+            "irqs 2 start 0 fds 1 of 1"
+        ]
+    );
+}
+
+#[test]
+fn msix_host_refusals_are_reported_in_qemus_words() {
+    let (mut fake, info) = msix_fake();
+    fake.fail_set_irqs = Some((vb::VFIO_PCI_MSIX_IRQ_INDEX, Errno::EINVAL));
+    let mut f = build_msix(fake, info, FunctionOptions::default());
+    w16(&mut f, 0x52, 0x8007);
+    f.bar_write(4, 0x201c, &0u32.to_le_bytes());
+    assert_eq!(
+        f.take_errors(),
+        [
+            "vfio: failed to enable MSI-X, Invalid argument",
+            "vfio 0000:00:01.0: Failed to set up TRIGGER eventfd signaling for interrupt MSIX-1: VFIO_DEVICE_SET_IRQS failure: Invalid argument"
+        ]
     );
 }
 
