@@ -48,6 +48,7 @@ impl PciFunction {
             let need = match cap.id {
                 PCI_CAP_ID_MSI => MsiCap::size_of(self.cfg.word(cap.pos + 2)),
                 PCI_CAP_ID_MSIX if msix.is_some() => MsixCap::SIZE,
+                PCI_CAP_ID_PM => super::pm::PCI_PM_SIZEOF,
                 _ => continue,
             };
             let fail = |why: String| {
@@ -86,6 +87,10 @@ impl PciFunction {
                     None => false,
                 },
                 PCI_CAP_ID_EXP => self.setup_pcie_cap(cap.pos, cap.size),
+                PCI_CAP_ID_PM => {
+                    self.pm_init(cap.pos);
+                    true
+                }
                 _ => true,
             };
             if keep {

@@ -13,6 +13,7 @@
 //! | capability list pointers | emulated (hidden capabilities are skipped) | ignored | `vfio_add_std_cap`, `vfio_add_ext_cap` |
 //! | MSI, MSI-X capabilities | emulated | emulated; enabling reaches the host through `VFIO_DEVICE_SET_IRQS` | `vfio_msi_enable`, `vfio_msix_enable` |
 //! | PCIe capability | as the bus needs it ([`BusKind`]) | the device | `vfio_setup_pcie_cap` |
+//! | power state (PM capability's PMCSR) | the device | the device, and tracked: the BARs decode in D0 only | `pci_pm_init`, `pci_pm_update` |
 //! | BAR contents | mapped ([`MmapArea`]), except MSI-X table/PBA pages and with `x-no-mmap=on` | same | `vfio_region_mmap`, `vfio_pci_fixup_msix_region` |
 //! | MSI-X table and PBA | emulated | emulated; unmasking a vector the first time reaches the host | `msix_init`, `vfio_msix_vector_use` |
 //! | ROM contents | the device's ROM region, or `romfile=` | ignored | `vfio_rom_read`, `pci_add_option_rom` |
@@ -33,6 +34,7 @@ mod dma;
 mod host;
 mod interrupts;
 mod irq;
+mod pm;
 
 use qomgen::{Error, Result};
 use vfio_bindings::bindings::vfio as vb;
@@ -193,6 +195,8 @@ pub struct PciFunction {
     bars: Vec<GuestBar>,
     msi: Option<MsiCap>,
     msix: Option<MsixCap>,
+    /// The power-management capability's position (see `pm`).
+    pm: Option<usize>,
     mode: Mode,
     vectors: Vec<Vector>,
     intx: Option<Intx>,
@@ -310,6 +314,7 @@ impl PciFunction {
             bars,
             msi: None,
             msix: None,
+            pm: None,
             mode: Mode::None,
             vectors: Vec::new(),
             intx: None,
@@ -492,18 +497,22 @@ impl PciFunction {
                 _ => {}
             }
         } else {
+            let old_pm = self.pm_state();
             self.cfg.write(at, data);
-            if bars::touches_decode(at, len) {
+            let new_pm = self.pm_update(at, len, old_pm);
+            if bars::touches_decode(at, len) || (old_pm == 0) != (new_pm == 0) {
                 self.update_mappings(&mut events);
             }
         }
         events
     }
 
-    /// QEMU's `pci_update_mappings`: recompute where each BAR decodes.
+    /// QEMU's `pci_update_mappings`: recompute where each BAR decodes,
+    /// nowhere outside D0.
     fn update_mappings(&mut self, events: &mut Vec<Event>) {
+        let d0 = self.pm_state() == 0;
         for i in 0..self.bars.len() {
-            let new = bars::decode(&self.cfg, &self.bars[i]);
+            let new = bars::decode(&self.cfg, &self.bars[i]).filter(|_| d0);
             let bar = &mut self.bars[i];
             if new != bar.address {
                 events.push(Event::BarMoved {

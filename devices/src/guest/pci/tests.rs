@@ -255,6 +255,53 @@ fn bar_sizing_programming_and_decode() {
     assert_eq!(areas, [(0, 1 << 20)]);
 }
 
+/// BAR 0 at `0xe000_0000` for the decode events below.
+fn bar0_moved(old: Option<u64>, new: Option<u64>) -> Vec<Event> {
+    let to = |a: Option<u64>| a.map(|_| 0xe000_0000);
+    vec![Event::BarMoved {
+        bar: 0,
+        old: to(old),
+        new: to(new),
+    }]
+}
+
+#[test]
+fn bars_decode_in_d0_only_and_pm_transitions_are_checked() {
+    // The edu-like device with a PM capability after MSI: D1 supported,
+    // D2 not (PMC 0x0203).
+    let fake = Fake::new();
+    {
+        let mut c = fake.config.borrow_mut();
+        c[0x41] = 0x50;
+        c[0x50] = 0x01;
+        c[0x52..0x54].copy_from_slice(&0x0203u16.to_le_bytes());
+    }
+    let mut f = build(fake, FunctionOptions::default());
+    w32(&mut f, 0x10, 0xe000_0000);
+    let on = Some(0);
+    assert_eq!(w16(&mut f, 0x04, PCI_COMMAND_MEMORY), bar0_moved(None, on));
+    // D3hot: the BAR decodes nowhere, and the write reaches the device.
+    assert_eq!(w16(&mut f, 0x54, 3), bar0_moved(on, None));
+    assert!(
+        f.host_calls().contains(&"write 7 0x54 [3, 0]".to_string()),
+        "PMCSR writes reach the device"
+    );
+    // Only to D0 from D3hot: D1 is refused, the BAR stays off.
+    assert_eq!(w16(&mut f, 0x54, 1), []);
+    assert_eq!(f.bar(0).unwrap().address, None);
+    assert_eq!(w16(&mut f, 0x54, 0), bar0_moved(None, on));
+    // D2 is not supported: refused; D1 is.
+    assert_eq!(w16(&mut f, 0x54, 2), []);
+    assert_eq!(f.bar(0).unwrap().address, Some(0xe000_0000));
+    assert_eq!(w16(&mut f, 0x54, 1), bar0_moved(on, None));
+    // Up from D1 to D3hot stays off; COMMAND toggled meanwhile maps
+    // nothing; back in D0 the BAR decodes again.
+    assert_eq!(w16(&mut f, 0x54, 3), []);
+    assert_eq!(w16(&mut f, 0x04, 0), []);
+    assert_eq!(w16(&mut f, 0x04, PCI_COMMAND_MEMORY), []);
+    assert_eq!(w16(&mut f, 0x54, 0), bar0_moved(None, on));
+}
+
 #[test]
 fn io_and_64_bit_bars() {
     let mut fake = Fake::new();
@@ -1004,7 +1051,7 @@ fn try_build(
 }
 
 #[test]
-fn msi_and_msix_capabilities_that_do_not_fit_are_refused() {
+fn msi_msix_and_pm_capabilities_that_do_not_fit_are_refused() {
     // MSI at 0xf8, 64-bit with per-vector masks: 0x18 bytes, 8 of room.
     let e = try_build(Fake::new(), None, BusKind::Pci, |c| {
         c[0x34] = 0xf8;
@@ -1039,6 +1086,17 @@ fn msi_and_msix_capabilities_that_do_not_fit_are_refused() {
     assert_eq!(
         e.message(),
         "failed to add PCI capability 0x11[0x4]@0xfc: it needs 0xc bytes"
+    );
+    // PM at 0xfc: pci_pm_init adds PCI_PM_SIZEOF, 8 bytes.
+    let e = try_build(Fake::new(), None, BusKind::Pci, |c| {
+        c[0x41] = 0xfc;
+        c[0xfc] = 0x01;
+        c[0xfd] = 0;
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "failed to add PCI capability 0x1[0x4]@0xfc: it needs 0x8 bytes"
     );
     // MSI-X without vectors (msix_init).
     let (fake, info) = msix_fake();
