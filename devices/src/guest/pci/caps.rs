@@ -16,6 +16,16 @@ const PCI_CAP_ID_EXP: u8 = 0x10;
 const PCI_CAP_ID_MSIX: u8 = 0x11;
 const PCI_EXT_CAP_ID_ARI: u16 = 0x0e;
 const PCI_EXT_CAP_ID_SRIOV: u16 = 0x10;
+const PCI_EXT_CAP_ID_REBAR: u16 = 0x15;
+const PCI_REBAR_CAP: usize = 4;
+const PCI_REBAR_CTRL: usize = 8;
+/// Bits 4-23 of the capability register: 1 MiB to 512 GiB.
+const PCI_REBAR_CAP_SIZES: u32 = 0x00ff_fff0;
+const PCI_REBAR_CTRL_BAR_IDX: u32 = 0x7;
+const PCI_REBAR_CTRL_NBAR_MASK: u32 = 0xe0;
+const PCI_REBAR_CTRL_NBAR_SHIFT: u32 = 5;
+const PCI_REBAR_CTRL_BAR_SIZE: u32 = 0x1f00;
+const PCI_REBAR_CTRL_BAR_SHIFT: u32 = 8;
 const PCI_EXP_FLAGS_TYPE: u16 = 0x00f0;
 const PCI_EXP_FLAGS_VERS: u16 = 0x000f;
 const PCI_EXP_TYPE_ENDPOINT: u16 = 0x0;
@@ -210,12 +220,18 @@ impl PciFunction {
             return;
         }
         let caps = config::ext_caps(&self.cfg);
-        let kept: Vec<_> = caps
-            .iter()
-            .copied()
-            // ID 0: a capability the kernel masked.
-            .filter(|c| !matches!(c.id, 0 | PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI))
-            .collect();
+        let mut kept = Vec::new();
+        for &c in &caps {
+            let keep = match c.id {
+                // ID 0: a capability the kernel masked.
+                0 | PCI_EXT_CAP_ID_SRIOV | PCI_EXT_CAP_ID_ARI => false,
+                PCI_EXT_CAP_ID_REBAR => self.setup_rebar_ecap(c.pos),
+                _ => true,
+            };
+            if keep {
+                kept.push(c);
+            }
+        }
         for c in &caps {
             // Next pointers are emulated, so a dropped capability is skipped.
             let em = self.cfg.emulated_bits(c.pos, 4) | 0xfff0_0000;
@@ -239,5 +255,35 @@ impl PciFunction {
             let next = kept.get(i + 1).map_or(0, |n| n.pos);
             self.cfg.set_long(c.pos, header(c.id, c.version, next));
         }
+    }
+
+    /// QEMU's `vfio_setup_rebar_ecap`: each resizable BAR shows only its
+    /// current size, in the capability register and the control register,
+    /// both read-only ("a write of an unsupported value is undefined"),
+    /// since the guest cannot resize a BAR the host sized. A current size
+    /// outside 1 MiB to 512 GiB (which hardware must support one of) hides
+    /// the capability; so does a BAR entry past config space.
+    fn setup_rebar_ecap(&mut self, pos: usize) -> bool {
+        let ctrl = self.cfg.long(pos + PCI_REBAR_CTRL);
+        let nbar = (ctrl & PCI_REBAR_CTRL_NBAR_MASK) >> PCI_REBAR_CTRL_NBAR_SHIFT;
+        for i in 0..nbar as usize {
+            let at = pos + i * 8;
+            if at + PCI_REBAR_CTRL + 4 > self.cfg.len() {
+                return false;
+            }
+            let ctrl = self.cfg.long(at + PCI_REBAR_CTRL);
+            let size = (ctrl & PCI_REBAR_CTRL_BAR_SIZE) >> PCI_REBAR_CTRL_BAR_SHIFT;
+            let cap = if size <= 27 { 1u32 << (size + 4) } else { 0 };
+            if cap & PCI_REBAR_CAP_SIZES == 0 {
+                return false;
+            }
+            let ctrl = ctrl
+                & (PCI_REBAR_CTRL_BAR_SIZE | PCI_REBAR_CTRL_NBAR_MASK | PCI_REBAR_CTRL_BAR_IDX);
+            self.cfg
+                .add_emulated_long(at + PCI_REBAR_CAP, cap, u32::MAX);
+            self.cfg
+                .add_emulated_long(at + PCI_REBAR_CTRL, ctrl, u32::MAX);
+        }
+        true
     }
 }

@@ -795,6 +795,33 @@ fn pcie_capability_per_bus_and_hidden_extended_capabilities() {
 }
 
 #[test]
+fn resizable_bars_show_their_current_size_only() {
+    // DSN at 0x180 becomes a Resizable BAR capability: one BAR (2) of
+    // 16 MiB (size 4), the device supporting 1 MiB to 32 GiB, and the
+    // control register's upper bits listing sizes too.
+    let rebar = |size: u32| {
+        move |c: &mut Vec<u8>| {
+            c[0x180..0x184].copy_from_slice(&(0x0015u32 | 1 << 16).to_le_bytes());
+            c[0x184..0x188].copy_from_slice(&0x07ff_fff0u32.to_le_bytes());
+            let ctrl = 0xffff_0000 | size << 8 | 0x20 | 2;
+            c[0x188..0x18c].copy_from_slice(&ctrl.to_le_bytes());
+        }
+    };
+    let (fake, info) = msix_fake();
+    let mut f = try_build(fake, Some(info), BusKind::PciePort, rebar(4)).unwrap();
+    assert_eq!(r32(&mut f, 0x180), 0x0015 | 1 << 16, "kept, last");
+    assert_eq!(r32(&mut f, 0x184), 1 << 8, "16 MiB alone");
+    assert_eq!(r32(&mut f, 0x188), 0x0422);
+    // Read-only: a resize does not reach the copy.
+    w32(&mut f, 0x188, 0x0522);
+    assert_eq!(r32(&mut f, 0x188), 0x0422);
+    // A current size of 1 TiB is outside what the trick can show: hidden.
+    let (fake, info) = msix_fake();
+    let mut f = try_build(fake, Some(info), BusKind::PciePort, rebar(20)).unwrap();
+    assert_eq!(r32(&mut f, 0x100), 0x0001 | 1 << 16, "AER, now last");
+}
+
+#[test]
 fn hidden_head_of_the_extended_list_reads_as_id_zero() {
     let (fake, info) = msix_fake();
     {
