@@ -51,6 +51,11 @@ pub struct MmapArea {
     _map: MappedRegion,
 }
 
+// SAFETY: `host` points into `_map`, which this value owns and which is
+// `Send`; the pointer moves with it and is only dereferenced by whoever
+// maps it into a guest, under that code's own `unsafe`.
+unsafe impl Send for MmapArea {}
+
 /// A BAR as the guest sees it.
 #[derive(Debug)]
 pub struct GuestBar {

@@ -17,8 +17,10 @@ use crate::sys::{Errno, Op, Result, SysError};
 /// indexes and the IOMMU its DMA goes through.
 ///
 /// Region and IRQ indexes are VFIO's (`VFIO_PCI_BAR0_REGION_INDEX` …
-/// `VFIO_PCI_CONFIG_REGION_INDEX`, `VFIO_PCI_INTX_IRQ_INDEX` …).
-pub trait HostFunction: std::fmt::Debug {
+/// `VFIO_PCI_CONFIG_REGION_INDEX`, `VFIO_PCI_INTX_IRQ_INDEX` …). It is
+/// `Send` so that the function can move to the thread that serves the
+/// guest's accesses (a VMM's vCPU thread).
+pub trait HostFunction: std::fmt::Debug + Send {
     /// The device's name for messages (its BDF for a host device).
     fn name(&self) -> &str;
     /// Region `index` as the kernel describes it, `None` if absent.

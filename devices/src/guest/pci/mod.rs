@@ -725,3 +725,8 @@ impl Drop for PciFunction {
 
 #[cfg(test)]
 mod tests;
+// A VMM serves MMIO exits on its vCPU threads: the function moves there.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<PciFunction>();
+};
