@@ -315,3 +315,60 @@ fn id_overrides_and_rom_files() {
     tree.clear();
     assert_eq!(common::open_fds(), before);
 }
+
+/// A VMM that serves the guest's accesses on its vCPU threads takes the
+/// function out of the device and moves it there, and drops it before it
+/// deletes the device.
+fn run_taken(g: &GuestDevice, iommufd: bool) {
+    let before = common::open_fds();
+    let mut tree = ObjectTree::new();
+    if iommufd {
+        tree.object_add("iommufd,id=io0").unwrap();
+    }
+    let spec = format!(
+        "vfio-pci,host={},id=dev0{}",
+        g.bdf,
+        if iommufd { ",iommufd=io0" } else { "" }
+    );
+    let obj = tree
+        .device_add(&spec)
+        .unwrap_or_else(|e| panic!("-device {spec}: {e}"));
+    let f = {
+        let mut guard = obj.borrow_mut();
+        let dev = guard.downcast_mut::<VfioPci>().unwrap();
+        let f = dev
+            .take_function()
+            .unwrap_or_else(|e| panic!("{spec}: {e}"));
+        let e = dev.function_mut().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "vfio {}: the guest-facing function was taken (VfioPci::take_function)",
+                g.bdf
+            )
+        );
+        f
+    };
+    let noiommu = g.noiommu;
+    std::thread::spawn(move || {
+        let mut f = f;
+        drive(&mut f, true, noiommu);
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("{spec}: the function failed on another thread"));
+    drop(obj);
+    tree.del_device("dev0").unwrap();
+    tree.clear();
+    assert_eq!(common::open_fds(), before, "{spec}: descriptors leaked");
+}
+
+#[test]
+#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
+fn taken_function_works_on_another_thread() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let g = GuestDevice::detect();
+    run_taken(&g, false);
+    if g.full() {
+        run_taken(&g, true);
+    }
+}

@@ -201,6 +201,8 @@ pub(crate) enum GuestFunction {
     Planned(Box<(Layout, FunctionOptions)>),
     /// Built: it owns the device's interrupts and the guest's DMA mappings.
     Built(Box<PciFunction>),
+    /// Moved out by [`VfioPci::take_function`].
+    Taken,
 }
 
 impl VfioPci {
@@ -229,6 +231,12 @@ impl VfioPci {
             None => Err(qomgen::Error::new(format!(
                 "vfio {name}: the device is not realized"
             ))),
+            Some(GuestFunction::Taken) => {
+                self.function = Some(GuestFunction::Taken);
+                Err(qomgen::Error::new(format!(
+                    "vfio {name}: the guest-facing function was taken (VfioPci::take_function)"
+                )))
+            }
             Some(GuestFunction::Planned(plan)) => {
                 let built = self
                     .vfio
@@ -249,7 +257,7 @@ impl VfioPci {
                         let f = self.function.insert(GuestFunction::Built(Box::new(f)));
                         match f {
                             GuestFunction::Built(f) => Ok(f),
-                            GuestFunction::Planned(_) => unreachable!("just inserted"),
+                            _ => unreachable!("just inserted"),
                         }
                     }
                     Err(e) => {
@@ -260,8 +268,28 @@ impl VfioPci {
             }
             Some(GuestFunction::Built(f)) => match self.function.insert(GuestFunction::Built(f)) {
                 GuestFunction::Built(f) => Ok(f),
-                GuestFunction::Planned(_) => unreachable!("just inserted"),
+                _ => unreachable!("just inserted"),
             },
+        }
+    }
+
+    /// The function the guest sees, built as [`VfioPci::function_mut`]
+    /// builds it, moved out of the device: for a VMM that serves the
+    /// guest's accesses on its vCPU threads (the object tree stays on the
+    /// thread that made it). Drop it before deleting the device, as the
+    /// device stays in the function's hands until then: it holds
+    /// duplicates of the device's and the IOMMU's descriptors (so nothing
+    /// it does is unsound later, but after the device's unrealize its
+    /// accesses fail, an iommufd IOAS going with the device), and its drop
+    /// turns the interrupts off and unmaps the guest's memory.
+    ///
+    /// # Errors
+    /// As [`VfioPci::function_mut`]'s, and once taken.
+    pub fn take_function(&mut self) -> Result<PciFunction> {
+        self.function_mut()?;
+        match self.function.replace(GuestFunction::Taken) {
+            Some(GuestFunction::Built(f)) => Ok(*f),
+            _ => unreachable!("function_mut built it"),
         }
     }
 
@@ -278,7 +306,7 @@ impl VfioPci {
                 plan.1.bus = bus;
                 Ok(())
             }
-            Some(GuestFunction::Built(_)) => Err(qomgen::Error::new(
+            Some(GuestFunction::Built(_) | GuestFunction::Taken) => Err(qomgen::Error::new(
                 "the guest-facing function is built: its bus can no longer change",
             )),
             None => Err(qomgen::Error::new("the device is not realized")),
