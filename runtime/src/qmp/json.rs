@@ -859,14 +859,7 @@ mod tests {
     #[test]
     fn recovery_resynchronises_on_structural_characters() {
         // qmp-test.c's malformed inputs, each followed by a good request.
-        for bad in [
-            &b"{]\n"[..],
-            b"{\xff",
-            b"{\x01",
-            b"{'bad \xff",
-            b"{'execute': 'nonexistent', 'id':'\n",
-            b"%p",
-        ] {
+        for bad in crate::qmp::tests::QMP_TEST_MALFORMED {
             let mut input = bad.to_vec();
             input.extend_from_slice(b"{ 'execute': 'no-such-cmd' }");
             let got = all(&input);

@@ -48,16 +48,20 @@ fn assert_recovered(s: &mut Session) {
     expect_error(&r, "CommandNotFound");
 }
 
+/// The malformed JSON of `test_malformed` (tests/qtest/qmp-test.c), which
+/// the lexer's tests feed too.
+pub(super) const QMP_TEST_MALFORMED: [&[u8]; 6] = [
+    b"{]\n",
+    b"{\xFF",
+    b"{\x01",
+    b"{'bad \xFF",
+    b"{'execute': 'nonexistent', 'id':'\n",
+    b"%p",
+];
+
 /// `test_malformed` of qmp-test.c.
 fn malformed(s: &mut Session) {
-    for raw in [
-        &b"{]\n"[..],
-        b"{\xFF",
-        b"{\x01",
-        b"{'bad \xFF",
-        b"{'execute': 'nonexistent', 'id':'\n",
-        b"%p",
-    ] {
+    for raw in QMP_TEST_MALFORMED {
         let r = s.raw(raw);
         assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(raw));
         expect_error(&r[0], "GenericError");
