@@ -43,6 +43,13 @@ fn expect_error(rsp: &Value, class: &str) -> String {
     rsp["error"]["desc"].as_str().unwrap().to_owned()
 }
 
+/// Each request of `cases` is refused with a `GenericError` of its text.
+fn expect_generic_errors(s: &mut Session, cases: &[(&str, &str)]) {
+    for (req, desc) in cases {
+        assert_eq!(expect_error(&s.qmp(req), "GenericError"), *desc, "{req}");
+    }
+}
+
 fn assert_recovered(s: &mut Session) {
     let r = s.qmp("{ 'execute': 'no-such-cmd' }");
     expect_error(&r, "CommandNotFound");
@@ -67,25 +74,25 @@ fn malformed(s: &mut Session) {
         expect_error(&r[0], "GenericError");
         assert_recovered(s);
     }
-    let cases = [
-        ("null", "QMP input must be a JSON object"),
-        ("{}", "QMP input lacks member 'execute'"),
-        (
-            "{ 'execute': true }",
-            "QMP input member 'execute' must be a string",
-        ),
-        (
-            "{ 'execute': 'no-such-cmd', 'arguments': [] }",
-            "QMP input member 'arguments' must be an object",
-        ),
-        (
-            "{ 'execute': 'no-such-cmd', 'extra': true }",
-            "QMP input member 'extra' is unexpected",
-        ),
-    ];
-    for (req, desc) in cases {
-        assert_eq!(expect_error(&s.qmp(req), "GenericError"), desc, "{req}");
-    }
+    expect_generic_errors(
+        s,
+        &[
+            ("null", "QMP input must be a JSON object"),
+            ("{}", "QMP input lacks member 'execute'"),
+            (
+                "{ 'execute': true }",
+                "QMP input member 'execute' must be a string",
+            ),
+            (
+                "{ 'execute': 'no-such-cmd', 'arguments': [] }",
+                "QMP input member 'arguments' must be an object",
+            ),
+            (
+                "{ 'execute': 'no-such-cmd', 'extra': true }",
+                "QMP input member 'extra' is unexpected",
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -159,36 +166,34 @@ fn replies_are_spelt_as_qemus() {
 #[test]
 fn negotiation_errors() {
     let mut s = Session::new();
-    let r =
-        s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': ['cap-does-not-exist']}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Parameter 'null' does not accept value 'cap-does-not-exist'"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': 'oob'}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Invalid parameter type for 'enable', expected: array"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': [1]}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Invalid parameter type for 'enable[0]', expected: string"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': ['oob']}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Capability oob not available"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'x': 1}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Parameter 'x' is unexpected"
-    );
-    let r = s.qmp("{'exec-oob': 'qmp_capabilities'}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "QMP input member 'exec-oob' is unexpected"
+    expect_generic_errors(
+        &mut s,
+        &[
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': ['cap-does-not-exist']}}",
+                "Parameter 'null' does not accept value 'cap-does-not-exist'",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': 'oob'}}",
+                "Invalid parameter type for 'enable', expected: array",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': [1]}}",
+                "Invalid parameter type for 'enable[0]', expected: string",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': ['oob']}}",
+                "Capability oob not available",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'x': 1}}",
+                "Parameter 'x' is unexpected",
+            ),
+            (
+                "{'exec-oob': 'qmp_capabilities'}",
+                "QMP input member 'exec-oob' is unexpected",
+            ),
+        ],
     );
     assert!(!s.mon.negotiated());
     // A new client starts over.
