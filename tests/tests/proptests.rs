@@ -6,7 +6,8 @@
 //! * no input makes a parser panic: `Spec::parse` for `-device` and
 //!   `-object`, `qemu_opts::parse`, each kind's `parse`
 //!   and `from_json`, and `ObjectTree::device_add`/`object_add` on the
-//!   fixture types — which also must leave the tree as it was when they fail.
+//!   fixture types — which also must leave the tree as it was when they fail;
+//! * how QMP input is cut into reads does not change the monitor's replies.
 //!
 //! The fuzz targets in `fuzz/` (nightly, outside CI) cover the same parsers
 //! with coverage guidance; see `fuzz/README.md`.
@@ -871,5 +872,32 @@ fn instantiate_spec_fast_path_takes_plain_specs_only() {
         "",
     ] {
         assert!(!fast(d, unusual), "{unusual:?}");
+    }
+}
+
+/// Bytes that look like requests often enough to reach the commands.
+fn qmp_input() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"{'execute': ".to_vec()),
+        Just(b"'qom-list', 'arguments': {'path': '/'}}".to_vec()),
+        Just(b"\"id\": [1, {\"a\": null}], ".to_vec()),
+        Just(b"'query-version'}".to_vec()),
+        Just(b"{]\n".to_vec()),
+        Just(b"'\\u12".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..8),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The fuzz target's property (fuzz/fuzz_targets/qmp.rs) in CI:
+    /// no input panics or ends the session, and how the input is cut
+    /// into reads does not change the replies.
+    #[test]
+    fn qmp_any_input_any_cut(input in qmp_input(), piece in 1usize..17) {
+        let replies = |piece| qomgen_tests::qmp_replies(&mut ObjectTree::new(), &input, piece);
+        prop_assert_eq!(replies(input.len()), replies(piece));
     }
 }

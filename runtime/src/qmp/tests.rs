@@ -367,56 +367,6 @@ fn getfd_names_descriptors_that_setters_take() {
     assert!(s.mon.fds().is_empty());
 }
 
-mod properties {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn run(input: &[u8], piece: usize) -> (Vec<Value>, bool) {
-        let mut s = Session::new();
-        s.raw(b"{'execute':'qmp_capabilities'}");
-        let mut lines = Vec::new();
-        for chunk in input.chunks(piece.max(1)) {
-            lines.extend(s.raw(chunk));
-        }
-        let quit = s.mon.quit_requested();
-        lines.extend(s.raw(b"\xff{'execute':'query-version','id':'probe'}"));
-        for v in &mut lines {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("timestamp");
-            }
-        }
-        if !quit {
-            assert_eq!(lines.last().map(|v| &v["id"]), Some(&Value::from("probe")));
-        }
-        (lines, quit)
-    }
-
-    /// Bytes that look like requests often enough to reach the commands.
-    fn input() -> impl Strategy<Value = Vec<u8>> {
-        let piece = prop_oneof![
-            Just(b"{'execute': ".to_vec()),
-            Just(b"'qom-list', 'arguments': {'path': '/'}}".to_vec()),
-            Just(b"\"id\": [1, {\"a\": null}], ".to_vec()),
-            Just(b"'query-version'}".to_vec()),
-            Just(b"{]\n".to_vec()),
-            Just(b"'\\u12".to_vec()),
-            prop::collection::vec(any::<u8>(), 0..8),
-        ];
-        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
-    }
-
-    proptest! {
-        /// The fuzz target's property (fuzz/fuzz_targets/qmp.rs) in CI:
-        /// no input panics or ends the session, and how the input is cut
-        /// into reads does not change the replies.
-        #[test]
-        fn any_input_any_cut(input in input(), piece in 1usize..17) {
-            prop_assert_eq!(run(&input, input.len()), run(&input, piece));
-        }
-    }
-}
-
 /// A reply from text rendered once ([`super::CommandCx::reply_rendered`],
 /// as `device-list-properties` answers) is byte for byte the reply object
 /// written whole, whatever the `id`.
