@@ -21,7 +21,7 @@ use proptest::test_runner::Config;
 use qomgen::opts::qemu_opts;
 use qomgen::{
     CcwLoadparm, CssDevId, ObjectTree, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress,
-    PropertyKind, QemuUuid, Size, Size32, Spec, SpecKind, ValueCx,
+    PropertyKind, QemuUuid, Size, Size32, Spec, SpecKind, ValueCx, registry,
 };
 use qomgen_tests::{LIVE_BACKENDS, take_events};
 use serde_json::Value;
@@ -153,37 +153,21 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Property names of the fixture types, and a few that are not.
-const KEYS: &[&str] = &[
-    "host",
-    "backend",
-    "x-offset",
-    "display",
-    "buffer-size",
-    "x-clique",
-    "weight",
-    "x-fail-realize",
-    "token",
-    "slot",
-    "romsize",
-    "x-bus-quirk",
-    "busnr",
-    "ramfb",
-    "fd",
-    "window",
-    "x-fail-complete",
-    "id",
-    "bus",
-    "driver",
-    "qom-type",
-    "help",
-    "?",
-    "",
-];
+/// Property names of the fixture types (those of the device and the
+/// object that have the most, each with its parents'), and a few that are
+/// not.
+fn keys() -> Vec<&'static str> {
+    ["test-leaf-nohotplug", "test-backend"]
+        .into_iter()
+        .flat_map(|t| registry().get(t).expect(t).info.properties())
+        .map(|p| p.name)
+        .chain(["id", "bus", "driver", "qom-type", "help", "?", ""])
+        .collect()
+}
 
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => select(KEYS).prop_map(str::to_owned),
+        3 => select(keys()).prop_map(str::to_owned),
         1 => "no[a-z-]{0,6}",
         1 => "[a-z_?-]{1,3}(\\.[0-9a-z]{1,2}){0,3}",
         1 => "\\PC{0,6}",
