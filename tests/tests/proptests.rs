@@ -369,70 +369,47 @@ fn add_is_all_or_nothing(
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(config())]
+/// One property test per kind: `parse(print(x)) == x` and
+/// `from_json(to_json(x)) == x` for each `x` generated as `$value`.
+macro_rules! round_trip_tests {
+    ($($name:ident($x:ident in $strategy:expr) => $value:expr;)*) => {
+        proptest! {
+            #![proptest_config(config())]
+            $(
+                #[test]
+                fn $name($x in $strategy) { round_trips(&$value)?; }
+            )*
+        }
+    };
+}
 
-    // parse(print(x)) == x for generated values of every kind.
-
-    #[test]
-    fn bool_round_trips(x in any::<bool>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u8_round_trips(x in any::<u8>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u16_round_trips(x in any::<u16>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u32_round_trips(x in any::<u32>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u64_round_trips(x in any::<u64>()) { round_trips(&x)?; }
-
-    #[test]
-    fn usize_round_trips(x in any::<usize>()) { round_trips(&x)?; }
-
-    #[test]
-    fn i8_i16_round_trip(a in any::<i8>(), b in any::<i16>()) {
-        round_trips(&a)?;
-        round_trips(&b)?;
-    }
-
-    #[test]
-    fn i32_round_trips(x in any::<i32>()) { round_trips(&x)?; }
-
-    #[test]
-    fn i64_round_trips(x in any::<i64>()) { round_trips(&x)?; }
-
-    #[test]
-    fn size_round_trips(x in any::<u64>()) { round_trips(&Size(x))?; }
-
-    #[test]
-    fn size32_round_trips(x in any::<u32>()) { round_trips(&Size32(x))?; }
-
-    #[test]
-    fn enums_round_trip(a in on_off_auto(), b in off_auto_pcibar()) {
-        round_trips(&a)?;
-        round_trips(&b)?;
-    }
-
-    #[test]
-    fn pci_host_address_round_trips(x in pci_host_address()) { round_trips(&x)?; }
-
+round_trip_tests! {
+    bool_round_trips(x in any::<bool>()) => x;
+    u8_round_trips(x in any::<u8>()) => x;
+    u16_round_trips(x in any::<u16>()) => x;
+    u32_round_trips(x in any::<u32>()) => x;
+    u64_round_trips(x in any::<u64>()) => x;
+    usize_round_trips(x in any::<usize>()) => x;
+    i8_round_trips(x in any::<i8>()) => x;
+    i16_round_trips(x in any::<i16>()) => x;
+    i32_round_trips(x in any::<i32>()) => x;
+    i64_round_trips(x in any::<i64>()) => x;
+    size_round_trips(x in any::<u64>()) => Size(x);
+    size32_round_trips(x in any::<u32>()) => Size32(x);
+    on_off_auto_round_trips(x in on_off_auto()) => x;
+    off_auto_pcibar_round_trips(x in off_auto_pcibar()) => x;
+    pci_host_address_round_trips(x in pci_host_address()) => x;
     // `PciDevfn::AUTO` is left out: it prints as `-1`, which QEMU's
     // keyval setter rejects (`addr=-1` is an error in QEMU too), so it
     // has no keyval spelling; its JSON round trip is checked below.
-    #[test]
-    fn pci_devfn_round_trips(d in any::<u8>()) { round_trips(&PciDevfn(Some(d)))?; }
+    pci_devfn_round_trips(d in any::<u8>()) => PciDevfn(Some(d));
+    css_dev_id_round_trips(x in css_dev_id()) => x;
+    ccw_loadparm_round_trips(x in ccw_loadparm()) => x;
+    qemu_uuid_round_trips(x in qemu_uuid()) => x;
+}
 
-    #[test]
-    fn css_dev_id_round_trips(x in css_dev_id()) { round_trips(&x)?; }
-
-    #[test]
-    fn ccw_loadparm_round_trips(x in ccw_loadparm()) { round_trips(&x)?; }
-
-    #[test]
-    fn qemu_uuid_round_trips(x in qemu_uuid()) { round_trips(&x)?; }
+proptest! {
+    #![proptest_config(config())]
 
     // Whatever a string or JSON value parses to round-trips too, and no
     // kind's parser panics on any input.
