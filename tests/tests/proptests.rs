@@ -568,6 +568,35 @@ fn same_outcome<T, U>(
     }
 }
 
+/// Two instances of `spec` alike: the same type, the same readable values.
+fn same_instance_values(
+    a: &qomgen::Instance,
+    b: &qomgen::Instance,
+    spec: &str,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.type_info().name, b.type_info().name, "{:?}", spec);
+    prop_assert_eq!(
+        readable_values(a.object()),
+        readable_values(b.object()),
+        "{:?}",
+        spec
+    );
+    Ok(())
+}
+
+/// [`same_outcome`] for two instantiations of `spec`, and where both
+/// succeed, [`same_instance_values`].
+fn same_instances(
+    a: &qomgen::Result<qomgen::Instance>,
+    b: &qomgen::Result<qomgen::Instance>,
+    spec: &str,
+) -> Result<(), TestCaseError> {
+    if let (true, Ok(a), Ok(b)) = (same_outcome(a, b, spec)?, a, b) {
+        same_instance_values(a, b, spec)?;
+    }
+    Ok(())
+}
+
 /// `device_add` / `object_add` and their `_spec` forms after `Spec::parse`
 /// agree on `spec`: same outcome, same tree size.
 fn same_add(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
@@ -594,15 +623,7 @@ fn same_instance(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
     let tree = populated_tree();
     let borrowed = tree.instantiate_spec(kind, spec);
     let owned = Spec::parse(kind, spec).and_then(|parsed| parsed.instantiate(&tree));
-    if same_outcome(&borrowed, &owned, spec)? {
-        let (a, b) = (borrowed.unwrap(), owned.unwrap());
-        prop_assert_eq!(
-            readable_values(a.object()),
-            readable_values(b.object()),
-            "{:?}",
-            spec
-        );
-    }
+    same_instances(&borrowed, &owned, spec)?;
     drop(tree);
     take_events();
     Ok(())
@@ -727,30 +748,10 @@ fn streaming_is_general(kind: SpecKind, spec: &str) -> Result<bool, TestCaseErro
                 "{spec:?}: the fast path succeeded, the general path failed"
             )));
         };
-        prop_assert_eq!(
-            fast.type_info().name,
-            general.type_info().name,
-            "{:?}",
-            spec
-        );
-        prop_assert_eq!(
-            readable_values(fast.object()),
-            readable_values(general.object()),
-            "{:?}",
-            spec
-        );
+        same_instance_values(&fast, general, spec)?;
     }
     let via = tree.instantiate_spec(kind, spec);
-    if same_outcome(&via, &general, spec)? {
-        let (a, b) = (via.unwrap(), general.unwrap());
-        prop_assert_eq!(a.type_info().name, b.type_info().name, "{:?}", spec);
-        prop_assert_eq!(
-            readable_values(a.object()),
-            readable_values(b.object()),
-            "{:?}",
-            spec
-        );
-    }
+    same_instances(&via, &general, spec)?;
     drop(tree);
     take_events();
     Ok(answered)
