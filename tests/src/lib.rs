@@ -7,6 +7,8 @@
 #![allow(missing_docs)]
 
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::thread::LocalKey;
 
 /// The README's examples, run as doctests.
 #[doc = include_str!("../../README.md")]
@@ -90,24 +92,39 @@ pub struct Backend {
     pub fail_complete: bool,
     /// Set by `complete`.
     pub completed: bool,
-    _counted: Counted,
+    _counted: Counted<Backends>,
 }
 
-/// Counts live backends.
+/// Which live count a [`Counted`] field keeps.
+pub trait LiveCount {
+    /// The count, per thread (the tests of a binary run on many).
+    const COUNT: &'static LocalKey<Cell<usize>>;
+}
+
+/// A field that counts its instance in `C::COUNT` while it exists: a
+/// creation that fails, or a deletion, must drop it with the instance.
 #[derive(Debug)]
-struct Counted;
+pub struct Counted<C: LiveCount>(PhantomData<C>);
 
-impl Default for Counted {
+impl<C: LiveCount> Default for Counted<C> {
     fn default() -> Self {
-        LIVE_BACKENDS.with(|c| c.set(c.get() + 1));
-        Counted
+        C::COUNT.with(|c| c.set(c.get() + 1));
+        Counted(PhantomData)
     }
 }
 
-impl Drop for Counted {
+impl<C: LiveCount> Drop for Counted<C> {
     fn drop(&mut self) {
-        LIVE_BACKENDS.with(|c| c.set(c.get() - 1));
+        C::COUNT.with(|c| c.set(c.get() - 1));
     }
+}
+
+/// Counts live backends in [`LIVE_BACKENDS`].
+#[derive(Debug)]
+struct Backends;
+
+impl LiveCount for Backends {
+    const COUNT: &'static LocalKey<Cell<usize>> = &LIVE_BACKENDS;
 }
 
 impl Backend {
