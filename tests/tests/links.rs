@@ -160,22 +160,14 @@ fn an_empty_value_clears_the_link() {
 
     // Set, then cleared: the `Option` field is `None`, not `Some(unset)`.
     let mut inst = tree.instantiate("test-leaf").unwrap();
+    let linked = |inst: &qomgen::Instance| {
+        let leaf = inst.object().downcast_ref::<Leaf>().unwrap();
+        leaf.backend.is_some()
+    };
     tree.set(&mut inst, "backend", Input::Str("b0")).unwrap();
-    assert!(
-        inst.object()
-            .downcast_ref::<Leaf>()
-            .unwrap()
-            .backend
-            .is_some()
-    );
+    assert!(linked(&inst));
     tree.set(&mut inst, "backend", Input::Str("")).unwrap();
-    assert!(
-        inst.object()
-            .downcast_ref::<Leaf>()
-            .unwrap()
-            .backend
-            .is_none()
-    );
+    assert!(!linked(&inst));
 
     // A bare `Link`, cleared after realize.
     let p = tree.device_add("test-peer,id=p").unwrap();
