@@ -72,34 +72,18 @@ struct Shadow {
 }
 impl DeviceImpl for Shadow {}
 
-fn v(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.a = format!("v:{x}");
-    Ok(())
+/// Setters named like the generated code's locals, each recording
+/// `"<its name>:<value>"` in its field.
+macro_rules! recording_setters {
+    ($($name:ident => $field:ident),*) => {$(
+        fn $name(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+            s.$field = format!(concat!(stringify!($name), ":{}"), x);
+            Ok(())
+        }
+    )*};
 }
-fn value(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.b = format!("value:{x}");
-    Ok(())
-}
-fn this(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.c = format!("this:{x}");
-    Ok(())
-}
-fn cx(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.d = format!("cx:{x}");
-    Ok(())
-}
-fn obj(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.e = format!("obj:{x}");
-    Ok(())
-}
-fn index(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.g = format!("index:{x}");
-    Ok(())
-}
-fn f(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.h = format!("f:{x}");
-    Ok(())
-}
+
+recording_setters!(v => a, value => b, this => c, cx => d, obj => e, index => g, f => h);
 
 #[test]
 fn setters_named_like_generated_locals_are_called() {
