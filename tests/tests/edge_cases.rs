@@ -6,6 +6,15 @@
 use qomgen::{Device, DeviceImpl, Input, Link, Object, ObjectImpl, ObjectTree};
 use serde_json::json;
 
+/// The names `qom-list-properties` lists for `type_name`.
+fn property_names(type_name: &str) -> Vec<String> {
+    qomgen::introspect::qom_list_properties(type_name)
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// A field whose name is a keyword, written as a raw identifier.
 #[derive(Device, Debug, Default)]
 #[device(name = "edge-raw", category = Misc)]
@@ -19,11 +28,7 @@ impl DeviceImpl for Raw {}
 
 #[test]
 fn a_raw_field_name_is_the_property_name_without_r_hash() {
-    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-raw")
-        .unwrap()
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let names = property_names("edge-raw");
     assert_eq!(
         names,
         [
@@ -168,11 +173,7 @@ impl ObjectImpl for ObjectNames {}
 
 #[test]
 fn an_object_may_use_names_only_devices_reserve() {
-    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-object-names")
-        .unwrap()
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let names = property_names("edge-object-names");
     assert_eq!(names, ["type", "realized", "legacy-mode"]);
     let help = qomgen::introspect::object_help("edge-object-names", &Default::default()).unwrap();
     assert_eq!(
@@ -353,11 +354,7 @@ fn skipped_fields_are_state_with_their_default() {
         (3, &[0u8; 4][..], None, 0)
     );
     let _ = &s.log;
-    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-state")
-        .unwrap()
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let names = property_names("edge-state");
     assert!(
         !names
             .iter()
