@@ -7,54 +7,73 @@
 
 use std::hint::black_box;
 
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use qomgen_benches::pci::{BAR0_AT, BAR0_OTHER, edu_function, read, write};
+use qomgen_devices::guest::pci::PciFunction;
+
+/// Benchmarks the `N`-byte config read at `at`.
+fn bench_read<const N: usize>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    f: &mut PciFunction,
+    name: &str,
+    at: u16,
+) {
+    g.bench_function(name, |b| b.iter(|| read::<N>(f, black_box(at))));
+}
+
+/// Benchmarks the config write of `data` at `at`.
+fn bench_write(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    f: &mut PciFunction,
+    name: &str,
+    at: u16,
+    data: &[u8],
+) {
+    g.bench_function(name, |b| {
+        b.iter(|| write(f, black_box(at), black_box(data)));
+    });
+}
 
 fn config(c: &mut Criterion) {
     let mut f = edu_function();
     let mut g = c.benchmark_group("pci_config");
 
     // Emulated: BAR0, the MSI capability, the capability pointer.
-    g.bench_function("read/bar0_l (emulated)", |b| {
-        b.iter(|| read::<4>(&mut f, black_box(0x10)));
-    });
-    g.bench_function("read/msi_header_l (emulated)", |b| {
-        b.iter(|| read::<4>(&mut f, black_box(0x40)));
-    });
-    g.bench_function("read/msi_flags_w (emulated)", |b| {
-        b.iter(|| read::<2>(&mut f, black_box(0x42)));
-    });
-    g.bench_function("read/cap_ptr_b (emulated)", |b| {
-        b.iter(|| read::<1>(&mut f, black_box(0x34)));
-    });
+    bench_read::<4>(&mut g, &mut f, "read/bar0_l (emulated)", 0x10);
+    bench_read::<4>(&mut g, &mut f, "read/msi_header_l (emulated)", 0x40);
+    bench_read::<2>(&mut g, &mut f, "read/msi_flags_w (emulated)", 0x42);
+    bench_read::<1>(&mut g, &mut f, "read/cap_ptr_b (emulated)", 0x34);
     // Passed through to the host (here an in-memory copy).
-    g.bench_function("read/command_w (passed through)", |b| {
-        b.iter(|| read::<2>(&mut f, black_box(0x04)));
-    });
-    g.bench_function("read/vendor_device_l (passed through)", |b| {
-        b.iter(|| read::<4>(&mut f, black_box(0x00)));
-    });
-    g.bench_function("read/interrupt_pin_b (passed through)", |b| {
-        b.iter(|| read::<1>(&mut f, black_box(0x3d)));
-    });
+    bench_read::<2>(&mut g, &mut f, "read/command_w (passed through)", 0x04);
+    bench_read::<4>(
+        &mut g,
+        &mut f,
+        "read/vendor_device_l (passed through)",
+        0x00,
+    );
+    bench_read::<1>(
+        &mut g,
+        &mut f,
+        "read/interrupt_pin_b (passed through)",
+        0x3d,
+    );
 
     // Writes that move no BAR.
     let cmd = 0x0006u16.to_le_bytes();
-    g.bench_function("write/command_w (no move)", |b| {
-        b.iter(|| write(&mut f, black_box(0x04), black_box(&cmd)));
-    });
+    bench_write(&mut g, &mut f, "write/command_w (no move)", 0x04, &cmd);
     let bar = BAR0_AT.to_le_bytes();
-    g.bench_function("write/bar0_l (same address, no move)", |b| {
-        b.iter(|| write(&mut f, black_box(0x10), black_box(&bar)));
-    });
+    bench_write(
+        &mut g,
+        &mut f,
+        "write/bar0_l (same address, no move)",
+        0x10,
+        &bar,
+    );
     let addr = 0xfee0_0000u32.to_le_bytes();
-    g.bench_function("write/msi_address_l (MSI off)", |b| {
-        b.iter(|| write(&mut f, black_box(0x44), black_box(&addr)));
-    });
+    bench_write(&mut g, &mut f, "write/msi_address_l (MSI off)", 0x44, &addr);
     let data = 0x0030u16.to_le_bytes();
-    g.bench_function("write/msi_data_w (MSI off)", |b| {
-        b.iter(|| write(&mut f, black_box(0x4c), black_box(&data)));
-    });
+    bench_write(&mut g, &mut f, "write/msi_data_w (MSI off)", 0x4c, &data);
     // A write that moves BAR0: alternating addresses, one event each.
     let addrs = [BAR0_OTHER.to_le_bytes(), BAR0_AT.to_le_bytes()];
     let mut i = 0;

@@ -53,22 +53,7 @@ fn check_flatten(cx: &mut Ctxt, input: &Input<'_>) {
                 "a property group cannot flatten another group: flatten both into the type",
             ));
         }
-        let keys = [
-            ("name", p.name.as_ref().map(|s| s.span)),
-            ("desc", p.desc.as_ref().map(|s| s.span)),
-            ("since", p.since.as_ref().map(|s| s.span)),
-            (
-                "default",
-                p.default.as_ref().map(syn::spanned::Spanned::span),
-            ),
-            ("link", p.link.as_ref().map(|s| s.span)),
-            ("write_only", p.write_only),
-            ("read_only", p.read_only),
-            ("setter", p.setter.as_ref().map(syn::spanned::Spanned::span)),
-            ("set_after_realize", p.set_after_realize),
-            ("skip", p.skip),
-        ];
-        for (key, span) in keys {
+        for (key, span) in property_key_spans(p) {
             if let Some(span) = span {
                 cx.push(syn::Error::new(
                     span,
@@ -112,19 +97,36 @@ fn check_flatten(cx: &mut Ctxt, input: &Input<'_>) {
     }
 }
 
-/// A `#[prop(skip)]` field is no property: of the keys only `default`,
-/// its initial value, means something for it.
-fn check_skip(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
-    let spans = [
+/// Where each key of `p` that is for a property alone was written, in the
+/// order the checks report them (so not `flatten` and `member(...)`,
+/// which are for a group).
+fn property_key_spans(
+    p: &crate::attr::PropAttrs,
+) -> [(&'static str, Option<proc_macro2::Span>); 10] {
+    [
         ("name", p.name.as_ref().map(|s| s.span)),
         ("desc", p.desc.as_ref().map(|s| s.span)),
         ("since", p.since.as_ref().map(|s| s.span)),
+        (
+            "default",
+            p.default.as_ref().map(syn::spanned::Spanned::span),
+        ),
         ("link", p.link.as_ref().map(|s| s.span)),
         ("write_only", p.write_only),
         ("read_only", p.read_only),
         ("setter", p.setter.as_ref().map(syn::spanned::Spanned::span)),
         ("set_after_realize", p.set_after_realize),
-    ];
+        ("skip", p.skip),
+    ]
+}
+
+/// A `#[prop(skip)]` field is no property: of the keys only `default`,
+/// its initial value, means something for it.
+fn check_skip(cx: &mut Ctxt, p: &crate::attr::PropAttrs) {
+    // `skip` is what makes it no property; `default` is its initial value.
+    let spans = property_key_spans(p)
+        .into_iter()
+        .filter(|(key, _)| !matches!(*key, "default" | "skip"));
     for (key, span) in spans {
         if let Some(span) = span {
             cx.push(syn::Error::new(

@@ -364,17 +364,6 @@ impl<'a> Parsed<'a> {
         }
     }
 
-    fn view(&self) -> View<'_> {
-        View {
-            kind: self.kind,
-            type_name: self.type_name.as_deref(),
-            id: self.id.as_deref(),
-            bus: self.bus.as_deref(),
-            help: self.help,
-            json: self.json,
-        }
-    }
-
     fn props(&self) -> impl Iterator<Item = (&str, Input<'_>)> {
         self.props.iter().map(|(k, v)| {
             let input = match v {
@@ -413,18 +402,27 @@ struct View<'s> {
     json: bool,
 }
 
-impl Spec {
-    fn view(&self) -> View<'_> {
-        View {
-            kind: self.kind,
-            type_name: self.type_name.as_deref(),
-            id: self.id.as_deref(),
-            bus: self.bus.as_deref(),
-            help: self.help,
-            json: self.json,
-        }
-    }
+/// `view` for [`Spec`] and [`Parsed`], which name the fields alike.
+macro_rules! impl_view {
+    ($($t:ty),*) => {
+        $(impl $t {
+            fn view(&self) -> View<'_> {
+                View {
+                    kind: self.kind,
+                    type_name: self.type_name.as_deref(),
+                    id: self.id.as_deref(),
+                    bus: self.bus.as_deref(),
+                    help: self.help,
+                    json: self.json,
+                }
+            }
+        })*
+    };
+}
 
+impl_view!(Spec, Parsed<'_>);
+
+impl Spec {
     fn input_props(&self) -> impl Iterator<Item = (&str, Input<'_>)> {
         self.props.iter().map(|(k, v)| (k.as_str(), v.as_input()))
     }
@@ -516,8 +514,7 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn device_add(&mut self, spec: &str) -> Result<ObjRef> {
-        let spec = Parsed::parse(SpecKind::Device, spec)?;
-        self.device_add_view(spec.view(), spec.props())
+        self.add_parsed(SpecKind::Device, spec)
     }
 
     /// [`ObjectTree::device_add`] for an already parsed spec.
@@ -525,38 +522,7 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn device_add_spec(&mut self, spec: &Spec) -> Result<ObjRef> {
-        self.device_add_view(spec.view(), spec.input_props())
-    }
-
-    fn device_add_view<'p>(
-        &mut self,
-        spec: View<'_>,
-        props: impl Iterator<Item = (&'p str, Input<'p>)>,
-    ) -> Result<ObjRef> {
-        if spec.help {
-            return Err(help_through_api(spec.kind, spec.type_name));
-        }
-        let ty = resolve_type(spec.kind, spec.type_name)?;
-        if let Some(id) = spec.id {
-            if !crate::opts::qemu_opts::id_wellformed(id) {
-                return Err(Error::bad_id());
-            }
-            if self.device(id).is_some() {
-                // The command line's QemuOpts list refuses the id itself;
-                // a JSON spec has no list, and qdev_set_id refuses it.
-                return Err(Error::new(if spec.json {
-                    format!("Duplicate device ID '{id}'")
-                } else {
-                    format!("Duplicate ID '{id}' for device")
-                }));
-            }
-        }
-        if let Some(bus) = spec.bus {
-            // There is no machine here, hence no bus to plug into by name.
-            return Err(Error::new(format!("Bus '{bus}' not found")));
-        }
-        let inst = instantiate(self, spec.kind, spec.json, ty, props)?;
-        self.realize(inst, spec.id)
+        self.add_view(SpecKind::Device, spec.view(), spec.input_props())
     }
 
     /// QMP's `object-add`: as [`ObjectTree::object_add_spec`], except that
@@ -589,8 +555,7 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn object_add(&mut self, spec: &str) -> Result<ObjRef> {
-        let spec = Parsed::parse(SpecKind::Object, spec)?;
-        self.object_add_view(spec.view(), spec.props())
+        self.add_parsed(SpecKind::Object, spec)
     }
 
     /// [`ObjectTree::object_add`] for an already parsed spec.
@@ -598,11 +563,21 @@ impl ObjectTree {
     /// # Errors
     /// Any failure; nothing is added then.
     pub fn object_add_spec(&mut self, spec: &Spec) -> Result<ObjRef> {
-        self.object_add_view(spec.view(), spec.input_props())
+        self.add_view(SpecKind::Object, spec.view(), spec.input_props())
     }
 
-    fn object_add_view<'p>(
+    /// `-device` or `-object` (`add`) of the text `spec`.
+    fn add_parsed(&mut self, add: SpecKind, spec: &str) -> Result<ObjRef> {
+        let spec = Parsed::parse(add, spec)?;
+        self.add_view(add, spec.view(), spec.props())
+    }
+
+    /// Adds what `spec` describes as `-device` does (`add` is `Device`:
+    /// created, set, realized) or as `-object` does (created, set,
+    /// completed), after their checks of the spec in QEMU's order.
+    fn add_view<'p>(
         &mut self,
+        add: SpecKind,
         spec: View<'_>,
         props: impl Iterator<Item = (&'p str, Input<'p>)>,
     ) -> Result<ObjRef> {
@@ -610,15 +585,40 @@ impl ObjectTree {
             return Err(help_through_api(spec.kind, spec.type_name));
         }
         let ty = resolve_type(spec.kind, spec.type_name)?;
-        let id = spec.id.ok_or_else(|| Error::missing_parameter("id"))?;
-        if !crate::opts::qemu_opts::id_wellformed(id) {
-            return Err(Error::bad_id());
+        let id = match add {
+            SpecKind::Device => spec.id,
+            SpecKind::Object => Some(spec.id.ok_or_else(|| Error::missing_parameter("id"))?),
+        };
+        if let Some(id) = id {
+            if !crate::opts::qemu_opts::id_wellformed(id) {
+                return Err(Error::bad_id());
+            }
+            match add {
+                // The command line's QemuOpts list refuses the id itself;
+                // a JSON spec has no list, and qdev_set_id refuses it.
+                SpecKind::Device if self.device(id).is_some() => {
+                    return Err(Error::new(if spec.json {
+                        format!("Duplicate device ID '{id}'")
+                    } else {
+                        format!("Duplicate ID '{id}' for device")
+                    }));
+                }
+                SpecKind::Object if self.object(id).is_some() => {
+                    return Err(Error::new(format!("Duplicate ID '{id}' for object")));
+                }
+                _ => {}
+            }
         }
-        if self.object(id).is_some() {
-            return Err(Error::new(format!("Duplicate ID '{id}' for object")));
+        if let (SpecKind::Device, Some(bus)) = (add, spec.bus) {
+            // There is no machine here, hence no bus to plug into by name.
+            return Err(Error::new(format!("Bus '{bus}' not found")));
         }
         let inst = instantiate(self, spec.kind, spec.json, ty, props)?;
-        self.add_object(inst, id)
+        match (add, id) {
+            // An object's id was required above.
+            (SpecKind::Object, Some(id)) => self.add_object(inst, id),
+            _ => self.realize(inst, id),
+        }
     }
 }
 

@@ -216,7 +216,7 @@ impl ObjectTree {
                 ty.name
             )));
         }
-        if self.objects.iter().any(|e| e.id.as_deref() == Some(id)) {
+        if find_entry(&self.objects, id).is_some() {
             return Err(Error::new(format!("Duplicate ID '{id}' for object")));
         }
         let cx = LifecycleCx {
@@ -238,10 +238,7 @@ impl ObjectTree {
     /// # Errors
     /// Unknown id; a realized device still links to it.
     pub fn del_object(&mut self, id: &str) -> Result<()> {
-        let pos = self
-            .objects
-            .iter()
-            .position(|e| e.id.as_deref() == Some(id))
+        let pos = entry_position(&self.objects, id)
             .ok_or_else(|| Error::new(format!("object '{id}' not found")))?;
         let target = &self.objects[pos].obj;
         if self.devices.iter().any(|d| links_to(&d.obj, target)) {
@@ -271,7 +268,7 @@ impl ObjectTree {
             if !id_wellformed(id) {
                 return Err(Error::bad_id());
             }
-            if self.devices.iter().any(|e| e.id.as_deref() == Some(id)) {
+            if find_entry(&self.devices, id).is_some() {
                 return Err(Error::new(format!("Duplicate ID '{id}' for device")));
             }
         }
@@ -363,11 +360,7 @@ impl ObjectTree {
     /// # Errors
     /// Unknown id.
     pub fn del_device(&mut self, id: &str) -> Result<()> {
-        let pos = self
-            .devices
-            .iter()
-            .position(|e| e.id.as_deref() == Some(id))
-            .ok_or_else(|| Error::new(format!("Device '{id}' not found")))?;
+        let pos = entry_position(&self.devices, id).ok_or_else(|| device_not_found(id))?;
         self.unrealize_at(pos);
         Ok(())
     }
@@ -497,7 +490,11 @@ impl ObjectTree {
 }
 
 fn find_entry<'t>(entries: &'t [Entry], id: &str) -> Option<&'t Entry> {
-    entries.iter().find(|e| e.id.as_deref() == Some(id))
+    entries.get(entry_position(entries, id)?)
+}
+
+fn entry_position(entries: &[Entry], id: &str) -> Option<usize> {
+    entries.iter().position(|e| e.id.as_deref() == Some(id))
 }
 
 fn device_not_found(path: &str) -> Error {

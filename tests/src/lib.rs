@@ -7,6 +7,8 @@
 #![allow(missing_docs)]
 
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::thread::LocalKey;
 
 /// The README's examples, run as doctests.
 #[doc = include_str!("../../README.md")]
@@ -90,24 +92,39 @@ pub struct Backend {
     pub fail_complete: bool,
     /// Set by `complete`.
     pub completed: bool,
-    _counted: Counted,
+    _counted: Counted<Backends>,
 }
 
-/// Counts live backends.
+/// Which live count a [`Counted`] field keeps.
+pub trait LiveCount {
+    /// The count, per thread (the tests of a binary run on many).
+    const COUNT: &'static LocalKey<Cell<usize>>;
+}
+
+/// A field that counts its instance in `C::COUNT` while it exists: a
+/// creation that fails, or a deletion, must drop it with the instance.
 #[derive(Debug)]
-struct Counted;
+pub struct Counted<C: LiveCount>(PhantomData<C>);
 
-impl Default for Counted {
+impl<C: LiveCount> Default for Counted<C> {
     fn default() -> Self {
-        LIVE_BACKENDS.with(|c| c.set(c.get() + 1));
-        Counted
+        C::COUNT.with(|c| c.set(c.get() + 1));
+        Counted(PhantomData)
     }
 }
 
-impl Drop for Counted {
+impl<C: LiveCount> Drop for Counted<C> {
     fn drop(&mut self) {
-        LIVE_BACKENDS.with(|c| c.set(c.get() - 1));
+        C::COUNT.with(|c| c.set(c.get() - 1));
     }
+}
+
+/// Counts live backends in [`LIVE_BACKENDS`].
+#[derive(Debug)]
+struct Backends;
+
+impl LiveCount for Backends {
+    const COUNT: &'static LocalKey<Cell<usize>> = &LIVE_BACKENDS;
 }
 
 impl Backend {
@@ -256,3 +273,47 @@ impl DeviceImpl for LeafNoHotplug {}
 pub struct Builtin {}
 
 impl DeviceImpl for Builtin {}
+
+/// What a QMP client reads from a negotiated monitor on `tree` that is
+/// fed `input` in reads of `piece` bytes, then a resynchronising `\xFF`
+/// and a `query-version` with id `probe`: the replies and events, their
+/// timestamps removed, and whether the input asked to quit. Unless it
+/// did, the probe must be answered last; every reply must be one line of
+/// JSON ending in `\r\n`. The fuzz target `qmp` and its property test
+/// both compare the input fed whole with the input fed in pieces.
+pub fn qmp_replies(
+    tree: &mut qomgen::ObjectTree,
+    input: &[u8],
+    piece: usize,
+) -> (Vec<serde_json::Value>, bool) {
+    let mut mon = qomgen::qmp::Monitor::new();
+    let mut out = Vec::new();
+    // No read leaves a reply half written.
+    let mut feed = |mon: &mut qomgen::qmp::Monitor, bytes: &[u8]| {
+        mon.feed(tree, bytes, &mut out);
+        assert!(out.is_empty() || out.ends_with(b"\r\n"));
+    };
+    feed(&mut mon, b"{'execute':'qmp_capabilities'}");
+    for chunk in input.chunks(piece.max(1)) {
+        feed(&mut mon, chunk);
+    }
+    let quit = mon.quit_requested();
+    feed(&mut mon, b"\xff{'execute':'query-version','id':'probe'}");
+    let text = String::from_utf8(out).expect("replies are UTF-8");
+    let mut lines: Vec<serde_json::Value> = text
+        .split_terminator("\r\n")
+        .map(|l| serde_json::from_str(l).expect("a reply is JSON"))
+        .collect();
+    for v in &mut lines {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("timestamp");
+        }
+    }
+    if !quit {
+        assert_eq!(
+            lines.last().map(|v| &v["id"]),
+            Some(&serde_json::Value::from("probe"))
+        );
+    }
+    (lines, quit)
+}

@@ -6,6 +6,15 @@
 use qomgen::{Device, DeviceImpl, Input, Link, Object, ObjectImpl, ObjectTree};
 use serde_json::json;
 
+/// The names `qom-list-properties` lists for `type_name`.
+fn property_names(type_name: &str) -> Vec<String> {
+    qomgen::introspect::qom_list_properties(type_name)
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// A field whose name is a keyword, written as a raw identifier.
 #[derive(Device, Debug, Default)]
 #[device(name = "edge-raw", category = Misc)]
@@ -19,11 +28,7 @@ impl DeviceImpl for Raw {}
 
 #[test]
 fn a_raw_field_name_is_the_property_name_without_r_hash() {
-    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-raw")
-        .unwrap()
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let names = property_names("edge-raw");
     assert_eq!(
         names,
         [
@@ -72,34 +77,18 @@ struct Shadow {
 }
 impl DeviceImpl for Shadow {}
 
-fn v(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.a = format!("v:{x}");
-    Ok(())
+/// Setters named like the generated code's locals, each recording
+/// `"<its name>:<value>"` in its field.
+macro_rules! recording_setters {
+    ($($name:ident => $field:ident),*) => {$(
+        fn $name(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
+            s.$field = format!(concat!(stringify!($name), ":{}"), x);
+            Ok(())
+        }
+    )*};
 }
-fn value(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.b = format!("value:{x}");
-    Ok(())
-}
-fn this(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.c = format!("this:{x}");
-    Ok(())
-}
-fn cx(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.d = format!("cx:{x}");
-    Ok(())
-}
-fn obj(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.e = format!("obj:{x}");
-    Ok(())
-}
-fn index(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.g = format!("index:{x}");
-    Ok(())
-}
-fn f(s: &mut Shadow, x: &str) -> qomgen::Result<()> {
-    s.h = format!("f:{x}");
-    Ok(())
-}
+
+recording_setters!(v => a, value => b, this => c, cx => d, obj => e, index => g, f => h);
 
 #[test]
 fn setters_named_like_generated_locals_are_called() {
@@ -184,11 +173,7 @@ impl ObjectImpl for ObjectNames {}
 
 #[test]
 fn an_object_may_use_names_only_devices_reserve() {
-    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-object-names")
-        .unwrap()
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let names = property_names("edge-object-names");
     assert_eq!(names, ["type", "realized", "legacy-mode"]);
     let help = qomgen::introspect::object_help("edge-object-names", &Default::default()).unwrap();
     assert_eq!(
@@ -369,11 +354,7 @@ fn skipped_fields_are_state_with_their_default() {
         (3, &[0u8; 4][..], None, 0)
     );
     let _ = &s.log;
-    let names: Vec<_> = qomgen::introspect::qom_list_properties("edge-state")
-        .unwrap()
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let names = property_names("edge-state");
     assert!(
         !names
             .iter()

@@ -6,30 +6,22 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::thread::LocalKey;
 
 use qomgen::{Device, DeviceImpl, Input, Link, ObjectTree};
-use qomgen_tests::{Leaf, take_events};
+use qomgen_tests::{Counted, Leaf, LiveCount, take_events};
 
 thread_local! {
     /// Live `Peer` devices, to prove a deleted one is dropped.
     static LIVE_PEERS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Counts live peers.
+/// Counts live peers in [`LIVE_PEERS`].
 #[derive(Debug)]
-struct Counted;
+struct Peers;
 
-impl Default for Counted {
-    fn default() -> Self {
-        LIVE_PEERS.with(|c| c.set(c.get() + 1));
-        Counted
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        LIVE_PEERS.with(|c| c.set(c.get() - 1));
-    }
+impl LiveCount for Peers {
+    const COUNT: &'static LocalKey<Cell<usize>> = &LIVE_PEERS;
 }
 
 /// A device that links to another of its type after realize, itself
@@ -39,7 +31,7 @@ impl Drop for Counted {
 struct Peer {
     #[prop(link = "test-peer", set_after_realize)]
     peer: Link<Peer>,
-    _counted: Counted,
+    _counted: Counted<Peers>,
 }
 
 impl DeviceImpl for Peer {}
@@ -168,22 +160,14 @@ fn an_empty_value_clears_the_link() {
 
     // Set, then cleared: the `Option` field is `None`, not `Some(unset)`.
     let mut inst = tree.instantiate("test-leaf").unwrap();
+    let linked = |inst: &qomgen::Instance| {
+        let leaf = inst.object().downcast_ref::<Leaf>().unwrap();
+        leaf.backend.is_some()
+    };
     tree.set(&mut inst, "backend", Input::Str("b0")).unwrap();
-    assert!(
-        inst.object()
-            .downcast_ref::<Leaf>()
-            .unwrap()
-            .backend
-            .is_some()
-    );
+    assert!(linked(&inst));
     tree.set(&mut inst, "backend", Input::Str("")).unwrap();
-    assert!(
-        inst.object()
-            .downcast_ref::<Leaf>()
-            .unwrap()
-            .backend
-            .is_none()
-    );
+    assert!(!linked(&inst));
 
     // A bare `Link`, cleared after realize.
     let p = tree.device_add("test-peer,id=p").unwrap();

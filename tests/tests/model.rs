@@ -308,79 +308,94 @@ fn typed_setters_convert_strings_and_json() {
 fn setter_errors_use_qemu_texts() {
     let tree = ObjectTree::new();
     let mut inst = tree.instantiate("test-leaf").unwrap();
-    let mut set = |k: &str, v: Input<'_>| msg(tree.set(&mut inst, k, v));
-    assert_eq!(
-        set("x-offset", Input::Str("x")),
-        "Parameter 'x-offset' expects integer"
+    // Each setting is refused with its text.
+    let mut refused = |k: &str, v: Input<'_>, text: &str| {
+        assert_eq!(msg(tree.set(&mut inst, k, v)), text, "{k} = {v:?}");
+    };
+    refused(
+        "x-offset",
+        Input::Str("x"),
+        "Parameter 'x-offset' expects integer",
     );
-    assert_eq!(
-        set("x-offset", Input::Str("65536")),
-        "Parameter 'x-offset' expects uint16_t"
+    refused(
+        "x-offset",
+        Input::Str("65536"),
+        "Parameter 'x-offset' expects uint16_t",
     );
     // QEMU's plain visitor: any non-integer is a bad uint64 value, not a
     // bad type; a negative integer wraps, then fails the range check.
     for v in [json!("1"), json!(true), json!(1.5), json!(null), json!([1])] {
-        assert_eq!(
-            set("x-offset", Input::Json(&v)),
+        refused(
+            "x-offset",
+            Input::Json(&v),
             "Parameter 'x-offset' expects uint64",
-            "{v}"
         );
     }
-    assert_eq!(
-        set("x-offset", Input::Json(&json!(-1))),
-        "Parameter 'x-offset' expects uint16_t"
+    refused(
+        "x-offset",
+        Input::Json(&json!(-1)),
+        "Parameter 'x-offset' expects uint16_t",
     );
-    assert_eq!(
-        set("weight", Input::Json(&json!("5"))),
-        "Parameter 'weight' expects uint64"
+    refused(
+        "weight",
+        Input::Json(&json!("5")),
+        "Parameter 'weight' expects uint64",
     );
     // `size` falls back to uint64 in the plain visitor.
     for v in [json!("5"), json!(2.0), json!(false)] {
-        assert_eq!(
-            set("buffer-size", Input::Json(&v)),
+        refused(
+            "buffer-size",
+            Input::Json(&v),
             "Parameter 'buffer-size' expects uint64",
-            "{v}"
         );
     }
     // Signed kinds keep QEMU's type error.
     for v in [json!("1"), json!(1.5)] {
-        assert_eq!(
-            set("slot", Input::Json(&v)),
+        refused(
+            "slot",
+            Input::Json(&v),
             "Invalid parameter type for 'slot', expected: integer",
-            "{v}"
         );
     }
-    assert_eq!(
-        set("x-bus-quirk", Input::Str("offer")),
-        "Parameter 'x-bus-quirk' expects 'on' or 'off'"
+    refused(
+        "x-bus-quirk",
+        Input::Str("offer"),
+        "Parameter 'x-bus-quirk' expects 'on' or 'off'",
     );
-    assert_eq!(
-        set("x-bus-quirk", Input::Json(&json!(1))),
-        "Invalid parameter type for 'x-bus-quirk', expected: boolean"
+    refused(
+        "x-bus-quirk",
+        Input::Json(&json!(1)),
+        "Invalid parameter type for 'x-bus-quirk', expected: boolean",
     );
-    assert_eq!(
-        set("display", Input::Str("maybe")),
-        "Parameter 'display' does not accept value 'maybe'"
+    refused(
+        "display",
+        Input::Str("maybe"),
+        "Parameter 'display' does not accept value 'maybe'",
     );
-    assert_eq!(
-        set("buffer-size", Input::Str("1Z")),
-        "Parameter 'buffer-size' expects size"
+    refused(
+        "buffer-size",
+        Input::Str("1Z"),
+        "Parameter 'buffer-size' expects size",
     );
-    assert_eq!(
-        set("x-clique", Input::Str("16")),
-        "Property x-clique: valid range 0-15"
+    refused(
+        "x-clique",
+        Input::Str("16"),
+        "Property x-clique: valid range 0-15",
     );
-    assert_eq!(
-        set("slot", Input::Str("2147483648")),
-        "Parameter 'slot' expects int32_t"
+    refused(
+        "slot",
+        Input::Str("2147483648"),
+        "Parameter 'slot' expects int32_t",
     );
-    assert_eq!(
-        set("host", Input::Json(&json!(1))),
-        "Invalid parameter type for 'host', expected: string"
+    refused(
+        "host",
+        Input::Json(&json!(1)),
+        "Invalid parameter type for 'host', expected: string",
     );
-    assert_eq!(
-        set("busnr", Input::Str("1")),
-        "Property 'test-leaf.busnr' is not writable"
+    refused(
+        "busnr",
+        Input::Str("1"),
+        "Property 'test-leaf.busnr' is not writable",
     );
     let (m, hint) = err(tree.set(&mut inst, "hots", Input::Str("x")));
     assert_eq!(m, "Property 'test-leaf.hots' not found");

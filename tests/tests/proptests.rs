@@ -6,7 +6,8 @@
 //! * no input makes a parser panic: `Spec::parse` for `-device` and
 //!   `-object`, `qemu_opts::parse`, each kind's `parse`
 //!   and `from_json`, and `ObjectTree::device_add`/`object_add` on the
-//!   fixture types — which also must leave the tree as it was when they fail.
+//!   fixture types — which also must leave the tree as it was when they fail;
+//! * how QMP input is cut into reads does not change the monitor's replies.
 //!
 //! The fuzz targets in `fuzz/` (nightly, outside CI) cover the same parsers
 //! with coverage guidance; see `fuzz/README.md`.
@@ -20,7 +21,7 @@ use proptest::test_runner::Config;
 use qomgen::opts::qemu_opts;
 use qomgen::{
     CcwLoadparm, CssDevId, ObjectTree, OffAutoPciBar, OnOffAuto, PciDevfn, PciHostAddress,
-    PropertyKind, QemuUuid, Size, Size32, Spec, SpecKind, ValueCx,
+    PropertyKind, QemuUuid, Size, Size32, Spec, SpecKind, ValueCx, registry,
 };
 use qomgen_tests::{LIVE_BACKENDS, take_events};
 use serde_json::Value;
@@ -152,37 +153,21 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Property names of the fixture types, and a few that are not.
-const KEYS: &[&str] = &[
-    "host",
-    "backend",
-    "x-offset",
-    "display",
-    "buffer-size",
-    "x-clique",
-    "weight",
-    "x-fail-realize",
-    "token",
-    "slot",
-    "romsize",
-    "x-bus-quirk",
-    "busnr",
-    "ramfb",
-    "fd",
-    "window",
-    "x-fail-complete",
-    "id",
-    "bus",
-    "driver",
-    "qom-type",
-    "help",
-    "?",
-    "",
-];
+/// Property names of the fixture types (those of the device and the
+/// object that have the most, each with its parents'), and a few that are
+/// not.
+fn keys() -> Vec<&'static str> {
+    ["test-leaf-nohotplug", "test-backend"]
+        .into_iter()
+        .flat_map(|t| registry().get(t).expect(t).info.properties())
+        .map(|p| p.name)
+        .chain(["id", "bus", "driver", "qom-type", "help", "?", ""])
+        .collect()
+}
 
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => select(KEYS).prop_map(str::to_owned),
+        3 => select(keys()).prop_map(str::to_owned),
         1 => "no[a-z-]{0,6}",
         1 => "[a-z_?-]{1,3}(\\.[0-9a-z]{1,2}){0,3}",
         1 => "\\PC{0,6}",
@@ -384,70 +369,47 @@ fn add_is_all_or_nothing(
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(config())]
+/// One property test per kind: `parse(print(x)) == x` and
+/// `from_json(to_json(x)) == x` for each `x` generated as `$value`.
+macro_rules! round_trip_tests {
+    ($($name:ident($x:ident in $strategy:expr) => $value:expr;)*) => {
+        proptest! {
+            #![proptest_config(config())]
+            $(
+                #[test]
+                fn $name($x in $strategy) { round_trips(&$value)?; }
+            )*
+        }
+    };
+}
 
-    // parse(print(x)) == x for generated values of every kind.
-
-    #[test]
-    fn bool_round_trips(x in any::<bool>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u8_round_trips(x in any::<u8>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u16_round_trips(x in any::<u16>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u32_round_trips(x in any::<u32>()) { round_trips(&x)?; }
-
-    #[test]
-    fn u64_round_trips(x in any::<u64>()) { round_trips(&x)?; }
-
-    #[test]
-    fn usize_round_trips(x in any::<usize>()) { round_trips(&x)?; }
-
-    #[test]
-    fn i8_i16_round_trip(a in any::<i8>(), b in any::<i16>()) {
-        round_trips(&a)?;
-        round_trips(&b)?;
-    }
-
-    #[test]
-    fn i32_round_trips(x in any::<i32>()) { round_trips(&x)?; }
-
-    #[test]
-    fn i64_round_trips(x in any::<i64>()) { round_trips(&x)?; }
-
-    #[test]
-    fn size_round_trips(x in any::<u64>()) { round_trips(&Size(x))?; }
-
-    #[test]
-    fn size32_round_trips(x in any::<u32>()) { round_trips(&Size32(x))?; }
-
-    #[test]
-    fn enums_round_trip(a in on_off_auto(), b in off_auto_pcibar()) {
-        round_trips(&a)?;
-        round_trips(&b)?;
-    }
-
-    #[test]
-    fn pci_host_address_round_trips(x in pci_host_address()) { round_trips(&x)?; }
-
+round_trip_tests! {
+    bool_round_trips(x in any::<bool>()) => x;
+    u8_round_trips(x in any::<u8>()) => x;
+    u16_round_trips(x in any::<u16>()) => x;
+    u32_round_trips(x in any::<u32>()) => x;
+    u64_round_trips(x in any::<u64>()) => x;
+    usize_round_trips(x in any::<usize>()) => x;
+    i8_round_trips(x in any::<i8>()) => x;
+    i16_round_trips(x in any::<i16>()) => x;
+    i32_round_trips(x in any::<i32>()) => x;
+    i64_round_trips(x in any::<i64>()) => x;
+    size_round_trips(x in any::<u64>()) => Size(x);
+    size32_round_trips(x in any::<u32>()) => Size32(x);
+    on_off_auto_round_trips(x in on_off_auto()) => x;
+    off_auto_pcibar_round_trips(x in off_auto_pcibar()) => x;
+    pci_host_address_round_trips(x in pci_host_address()) => x;
     // `PciDevfn::AUTO` is left out: it prints as `-1`, which QEMU's
     // keyval setter rejects (`addr=-1` is an error in QEMU too), so it
     // has no keyval spelling; its JSON round trip is checked below.
-    #[test]
-    fn pci_devfn_round_trips(d in any::<u8>()) { round_trips(&PciDevfn(Some(d)))?; }
+    pci_devfn_round_trips(d in any::<u8>()) => PciDevfn(Some(d));
+    css_dev_id_round_trips(x in css_dev_id()) => x;
+    ccw_loadparm_round_trips(x in ccw_loadparm()) => x;
+    qemu_uuid_round_trips(x in qemu_uuid()) => x;
+}
 
-    #[test]
-    fn css_dev_id_round_trips(x in css_dev_id()) { round_trips(&x)?; }
-
-    #[test]
-    fn ccw_loadparm_round_trips(x in ccw_loadparm()) { round_trips(&x)?; }
-
-    #[test]
-    fn qemu_uuid_round_trips(x in qemu_uuid()) { round_trips(&x)?; }
+proptest! {
+    #![proptest_config(config())]
 
     // Whatever a string or JSON value parses to round-trips too, and no
     // kind's parser panics on any input.
@@ -606,6 +568,35 @@ fn same_outcome<T, U>(
     }
 }
 
+/// Two instances of `spec` alike: the same type, the same readable values.
+fn same_instance_values(
+    a: &qomgen::Instance,
+    b: &qomgen::Instance,
+    spec: &str,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.type_info().name, b.type_info().name, "{:?}", spec);
+    prop_assert_eq!(
+        readable_values(a.object()),
+        readable_values(b.object()),
+        "{:?}",
+        spec
+    );
+    Ok(())
+}
+
+/// [`same_outcome`] for two instantiations of `spec`, and where both
+/// succeed, [`same_instance_values`].
+fn same_instances(
+    a: &qomgen::Result<qomgen::Instance>,
+    b: &qomgen::Result<qomgen::Instance>,
+    spec: &str,
+) -> Result<(), TestCaseError> {
+    if let (true, Ok(a), Ok(b)) = (same_outcome(a, b, spec)?, a, b) {
+        same_instance_values(a, b, spec)?;
+    }
+    Ok(())
+}
+
 /// `device_add` / `object_add` and their `_spec` forms after `Spec::parse`
 /// agree on `spec`: same outcome, same tree size.
 fn same_add(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
@@ -632,15 +623,7 @@ fn same_instance(kind: SpecKind, spec: &str) -> Result<(), TestCaseError> {
     let tree = populated_tree();
     let borrowed = tree.instantiate_spec(kind, spec);
     let owned = Spec::parse(kind, spec).and_then(|parsed| parsed.instantiate(&tree));
-    if same_outcome(&borrowed, &owned, spec)? {
-        let (a, b) = (borrowed.unwrap(), owned.unwrap());
-        prop_assert_eq!(
-            readable_values(a.object()),
-            readable_values(b.object()),
-            "{:?}",
-            spec
-        );
-    }
+    same_instances(&borrowed, &owned, spec)?;
     drop(tree);
     take_events();
     Ok(())
@@ -765,30 +748,10 @@ fn streaming_is_general(kind: SpecKind, spec: &str) -> Result<bool, TestCaseErro
                 "{spec:?}: the fast path succeeded, the general path failed"
             )));
         };
-        prop_assert_eq!(
-            fast.type_info().name,
-            general.type_info().name,
-            "{:?}",
-            spec
-        );
-        prop_assert_eq!(
-            readable_values(fast.object()),
-            readable_values(general.object()),
-            "{:?}",
-            spec
-        );
+        same_instance_values(&fast, general, spec)?;
     }
     let via = tree.instantiate_spec(kind, spec);
-    if same_outcome(&via, &general, spec)? {
-        let (a, b) = (via.unwrap(), general.unwrap());
-        prop_assert_eq!(a.type_info().name, b.type_info().name, "{:?}", spec);
-        prop_assert_eq!(
-            readable_values(a.object()),
-            readable_values(b.object()),
-            "{:?}",
-            spec
-        );
-    }
+    same_instances(&via, &general, spec)?;
     drop(tree);
     take_events();
     Ok(answered)
@@ -871,5 +834,32 @@ fn instantiate_spec_fast_path_takes_plain_specs_only() {
         "",
     ] {
         assert!(!fast(d, unusual), "{unusual:?}");
+    }
+}
+
+/// Bytes that look like requests often enough to reach the commands.
+fn qmp_input() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"{'execute': ".to_vec()),
+        Just(b"'qom-list', 'arguments': {'path': '/'}}".to_vec()),
+        Just(b"\"id\": [1, {\"a\": null}], ".to_vec()),
+        Just(b"'query-version'}".to_vec()),
+        Just(b"{]\n".to_vec()),
+        Just(b"'\\u12".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..8),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The fuzz target's property (fuzz/fuzz_targets/qmp.rs) in CI:
+    /// no input panics or ends the session, and how the input is cut
+    /// into reads does not change the replies.
+    #[test]
+    fn qmp_any_input_any_cut(input in qmp_input(), piece in 1usize..17) {
+        let replies = |piece| qomgen_tests::qmp_replies(&mut ObjectTree::new(), &input, piece);
+        prop_assert_eq!(replies(input.len()), replies(piece));
     }
 }

@@ -26,119 +26,145 @@ fn open_fds() -> usize {
         .unwrap_or(0)
 }
 
-/// What one failure path does, and the start of the message it must give
-/// (so that a cycle cannot pass by failing for the wrong reason).
-type Failure = (&'static str, fn(&mut ObjectTree) -> qomgen::Result<()>);
+/// What one failure path does: a `-device` or an `-object`, or another call.
+#[derive(Clone, Copy)]
+enum Attempt {
+    Device(&'static str),
+    Object(&'static str),
+    Call(fn(&mut ObjectTree) -> qomgen::Result<()>),
+}
+
+use Attempt::{Call, Device, Object};
+
+impl Attempt {
+    fn run(self, tree: &mut ObjectTree) -> qomgen::Result<()> {
+        match self {
+            Device(spec) => tree.device_add(spec).map(drop),
+            Object(spec) => tree.object_add(spec).map(drop),
+            Call(f) => f(tree),
+        }
+    }
+}
+
+/// A failure path, and the start of the message it must give (so that a
+/// cycle cannot pass by failing for the wrong reason).
+type Failure = (&'static str, Attempt);
 
 /// Every way a create/set/realize/unrealize can fail, each leaving the tree
 /// as it was: one runs per cycle, in turn. `d0` (a realized `test-leaf`
 /// linked to backend `be`) and `be` exist while they run.
 const FAILURES: &[Failure] = &[
-    ("'test-leef' is not a valid device model name", |t| {
-        t.device_add("test-leef,host=/x").map(drop)
-    }),
-    ("Property 'test-leaf.hots' not found", |t| {
-        t.device_add("test-leaf,hots=/x").map(drop)
-    }),
-    ("Parameter 'x-offset' expects uint16_t", |t| {
-        t.device_add("test-leaf,host=/x,x-offset=70000").map(drop)
-    }),
-    ("Parameter 'x-offset' expects integer", |t| {
-        t.device_add("test-leaf,host=/x,x-offset=many").map(drop)
-    }),
-    ("Parameter 'display' does not accept value 'maybe'", |t| {
-        t.device_add("test-leaf,host=/x,display=maybe").map(drop)
-    }),
-    ("Parameter 'buffer-size' expects size", |t| {
-        t.device_add("test-leaf,host=/x,buffer-size=1Q").map(drop)
-    }),
-    ("Property 'test-leaf.busnr' is not writable", |t| {
-        t.device_add("test-leaf,host=/x,busnr=3").map(drop)
-    }),
-    ("Property x-clique: valid range 0-15", |t| {
-        t.device_add("test-leaf,host=/x,x-clique=16").map(drop)
-    }),
-    ("No provided host device", |t| {
-        t.device_add("test-leaf,id=d1").map(drop)
-    }),
-    ("realize refused", |t| {
-        t.device_add("test-leaf,id=d1,host=/x,x-fail-realize=on")
-            .map(drop)
-    }),
+    (
+        "'test-leef' is not a valid device model name",
+        Device("test-leef,host=/x"),
+    ),
+    (
+        "Property 'test-leaf.hots' not found",
+        Device("test-leaf,hots=/x"),
+    ),
+    (
+        "Parameter 'x-offset' expects uint16_t",
+        Device("test-leaf,host=/x,x-offset=70000"),
+    ),
+    (
+        "Parameter 'x-offset' expects integer",
+        Device("test-leaf,host=/x,x-offset=many"),
+    ),
+    (
+        "Parameter 'display' does not accept value 'maybe'",
+        Device("test-leaf,host=/x,display=maybe"),
+    ),
+    (
+        "Parameter 'buffer-size' expects size",
+        Device("test-leaf,host=/x,buffer-size=1Q"),
+    ),
+    (
+        "Property 'test-leaf.busnr' is not writable",
+        Device("test-leaf,host=/x,busnr=3"),
+    ),
+    (
+        "Property x-clique: valid range 0-15",
+        Device("test-leaf,host=/x,x-clique=16"),
+    ),
+    ("No provided host device", Device("test-leaf,id=d1")),
+    (
+        "realize refused",
+        Device("test-leaf,id=d1,host=/x,x-fail-realize=on"),
+    ),
     // The parent's realize fails, after the parent part was set.
-    ("ROM size 3 is not a power of two", |t| {
-        t.device_add("test-leaf,host=/x,romsize=3").map(drop)
-    }),
-    ("Parameter 'id' expects an identifier", |t| {
-        t.device_add("test-leaf,id=9x,host=/x").map(drop)
-    }),
-    ("Duplicate ID 'd0' for device", |t| {
-        t.device_add("test-leaf,id=d0,host=/x").map(drop)
-    }),
-    ("Bus 'pci.0' not found", |t| {
-        t.device_add("test-leaf,host=/x,bus=pci.0").map(drop)
-    }),
-    ("device_add creates; it does not print help", |t| {
-        t.device_add("test-leaf,help").map(drop)
-    }),
+    (
+        "ROM size 3 is not a power of two",
+        Device("test-leaf,host=/x,romsize=3"),
+    ),
+    (
+        "Parameter 'id' expects an identifier",
+        Device("test-leaf,id=9x,host=/x"),
+    ),
+    (
+        "Duplicate ID 'd0' for device",
+        Device("test-leaf,id=d0,host=/x"),
+    ),
+    (
+        "Bus 'pci.0' not found",
+        Device("test-leaf,host=/x,bus=pci.0"),
+    ),
+    (
+        "device_add creates; it does not print help",
+        Device("test-leaf,help"),
+    ),
     (
         "Parameter 'driver' expects a non-abstract device type",
-        |t| t.device_add("test-bus-device").map(drop),
+        Device("test-bus-device"),
     ),
-    ("Parameter 'driver' expects a pluggable device type", |t| {
-        t.device_add("test-builtin").map(drop)
-    }),
-    ("Parameter 'driver' is missing", |t| {
-        t.device_add("id=d2").map(drop)
-    }),
-    ("Device 'nope' not found", |t| {
-        t.device_add("test-leaf,backend=nope").map(drop)
-    }),
+    (
+        "Parameter 'driver' expects a pluggable device type",
+        Device("test-builtin"),
+    ),
+    ("Parameter 'driver' is missing", Device("id=d2")),
+    ("Device 'nope' not found", Device("test-leaf,backend=nope")),
     (
         "Invalid parameter type for 'backend', expected: test-backend",
-        |t| t.device_add("test-leaf,backend=d0").map(drop),
+        Device("test-leaf,backend=d0"),
     ),
-    ("Parameter 'x-offset' expects uint64", |t| {
-        t.device_add(r#"{"driver":"test-leaf","host":"/x","x-offset":"1"}"#)
-            .map(drop)
-    }),
-    ("JSON parse error", |t| {
-        t.device_add(r#"{"driver":"test-leaf","#).map(drop)
-    }),
+    (
+        "Parameter 'x-offset' expects uint64",
+        Device(r#"{"driver":"test-leaf","host":"/x","x-offset":"1"}"#),
+    ),
+    ("JSON parse error", Device(r#"{"driver":"test-leaf","#)),
     // Objects: a failing `complete` must drop the backend it built.
-    ("can't create backend: refused", |t| {
-        t.object_add("test-backend,id=be2,x-fail-complete=on")
-            .map(drop)
-    }),
-    ("Duplicate ID 'be' for object", |t| {
-        t.object_add("test-backend,id=be").map(drop)
-    }),
-    ("Could not parse object fd abc", |t| {
-        t.object_add("test-backend,id=be2,fd=abc").map(drop)
-    }),
-    ("Invalid parameter 'bogus'", |t| {
-        t.object_add("test-backend,id=be2,bogus=1").map(drop)
-    }),
-    ("Parameter 'id' is missing", |t| {
-        t.object_add("test-backend").map(drop)
-    }),
+    (
+        "can't create backend: refused",
+        Object("test-backend,id=be2,x-fail-complete=on"),
+    ),
+    ("Duplicate ID 'be' for object", Object("test-backend,id=be")),
+    (
+        "Could not parse object fd abc",
+        Object("test-backend,id=be2,fd=abc"),
+    ),
+    (
+        "Invalid parameter 'bogus'",
+        Object("test-backend,id=be2,bogus=1"),
+    ),
+    ("Parameter 'id' is missing", Object("test-backend")),
     (
         "Parameter 'qom-type' does not accept value 'test-leaf'",
-        |t| t.object_add("test-leaf,id=x").map(drop),
+        Object("test-leaf,id=x"),
     ),
     // Lifecycle rules on what is in the tree.
-    ("object 'be' is in use, can not be deleted", |t| {
-        t.del_object("be")
-    }),
+    (
+        "object 'be' is in use, can not be deleted",
+        Call(|t| t.del_object("be")),
+    ),
     (
         "Attempt to set property 'host' on device 'd0' (type 'test-leaf') after it was realized",
-        |t| t.set_device_property("d0", "host", Input::Str("/y")),
+        Call(|t| t.set_device_property("d0", "host", Input::Str("/y"))),
     ),
-    ("Parameter 'weight' expects integer", |t| {
-        t.set_device_property("d0", "weight", Input::Str("heavy"))
-    }),
-    ("Device 'nope' not found", |t| t.del_device("nope")),
-    ("object 'nope' not found", |t| t.del_object("nope")),
+    (
+        "Parameter 'weight' expects integer",
+        Call(|t| t.set_device_property("d0", "weight", Input::Str("heavy"))),
+    ),
+    ("Device 'nope' not found", Call(|t| t.del_device("nope"))),
+    ("object 'nope' not found", Call(|t| t.del_object("nope"))),
 ];
 
 #[test]
@@ -182,7 +208,7 @@ fn ten_thousand_cycles_leak_nothing() {
         // One failure path, in turn; the tree is as it was after it.
         let k = i % FAILURES.len();
         let (expected, fail) = FAILURES[k];
-        let err = fail(&mut tree).expect_err(expected);
+        let err = fail.run(&mut tree).expect_err(expected);
         assert!(
             err.message().starts_with(expected),
             "cycle {i}: expected {expected:?}, got {err:?}"

@@ -488,63 +488,39 @@ pub fn diff(old: &Dump, new: &Dump) -> DiffReport {
     DiffReport { changes }
 }
 
+/// Pushes onto `$out` the change `$variant` when field `$f` differs
+/// between `$o` and `$n`: with `now`, a flag's new state; with `old, new`,
+/// both values. The variant's other fields are `$key: $key()`, from
+/// closures named as the fields.
+macro_rules! changed {
+    ($out:ident, $o:ident, $n:ident, ($($key:ident),*), $f:ident => $variant:ident, now) => {
+        if $o.$f != $n.$f {
+            $out.push(Change::$variant { $($key: $key(),)* now: $n.$f });
+        }
+    };
+    ($out:ident, $o:ident, $n:ident, ($($key:ident),*), $f:ident => $variant:ident, old, new) => {
+        if $o.$f != $n.$f {
+            $out.push(Change::$variant {
+                $($key: $key(),)*
+                old: $o.$f.clone(),
+                new: $n.$f.clone(),
+            });
+        }
+    };
+}
+
 fn diff_type(o: &TypeDump, n: &TypeDump, out: &mut Vec<Change>) {
     let type_name = || o.name.clone();
-    if o.kind != n.kind {
-        out.push(Change::TypeKindChanged {
-            type_name: type_name(),
-            old: o.kind,
-            new: n.kind,
-        });
-    }
-    if o.abstract_ != n.abstract_ {
-        out.push(Change::AbstractChanged {
-            type_name: type_name(),
-            now: n.abstract_,
-        });
-    }
-    if o.user_creatable != n.user_creatable {
-        out.push(Change::UserCreatableChanged {
-            type_name: type_name(),
-            now: n.user_creatable,
-        });
-    }
+    changed!(out, o, n, (type_name), kind => TypeKindChanged, old, new);
+    changed!(out, o, n, (type_name), abstract_ => AbstractChanged, now);
+    changed!(out, o, n, (type_name), user_creatable => UserCreatableChanged, now);
     if let (Some(od), Some(nd)) = (&o.device, &n.device) {
-        if od.hotpluggable != nd.hotpluggable {
-            out.push(Change::HotpluggableChanged {
-                type_name: type_name(),
-                now: nd.hotpluggable,
-            });
-        }
-        if od.bus != nd.bus {
-            out.push(Change::BusChanged {
-                type_name: type_name(),
-                old: od.bus.clone(),
-                new: nd.bus.clone(),
-            });
-        }
-        if od.category != nd.category {
-            out.push(Change::CategoryChanged {
-                type_name: type_name(),
-                old: od.category.clone(),
-                new: nd.category.clone(),
-            });
-        }
+        changed!(out, od, nd, (type_name), hotpluggable => HotpluggableChanged, now);
+        changed!(out, od, nd, (type_name), bus => BusChanged, old, new);
+        changed!(out, od, nd, (type_name), category => CategoryChanged, old, new);
     }
-    if o.parent != n.parent {
-        out.push(Change::ParentChanged {
-            type_name: type_name(),
-            old: o.parent.clone(),
-            new: n.parent.clone(),
-        });
-    }
-    if o.description != n.description {
-        out.push(Change::TypeDescriptionChanged {
-            type_name: type_name(),
-            old: o.description.clone(),
-            new: n.description.clone(),
-        });
-    }
+    changed!(out, o, n, (type_name), parent => ParentChanged, old, new);
+    changed!(out, o, n, (type_name), description => TypeDescriptionChanged, old, new);
     for op in &o.properties {
         match n.property(&op.name) {
             None => out.push(Change::PropertyRemoved {
@@ -568,59 +544,13 @@ fn diff_type(o: &TypeDump, n: &TypeDump, out: &mut Vec<Change>) {
 fn diff_property(ty: &str, o: &ObjectPropertyInfo, n: &ObjectPropertyInfo, out: &mut Vec<Change>) {
     let type_name = || ty.to_owned();
     let property = || o.name.clone();
-    if o.type_ != n.type_ {
-        out.push(Change::PropertyTypeChanged {
-            type_name: type_name(),
-            property: property(),
-            old: o.type_.clone(),
-            new: n.type_.clone(),
-        });
-    }
-    if o.default_value != n.default_value {
-        out.push(Change::DefaultChanged {
-            type_name: type_name(),
-            property: property(),
-            old: o.default_value.clone(),
-            new: n.default_value.clone(),
-        });
-    }
-    if o.read_only != n.read_only {
-        out.push(Change::ReadOnlyChanged {
-            type_name: type_name(),
-            property: property(),
-            now: n.read_only,
-        });
-    }
-    if o.write_only != n.write_only {
-        out.push(Change::WriteOnlyChanged {
-            type_name: type_name(),
-            property: property(),
-            now: n.write_only,
-        });
-    }
-    if o.set_after_realize != n.set_after_realize {
-        out.push(Change::SetAfterRealizeChanged {
-            type_name: type_name(),
-            property: property(),
-            now: n.set_after_realize,
-        });
-    }
-    if o.description != n.description {
-        out.push(Change::DescriptionChanged {
-            type_name: type_name(),
-            property: property(),
-            old: o.description.clone(),
-            new: n.description.clone(),
-        });
-    }
-    if o.since != n.since {
-        out.push(Change::SinceChanged {
-            type_name: type_name(),
-            property: property(),
-            old: o.since.clone(),
-            new: n.since.clone(),
-        });
-    }
+    changed!(out, o, n, (type_name, property), type_ => PropertyTypeChanged, old, new);
+    changed!(out, o, n, (type_name, property), default_value => DefaultChanged, old, new);
+    changed!(out, o, n, (type_name, property), read_only => ReadOnlyChanged, now);
+    changed!(out, o, n, (type_name, property), write_only => WriteOnlyChanged, now);
+    changed!(out, o, n, (type_name, property), set_after_realize => SetAfterRealizeChanged, now);
+    changed!(out, o, n, (type_name, property), description => DescriptionChanged, old, new);
+    changed!(out, o, n, (type_name, property), since => SinceChanged, old, new);
 }
 
 #[cfg(test)]

@@ -66,8 +66,6 @@ impl fmt::Display for CssDevId {
 }
 
 impl PropertyKind for CssDevId {
-    const TYPE_NAME: &'static str = "str";
-    const TAKES_DEFAULT: bool = false;
     const DESCRIPTION: Option<&'static str> =
         Some("Identifier of an I/O device in the channel subsystem, example: fe.1.23ab");
 
@@ -94,9 +92,13 @@ impl CcwLoadparm {
     }
 }
 
+impl fmt::Display for CcwLoadparm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl PropertyKind for CcwLoadparm {
-    const TYPE_NAME: &'static str = "str";
-    const TAKES_DEFAULT: bool = false;
     const DESCRIPTION: Option<&'static str> =
         Some("Up to 8 chars in set of [A-Za-z0-9. ] to select a guest kernel");
 
@@ -119,42 +121,30 @@ impl PropertyKind for CcwLoadparm {
         Ok(CcwLoadparm(out))
     }
 
-    fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-        Self::parse(cx.json_str(v)?, cx)
-    }
-
-    fn to_json(&self) -> Value {
-        self.0.clone().into()
-    }
-
-    fn print(&self) -> String {
-        self.0.clone()
-    }
-
-    fn default_value(&self) -> DefaultValue {
-        DefaultValue::Str("")
-    }
+    displayed_string_kind!();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `s` parsed as vfio-ccw's `prop`: the value's text, or the error's.
+    fn parsed<K: PropertyKind + fmt::Display>(prop: &str, s: &str) -> Result<String, String> {
+        K::parse(s, &ValueCx::new("vfio-ccw", prop))
+            .map(|v| v.to_string())
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn devid_forms_and_errors() {
+        let devid = |s| parsed::<CssDevId>("devno", s);
+        assert_eq!(devid("fe.1.23ab"), Ok("fe.1.23ab".to_owned()));
         let cx = ValueCx::new("vfio-ccw", "devno");
-        assert_eq!(
-            CssDevId::parse("fe.1.23ab", &cx).unwrap().to_string(),
-            "fe.1.23ab"
-        );
         assert_eq!(CssDevId::parse("0.0.0001", &cx).unwrap().devid, 1);
+        assert_eq!(devid("fe.1.0023"), Ok("fe.1.0023".to_owned()));
         assert_eq!(
-            CssDevId::parse("fe.1.0023", &cx).unwrap().to_string(),
-            "fe.1.0023"
-        );
-        assert_eq!(
-            CssDevId::parse("fe.4.0001", &cx).unwrap_err().to_string(),
-            "Invalid cssid or ssid: cssid fe, ssid 4"
+            devid("fe.4.0001"),
+            Err("Invalid cssid or ssid: cssid fe, ssid 4".to_owned())
         );
         for bad in [
             "fe.1.23ab0",
@@ -168,28 +158,25 @@ mod tests {
             "100.1.0001",
         ] {
             assert_eq!(
-                CssDevId::parse(bad, &cx).unwrap_err().to_string(),
-                format!("Property 'vfio-ccw.devno' doesn't take value '{bad}'")
+                devid(bad),
+                Err(format!(
+                    "Property 'vfio-ccw.devno' doesn't take value '{bad}'"
+                ))
             );
         }
     }
 
     #[test]
     fn loadparm_rules() {
-        let cx = ValueCx::new("vfio-ccw", "loadparm");
+        let loadparm = |s| parsed::<CcwLoadparm>("loadparm", s);
+        assert_eq!(loadparm("abc. 1"), Ok("ABC. 1".to_owned()));
         assert_eq!(
-            CcwLoadparm::parse("abc. 1", &cx).unwrap().as_str(),
-            "ABC. 1"
+            loadparm("123456789"),
+            Err("'loadparm' can only contain up to 8 characters".to_owned())
         );
         assert_eq!(
-            CcwLoadparm::parse("123456789", &cx)
-                .unwrap_err()
-                .to_string(),
-            "'loadparm' can only contain up to 8 characters"
-        );
-        assert_eq!(
-            CcwLoadparm::parse("a-b", &cx).unwrap_err().to_string(),
-            "invalid character in 'loadparm': '-' (ASCII 0x2d)"
+            loadparm("a-b"),
+            Err("invalid character in 'loadparm': '-' (ASCII 0x2d)".to_owned())
         );
     }
 }

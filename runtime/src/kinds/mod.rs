@@ -1,10 +1,13 @@
 //! The built-in property kinds: QEMU's `PropertyInfo`s as Rust types.
 
-/// The methods of a kind whose value is a string in both syntaxes, its
-/// `Display` form, and whose entry shows `""` as its default (QEMU's
-/// string-like qdev properties without a static default).
+/// The items of a kind whose value is a string in both syntaxes, its
+/// `Display` form, and which takes no static default, its entry showing
+/// `""` (QEMU's string-like qdev properties without one).
 macro_rules! displayed_string_kind {
     () => {
+        const TYPE_NAME: &'static str = "str";
+        const TAKES_DEFAULT: bool = false;
+
         fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
             Self::parse(cx.json_str(v)?, cx)
         }

@@ -50,18 +50,22 @@ fn json_i64(v: &Value, cx: &ValueCx<'_>) -> Result<i64> {
     }
 }
 
-macro_rules! unsigned_kind {
-    ($t:ty, $name:literal, $c:literal) => {
+/// An integer kind: parsed as 64 bits by `$parse`/`$json` (the unsigned or
+/// signed rules above), then narrowed to `$t`, refusing what does not fit
+/// with `Parameter '<prop>' expects $c`; its default is shown as
+/// `DefaultValue::$default` of the 64-bit value.
+macro_rules! int_kind {
+    ($t:ty, $name:literal, $c:literal, $parse:ident, $json:ident, $default:ident, $wide:ty) => {
         impl PropertyKind for $t {
             const TYPE_NAME: &'static str = $name;
 
             fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
-                let v = parse_u64(s).ok_or_else(|| cx.expects("integer"))?;
+                let v = $parse(s).ok_or_else(|| cx.expects("integer"))?;
                 <$t>::try_from(v).map_err(|_| cx.expects($c))
             }
 
             fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-                <$t>::try_from(json_u64(v, cx)?).map_err(|_| cx.expects($c))
+                <$t>::try_from($json(v, cx)?).map_err(|_| cx.expects($c))
             }
 
             fn to_json(&self) -> Value {
@@ -73,38 +77,21 @@ macro_rules! unsigned_kind {
             }
 
             fn default_value(&self) -> DefaultValue {
-                DefaultValue::UInt(*self as u64)
+                DefaultValue::$default(*self as $wide)
             }
         }
     };
 }
 
+macro_rules! unsigned_kind {
+    ($t:ty, $name:literal, $c:literal) => {
+        int_kind!($t, $name, $c, parse_u64, json_u64, UInt, u64);
+    };
+}
+
 macro_rules! signed_kind {
     ($t:ty, $name:literal, $c:literal) => {
-        impl PropertyKind for $t {
-            const TYPE_NAME: &'static str = $name;
-
-            fn parse(s: &str, cx: &ValueCx<'_>) -> Result<Self> {
-                let v = parse_i64(s).ok_or_else(|| cx.expects("integer"))?;
-                <$t>::try_from(v).map_err(|_| cx.expects($c))
-            }
-
-            fn from_json(v: &Value, cx: &ValueCx<'_>) -> Result<Self> {
-                <$t>::try_from(json_i64(v, cx)?).map_err(|_| cx.expects($c))
-            }
-
-            fn to_json(&self) -> Value {
-                Value::from(*self)
-            }
-
-            fn print(&self) -> String {
-                self.to_string()
-            }
-
-            fn default_value(&self) -> DefaultValue {
-                DefaultValue::Int(*self as i64)
-            }
-        }
+        int_kind!($t, $name, $c, parse_i64, json_i64, Int, i64);
     };
 }
 

@@ -135,8 +135,6 @@ impl fmt::Display for PciHostAddress {
 }
 
 impl PropertyKind for PciHostAddress {
-    const TYPE_NAME: &'static str = "str";
-    const TAKES_DEFAULT: bool = false;
     const DESCRIPTION: Option<&'static str> =
         Some("Address (bus:device.function) of the host device, example: 04:10.0");
 

@@ -43,45 +43,56 @@ fn expect_error(rsp: &Value, class: &str) -> String {
     rsp["error"]["desc"].as_str().unwrap().to_owned()
 }
 
+/// Each request of `cases` is refused with a `GenericError` of its text.
+fn expect_generic_errors(s: &mut Session, cases: &[(&str, &str)]) {
+    for (req, desc) in cases {
+        assert_eq!(expect_error(&s.qmp(req), "GenericError"), *desc, "{req}");
+    }
+}
+
 fn assert_recovered(s: &mut Session) {
     let r = s.qmp("{ 'execute': 'no-such-cmd' }");
     expect_error(&r, "CommandNotFound");
 }
 
+/// The malformed JSON of `test_malformed` (tests/qtest/qmp-test.c), which
+/// the lexer's tests feed too.
+pub(super) const QMP_TEST_MALFORMED: [&[u8]; 6] = [
+    b"{]\n",
+    b"{\xFF",
+    b"{\x01",
+    b"{'bad \xFF",
+    b"{'execute': 'nonexistent', 'id':'\n",
+    b"%p",
+];
+
 /// `test_malformed` of qmp-test.c.
 fn malformed(s: &mut Session) {
-    for raw in [
-        &b"{]\n"[..],
-        b"{\xFF",
-        b"{\x01",
-        b"{'bad \xFF",
-        b"{'execute': 'nonexistent', 'id':'\n",
-        b"%p",
-    ] {
+    for raw in QMP_TEST_MALFORMED {
         let r = s.raw(raw);
         assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(raw));
         expect_error(&r[0], "GenericError");
         assert_recovered(s);
     }
-    let cases = [
-        ("null", "QMP input must be a JSON object"),
-        ("{}", "QMP input lacks member 'execute'"),
-        (
-            "{ 'execute': true }",
-            "QMP input member 'execute' must be a string",
-        ),
-        (
-            "{ 'execute': 'no-such-cmd', 'arguments': [] }",
-            "QMP input member 'arguments' must be an object",
-        ),
-        (
-            "{ 'execute': 'no-such-cmd', 'extra': true }",
-            "QMP input member 'extra' is unexpected",
-        ),
-    ];
-    for (req, desc) in cases {
-        assert_eq!(expect_error(&s.qmp(req), "GenericError"), desc, "{req}");
-    }
+    expect_generic_errors(
+        s,
+        &[
+            ("null", "QMP input must be a JSON object"),
+            ("{}", "QMP input lacks member 'execute'"),
+            (
+                "{ 'execute': true }",
+                "QMP input member 'execute' must be a string",
+            ),
+            (
+                "{ 'execute': 'no-such-cmd', 'arguments': [] }",
+                "QMP input member 'arguments' must be an object",
+            ),
+            (
+                "{ 'execute': 'no-such-cmd', 'extra': true }",
+                "QMP input member 'extra' is unexpected",
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -155,36 +166,34 @@ fn replies_are_spelt_as_qemus() {
 #[test]
 fn negotiation_errors() {
     let mut s = Session::new();
-    let r =
-        s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': ['cap-does-not-exist']}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Parameter 'null' does not accept value 'cap-does-not-exist'"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': 'oob'}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Invalid parameter type for 'enable', expected: array"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': [1]}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Invalid parameter type for 'enable[0]', expected: string"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'enable': ['oob']}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Capability oob not available"
-    );
-    let r = s.qmp("{'execute': 'qmp_capabilities', 'arguments': {'x': 1}}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "Parameter 'x' is unexpected"
-    );
-    let r = s.qmp("{'exec-oob': 'qmp_capabilities'}");
-    assert_eq!(
-        expect_error(&r, "GenericError"),
-        "QMP input member 'exec-oob' is unexpected"
+    expect_generic_errors(
+        &mut s,
+        &[
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': ['cap-does-not-exist']}}",
+                "Parameter 'null' does not accept value 'cap-does-not-exist'",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': 'oob'}}",
+                "Invalid parameter type for 'enable', expected: array",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': [1]}}",
+                "Invalid parameter type for 'enable[0]', expected: string",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'enable': ['oob']}}",
+                "Capability oob not available",
+            ),
+            (
+                "{'execute': 'qmp_capabilities', 'arguments': {'x': 1}}",
+                "Parameter 'x' is unexpected",
+            ),
+            (
+                "{'exec-oob': 'qmp_capabilities'}",
+                "QMP input member 'exec-oob' is unexpected",
+            ),
+        ],
     );
     assert!(!s.mon.negotiated());
     // A new client starts over.
@@ -356,56 +365,6 @@ fn getfd_names_descriptors_that_setters_take() {
         json!({"return": {}})
     );
     assert!(s.mon.fds().is_empty());
-}
-
-mod properties {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn run(input: &[u8], piece: usize) -> (Vec<Value>, bool) {
-        let mut s = Session::new();
-        s.raw(b"{'execute':'qmp_capabilities'}");
-        let mut lines = Vec::new();
-        for chunk in input.chunks(piece.max(1)) {
-            lines.extend(s.raw(chunk));
-        }
-        let quit = s.mon.quit_requested();
-        lines.extend(s.raw(b"\xff{'execute':'query-version','id':'probe'}"));
-        for v in &mut lines {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("timestamp");
-            }
-        }
-        if !quit {
-            assert_eq!(lines.last().map(|v| &v["id"]), Some(&Value::from("probe")));
-        }
-        (lines, quit)
-    }
-
-    /// Bytes that look like requests often enough to reach the commands.
-    fn input() -> impl Strategy<Value = Vec<u8>> {
-        let piece = prop_oneof![
-            Just(b"{'execute': ".to_vec()),
-            Just(b"'qom-list', 'arguments': {'path': '/'}}".to_vec()),
-            Just(b"\"id\": [1, {\"a\": null}], ".to_vec()),
-            Just(b"'query-version'}".to_vec()),
-            Just(b"{]\n".to_vec()),
-            Just(b"'\\u12".to_vec()),
-            prop::collection::vec(any::<u8>(), 0..8),
-        ];
-        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
-    }
-
-    proptest! {
-        /// The fuzz target's property (fuzz/fuzz_targets/qmp.rs) in CI:
-        /// no input panics or ends the session, and how the input is cut
-        /// into reads does not change the replies.
-        #[test]
-        fn any_input_any_cut(input in input(), piece in 1usize..17) {
-            prop_assert_eq!(run(&input, input.len()), run(&input, piece));
-        }
-    }
 }
 
 /// A reply from text rendered once ([`super::CommandCx::reply_rendered`],

@@ -1,10 +1,8 @@
-use qomgen::{Device, DeviceImpl, PropertyGroup};
+use qomgen::{Device, DeviceImpl};
 
-#[derive(PropertyGroup)]
-struct Common {
-    #[prop]
-    sysfsdev: Option<String>,
-}
+#[path = "fixtures/group.rs"]
+mod group;
+use group::Common;
 
 // The group already declares `sysfsdev`.
 #[derive(Device)]

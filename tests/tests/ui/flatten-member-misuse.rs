@@ -1,10 +1,8 @@
-use qomgen::{Device, DeviceImpl, PropertyGroup};
+use qomgen::{Device, DeviceImpl};
 
-#[derive(PropertyGroup)]
-struct Common {
-    #[prop]
-    sysfsdev: Option<String>,
-}
+#[path = "fixtures/group.rs"]
+mod group;
+use group::Common;
 
 // A member placed before a property the type does not declare, and a
 // property key on the flattened field.

@@ -1,10 +1,8 @@
-use qomgen::{Device, DeviceImpl, PropertyGroup};
+use qomgen::{Device, DeviceImpl};
 
-#[derive(PropertyGroup)]
-struct Common {
-    #[prop]
-    sysfsdev: Option<String>,
-}
+#[path = "fixtures/group.rs"]
+mod group;
+use group::Common;
 
 // `member(...)` names a property the group does not have.
 #[derive(Device)]

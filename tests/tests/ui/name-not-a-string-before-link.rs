@@ -1,9 +1,8 @@
-use qomgen::{Device, DeviceImpl, Link, Object, ObjectImpl};
+use qomgen::{Device, DeviceImpl, Link};
 
-#[derive(Object, Default)]
-#[object(name = "backend", user_creatable)]
-struct Backend {}
-impl ObjectImpl for Backend {}
+#[path = "fixtures/link_target.rs"]
+mod link_target;
+use link_target::Backend;
 
 // The parse error ends the attribute; the `link` after it is not read, and
 // the field is not checked for a missing one.
