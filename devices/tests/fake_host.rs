@@ -32,7 +32,7 @@ use fake::*;
 enum Refusal<'a> {
     /// The host device path does not exist (`vfio_device_get_name`).
     NoSuchHost(&'a str),
-    /// Neither host=, sysfsdev= nor fd= was given (`vfio_device_get_name`).
+    /// Neither host=, sysfsdev= nor fd= was given (`vfio_pci_realize`).
     NoHostDevice,
     /// fd= without an iommufd link (`vfio_device_get_name`).
     FdNeedsIommufd,
@@ -40,9 +40,11 @@ enum Refusal<'a> {
     BalloonNotMdev(&'a str),
     /// `BDF` has no `iommu_group` link (`vfio_device_get_groupid`).
     NoIommuGroup,
-    /// The legacy attach of `BDF` (group 5) finds no `/dev/vfio/5` (`vfio_get_group`).
+    /// The legacy attach of `BDF` (group 5) finds no `/dev/vfio/5`
+    /// (`hw/vfio/container-legacy.c: vfio_legacy_attach_device`).
     GroupNodeMissing,
-    /// The group node is a regular file: `VFIO_GROUP_GET_STATUS` fails (`vfio_get_group`).
+    /// The group node is a regular file: `VFIO_GROUP_GET_STATUS` fails
+    /// (`vfio_legacy_attach_device`).
     GroupStatus,
     /// The iommufd attach of `BDF` finds no `vfio-dev` directory (`iommufd_cdev_getfd`).
     NoVfioDevDir,

@@ -35,8 +35,8 @@ fn fd_needs_iommufd(f: &mut Fake, spec: &str) {
 /// message behind `prefix` and none with the IOMMU hint (an mdev has no
 /// IOMMU question): without a group, then in group `group` without its
 /// node, then with the node failing `VFIO_GROUP_GET_STATUS`
-/// (`vfio_device_get_groupid`, `vfio_get_group`). Returns the fake and the
-/// spec, at the status failure.
+/// (`hw/vfio/container-legacy.c: vfio_legacy_attach_device`). Returns the
+/// fake and the spec, at the status failure.
 fn mdev_legacy_attach_errors(
     ty: &str,
     mdev: impl Fn(&Fake, Option<u32>) -> String,
