@@ -88,32 +88,16 @@ fn batch(n: usize, mut op: impl FnMut()) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
+// nix's pread/pwrite are the bare syscalls (an errno check on top), with
+// no layer of this crate in between.
 fn pread(fd: &OwnedFd, buf: &mut [u8], at: u64) {
-    // SAFETY: `buf` is valid for writes of its length; the descriptor is
-    // open for the call.
-    let n = unsafe {
-        libc::pread(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            at as libc::off_t,
-        )
-    };
-    assert_eq!(n, buf.len() as isize, "pread of the device at {at:#x}");
+    let n = nix::sys::uio::pread(fd, buf, at as libc::off_t);
+    assert_eq!(n, Ok(buf.len()), "pread of the device at {at:#x}");
 }
 
 fn pwrite(fd: &OwnedFd, data: &[u8], at: u64) {
-    // SAFETY: `data` is valid for reads of its length; the descriptor is
-    // open for the call.
-    let n = unsafe {
-        libc::pwrite(
-            fd.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            at as libc::off_t,
-        )
-    };
-    assert_eq!(n, data.len() as isize, "pwrite of the device at {at:#x}");
+    let n = nix::sys::uio::pwrite(fd, data, at as libc::off_t);
+    assert_eq!(n, Ok(data.len()), "pwrite of the device at {at:#x}");
 }
 
 fn wait_readable(fd: i32, timeout: Duration) -> bool {

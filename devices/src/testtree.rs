@@ -51,16 +51,37 @@ pub fn pci_device(root: &Path, bdf: &str, group: Option<u32>) {
         &format!("sys/bus/pci/devices/{bdf}"),
         &format!("../../../devices/pci0000:00/{bdf}"),
     );
-    mkdir(root, "sys/bus/pci");
-    link(root, &format!("{real}/subsystem"), "../../../bus/pci");
+    sys_link(root, &real, "subsystem", PCI_TO_SYS, "bus/pci");
     if let Some(g) = group {
-        mkdir(root, &format!("sys/kernel/iommu_groups/{g}/devices"));
-        link(
-            root,
-            &format!("{real}/iommu_group"),
-            &format!("../../../kernel/iommu_groups/{g}"),
-        );
+        iommu_group(root, &real, PCI_TO_SYS, g);
     }
+}
+
+/// How a link in a PCI device's real directory leads back to `/sys`.
+const PCI_TO_SYS: &str = "../../../";
+
+/// `sys/<target>` (created) and the link `<real>/<name>` to it, spelt
+/// relative as the kernel spells it: `to_sys` leads from `real` to `/sys`.
+fn sys_link(root: &Path, real: &str, name: &str, to_sys: &str, target: &str) {
+    mkdir(root, &format!("sys/{target}"));
+    link(
+        root,
+        &format!("{real}/{name}"),
+        &format!("{to_sys}{target}"),
+    );
+}
+
+/// IOMMU group `g` with its `devices` directory, and the `iommu_group`
+/// link to it from device directory `real` (see [`sys_link`]).
+fn iommu_group(root: &Path, real: &str, to_sys: &str, g: u32) {
+    mkdir(root, &format!("sys/kernel/iommu_groups/{g}/devices"));
+    sys_link(
+        root,
+        real,
+        "iommu_group",
+        to_sys,
+        &format!("kernel/iommu_groups/{g}"),
+    );
 }
 
 /// `<sysfsdev>/vfio-dev/<name>/dev` with `content` (e.g. `511:0\n`).
@@ -85,26 +106,15 @@ pub fn node(root: &Path, rel: &str) {
 pub fn mdev(root: &Path, parent_rel: &str, uuid: &str, group: Option<u32>) -> String {
     let real = format!("{parent_rel}/{uuid}");
     mkdir(root, &real);
-    mkdir(root, "sys/bus/mdev");
-    let depth = real.split('/').count();
-    let up = "../".repeat(depth);
-    link(
-        root,
-        &format!("{real}/subsystem"),
-        &format!("{up}sys/bus/mdev"),
-    );
+    let to_sys = format!("{}sys/", "../".repeat(real.split('/').count()));
+    sys_link(root, &real, "subsystem", &to_sys, "bus/mdev");
     link(
         root,
         &format!("sys/bus/mdev/devices/{uuid}"),
         &format!("../../../../{real}"),
     );
     if let Some(g) = group {
-        mkdir(root, &format!("sys/kernel/iommu_groups/{g}/devices"));
-        link(
-            root,
-            &format!("{real}/iommu_group"),
-            &format!("{up}sys/kernel/iommu_groups/{g}"),
-        );
+        iommu_group(root, &real, &to_sys, g);
     }
     format!("/sys/bus/mdev/devices/{uuid}")
 }
@@ -122,11 +132,12 @@ pub fn pci_host_device(
     pci_device(root, bdf, Some(group));
     let real = pci_real_dir(bdf);
     if let Some(d) = driver {
-        mkdir(root, &format!("sys/bus/pci/drivers/{d}"));
-        link(
+        sys_link(
             root,
-            &format!("{real}/driver"),
-            &format!("../../../bus/pci/drivers/{d}"),
+            &real,
+            "driver",
+            PCI_TO_SYS,
+            &format!("bus/pci/drivers/{d}"),
         );
     }
     write(

@@ -14,7 +14,7 @@ mod common;
 #[path = "common/fake.rs"]
 mod fake;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use common::{link, mdev, mkdir, node, pci_device, pci_real_dir, remove, write};
 use qomgen_devices::attach::BackendPolicy;
@@ -25,23 +25,131 @@ use uuid::Uuid;
 use fake::*;
 
 // ---------------------------------------------------------------------------
+// Failures that several paths end in: each is QEMU's one text for one
+// situation, so every test that reaches it checks the same message and hint.
+
+/// Where a failing `device_add` stops.
+enum Refusal<'a> {
+    /// The host device path does not exist (`vfio_device_get_name`).
+    NoSuchHost(&'a str),
+    /// Neither host=, sysfsdev= nor fd= was given (`vfio_pci_realize`).
+    NoHostDevice,
+    /// fd= without an iommufd link (`vfio_device_get_name`).
+    FdNeedsIommufd,
+    /// x-balloon-allowed on a device, named so, that is no mdev (`vfio_pci_realize`).
+    BalloonNotMdev(&'a str),
+    /// `BDF` has no `iommu_group` link (`vfio_device_get_groupid`).
+    NoIommuGroup,
+    /// The legacy attach of `BDF` (group 5) finds no `/dev/vfio/5`
+    /// (`hw/vfio/container-legacy.c: vfio_legacy_attach_device`).
+    GroupNodeMissing,
+    /// The group node is a regular file: `VFIO_GROUP_GET_STATUS` fails
+    /// (`vfio_legacy_attach_device`).
+    GroupStatus,
+    /// The iommufd attach of `BDF` finds no `vfio-dev` directory (`iommufd_cdev_getfd`).
+    NoVfioDevDir,
+    /// The iommufd attach of `BDF` finds no `/dev/iommu` (`iommufd_backend_connect`).
+    DevIommuMissing,
+}
+
+impl Refusal<'_> {
+    /// QEMU's message and hint.
+    fn text(&self) -> (String, Option<&'static str>) {
+        match self {
+            Refusal::NoSuchHost(path) => {
+                (format!("vfio {path}: no such host device: {ENOENT}"), None)
+            }
+            Refusal::NoHostDevice => ("No provided host device".into(), Some(NO_HOST_HINT)),
+            Refusal::FdNeedsIommufd => ("Use FD passing only with iommufd backend".into(), None),
+            Refusal::BalloonNotMdev(name) => (
+                format!(
+                    "vfio {name}: x-balloon-allowed only potentially compatible with mdev devices"
+                ),
+                None,
+            ),
+            Refusal::NoIommuGroup => (
+                format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
+                Some(NO_GROUP_HINT),
+            ),
+            Refusal::GroupNodeMissing => (
+                format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
+                None,
+            ),
+            Refusal::GroupStatus => (
+                format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
+                None,
+            ),
+            Refusal::NoVfioDevDir => (
+                format!(
+                    "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
+                ),
+                Some(CDEV_HINT),
+            ),
+            Refusal::DevIommuMissing => (
+                format!("vfio {BDF}: Could not open '/dev/iommu': {ENOENT}"),
+                Some(IOMMUFD_HINT),
+            ),
+        }
+    }
+}
+
+/// `device_add spec` failing exactly as `r` says.
+fn refused(f: &mut Fake, spec: &str, r: Refusal<'_>) {
+    let (msg, hint) = r.text();
+    f.fails_with(spec, &msg, hint);
+}
+
+/// `BDF` (group 5, cdev `vfio0` listed in sysfs) and an iommufd object `x`,
+/// with the spec that links them: where every iommufd attach path starts.
+fn linked_cdev() -> (Fake, String) {
+    let mut f = Fake::new();
+    f.iommufd("x");
+    f.pci_with_cdev();
+    (f, format!("vfio-pci,host={BDF},iommufd=x"))
+}
+
+/// `device_add vfio-pci,host=BDF` failing exactly as `r` says.
+fn host_refused(f: &mut Fake, r: Refusal<'_>) {
+    refused(f, &format!("vfio-pci,host={BDF}"), r);
+}
+
+/// A fake host with PCI device `BDF` in IOMMU group `group` (none: no
+/// `iommu_group` link).
+fn pci_host(group: Option<u32>) -> Fake {
+    let f = Fake::new();
+    pci_device(f.root(), BDF, group);
+    f
+}
+
+/// An iommufd object `iommufd0` and an open regular file standing in for a
+/// device descriptor, with its number for fd=; the file stays open while
+/// the returned descriptor lives.
+fn fd_passed() -> (Fake, OwnedFd, RawFd) {
+    let mut f = Fake::new();
+    f.iommufd("iommufd0");
+    let fd = f.file_fd("devfd");
+    let n = fd.as_raw_fd();
+    (f, fd, n)
+}
+
+/// Everything up to the bind worked; the bind fails on the regular-file
+/// stand-in (`iommufd_cdev_connect_and_bind`), with no hint.
+fn fails_at_bind(f: &mut Fake, spec: &str, prefix: &str) {
+    let (m, h) = f.fail(spec);
+    assert_bind_enotty(&m, prefix);
+    assert_eq!(h, None, "{spec}: hint");
+}
+
+// ---------------------------------------------------------------------------
 // vfio-pci: choosing the host device (`vfio_pci_realize`, `vfio_device_get_name`)
 
 #[test]
 fn pci_without_any_host_device() {
     let mut f = Fake::new();
-    f.fails_with("vfio-pci", "No provided host device", Some(NO_HOST_HINT));
-    f.fails_with(
-        "vfio-pci,id=d0,x-vga=on",
-        "No provided host device",
-        Some(NO_HOST_HINT),
-    );
+    refused(&mut f, "vfio-pci", Refusal::NoHostDevice);
+    refused(&mut f, "vfio-pci,id=d0,x-vga=on", Refusal::NoHostDevice);
     // The hint names vfio-pci literally, also for the nohotplug variant.
-    f.fails_with(
-        "vfio-pci-nohotplug",
-        "No provided host device",
-        Some(NO_HOST_HINT),
-    );
+    refused(&mut f, "vfio-pci-nohotplug", Refusal::NoHostDevice);
     assert!(f.tree.is_empty());
 }
 
@@ -72,44 +180,37 @@ fn pci_host_with_bad_syntax_never_reaches_realize() {
 #[test]
 fn pci_host_that_parses_but_does_not_exist() {
     let mut f = Fake::new();
-    f.fails_with(
-        "vfio-pci,host=0000:99:00.0",
-        &format!("vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: {ENOENT}"),
-        None,
-    );
-    // Domain defaults to 0; the path is printed %04x:%02x:%02x.%01x.
-    f.fails_with(
-        "vfio-pci,host=1:2.3",
-        &format!("vfio /sys/bus/pci/devices/0000:01:02.3: no such host device: {ENOENT}"),
-        None,
-    );
-    f.fails_with(
-        "vfio-pci,host=ffff:ff:1f.7",
-        &format!("vfio /sys/bus/pci/devices/ffff:ff:1f.7: no such host device: {ENOENT}"),
-        None,
-    );
-    f.fails_with(
-        "vfio-pci,sysfsdev=/sys/devices/nope",
-        &format!("vfio /sys/devices/nope: no such host device: {ENOENT}"),
-        None,
-    );
+    for (spec, path) in [
+        (
+            "vfio-pci,host=0000:99:00.0",
+            "/sys/bus/pci/devices/0000:99:00.0",
+        ),
+        // Domain defaults to 0; the path is printed %04x:%02x:%02x.%01x.
+        ("vfio-pci,host=1:2.3", "/sys/bus/pci/devices/0000:01:02.3"),
+        (
+            "vfio-pci,host=ffff:ff:1f.7",
+            "/sys/bus/pci/devices/ffff:ff:1f.7",
+        ),
+        ("vfio-pci,sysfsdev=/sys/devices/nope", "/sys/devices/nope"),
+    ] {
+        refused(&mut f, spec, Refusal::NoSuchHost(path));
+    }
 }
 
 #[test]
 fn pci_sysfsdev_wins_over_host() {
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, None);
+    let mut f = pci_host(None);
     // host names a missing device, sysfsdev an existing one: sysfsdev is used.
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,host=0000:99:00.0,sysfsdev={SYSFSDEV}"),
-        &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
-        Some(NO_GROUP_HINT),
+        Refusal::NoIommuGroup,
     );
     // And the other way round: a missing sysfsdev is reported even though host exists.
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,host={BDF},sysfsdev=/sys/bus/pci/devices/0000:99:00.0"),
-        &format!("vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: {ENOENT}"),
-        None,
+        Refusal::NoSuchHost("/sys/bus/pci/devices/0000:99:00.0"),
     );
 }
 
@@ -121,25 +222,17 @@ fn pci_fd_without_iommufd() {
     let mut f = Fake::new();
     let fd = f.file_fd("devfd");
     let n = fd.as_raw_fd();
-    f.fails_with(
-        &format!("vfio-pci,fd={n}"),
-        "Use FD passing only with iommufd backend",
-        None,
-    );
+    refused(&mut f, &format!("vfio-pci,fd={n}"), Refusal::FdNeedsIommufd);
     // fd= also wins over host/sysfsdev when choosing the name: still no iommufd.
     pci_device(f.root(), BDF, Some(5));
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,host={BDF},fd={n}"),
-        "Use FD passing only with iommufd backend",
-        None,
+        Refusal::FdNeedsIommufd,
     );
     // A backend policy does not replace the link (QEMU: the link decides).
     f.tree.set_resource(BackendPolicy::Iommufd);
-    f.fails_with(
-        &format!("vfio-pci,fd={n}"),
-        "Use FD passing only with iommufd backend",
-        None,
-    );
+    refused(&mut f, &format!("vfio-pci,fd={n}"), Refusal::FdNeedsIommufd);
     // The caller's descriptor is untouched: the device took a duplicate.
     assert!(nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFD).is_ok());
 }
@@ -166,29 +259,24 @@ fn fd_values_that_are_not_descriptors() {
 #[test]
 fn fd_name_is_the_id_or_the_number_passed() {
     // `vfio_device_get_name` / the example in `docs/devel/vfio-iommufd.rst`: `... x-balloon-allowed=on,fd=9: vfio VFIO_FD9: ...`.
-    let mut f = Fake::new();
-    f.iommufd("iommufd0");
-    let fd = f.file_fd("devfd");
-    let n = fd.as_raw_fd();
-    f.fails_with(
+    let (mut f, _fd, n) = fd_passed();
+    refused(
+        &mut f,
         &format!("vfio-pci,iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
-        &format!(
-            "vfio VFIO_FD{n}: x-balloon-allowed only potentially compatible with mdev devices"
-        ),
-        None,
+        Refusal::BalloonNotMdev(&format!("VFIO_FD{n}")),
     );
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,id=gpu0,iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
-        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
-        None,
+        Refusal::BalloonNotMdev("gpu0"),
     );
     // With fd= a host= is not turned into a sysfs path (`vfio_pci_realize`), so it
     // cannot make the device an mdev.
     pci_device(f.root(), BDF, Some(5));
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,id=gpu0,host={BDF},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
-        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
-        None,
+        Refusal::BalloonNotMdev("gpu0"),
     );
 }
 
@@ -196,39 +284,38 @@ fn fd_name_is_the_id_or_the_number_passed() {
 fn pci_fd_with_an_mdev_sysfsdev_is_an_mdev() {
     // With fd= the sysfsdev is still QEMU's mdev check (`vfio_device_is_mdev`), so an mdev
     // passed by fd may have x-balloon-allowed and goes on to the bind.
-    let mut f = Fake::new();
-    f.iommufd("iommufd0");
-    let fd = f.file_fd("devfd");
-    let n = fd.as_raw_fd();
+    let (mut f, _fd, n) = fd_passed();
     let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
-    let (m, h) = f.fail(&format!(
-        "vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"
-    ));
-    assert_bind_enotty(&m, "vfio gpu0: ");
-    assert_eq!(h, None);
+    fails_at_bind(
+        &mut f,
+        &format!("vfio-pci,id=gpu0,sysfsdev={p},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"),
+        "vfio gpu0: ",
+    );
     // A sysfsdev that is no mdev still refuses it.
     pci_device(f.root(), BDF, Some(5));
-    f.fails_with(
+    refused(
+        &mut f,
         &format!(
             "vfio-pci,id=gpu0,sysfsdev={SYSFSDEV},iommufd=iommufd0,x-balloon-allowed=on,fd={n}"
         ),
-        "vfio gpu0: x-balloon-allowed only potentially compatible with mdev devices",
-        None,
+        Refusal::BalloonNotMdev("gpu0"),
     );
     assert_eq!(f.backend_state("iommufd0"), (0, false));
 }
 
 #[test]
 fn pci_fd_with_iommufd_reaches_the_bind() {
-    let mut f = Fake::new();
-    f.iommufd("iommufd0");
-    let fd = f.file_fd("devfd");
-    let n = fd.as_raw_fd();
-    let (m, h) = f.fail(&format!("vfio-pci,id=d0,iommufd=iommufd0,fd={n}"));
-    assert_bind_enotty(&m, "vfio d0: ");
-    assert_eq!(h, None);
-    let (m, _) = f.fail(&format!("vfio-pci,iommufd=iommufd0,fd={n}"));
-    assert_bind_enotty(&m, &format!("vfio VFIO_FD{n}: "));
+    let (mut f, _fd, n) = fd_passed();
+    fails_at_bind(
+        &mut f,
+        &format!("vfio-pci,id=d0,iommufd=iommufd0,fd={n}"),
+        "vfio d0: ",
+    );
+    fails_at_bind(
+        &mut f,
+        &format!("vfio-pci,iommufd=iommufd0,fd={n}"),
+        &format!("vfio VFIO_FD{n}: "),
+    );
     // Nothing is left connected, and the /dev/iommu the backend opened is closed.
     assert_eq!(f.backend_state("iommufd0"), (0, false));
     // An fd-passed backend: the bind goes to that descriptor.
@@ -236,8 +323,11 @@ fn pci_fd_with_iommufd_reaches_the_bind() {
     f.tree
         .object_add(&format!("iommufd,id=iommufd1,fd={}", io.as_raw_fd()))
         .unwrap();
-    let (m, _) = f.fail(&format!("vfio-pci,id=d1,iommufd=iommufd1,fd={n}"));
-    assert_bind_enotty(&m, "vfio d1: ");
+    fails_at_bind(
+        &mut f,
+        &format!("vfio-pci,id=d1,iommufd=iommufd1,fd={n}"),
+        "vfio d1: ",
+    );
     assert_eq!(f.backend_state("iommufd1"), (0, true));
 }
 
@@ -258,21 +348,20 @@ fn pci_device_checks_run_first() {
         None,
     );
     // At the limits: on to the next check.
-    f.fails_with(
+    refused(
+        &mut f,
         "vfio-pci,acpi-index=16383,romsize=4096",
-        "No provided host device",
-        Some(NO_HOST_HINT),
+        Refusal::NoHostDevice,
     );
 }
 
 #[test]
 fn balloon_allowed_only_for_mdev() {
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, Some(5));
-    f.fails_with(
+    let mut f = pci_host(Some(5));
+    refused(
+        &mut f,
         &format!("vfio-pci,host={BDF},x-balloon-allowed=on"),
-        &format!("vfio {BDF}: x-balloon-allowed only potentially compatible with mdev devices"),
-        None,
+        Refusal::BalloonNotMdev(BDF),
     );
     // An mdev passes the check and goes on to attach.
     let p = mdev(f.root(), &pci_real_dir("0000:00:02.0"), PCI_MDEV_UUID, None);
@@ -290,8 +379,7 @@ fn pci_override_ids_and_display_are_checked_after_attach_as_in_qemu() {
     // support at the end of realize, both after the device is attached, so
     // on a host without an IOMMU group the attach error comes first (the
     // checks themselves run in the real-kernel tests).
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, None);
+    let mut f = pci_host(None);
     for extra in [
         "x-pci-vendor-id=65535",
         "x-pci-device-id=65536",
@@ -301,10 +389,10 @@ fn pci_override_ids_and_display_are_checked_after_attach_as_in_qemu() {
         "xres=1024",
         "yres=768,display=auto",
     ] {
-        f.fails_with(
+        refused(
+            &mut f,
             &format!("vfio-pci,host={BDF},{extra}"),
-            &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
-            Some(NO_GROUP_HINT),
+            Refusal::NoIommuGroup,
         );
     }
     // So are vfio-pci-nohotplug's ramfb settings: its pre_realize only
@@ -315,10 +403,10 @@ fn pci_override_ids_and_display_are_checked_after_attach_as_in_qemu() {
         "ramfb=on,xres=800",
         "x-ramfb-migrate=on,enable-migration=off",
     ] {
-        f.fails_with(
+        refused(
+            &mut f,
             &format!("vfio-pci-nohotplug,host={BDF},{extra}"),
-            &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
-            Some(NO_GROUP_HINT),
+            Refusal::NoIommuGroup,
         );
     }
 }
@@ -355,13 +443,8 @@ fn pci_property_values_rejected_at_set_time() {
 
 #[test]
 fn pci_legacy_no_iommu_group() {
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, None);
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: no iommu_group found: {ENOENT}"),
-        Some(NO_GROUP_HINT),
-    );
+    let mut f = pci_host(None);
+    host_refused(&mut f, Refusal::NoIommuGroup);
     // A regular file where the link should be: readlink gives EINVAL.
     write(f.root(), &format!("{}/iommu_group", pci_real_dir(BDF)), "5");
     f.fails_with(
@@ -373,8 +456,7 @@ fn pci_legacy_no_iommu_group() {
 
 #[test]
 fn pci_legacy_bad_group_link() {
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, None);
+    let mut f = pci_host(None);
     link(
         f.root(),
         &format!("{}/iommu_group", pci_real_dir(BDF)),
@@ -389,52 +471,33 @@ fn pci_legacy_bad_group_link() {
 
 #[test]
 fn pci_legacy_group_node_missing() {
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, Some(5));
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
-        None,
-    );
+    let mut f = pci_host(Some(5));
+    host_refused(&mut f, Refusal::GroupNodeMissing);
     // The container node's presence changes nothing: the group comes first.
     node(f.root(), "vfio/vfio");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
-        None,
-    );
+    host_refused(&mut f, Refusal::GroupNodeMissing);
 }
 
 #[test]
 fn pci_legacy_group_status_ioctl_fails() {
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, Some(5));
+    let mut f = pci_host(Some(5));
     node(f.root(), "vfio/5");
     node(f.root(), "vfio/vfio");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
-        None,
-    );
+    host_refused(&mut f, Refusal::GroupStatus);
     // The vf-token only changes the name passed to GET_DEVICE_FD, later.
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,host={BDF},vf-token=9ad2b38b-3d4e-4e0f-a9f5-1a0e8b2c2b7e"),
-        &format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
-        None,
+        Refusal::GroupStatus,
     );
 }
 
 #[test]
 fn pci_legacy_noiommu_group_node() {
     // No /dev/vfio/5 but /dev/vfio/noiommu-5: the no-IOMMU node is opened.
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, Some(5));
+    let mut f = pci_host(Some(5));
     node(f.root(), "vfio/noiommu-5");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: failed to get group 5 status: {ENOTTY}"),
-        None,
-    );
+    host_refused(&mut f, Refusal::GroupStatus);
 }
 
 // ---------------------------------------------------------------------------
@@ -445,20 +508,16 @@ fn pci_iommufd_without_vfio_dev_dir() {
     let mut f = Fake::new();
     f.iommufd("x");
     pci_device(f.root(), BDF, Some(5));
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,host={BDF},iommufd=x"),
-        &format!(
-            "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
-        ),
-        Some(CDEV_HINT),
+        Refusal::NoVfioDevDir,
     );
     // The link also accepts the absolute path.
-    f.fails_with(
+    refused(
+        &mut f,
         &format!("vfio-pci,host={BDF},iommufd=/objects/x"),
-        &format!(
-            "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
-        ),
-        Some(CDEV_HINT),
+        Refusal::NoVfioDevDir,
     );
     assert_eq!(f.backend_state("x"), (0, false));
 }
@@ -509,10 +568,7 @@ fn pci_iommufd_cdev_errors() {
 fn pci_cdev_node_that_will_not_open() {
     // Only a node that does not exist names CONFIG_VFIO_DEVICE_CDEV (above);
     // one this process may not open says so, any other failure says nothing.
-    let mut f = Fake::new();
-    f.iommufd("x");
-    f.pci_with_cdev();
-    let spec = format!("vfio-pci,host={BDF},iommufd=x");
+    let (mut f, spec) = linked_cdev();
     let msg =
         format!("vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: Failed to open /dev/vfio/devices/vfio0");
     node(f.root(), "vfio/devices/vfio0");
@@ -591,13 +647,9 @@ fn dev_iommu_that_will_not_open() {
 fn pci_iommufd_dev_char_fallback() {
     // The /dev/char/<major>:<minor> fallback is opened when the
     // /dev/vfio/devices node is missing; the bind then fails on it.
-    let mut f = Fake::new();
-    f.iommufd("x");
-    f.pci_with_cdev();
+    let (mut f, spec) = linked_cdev();
     node(f.root(), "char/511:0");
-    let (m, h) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x"));
-    assert_bind_enotty(&m, &format!("vfio {BDF}: "));
-    assert_eq!(h, None);
+    fails_at_bind(&mut f, &spec, &format!("vfio {BDF}: "));
 }
 
 #[test]
@@ -605,29 +657,19 @@ fn pci_iommufd_dev_iommu_gone_at_attach() {
     // The object was created while /dev/iommu existed; it is opened lazily
     // by the first device, after the cdev (`iommufd_cdev_attach`: `iommufd_cdev_getfd`, then
     // `iommufd_cdev_connect_and_bind`).
-    let mut f = Fake::new();
-    f.iommufd("x");
-    f.pci_with_cdev();
+    let (mut f, spec) = linked_cdev();
     node(f.root(), "vfio/devices/vfio0");
     remove(f.root(), "dev/iommu");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF},iommufd=x"),
-        &format!("vfio {BDF}: Could not open '/dev/iommu': {ENOENT}"),
-        Some(IOMMUFD_HINT),
-    );
+    refused(&mut f, &spec, Refusal::DevIommuMissing);
     assert_eq!(f.backend_state("x"), (0, false));
 }
 
 #[test]
 fn pci_iommufd_bind_fails_on_a_regular_file() {
-    let mut f = Fake::new();
-    f.iommufd("x");
-    f.pci_with_cdev();
+    let (mut f, spec) = linked_cdev();
     node(f.root(), "vfio/devices/vfio0");
     for _ in 0..3 {
-        let (m, h) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x"));
-        assert_bind_enotty(&m, &format!("vfio {BDF}: "));
-        assert_eq!(h, None);
+        fails_at_bind(&mut f, &spec, &format!("vfio {BDF}: "));
         // The failed attach disconnected and closed /dev/iommu again.
         assert_eq!(f.backend_state("x"), (0, false));
     }
@@ -641,9 +683,7 @@ fn pci_nil_vf_token_is_not_sent() {
     // QEMU's qemu_uuid_is_null: an all-zero vf-token means "not set". The
     // bind is the step a fake tree reaches; the legacy name string is
     // checked on the real kernel (faults_kernel.rs).
-    let mut f = Fake::new();
-    f.iommufd("x");
-    f.pci_with_cdev();
+    let (mut f, spec) = linked_cdev();
     node(f.root(), "vfio/devices/vfio0");
     let token = "2ab74924-c335-45f4-9b16-8569e5b08258";
     for (value, sent) in [
@@ -651,8 +691,11 @@ fn pci_nil_vf_token_is_not_sent() {
         (token, Some(Uuid::parse_str(token).unwrap())),
     ] {
         let faults = Faults::install();
-        let (m, _) = f.fail(&format!("vfio-pci,host={BDF},iommufd=x,vf-token={value}"));
-        assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+        fails_at_bind(
+            &mut f,
+            &format!("{spec},vf-token={value}"),
+            &format!("vfio {BDF}: "),
+        );
         assert_eq!(faults.requests(), [Request::BindToken(sent)], "{value}");
     }
 }
@@ -660,86 +703,63 @@ fn pci_nil_vf_token_is_not_sent() {
 // ---------------------------------------------------------------------------
 // Backend policy (QEMU's `vfio_device_attach` plus qomgen's policy resource)
 
+/// `BDF` in group 5 under `policy` (none set: the default), its cdev listed
+/// in sysfs when `cdev`, and the device nodes `nodes`: the policy tests
+/// differ only in which of these a host has.
+fn policy_host(policy: Option<BackendPolicy>, cdev: bool, nodes: &[&str]) -> Fake {
+    let f = policy.map_or_else(Fake::new, Fake::with_policy);
+    if cdev {
+        f.pci_with_cdev();
+    } else {
+        pci_device(f.root(), BDF, Some(5));
+    }
+    for n in nodes {
+        node(f.root(), n);
+    }
+    f
+}
+
 #[test]
 fn policy_legacy_is_the_default_even_with_iommufd_available() {
     for policy in [None, Some(BackendPolicy::Legacy)] {
-        let mut f = match policy {
-            Some(p) => Fake::with_policy(p),
-            None => Fake::new(),
-        };
-        f.pci_with_cdev();
-        node(f.root(), "iommu");
-        node(f.root(), "vfio/devices/vfio0");
-        f.fails_with(
-            &format!("vfio-pci,host={BDF}"),
-            &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
-            None,
-        );
+        let mut f = policy_host(policy, true, &["iommu", "vfio/devices/vfio0"]);
+        host_refused(&mut f, Refusal::GroupNodeMissing);
     }
 }
 
 #[test]
 fn policy_auto_without_dev_iommu_is_legacy() {
-    let mut f = Fake::with_policy(BackendPolicy::Auto);
-    f.pci_with_cdev();
-    node(f.root(), "vfio/devices/vfio0");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
-        None,
-    );
+    let mut f = policy_host(Some(BackendPolicy::Auto), true, &["vfio/devices/vfio0"]);
+    host_refused(&mut f, Refusal::GroupNodeMissing);
 }
 
 #[test]
 fn policy_auto_without_cdev_is_legacy() {
-    let mut f = Fake::with_policy(BackendPolicy::Auto);
-    pci_device(f.root(), BDF, Some(5));
-    node(f.root(), "iommu");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
-        None,
-    );
+    let mut f = policy_host(Some(BackendPolicy::Auto), false, &["iommu"]);
+    host_refused(&mut f, Refusal::GroupNodeMissing);
 }
 
 #[test]
 fn policy_auto_with_dev_iommu_and_cdev_is_iommufd() {
-    let mut f = Fake::with_policy(BackendPolicy::Auto);
-    f.pci_with_cdev();
-    node(f.root(), "iommu");
     // cdev listed in sysfs but its node missing: auto falls back to legacy.
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: Could not open '/dev/vfio/5': {ENOENT}"),
-        None,
-    );
+    let mut f = policy_host(Some(BackendPolicy::Auto), true, &["iommu"]);
+    host_refused(&mut f, Refusal::GroupNodeMissing);
     // Everything present: a private iommufd is opened and the bind fails on it.
     node(f.root(), "vfio/devices/vfio0");
-    let (m, _) = f.fail(&format!("vfio-pci,host={BDF}"));
-    assert_bind_enotty(&m, &format!("vfio {BDF}: "));
+    fails_at_bind(
+        &mut f,
+        &format!("vfio-pci,host={BDF}"),
+        &format!("vfio {BDF}: "),
+    );
 }
 
 #[test]
 fn policy_iommufd_without_link_opens_dev_iommu_itself() {
-    let mut f = Fake::with_policy(BackendPolicy::Iommufd);
-    f.pci_with_cdev();
-    node(f.root(), "vfio/devices/vfio0");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!("vfio {BDF}: Could not open '/dev/iommu': {ENOENT}"),
-        Some(IOMMUFD_HINT),
-    );
+    let mut f = policy_host(Some(BackendPolicy::Iommufd), true, &["vfio/devices/vfio0"]);
+    host_refused(&mut f, Refusal::DevIommuMissing);
     // And without a cdev it does not fall back to legacy.
-    let mut f = Fake::with_policy(BackendPolicy::Iommufd);
-    pci_device(f.root(), BDF, Some(5));
-    node(f.root(), "vfio/5");
-    f.fails_with(
-        &format!("vfio-pci,host={BDF}"),
-        &format!(
-            "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
-        ),
-        Some(CDEV_HINT),
-    );
+    let mut f = policy_host(Some(BackendPolicy::Iommufd), false, &["vfio/5"]);
+    host_refused(&mut f, Refusal::NoVfioDevDir);
 }
 
 #[test]
@@ -750,16 +770,12 @@ fn policy_never_overrides_a_link() {
         BackendPolicy::Auto,
         BackendPolicy::Iommufd,
     ] {
-        let mut f = Fake::with_policy(policy);
+        let mut f = policy_host(Some(policy), false, &["vfio/5"]);
         f.iommufd("x");
-        pci_device(f.root(), BDF, Some(5));
-        node(f.root(), "vfio/5");
-        f.fails_with(
+        refused(
+            &mut f,
             &format!("vfio-pci,host={BDF},iommufd=x"),
-            &format!(
-                "vfio {BDF}: vfio {SYSFSDEV}/vfio-dev: couldn't open directory {SYSFSDEV}/vfio-dev: {ENOENT}"
-            ),
-            Some(CDEV_HINT),
+            Refusal::NoVfioDevDir,
         );
     }
 }

@@ -17,6 +17,90 @@ use qomgen_devices::host::Host;
 
 use fake::*;
 
+/// vfio-ccw without a sysfsdev (`hw/s390x/s390-ccw.c: s390_ccw_get_dev_info`).
+fn ccw_without_host(f: &mut Fake, spec: &str) {
+    f.fails_with(
+        spec,
+        "No host device provided",
+        Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE"),
+    );
+}
+
+/// fd= without an iommufd link (`vfio_device_get_name`).
+fn fd_needs_iommufd(f: &mut Fake, spec: &str) {
+    f.fails_with(spec, "Use FD passing only with iommufd backend", None);
+}
+
+/// The legacy attach errors of an mdev `vfio-<ty>` made by `mdev`, each
+/// message behind `prefix` and none with the IOMMU hint (an mdev has no
+/// IOMMU question): without a group, then in group `group` without its
+/// node, then with the node failing `VFIO_GROUP_GET_STATUS`
+/// (`hw/vfio/container-legacy.c: vfio_legacy_attach_device`). Returns the
+/// fake and the spec, at the status failure.
+fn mdev_legacy_attach_errors(
+    ty: &str,
+    mdev: impl Fn(&Fake, Option<u32>) -> String,
+    group: u32,
+    prefix: &str,
+) -> (Fake, String) {
+    let mut f = Fake::new();
+    let p = mdev(&f, None);
+    f.fails_with(
+        &format!("vfio-{ty},sysfsdev={p}"),
+        &format!("{prefix}no iommu_group found: {ENOENT}"),
+        None,
+    );
+    let mut f = Fake::new();
+    let p = mdev(&f, Some(group));
+    let spec = format!("vfio-{ty},sysfsdev={p}");
+    f.fails_with(
+        &spec,
+        &format!("{prefix}Could not open '/dev/vfio/{group}': {ENOENT}"),
+        None,
+    );
+    node(f.root(), &format!("vfio/{group}"));
+    f.fails_with(
+        &spec,
+        &format!("{prefix}failed to get group {group} status: {ENOTTY}"),
+        None,
+    );
+    (f, spec)
+}
+
+/// A vfio-ccw mdev in group 7, its subchannel's css files there when
+/// `css_files`, and the spec that adds it.
+fn ccw_host(css_files: bool) -> (Fake, String) {
+    let f = Fake::new();
+    let p = f.ccw_mdev(Some(7), css_files);
+    (f, format!("vfio-ccw,sysfsdev={p}"))
+}
+
+/// `device_add spec` failing to build the initial SCHIB
+/// (`hw/s390x/s390-ccw.c: s390_ccw_realize`); returns the report lines
+/// before it.
+fn schib_fails(f: &mut Fake, spec: &str) -> Vec<String> {
+    f.fails_with(
+        spec,
+        "s390_ccw_realize: Failed to build initial schib: Invalid argument",
+        None,
+    );
+    f.tree
+        .take_warnings()
+        .iter()
+        .map(|w| w.to_string())
+        .collect()
+}
+
+/// The iommufd attach of the mdev at `p` finds no `vfio-dev` directory
+/// (`iommufd_cdev_getfd`); the message is behind `prefix`.
+fn no_vfio_dev_dir(f: &mut Fake, spec: &str, prefix: &str, p: &str) {
+    f.fails_with(
+        spec,
+        &format!("{prefix}vfio {p}/vfio-dev: couldn't open directory {p}/vfio-dev: {ENOENT}"),
+        Some(CDEV_HINT),
+    );
+}
+
 // -object iommufd (`backends/iommufd.c`, `qom/object_interfaces.c`)
 
 #[test]
@@ -114,16 +198,11 @@ fn link_to_a_missing_iommufd() {
 #[test]
 fn ccw_without_sysfsdev() {
     let mut f = Fake::new();
-    let hint = Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE");
-    f.fails_with("vfio-ccw", "No host device provided", hint);
+    ccw_without_host(&mut f, "vfio-ccw");
     // Mandatory even with fd= and an iommufd.
     f.iommufd("x");
     let fd = f.file_fd("devfd");
-    f.fails_with(
-        &format!("vfio-ccw,iommufd=x,fd={}", fd.as_raw_fd()),
-        "No host device provided",
-        hint,
-    );
+    ccw_without_host(&mut f, &format!("vfio-ccw,iommufd=x,fd={}", fd.as_raw_fd()));
 }
 
 #[test]
@@ -159,21 +238,11 @@ fn ccw_bad_parent_directory_name() {
 
 #[test]
 fn ccw_schib_needs_the_css_files() {
-    let mut f = Fake::new();
-    let p = f.ccw_mdev(Some(7), false);
-    let spec = format!("vfio-ccw,sysfsdev={p}");
-    let schib = "s390_ccw_realize: Failed to build initial schib: Invalid argument";
+    let (mut f, spec) = ccw_host(false);
     let dir = "/sys/bus/css/devices/0.0.0313";
     // Each missing file is named in a report line before the error.
     let fails_naming = |f: &mut Fake, line: String| {
-        f.fails_with(&spec, schib, None);
-        let w: Vec<String> = f
-            .tree
-            .take_warnings()
-            .iter()
-            .map(|w| w.to_string())
-            .collect();
-        assert_eq!(w, [line]);
+        assert_eq!(schib_fails(f, &spec), [line]);
     };
     fails_naming(
         &mut f,
@@ -209,14 +278,10 @@ fn ccw_schib_needs_the_css_files() {
 fn ccw_schib_files_that_do_not_scan_fail_without_a_report() {
     // QEMU fscanf's three path masks, eight channel-path ids and one type:
     // content that does not scan is EINVAL with no `open ... failed` line.
-    let mut f = Fake::new();
-    let p = f.ccw_mdev(Some(7), true);
-    let spec = format!("vfio-ccw,sysfsdev={p}");
-    let schib = "s390_ccw_realize: Failed to build initial schib: Invalid argument";
+    let (mut f, spec) = ccw_host(true);
     let sch = "sys/devices/css0/0.0.0313";
     let fails_silently = |f: &mut Fake| {
-        f.fails_with(&spec, schib, None);
-        assert!(f.tree.take_warnings().is_empty(), "{spec}");
+        assert!(schib_fails(f, &spec).is_empty(), "{spec}");
     };
     for bad in ["80 80\n", "", "80 zz ff\n"] {
         write(f.root(), &format!("{sch}/pimpampom"), bad);
@@ -250,38 +315,15 @@ fn ccw_fd_without_iommufd() {
     let mut f = Fake::new();
     let p = f.ccw_mdev(Some(7), true);
     let fd = f.file_fd("devfd");
-    f.fails_with(
+    fd_needs_iommufd(
+        &mut f,
         &format!("vfio-ccw,sysfsdev={p},fd={}", fd.as_raw_fd()),
-        "Use FD passing only with iommufd backend",
-        None,
     );
 }
 
 #[test]
 fn ccw_legacy_attach_errors_have_no_prefix() {
-    let mut f = Fake::new();
-    let p = f.ccw_mdev(None, true);
-    let spec = format!("vfio-ccw,sysfsdev={p}");
-    f.fails_with(
-        &spec,
-        &format!("no iommu_group found: {ENOENT}"),
-        None, // an mdev: no IOMMU question
-    );
-
-    let mut f = Fake::new();
-    let p = f.ccw_mdev(Some(7), true);
-    let spec = format!("vfio-ccw,sysfsdev={p}");
-    f.fails_with(
-        &spec,
-        &format!("Could not open '/dev/vfio/7': {ENOENT}"),
-        None,
-    );
-    node(f.root(), "vfio/7");
-    f.fails_with(
-        &spec,
-        &format!("failed to get group 7 status: {ENOTTY}"),
-        None,
-    );
+    let (mut f, spec) = mdev_legacy_attach_errors("ccw", |f, g| f.ccw_mdev(g, true), 7, "");
     // devno, bootindex and loadparm change nothing on the attach path.
     f.fails_with(
         &format!("{spec},devno=fe.0.0001,bootindex=1,loadparm=LINUX"),
@@ -296,11 +338,7 @@ fn ccw_iommufd_attach_errors() {
     f.iommufd("x");
     let p = f.ccw_mdev(Some(7), true);
     let spec = format!("vfio-ccw,sysfsdev={p},iommufd=x");
-    f.fails_with(
-        &spec,
-        &format!("vfio {p}/vfio-dev: couldn't open directory {p}/vfio-dev: {ENOENT}"),
-        Some(CDEV_HINT),
-    );
+    no_vfio_dev_dir(&mut f, &spec, "", &p);
     let real = format!("sys/devices/css0/0.0.0313/{CCW_UUID}");
     write(f.root(), &format!("{real}/vfio-dev/vfio3/dev"), "511:3\n");
     node(f.root(), "vfio/devices/vfio3");
@@ -329,17 +367,9 @@ fn ccw_loadparm_and_devno() {
         None,
     );
     // With a bootindex the loadparm is fine and the next check fails.
-    f.fails_with(
-        "vfio-ccw,bootindex=1,loadparm=LINUX",
-        "No host device provided",
-        Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE"),
-    );
+    ccw_without_host(&mut f, "vfio-ccw,bootindex=1,loadparm=LINUX");
     // An empty loadparm is no loadparm.
-    f.fails_with(
-        "vfio-ccw,loadparm=",
-        "No host device provided",
-        Some("Use -device vfio-ccw,sysfsdev=PATH_TO_DEVICE"),
-    );
+    ccw_without_host(&mut f, "vfio-ccw,loadparm=");
     f.fails_with(
         "vfio-ccw,bootindex=1,loadparm=123456789",
         "'loadparm' can only contain up to 8 characters",
@@ -384,16 +414,11 @@ fn ap_without_sysfsdev() {
 fn ap_fd_without_iommufd() {
     let mut f = Fake::new();
     let fd = f.file_fd("devfd");
-    f.fails_with(
-        &format!("vfio-ap,fd={}", fd.as_raw_fd()),
-        "Use FD passing only with iommufd backend",
-        None,
-    );
+    fd_needs_iommufd(&mut f, &format!("vfio-ap,fd={}", fd.as_raw_fd()));
     let p = f.ap_mdev(Some(9));
-    f.fails_with(
+    fd_needs_iommufd(
+        &mut f,
         &format!("vfio-ap,sysfsdev={p},fd={}", fd.as_raw_fd()),
-        "Use FD passing only with iommufd backend",
-        None,
     );
 }
 
@@ -409,27 +434,7 @@ fn ap_host_device_not_found() {
 
 #[test]
 fn ap_legacy_attach_errors_are_prefixed_with_the_uuid() {
-    let mut f = Fake::new();
-    let p = f.ap_mdev(None);
-    f.fails_with(
-        &format!("vfio-ap,sysfsdev={p}"),
-        &format!("vfio {AP_UUID}: no iommu_group found: {ENOENT}"),
-        None, // an mdev: no IOMMU question
-    );
-    let mut f = Fake::new();
-    let p = f.ap_mdev(Some(9));
-    let spec = format!("vfio-ap,sysfsdev={p}");
-    f.fails_with(
-        &spec,
-        &format!("vfio {AP_UUID}: Could not open '/dev/vfio/9': {ENOENT}"),
-        None,
-    );
-    node(f.root(), "vfio/9");
-    f.fails_with(
-        &spec,
-        &format!("vfio {AP_UUID}: failed to get group 9 status: {ENOTTY}"),
-        None,
-    );
+    mdev_legacy_attach_errors("ap", Fake::ap_mdev, 9, &format!("vfio {AP_UUID}: "));
 }
 
 #[test]
@@ -437,12 +442,11 @@ fn ap_iommufd_attach_errors() {
     let mut f = Fake::new();
     f.iommufd("x");
     let p = f.ap_mdev(Some(9));
-    f.fails_with(
+    no_vfio_dev_dir(
+        &mut f,
         &format!("vfio-ap,sysfsdev={p},iommufd=x"),
-        &format!(
-            "vfio {AP_UUID}: vfio {p}/vfio-dev: couldn't open directory {p}/vfio-dev: {ENOENT}"
-        ),
-        Some(CDEV_HINT),
+        &format!("vfio {AP_UUID}: "),
+        &p,
     );
     // fd= without sysfsdev: named by id, else VFIO_FD<n>.
     let fd = f.file_fd("devfd");

@@ -164,23 +164,26 @@ fn container_steps(f: &mut Fake, spec: &str, prefix: &str, group: u32, node_name
     );
 }
 
-#[test]
-fn pci_legacy_container_steps() {
+/// [`container_steps`] of vfio-pci `BDF` in group 5, whose node is
+/// `node_name`; returns the fake for what the caller checks after.
+fn pci_container_steps(node_name: &str) -> Fake {
     let mut f = Fake::new();
     pci_device(f.root(), BDF, Some(5));
     let spec = format!("vfio-pci,host={BDF}");
-    container_steps(&mut f, &spec, &format!("vfio {BDF}: "), 5, "5");
-    assert!(f.tree.is_empty());
+    container_steps(&mut f, &spec, &format!("vfio {BDF}: "), 5, node_name);
+    f
+}
+
+#[test]
+fn pci_legacy_container_steps() {
+    assert!(pci_container_steps("5").tree.is_empty());
 }
 
 #[test]
 fn pci_legacy_noiommu_container_steps() {
     // A no-IOMMU group (only /dev/vfio/noiommu-5): the one candidate model
     // is VFIO_NOIOMMU_IOMMU.
-    let mut f = Fake::new();
-    pci_device(f.root(), BDF, Some(5));
-    let spec = format!("vfio-pci,host={BDF}");
-    container_steps(&mut f, &spec, &format!("vfio {BDF}: "), 5, "noiommu-5");
+    pci_container_steps("noiommu-5");
 }
 
 #[test]

@@ -70,10 +70,27 @@ const LAPIC: u32 = 0xFEE0_0000;
 /// edu's buffer offset in its DMA address space.
 const EDU_BUF: u32 = 0x4_0000;
 
-/// The steps the program reports, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Step {
+/// Declares [`Step`] and its decoding from one list, so that decoding a
+/// reported code knows every step.
+macro_rules! steps {
+    ($($(#[$doc:meta])* $step:ident $(= $code:literal)?,)*) => {
+        /// The steps the program reports, in order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Step {
+            $($(#[$doc])* $step $(= $code)?,)*
+        }
+
+        impl Step {
+            /// The step with this number.
+            pub fn from_code(code: u8) -> Option<Step> {
+                [$(Step::$step,)*].into_iter().find(|s| *s as u8 == code)
+            }
+        }
+    };
+}
+
+steps! {
     /// Found 1234:11e8 on bus 0 (value: slot).
     Scan = 1,
     /// Sized BAR0 (value: size).
@@ -105,32 +122,6 @@ pub enum Step {
     MsiLatency,
     /// Everything done.
     Done,
-}
-
-impl Step {
-    /// The step with this number.
-    pub fn from_code(code: u8) -> Option<Step> {
-        use Step::*;
-        [
-            Scan,
-            BarSize,
-            BarProgram,
-            Command,
-            Id,
-            Liveness,
-            Factorial,
-            MsiCap,
-            MsiEnable,
-            DmaToDevice,
-            DmaFromDevice,
-            Compare,
-            Interrupt,
-            MsiLatency,
-            Done,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == code)
-    }
 }
 
 /// Emits a report of `step` with the value in EAX (status ok).

@@ -255,27 +255,27 @@ mod tests {
             Bar::default(),
             Bar::default(),
         ];
-        let e = |r: OffAutoPciBar, bars: &mut [Bar; 6]| {
-            relocate(&mut msix(4), bars, (0x8086, 0x1521), r)
-                .unwrap_err()
-                .to_string()
-        };
-        assert_eq!(
-            e(OffAutoPciBar::Auto, &mut bars),
-            "No automatic MSI-X relocation available for device 8086:1521"
-        );
-        assert_eq!(
-            e(OffAutoPciBar::Bar2, &mut bars),
-            "Invalid MSI-X relocation BAR 2, I/O port BAR"
-        );
-        assert_eq!(
-            e(OffAutoPciBar::Bar1, &mut bars),
-            "Invalid MSI-X relocation BAR 1, consumed by 64-bit BAR 0"
-        );
-        assert_eq!(
-            e(OffAutoPciBar::Bar3, &mut bars),
-            "Invalid MSI-X relocation BAR 3, no space to extend 32-bit BAR"
-        );
+        for (r, text) in [
+            (
+                OffAutoPciBar::Auto,
+                "No automatic MSI-X relocation available for device 8086:1521",
+            ),
+            (
+                OffAutoPciBar::Bar2,
+                "Invalid MSI-X relocation BAR 2, I/O port BAR",
+            ),
+            (
+                OffAutoPciBar::Bar1,
+                "Invalid MSI-X relocation BAR 1, consumed by 64-bit BAR 0",
+            ),
+            (
+                OffAutoPciBar::Bar3,
+                "Invalid MSI-X relocation BAR 3, no space to extend 32-bit BAR",
+            ),
+        ] {
+            let e = relocate(&mut msix(4), &mut bars, (0x8086, 0x1521), r).unwrap_err();
+            assert_eq!(e.to_string(), text, "{r:?}");
+        }
         let before = bars;
         relocate(&mut msix(4), &mut bars, (0, 0), OffAutoPciBar::Off).unwrap();
         assert_eq!(bars, before);

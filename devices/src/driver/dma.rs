@@ -319,20 +319,16 @@ impl<'a> Dma<'a> {
                 unsafe { group.container().map_dma(buffer.addr(), iova, len, access) }?;
             }
             Backend::Iommufd { .. } => {
-                let at = self
+                let placed = self
                     .backend
                     .with_iommufd(|fd, ioas| {
                         // SAFETY: as for the legacy map above (same buffer,
                         // same ownership and access rules; iommufd pins the
                         // pages too).
-                        unsafe { fd.ioas_map(ioas, buffer.addr(), len, Some(iova), access) }
+                        unsafe { fd.ioas_map_fixed(ioas, buffer.addr(), len, iova, access) }
                     })
                     .ok_or(DriverError::DmaUnavailable("iommufd object is busy"))??;
-                if at != iova {
-                    // FIXED_IOVA was requested, so this cannot happen; undo anyway.
-                    let _ = self
-                        .backend
-                        .with_iommufd(|fd, ioas| fd.ioas_unmap(ioas, at, len));
+                if let Err(at) = placed {
                     return Err(DriverError::Invalid(format!(
                         "kernel mapped at {at:#x} instead of {iova:#x}"
                     )));

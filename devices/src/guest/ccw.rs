@@ -86,16 +86,35 @@ pub const ORB_CTRL0_MASK_PFCH: u16 = 0x0040;
 /// makes [`IrbRead::apply`] copy the sense data.
 pub const PMCW_CHARS_MASK_CSENSE: u32 = 0x0000_0001;
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn be64(b: &[u8], at: usize) -> u64 {
-    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
+/// `to_bytes` and `from_bytes` of a big-endian image from its layout:
+/// each field at its byte offset, in its type's width.
+macro_rules! be_image {
+    ($ty:ident, $size:expr, $to_doc:literal, $from_doc:literal,
+     { $($field:ident: $t:ty = $at:literal),* $(,)? }) => {
+        impl $ty {
+            #[doc = $to_doc]
+            pub fn to_bytes(&self) -> [u8; $size] {
+                let mut b = [0u8; $size];
+                $(b[$at..$at + size_of::<$t>()].copy_from_slice(&self.$field.to_be_bytes());)*
+                b
+            }
+
+            #[doc = $from_doc]
+            pub fn from_bytes(b: &[u8; $size]) -> Self {
+                $ty {
+                    $($field: <$t>::from_be_bytes(
+                        b[$at..$at + size_of::<$t>()]
+                            .try_into()
+                            .expect("the layout lies inside the image"),
+                    ),)*
+                }
+            }
+        }
+    };
 }
 
 /// Operation request block (QEMU's `ORB`, 12 bytes), as the guest's START
@@ -114,29 +133,13 @@ pub struct Orb {
     pub cpa: u32,
 }
 
-impl Orb {
-    /// The big-endian image written to the I/O region's `orb_area`.
-    pub fn to_bytes(&self) -> [u8; ORB_AREA_SIZE] {
-        let mut b = [0u8; ORB_AREA_SIZE];
-        b[0..4].copy_from_slice(&self.intparm.to_be_bytes());
-        b[4..6].copy_from_slice(&self.ctrl0.to_be_bytes());
-        b[6] = self.lpm;
-        b[7] = self.ctrl1;
-        b[8..12].copy_from_slice(&self.cpa.to_be_bytes());
-        b
-    }
-
-    /// Decode a big-endian ORB image.
-    pub fn from_bytes(b: &[u8; ORB_AREA_SIZE]) -> Self {
-        Orb {
-            intparm: be32(b, 0),
-            ctrl0: be16(b, 4),
-            lpm: b[6],
-            ctrl1: b[7],
-            cpa: be32(b, 8),
-        }
-    }
-}
+be_image!(
+    Orb,
+    ORB_AREA_SIZE,
+    "The big-endian image written to the I/O region's `orb_area`.",
+    "Decode a big-endian ORB image.",
+    { intparm: u32 = 0, ctrl0: u16 = 4, lpm: u8 = 6, ctrl1: u8 = 7, cpa: u32 = 8 }
+);
 
 /// Subchannel status word (QEMU's `SCSW`, command mode, 12 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,31 +160,6 @@ pub struct Scsw {
 }
 
 impl Scsw {
-    /// The big-endian image (the I/O region's `scsw_area`, an IRB's first
-    /// 12 bytes).
-    pub fn to_bytes(&self) -> [u8; SCSW_AREA_SIZE] {
-        let mut b = [0u8; SCSW_AREA_SIZE];
-        b[0..2].copy_from_slice(&self.flags.to_be_bytes());
-        b[2..4].copy_from_slice(&self.ctrl.to_be_bytes());
-        b[4..8].copy_from_slice(&self.cpa.to_be_bytes());
-        b[8] = self.dstat;
-        b[9] = self.cstat;
-        b[10..12].copy_from_slice(&self.count.to_be_bytes());
-        b
-    }
-
-    /// Decode a big-endian SCSW image.
-    pub fn from_bytes(b: &[u8; SCSW_AREA_SIZE]) -> Self {
-        Scsw {
-            flags: be16(b, 0),
-            ctrl: be16(b, 2),
-            cpa: be32(b, 4),
-            dstat: b[8],
-            cstat: b[9],
-            count: be16(b, 10),
-        }
-    }
-
     /// QEMU's `sch_gen_unit_exception` (`include/hw/s390x/css.h`): status
     /// pending (primary, secondary, alert) with unit exception, the
     /// subchannel and device no longer active, the CPA past the channel
@@ -208,6 +186,14 @@ impl Scsw {
     }
 }
 
+be_image!(
+    Scsw,
+    SCSW_AREA_SIZE,
+    "The big-endian image (the I/O region's `scsw_area`, an IRB's first 12 bytes).",
+    "Decode a big-endian SCSW image.",
+    { flags: u16 = 0, ctrl: u16 = 2, cpa: u32 = 4, dstat: u8 = 8, cstat: u8 = 9, count: u16 = 10 }
+);
+
 /// Extended status word (QEMU's `ESW`, format 0 naming, 20 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Esw {
@@ -220,6 +206,14 @@ pub struct Esw {
     /// Secondary-CCW address (format 0).
     pub word4: u32,
 }
+
+be_image!(
+    Esw,
+    20,
+    "The big-endian image (an IRB's bytes 12 to 32).",
+    "Decode a big-endian ESW image.",
+    { word0: u32 = 0, erw: u32 = 4, word2: u64 = 8, word4: u32 = 16 }
+);
 
 /// Interruption response block (QEMU's `IRB`, 96 bytes) as the kernel
 /// stores it in the I/O region's `irb_area`.
@@ -240,6 +234,8 @@ impl Irb {
     pub fn from_bytes(b: &[u8; IRB_AREA_SIZE]) -> Self {
         let mut scsw = [0u8; SCSW_AREA_SIZE];
         scsw.copy_from_slice(&b[0..12]);
+        let mut esw = [0u8; 20];
+        esw.copy_from_slice(&b[12..32]);
         let mut ecw = [0u8; 32];
         ecw.copy_from_slice(&b[32..64]);
         let mut emw = [0u32; 8];
@@ -248,12 +244,7 @@ impl Irb {
         }
         Irb {
             scsw: Scsw::from_bytes(&scsw),
-            esw: Esw {
-                word0: be32(b, 12),
-                erw: be32(b, 16),
-                word2: be64(b, 20),
-                word4: be32(b, 28),
-            },
+            esw: Esw::from_bytes(&esw),
             ecw,
             emw,
         }
@@ -263,10 +254,7 @@ impl Irb {
     pub fn to_bytes(&self) -> [u8; IRB_AREA_SIZE] {
         let mut b = [0u8; IRB_AREA_SIZE];
         b[0..12].copy_from_slice(&self.scsw.to_bytes());
-        b[12..16].copy_from_slice(&self.esw.word0.to_be_bytes());
-        b[16..20].copy_from_slice(&self.esw.erw.to_be_bytes());
-        b[20..28].copy_from_slice(&self.esw.word2.to_be_bytes());
-        b[28..32].copy_from_slice(&self.esw.word4.to_be_bytes());
+        b[12..32].copy_from_slice(&self.esw.to_bytes());
         b[32..64].copy_from_slice(&self.ecw);
         for (i, w) in self.emw.iter().enumerate() {
             b[64 + 4 * i..68 + 4 * i].copy_from_slice(&w.to_be_bytes());
@@ -785,4 +773,25 @@ pub fn with_ccw_io<R>(obj: &ObjRef, f: impl FnOnce(&CcwIo<'_>) -> R) -> Result<R
         .downcast_ref::<VfioCcw>()
         .ok_or_else(|| CcwIoError::NotCcw(format!("object type '{name}'")))?;
     Ok(f(&CcwIo::new(dev)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn irb_image_puts_each_esw_word_at_its_offset() {
+        let irb = Irb {
+            esw: Esw {
+                word0: 0x0102_0304,
+                erw: 0x0506_0708,
+                word2: 0x090a_0b0c_0d0e_0f10,
+                word4: 0x1112_1314,
+            },
+            ..Irb::default()
+        };
+        let b = irb.to_bytes();
+        assert_eq!(&b[12..32], &(0x01..=0x14).collect::<Vec<u8>>()[..]);
+        assert_eq!(Irb::from_bytes(&b), irb);
+    }
 }

@@ -78,17 +78,13 @@ mod tests {
     #[test]
     fn clique_range() {
         let cx = ValueCx::new("vfio-pci", "x-nv-gpudirect-clique");
-        assert_eq!(
-            GpuDirectClique::parse("15", &cx).unwrap(),
-            GpuDirectClique(15)
-        );
-        assert_eq!(
-            GpuDirectClique::parse("16", &cx).unwrap_err().to_string(),
-            "Property x-nv-gpudirect-clique: valid range 0-15"
-        );
-        assert_eq!(
-            GpuDirectClique::parse("256", &cx).unwrap_err().to_string(),
-            "Parameter 'x-nv-gpudirect-clique' expects uint8_t"
-        );
+        let parse = |s| GpuDirectClique::parse(s, &cx).map_err(|e| e.to_string());
+        assert_eq!(parse("15"), Ok(GpuDirectClique(15)));
+        for (s, text) in [
+            ("16", "Property x-nv-gpudirect-clique: valid range 0-15"),
+            ("256", "Parameter 'x-nv-gpudirect-clique' expects uint8_t"),
+        ] {
+            assert_eq!(parse(s), Err(text.to_owned()), "{s}");
+        }
     }
 }

@@ -91,6 +91,33 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// `SIZE`, `to_bytes` and `from_bytes` of a region made of two native
+/// `u32`s (the command and CRW regions share that layout).
+macro_rules! two_words_region {
+    ($region:ident, $c:literal, $first:ident, $second:ident) => {
+        impl $region {
+            #[doc = concat!("`sizeof(struct ", $c, ")`.")]
+            pub const SIZE: usize = size_of::<Self>();
+
+            /// The byte image as exchanged with the kernel.
+            pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+                let mut b = [0u8; Self::SIZE];
+                b[0..4].copy_from_slice(&self.$first.to_ne_bytes());
+                b[4..8].copy_from_slice(&self.$second.to_ne_bytes());
+                b
+            }
+
+            /// Decode the byte image read from the kernel.
+            pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+                $region {
+                    $first: u32_at(b, 0),
+                    $second: u32_at(b, 4),
+                }
+            }
+        }
+    };
+}
+
 impl Default for CcwIoRegion {
     fn default() -> Self {
         CcwIoRegion {
@@ -128,26 +155,7 @@ impl CcwIoRegion {
     }
 }
 
-impl CcwCmdRegion {
-    /// `sizeof(struct ccw_cmd_region)`.
-    pub const SIZE: usize = size_of::<Self>();
-
-    /// The byte image as exchanged with the kernel.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        b[0..4].copy_from_slice(&self.command.to_ne_bytes());
-        b[4..8].copy_from_slice(&self.ret_code.to_ne_bytes());
-        b
-    }
-
-    /// Decode the byte image read from the kernel.
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
-        CcwCmdRegion {
-            command: u32_at(b, 0),
-            ret_code: u32_at(b, 4),
-        }
-    }
-}
+two_words_region!(CcwCmdRegion, "ccw_cmd_region", command, ret_code);
 
 impl Default for CcwSchibRegion {
     fn default() -> Self {
@@ -172,26 +180,7 @@ impl CcwSchibRegion {
     }
 }
 
-impl CcwCrwRegion {
-    /// `sizeof(struct ccw_crw_region)`.
-    pub const SIZE: usize = size_of::<Self>();
-
-    /// The byte image as exchanged with the kernel.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        b[0..4].copy_from_slice(&self.crw.to_ne_bytes());
-        b[4..8].copy_from_slice(&self.pad.to_ne_bytes());
-        b
-    }
-
-    /// Decode the byte image read from the kernel.
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
-        CcwCrwRegion {
-            crw: u32_at(b, 0),
-            pad: u32_at(b, 4),
-        }
-    }
-}
+two_words_region!(CcwCrwRegion, "ccw_crw_region", crw, pad);
 
 #[cfg(test)]
 mod tests {

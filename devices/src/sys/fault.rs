@@ -207,14 +207,12 @@ impl Faults {
     /// (offset 0, no capabilities; kernel not asked). Other indexes are
     /// still asked.
     pub fn override_region_info(&self, index: u32, flags: u32, size: u64) -> &Self {
-        self.edit(|p| {
-            p.regions.push(RegionInfo {
-                index,
-                flags: RegionFlags::from_bits_retain(flags),
-                size,
-                offset: 0,
-                caps: Vec::new(),
-            })
+        self.override_region(RegionInfo {
+            index,
+            flags: RegionFlags::from_bits_retain(flags),
+            size,
+            offset: 0,
+            caps: Vec::new(),
         })
     }
 
@@ -345,6 +343,15 @@ fn enter_planned(op: Op) -> Result<Hook> {
     }
 }
 
+/// The answer planned last for `key` (a later plan overrides an earlier one).
+fn latest<K: PartialEq, A: Copy>(planned: &[(K, A)], key: K) -> Option<A> {
+    planned
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == key)
+        .map(|(_, a)| *a)
+}
+
 impl Hook {
     /// Logs a kernel result (when a plan is installed).
     #[inline]
@@ -398,13 +405,7 @@ impl Hook {
 
     /// The planned `VFIO_CHECK_EXTENSION(ext)` answer.
     pub(crate) fn extension(self, ext: u32) -> Option<bool> {
-        self.plan(|p| {
-            p.extensions
-                .iter()
-                .rev()
-                .find(|(e, _)| *e == ext)
-                .map(|(_, s)| *s)
-        })
+        self.plan(|p| latest(&p.extensions, ext))
     }
 
     /// The planned `VFIO_GROUP_GET_STATUS` flags.
@@ -429,13 +430,7 @@ impl Hook {
 
     /// The planned `VFIO_DEVICE_FEATURE` answer for `feature`.
     pub(crate) fn feature(self, feature: u32) -> Option<std::result::Result<u64, Errno>> {
-        self.plan(|p| {
-            p.features
-                .iter()
-                .rev()
-                .find(|(f, _)| *f == feature)
-                .map(|(_, a)| *a)
-        })
+        self.plan(|p| latest(&p.features, feature))
     }
 
     /// The planned plane types `VFIO_DEVICE_QUERY_GFX_PLANE` probes accept.

@@ -167,6 +167,31 @@ impl Iommufd {
         Ok(m.iova)
     }
 
+    /// [`Iommufd::ioas_map`] at exactly `iova`. `IOMMU_IOAS_MAP_FIXED_IOVA`
+    /// makes the kernel place it there or fail, so a mapping elsewhere
+    /// cannot happen; should it anyway, it is unmapped again and its IOVA
+    /// returned as `Ok(Err(at))`, for the caller to report in its own words.
+    ///
+    /// # Safety
+    ///
+    /// As [`Iommufd::ioas_map`].
+    pub unsafe fn ioas_map_fixed(
+        &self,
+        ioas: u32,
+        user_va: u64,
+        length: u64,
+        iova: u64,
+        access: DmaAccess,
+    ) -> Result<std::result::Result<(), u64>> {
+        // SAFETY: the caller's contract, passed on.
+        let at = unsafe { self.ioas_map(ioas, user_va, length, Some(iova), access) }?;
+        if at == iova {
+            return Ok(Ok(()));
+        }
+        let _ = self.ioas_unmap(ioas, at, length);
+        Ok(Err(at))
+    }
+
     /// `IOMMU_IOAS_UNMAP` of `iova..iova+length` (0/`u64::MAX` unmaps
     /// everything); returns the number of bytes unmapped.
     pub fn ioas_unmap(&self, ioas: u32, iova: u64, length: u64) -> Result<u64> {
@@ -307,6 +332,11 @@ mod tests {
         assert_eq!(i.ioas_iova_ranges(1).unwrap_err().op(), Op::IoasIovaRanges);
         assert_eq!(i.get_hw_info(1).unwrap_err().op(), Op::GetHwInfo);
         assert_eq!(i.hwpt_alloc(1, 2, 0).unwrap_err().op(), Op::HwptAlloc);
+        let buf = [0u8; 4096];
+        // SAFETY: the ioctl fails (ENOTTY) before anything is mapped.
+        let fixed =
+            unsafe { i.ioas_map_fixed(1, buf.as_ptr() as u64, 4096, 0, DmaAccess::READ_WRITE) };
+        assert_eq!(fixed.unwrap_err().op(), Op::IoasMap);
         assert_eq!(
             e.to_string(),
             "IOMMU_IOAS_ALLOC: Inappropriate ioctl for device"

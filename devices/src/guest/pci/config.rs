@@ -194,18 +194,15 @@ pub(crate) struct StdCap {
 
 /// The standard capability list, bounded against loops.
 pub(crate) fn std_caps(c: &ConfigSpace) -> Vec<StdCap> {
-    let mut positions = Vec::new();
     if c.byte(PCI_STATUS) & PCI_STATUS_CAP_LIST == 0 {
         return Vec::new();
     }
-    let mut pos = usize::from(c.byte(PCI_CAPABILITY_LIST) & !3);
-    while (0x40..PCI_CONFIG_SPACE_SIZE).contains(&pos) && positions.len() < 48 {
-        if positions.contains(&pos) {
-            break;
-        }
-        positions.push(pos);
-        pos = usize::from(c.byte(pos + 1) & !3);
-    }
+    let first = usize::from(c.byte(PCI_CAPABILITY_LIST) & !3);
+    let positions = chain(first, 48, |pos| {
+        (0x40..PCI_CONFIG_SPACE_SIZE)
+            .contains(&pos)
+            .then(|| usize::from(c.byte(pos + 1) & !3))
+    });
     positions
         .iter()
         .map(|&pos| {
@@ -234,22 +231,39 @@ pub(crate) struct ExtCap {
 
 /// The extended capability list from 0x100, bounded against loops.
 pub(crate) fn ext_caps(c: &ConfigSpace) -> Vec<ExtCap> {
-    let mut caps: Vec<ExtCap> = Vec::new();
     if c.len() < PCIE_CONFIG_SPACE_SIZE {
-        return caps;
+        return Vec::new();
     }
-    let mut pos = PCI_CONFIG_SPACE_SIZE;
-    while pos >= PCI_CONFIG_SPACE_SIZE && pos + 4 <= c.len() && caps.len() < 960 {
+    let header = |pos: usize| {
+        (pos >= PCI_CONFIG_SPACE_SIZE && pos + 4 <= c.len())
+            .then(|| c.long(pos))
+            .filter(|&h| h != 0 && h != u32::MAX)
+    };
+    chain(PCI_CONFIG_SPACE_SIZE, 960, |pos| {
+        header(pos).map(|h| (h >> 20) as usize & !3)
+    })
+    .into_iter()
+    .map(|pos| {
         let h = c.long(pos);
-        if h == 0 || h == u32::MAX || caps.iter().any(|x| x.pos == pos) {
-            break;
-        }
-        caps.push(ExtCap {
+        ExtCap {
             id: (h & 0xffff) as u16,
             version: ((h >> 16) & 0xf) as u8,
             pos,
-        });
-        pos = (h >> 20) as usize & !3;
+        }
+    })
+    .collect()
+}
+
+/// The positions of a capability list from `first`: `next(pos)` is where
+/// the capability at `pos` points, `None` if there is none at `pos`. At
+/// most `max` entries, and a position seen before ends the list (a loop).
+fn chain(first: usize, max: usize, mut next: impl FnMut(usize) -> Option<usize>) -> Vec<usize> {
+    let mut positions = Vec::new();
+    let mut pos = first;
+    while positions.len() < max && !positions.contains(&pos) {
+        let Some(n) = next(pos) else { break };
+        positions.push(pos);
+        pos = n;
     }
-    caps
+    positions
 }

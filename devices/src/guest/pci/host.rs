@@ -208,15 +208,8 @@ impl HostFunction for VfioHost {
             },
             DmaTarget::Iommufd { fd, ioas } => {
                 // SAFETY: as above.
-                let at = unsafe {
-                    fd.ioas_map(*ioas, host as u64, len, Some(iova), DmaAccess::READ_WRITE)
-                }?;
-                if at != iova {
-                    // FIXED_IOVA was asked for: undo a mapping elsewhere.
-                    let _ = fd.ioas_unmap(*ioas, at, len);
-                    return Err(SysError::new(Op::IoasMap, Errno::EINVAL));
-                }
-                Ok(())
+                unsafe { fd.ioas_map_fixed(*ioas, host as u64, len, iova, DmaAccess::READ_WRITE) }?
+                    .map_err(|_| SysError::new(Op::IoasMap, Errno::EINVAL))
             }
             DmaTarget::None => Err(SysError::new(Op::MapDma, Errno::EPERM)),
         }

@@ -1077,41 +1077,43 @@ fn try_build(
     )
 }
 
+/// The message of a build on the conventional bus that [`try_build`] expects to fail.
+fn build_error(fake: Fake, msix: Option<MsixInfo>, poke: impl FnOnce(&mut Vec<u8>)) -> String {
+    match try_build(fake, msix, BusKind::Pci, poke) {
+        Ok(_) => panic!("the build succeeded"),
+        Err(e) => e.message().to_owned(),
+    }
+}
+
 #[test]
 fn msi_msix_and_pm_capabilities_that_do_not_fit_are_refused() {
     // MSI at 0xf8, 64-bit with per-vector masks: 0x18 bytes, 8 of room.
-    let e = try_build(Fake::new(), None, BusKind::Pci, |c| {
-        c[0x34] = 0xf8;
-        c[0xf8] = 0x05;
-        c[0xf9] = 0;
-        c[0xfa..0xfc].copy_from_slice(&0x0180u16.to_le_bytes());
-    })
-    .unwrap_err();
     assert_eq!(
-        e.message(),
+        build_error(Fake::new(), None, |c| {
+            c[0x34] = 0xf8;
+            c[0xf8] = 0x05;
+            c[0xf9] = 0;
+            c[0xfa..0xfc].copy_from_slice(&0x0180u16.to_le_bytes());
+        }),
         "failed to add PCI capability 0x5[0x8]@0xf8: it needs 0x18 bytes"
     );
     // MSI at 0x40 running into the next capability at 0x48 (pci_add_capability's overlap).
-    let e = try_build(Fake::new(), None, BusKind::Pci, |c| {
-        c[0x41] = 0x48;
-        c[0x42] = 0x80;
-        c[0x48] = 0x01;
-    })
-    .unwrap_err();
     assert_eq!(
-        e.message(),
+        build_error(Fake::new(), None, |c| {
+            c[0x41] = 0x48;
+            c[0x42] = 0x80;
+            c[0x48] = 0x01;
+        }),
         "failed to add PCI capability 0x5[0x8]@0x40: it needs 0xe bytes"
     );
     // MSI-X at 0xfc: its 12 bytes run past the header.
     let (fake, info) = msix_fake();
-    let e = try_build(fake, Some(info), BusKind::Pci, |c| {
-        c[0x41] = 0xfc;
-        c[0xfc] = 0x11;
-        c[0xfd] = 0;
-    })
-    .unwrap_err();
     assert_eq!(
-        e.message(),
+        build_error(fake, Some(info), |c| {
+            c[0x41] = 0xfc;
+            c[0xfc] = 0x11;
+            c[0xfd] = 0;
+        }),
         "failed to add PCI capability 0x11[0x4]@0xfc: it needs 0xc bytes"
     );
     // PM at 0xfc: pci_pm_init adds PCI_PM_SIZEOF, 8 bytes.
@@ -1128,9 +1130,8 @@ fn msi_msix_and_pm_capabilities_that_do_not_fit_are_refused() {
     // MSI-X without vectors (msix_init).
     let (fake, info) = msix_fake();
     let info = MsixInfo { entries: 0, ..info };
-    let e = try_build(fake, Some(info), BusKind::Pci, |_| {}).unwrap_err();
     assert_eq!(
-        e.message(),
+        build_error(fake, Some(info), |_| {}),
         "failed to add PCI capability 0x11[0x10]@0x50: The number of MSI-X vectors is invalid"
     );
 }

@@ -66,6 +66,22 @@ unsafe impl Send for MappedRegion {}
 // the access model for device memory shared with hardware anyway.
 unsafe impl Sync for MappedRegion {}
 
+/// The public load and store of each width: one typed face of
+/// `MappedRegion::load`/`store` per integer type.
+macro_rules! volatile_access {
+    ($($read:ident, $write:ident: $t:ty, $bits:literal;)*) => {$(
+        #[doc = concat!("Volatile ", $bits, "-bit load. Panics if out of range or not naturally aligned.")]
+        pub fn $read(&self, offset: usize) -> $t {
+            self.load(offset)
+        }
+        #[doc = concat!("Volatile ", $bits, "-bit store. Panics if out of range or not naturally aligned.")]
+        /// Faults (SIGSEGV) if the mapping was created read-only.
+        pub fn $write(&self, offset: usize, v: $t) {
+            self.store(offset, v)
+        }
+    )*};
+}
+
 impl MappedRegion {
     /// `len` bytes of anonymous shared memory, standing in for a device
     /// mapping in tests of code that maps regions.
@@ -120,56 +136,25 @@ impl MappedRegion {
         self.as_ptr().wrapping_add(offset).cast()
     }
 
-    /// Volatile 8-bit load. Panics if out of range.
-    pub fn read_u8(&self, offset: usize) -> u8 {
-        let p = self.at::<u8>(offset);
-        // SAFETY: `at` checked that `p` lies inside the live mapping.
-        unsafe { p.read_volatile() }
-    }
-    /// Volatile 16-bit load. Panics if out of range or misaligned.
-    pub fn read_u16(&self, offset: usize) -> u16 {
-        let p = self.at::<u16>(offset);
+    fn load<T>(&self, offset: usize) -> T {
+        let p = self.at::<T>(offset);
         // SAFETY: `at` checked bounds and natural alignment (the mapping base
         // is page aligned) inside the live mapping.
         unsafe { p.read_volatile() }
     }
-    /// Volatile 32-bit load. Panics if out of range or misaligned.
-    pub fn read_u32(&self, offset: usize) -> u32 {
-        let p = self.at::<u32>(offset);
-        // SAFETY: as in `read_u16`.
-        unsafe { p.read_volatile() }
-    }
-    /// Volatile 64-bit load. Panics if out of range or misaligned.
-    pub fn read_u64(&self, offset: usize) -> u64 {
-        let p = self.at::<u64>(offset);
-        // SAFETY: as in `read_u16`.
-        unsafe { p.read_volatile() }
-    }
-    /// Volatile 8-bit store. Panics if out of range. Faults (SIGSEGV) if the
-    /// mapping was created read-only.
-    pub fn write_u8(&self, offset: usize, v: u8) {
-        let p = self.at::<u8>(offset);
-        // SAFETY: in-bounds pointer into the live mapping; no Rust reference
-        // to this memory exists, so a volatile store cannot break aliasing.
+
+    fn store<T>(&self, offset: usize, v: T) {
+        let p = self.at::<T>(offset);
+        // SAFETY: as in `load`; no Rust reference to this memory exists, so a
+        // volatile store cannot break aliasing.
         unsafe { p.write_volatile(v) }
     }
-    /// Volatile 16-bit store. Panics if out of range or misaligned.
-    pub fn write_u16(&self, offset: usize, v: u16) {
-        let p = self.at::<u16>(offset);
-        // SAFETY: as in `write_u8`, plus natural alignment checked by `at`.
-        unsafe { p.write_volatile(v) }
-    }
-    /// Volatile 32-bit store. Panics if out of range or misaligned.
-    pub fn write_u32(&self, offset: usize, v: u32) {
-        let p = self.at::<u32>(offset);
-        // SAFETY: as in `write_u16`.
-        unsafe { p.write_volatile(v) }
-    }
-    /// Volatile 64-bit store. Panics if out of range or misaligned.
-    pub fn write_u64(&self, offset: usize, v: u64) {
-        let p = self.at::<u64>(offset);
-        // SAFETY: as in `write_u16`.
-        unsafe { p.write_volatile(v) }
+
+    volatile_access! {
+        read_u8, write_u8: u8, "8";
+        read_u16, write_u16: u16, "16";
+        read_u32, write_u32: u32, "32";
+        read_u64, write_u64: u64, "64";
     }
 }
 
