@@ -1106,23 +1106,23 @@ fn msi_msix_and_pm_capabilities_that_do_not_fit_are_refused() {
         }),
         "failed to add PCI capability 0x5[0x8]@0x40: it needs 0xe bytes"
     );
-    // MSI-X at 0xfc: its 12 bytes run past the header.
+    // Capability `id` second and last, at 0xfc: 4 bytes of room.
+    let at_0xfc = |fake, msix, id| {
+        build_error(fake, msix, |c| {
+            c[0x41] = 0xfc;
+            c[0xfc] = id;
+            c[0xfd] = 0;
+        })
+    };
+    // MSI-X: its 12 bytes run past the header.
     let (fake, info) = msix_fake();
     assert_eq!(
-        build_error(fake, Some(info), |c| {
-            c[0x41] = 0xfc;
-            c[0xfc] = 0x11;
-            c[0xfd] = 0;
-        }),
+        at_0xfc(fake, Some(info), 0x11),
         "failed to add PCI capability 0x11[0x4]@0xfc: it needs 0xc bytes"
     );
-    // PM at 0xfc: pci_pm_init adds PCI_PM_SIZEOF, 8 bytes.
+    // PM: pci_pm_init adds PCI_PM_SIZEOF, 8 bytes.
     assert_eq!(
-        build_error(Fake::new(), None, |c| {
-            c[0x41] = 0xfc;
-            c[0xfc] = 0x01;
-            c[0xfd] = 0;
-        }),
+        at_0xfc(Fake::new(), None, 0x01),
         "failed to add PCI capability 0x1[0x4]@0xfc: it needs 0x8 bytes"
     );
     // MSI-X without vectors (msix_init).
