@@ -22,6 +22,7 @@
 
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, IcedError};
+use qomgen_devices::driver::edu;
 
 /// Where the VMM loads the program.
 pub const CODE: u64 = 0x1_0000;
@@ -67,8 +68,13 @@ pub const PORT_SAMPLE: u16 = 0x512;
 pub const MSI_ROUNDS: u32 = 32;
 /// Local APIC base.
 const LAPIC: u32 = 0xFEE0_0000;
-/// edu's buffer offset in its DMA address space.
-const EDU_BUF: u32 = 0x4_0000;
+/// edu's buffer in its DMA address space.
+const EDU_BUF: u32 = edu::DMA_BUF_ADDR as u32;
+
+/// The guest address of edu register `reg` (`edu::REG_*`) in BAR0.
+const fn reg(reg: u64) -> u32 {
+    BAR0_GPA + reg as u32
+}
 
 /// Declares [`Step`] and its decoding from one list, so that decoding a
 /// reported code knows every step.
@@ -172,12 +178,12 @@ fn cfg_select_ecx(a: &mut CodeAssembler) -> Result<(), IcedError> {
     Ok(())
 }
 
-/// Emits a poll of BAR0 register `reg` until `bit` reads 0.
-fn poll_clear(a: &mut CodeAssembler, reg: u32, bit: u32) -> Result<(), IcedError> {
+/// Emits a poll of edu register `at` until `bit` reads 0.
+fn poll_clear(a: &mut CodeAssembler, at: u64, bit: u32) -> Result<(), IcedError> {
     let mut again = a.create_label();
     a.set_label(&mut again)?;
     a.pause()?;
-    a.test(dword_ptr(BAR0_GPA + reg), bit)?;
+    a.test(dword_ptr(reg(at)), bit)?;
     a.jnz(again)?;
     Ok(())
 }
@@ -228,7 +234,6 @@ fn assemble(
     let mut fail = a.create_label();
     let mut msi_handler = a.create_label();
     let mut watchdog = a.create_label();
-    let bar = BAR0_GPA;
 
     // --- set-up: stack, IDT, local APIC, watchdog ---
     a.mov(esp, STACK_TOP)?;
@@ -317,20 +322,20 @@ fn assemble(
     report(&mut a, Step::Command)?;
 
     // --- step 5: id register ---
-    a.mov(eax, dword_ptr(bar))?;
-    expect_eax(&mut a, 0x0100_00ed, Step::Id, fail)?;
+    a.mov(eax, dword_ptr(reg(edu::REG_ID)))?;
+    expect_eax(&mut a, edu::ID_VALUE, Step::Id, fail)?;
     report(&mut a, Step::Id)?;
 
     // --- step 6: liveness: reads back the inverse ---
-    a.mov(dword_ptr(bar + 0x04), 0x1234_5678u32)?;
-    a.mov(eax, dword_ptr(bar + 0x04))?;
+    a.mov(dword_ptr(reg(edu::REG_LIVENESS)), 0x1234_5678u32)?;
+    a.mov(eax, dword_ptr(reg(edu::REG_LIVENESS)))?;
     expect_eax(&mut a, !0x1234_5678u32, Step::Liveness, fail)?;
     report(&mut a, Step::Liveness)?;
 
     // --- step 7: 10! ---
-    a.mov(dword_ptr(bar + 0x08), 10u32)?;
-    poll_clear(&mut a, 0x20, 1)?;
-    a.mov(eax, dword_ptr(bar + 0x08))?;
+    a.mov(dword_ptr(reg(edu::REG_FACTORIAL)), 10u32)?;
+    poll_clear(&mut a, edu::REG_STATUS, edu::STATUS_COMPUTING)?;
+    a.mov(eax, dword_ptr(reg(edu::REG_FACTORIAL)))?;
     expect_eax(&mut a, 3_628_800, Step::Factorial, fail)?;
     report(&mut a, Step::Factorial)?;
 
@@ -424,20 +429,21 @@ fn assemble(
     a.inc(ecx)?;
     a.cmp(ecx, DMA_LEN / 4)?;
     a.jb(fill)?;
-    a.mov(dword_ptr(bar + 0x80), DMA_SRC)?;
-    a.mov(dword_ptr(bar + 0x88), EDU_BUF)?;
-    a.mov(dword_ptr(bar + 0x90), DMA_LEN)?;
-    a.mov(dword_ptr(bar + 0x98), 1u32)?; // start, RAM -> edu
-    poll_clear(&mut a, 0x98, 1)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_SRC)), DMA_SRC)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_DST)), EDU_BUF)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_COUNT)), DMA_LEN)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_CMD)), edu::DMA_CMD_START as u32)?; // RAM -> edu
+    poll_clear(&mut a, edu::REG_DMA_CMD, edu::DMA_CMD_START as u32)?;
     a.mov(eax, DMA_LEN)?;
     report(&mut a, Step::DmaToDevice)?;
 
     // --- step 11: DMA edu -> RAM, raising an interrupt when done ---
-    a.mov(dword_ptr(bar + 0x80), EDU_BUF)?;
-    a.mov(dword_ptr(bar + 0x88), DMA_DST)?;
-    a.mov(dword_ptr(bar + 0x90), DMA_LEN)?;
-    a.mov(dword_ptr(bar + 0x98), 7u32)?; // start, edu -> RAM, interrupt
-    poll_clear(&mut a, 0x98, 1)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_SRC)), EDU_BUF)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_DST)), DMA_DST)?;
+    a.mov(dword_ptr(reg(edu::REG_DMA_COUNT)), DMA_LEN)?;
+    let to_ram = edu::DMA_CMD_START | edu::DMA_CMD_TO_RAM | edu::DMA_CMD_IRQ;
+    a.mov(dword_ptr(reg(edu::REG_DMA_CMD)), to_ram as u32)?;
+    poll_clear(&mut a, edu::REG_DMA_CMD, edu::DMA_CMD_START as u32)?;
     a.mov(eax, DMA_LEN)?;
     report(&mut a, Step::DmaFromDevice)?;
 
@@ -489,7 +495,7 @@ fn assemble(
     a.rdtsc()?;
     a.mov(dword_ptr(RAISE_TSC), eax)?;
     a.mov(dword_ptr(RAISE_TSC + 4), edx)?;
-    a.mov(dword_ptr(bar + 0x60), 1u32)?; // raise interrupt, status bit 0
+    a.mov(dword_ptr(reg(edu::REG_IRQ_RAISE)), 1u32)?; // status bit 0
     a.set_label(&mut rwait)?;
     a.cli()?;
     a.cmp(dword_ptr(IRQ_FLAG), 0u32)?;
@@ -543,9 +549,9 @@ fn assemble(
     a.rdtsc()?;
     a.mov(dword_ptr(IRQ_TSC), eax)?;
     a.mov(dword_ptr(IRQ_TSC + 4), edx)?;
-    a.mov(eax, dword_ptr(bar + 0x24))?;
+    a.mov(eax, dword_ptr(reg(edu::REG_IRQ_STATUS)))?;
     a.mov(dword_ptr(IRQ_STATUS), eax)?;
-    a.mov(dword_ptr(bar + 0x64), eax)?;
+    a.mov(dword_ptr(reg(edu::REG_IRQ_ACK)), eax)?;
     a.mov(dword_ptr(IRQ_FLAG), 1u32)?;
     a.mov(dword_ptr(LAPIC + 0xb0), 0u32)?; // EOI
     a.pop(edx)?;
