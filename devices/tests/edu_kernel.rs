@@ -29,14 +29,10 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use qomgen::ObjectTree;
 use qomgen_devices::driver::{self, DmaBackendKind, edu};
 use qomgen_devices::models::vfio_pci::VfioPci;
-
-/// The device can be opened only once at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Realize, run the checks, release; returns the failures.
 fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<String> {
@@ -142,16 +138,14 @@ fn two_rounds(bdf: &str, iommufd: bool) {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn edu_over_legacy_container() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     two_rounds(&bdf, false);
 }
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn edu_over_iommufd() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     if !Path::new("/dev/iommu").exists() {
         println!("edu_over_iommufd: skipped: no /dev/iommu (kernel without CONFIG_IOMMUFD)");
         return;
@@ -169,8 +163,7 @@ fn edu_over_iommufd() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn kernel_triggered_msi_wakes_an_unbounded_wait() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     let mut tree = ObjectTree::new();
     let obj = tree
         .device_add(&format!("vfio-pci,host={bdf},id=edu0"))

@@ -19,7 +19,6 @@
 mod common;
 
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use qomgen::ObjectTree;
@@ -28,9 +27,6 @@ use qomgen_devices::models::vfio_pci::VfioPci;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use common::GuestDevice;
-
-/// The device can be opened only once at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const BAR0_AT: u32 = 0xe000_0000;
 
@@ -221,8 +217,7 @@ fn run(g: &GuestDevice, iommufd: bool, no_mmap: bool) {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn guest_function_over_the_legacy_container() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
+    let (g, _s) = common::locked_guest();
     run(&g, false, false);
     run(&g, false, true);
 }
@@ -230,8 +225,7 @@ fn guest_function_over_the_legacy_container() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn guest_function_over_iommufd() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
+    let (g, _s) = common::locked_guest();
     if !g.full() {
         // Debian's kernel has no iommufd; no-IOMMU devices get no cdev:
         // realize must say so, and the legacy test covers the function.
@@ -251,8 +245,7 @@ fn guest_function_over_iommufd() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn id_overrides_and_rom_files() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
+    let (g, _s) = common::locked_guest();
     let before = common::open_fds();
     let mut tree = ObjectTree::new();
     let dir = tempfile::tempdir().unwrap();
@@ -365,8 +358,7 @@ fn run_taken(g: &GuestDevice, iommufd: bool) {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn taken_function_works_on_another_thread() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
+    let (g, _s) = common::locked_guest();
     run_taken(&g, false);
     if g.full() {
         run_taken(&g, true);

@@ -15,21 +15,20 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
-use qomgen::{Error, ObjRef, ObjectTree};
+use qomgen::{ObjRef, ObjectTree};
 use qomgen_devices::attach::{Attached, Backend, SharedGroup};
 use qomgen_devices::models::vfio_ap::VfioAp;
 use qomgen_devices::models::vfio_pci::VfioPci;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+use common::text;
 
 /// The group's two devices: the first as `GuestDevice` sees it, the second's
 /// BDF; and the lock. Panics outside the guest.
 fn detect() -> (common::GuestDevice, String, MutexGuard<'static, ()>) {
     assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
-    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = common::GuestDevice::detect();
+    let (g, lock) = common::locked_guest();
     let bdfs = common::guest_bdfs();
     let second = bdfs
         .get(1)
@@ -43,13 +42,6 @@ fn detect() -> (common::GuestDevice, String, MutexGuard<'static, ()>) {
         g.bdf
     );
     (g, second, lock)
-}
-
-fn text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{} [hint: {h}]", e.message()),
-        None => e.message().to_owned(),
-    }
 }
 
 fn add(tree: &mut ObjectTree, spec: &str) -> ObjRef {

@@ -23,7 +23,6 @@ mod common;
 use std::num::NonZeroUsize;
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, poll};
@@ -38,8 +37,6 @@ use qomgen_devices::sys::vfio::{
     device_fd_name,
 };
 use uuid::Uuid;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const EDU_VENDOR: u16 = 0x1234;
 const EDU_DEVICE: u16 = 0x11e8;
@@ -334,8 +331,7 @@ fn exercise_device(tag: &str, dev: &Device, dma: Option<&dyn Dma>) {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn legacy_container_sequence() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     let host = Host::system();
     let sysfsdev = Host::pci_device_dir(&bdf);
     host.stat_device(&sysfsdev).expect("stat sysfsdev");
@@ -443,8 +439,7 @@ fn run_legacy_device(bdf: &str, group: &Group, container: &Container, noiommu: b
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_cdev_sequence() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     let host = Host::system();
     let sysfsdev = Host::pci_device_dir(&bdf);
 
@@ -519,8 +514,7 @@ fn iommufd_cdev_sequence() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn probe_sees_the_guest_device() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     let p = HostProbe::gather(&Host::system());
     println!("{}", serde_json::to_string_pretty(&p).unwrap());
     assert!(p.vfio_container.openable);

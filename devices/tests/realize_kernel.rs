@@ -33,14 +33,11 @@ use std::cell::Ref;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use qomgen::{Error, ObjRef, ObjectTree};
 use qomgen_devices::attach::{Attached, Backend, BackendPolicy};
 use qomgen_devices::models::vfio_pci::VfioPci;
 use vfio_bindings::bindings::vfio as vb;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const EDU_VENDOR: u16 = 0x1234;
 const EDU_DEVICE: u16 = 0x11e8;
@@ -61,12 +58,6 @@ const CYCLES: usize = 200;
 /// The guest's device; `detect` also takes the lock that serialises the tests.
 type Guest = common::GuestDevice;
 
-/// The guest's device and the lock; panics outside the guest.
-fn detect() -> (Guest, MutexGuard<'static, ()>) {
-    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    (Guest::detect(), lock)
-}
-
 /// The realized `VfioPci` inside a tree entry.
 fn vfio_pci(dev: &ObjRef) -> Ref<'_, VfioPci> {
     Ref::map(dev.borrow(), |o| {
@@ -83,19 +74,12 @@ fn attached(dev: &ObjRef) -> Ref<'_, Attached> {
     })
 }
 
-fn err_text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{} [hint: {h}]", e.message()),
-        None => e.message().to_owned(),
-    }
-}
-
 #[track_caller]
 fn expect_err<T>(r: qomgen::Result<T>, what: &str) -> Error {
     match r {
         Ok(_) => panic!("{what}: succeeded, expected an error"),
         Err(e) => {
-            println!("{what}: error: {}", err_text(&e));
+            println!("{what}: error: {}", common::text(&e));
             e
         }
     }
@@ -214,7 +198,7 @@ fn check_realized(tag: &str, a: &Attached) {
 fn realize(tree: &mut ObjectTree, spec: &str) -> ObjRef {
     match tree.device_add(spec) {
         Ok(d) => d,
-        Err(e) => panic!("device_add({spec:?}) failed: {}", err_text(&e)),
+        Err(e) => panic!("device_add({spec:?}) failed: {}", common::text(&e)),
     }
 }
 
@@ -222,7 +206,7 @@ fn realize(tree: &mut ObjectTree, spec: &str) -> ObjRef {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn legacy_realize_unrealize_realize() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     let spec = format!("vfio-pci,host={},id=d0", g.bdf);
     for round in 1..=2 {
@@ -273,7 +257,7 @@ fn legacy_realize_unrealize_realize() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_realize_and_object_in_use() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     if !g.iommufd {
         let e = expect_err(tree.object_add("iommufd,id=io0"), "object_add iommufd");
@@ -347,7 +331,7 @@ fn iommufd_realize_and_object_in_use() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn fd_passing_realize() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     if let Some(cdev) = &g.cdev {
         let file = OpenOptions::new()
@@ -413,7 +397,7 @@ fn fd_passing_realize() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn auto_policy_choice() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     tree.set_resource(BackendPolicy::Auto);
     let spec = format!("vfio-pci,host={},id=d0", g.bdf);
@@ -437,7 +421,7 @@ fn auto_policy_choice() {
             }
             Err(e) => panic!(
                 "policy auto on a no-IOMMU device failed instead of choosing legacy: {}",
-                err_text(e)
+                common::text(e)
             ),
         }
         return;
@@ -483,7 +467,7 @@ fn auto_policy_choice() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn realize_errors_on_the_real_kernel() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
 
     // vfio-pci-nohotplug's ramfb check runs inside vfio-pci's realize, after
@@ -596,7 +580,7 @@ type Cycle<'a> = Box<dyn Fn(&mut ObjectTree) + 'a>;
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn no_fd_leak_over_realize_cycles() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let legacy = format!("vfio-pci,host={},id=d0", g.bdf);
     let linked = format!("vfio-pci,host={},iommufd=io0,id=d0", g.bdf);
     let mut runs: Vec<(&str, Cycle<'_>)> = vec![(
@@ -677,11 +661,11 @@ fn no_fd_leak_over_realize_cycles() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_object_needs_config_iommufd() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     let r = tree.object_add("iommufd,id=x");
     if g.iommufd {
-        r.unwrap_or_else(|e| panic!("object_add with /dev/iommu present: {}", err_text(&e)));
+        r.unwrap_or_else(|e| panic!("object_add with /dev/iommu present: {}", common::text(&e)));
         tree.del_object("x").expect("del_object x");
     } else {
         let e = expect_err(r, "object_add without /dev/iommu");
@@ -707,7 +691,7 @@ fn iommufd_object_needs_config_iommufd() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     // Policy iommufd with no object: the private-iommufd path, which reaches
     // the cdev lookup on every kernel (it precedes opening /dev/iommu).
@@ -716,7 +700,7 @@ fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
     let r = tree.device_add(&spec);
     match &g.cdev {
         Some(cdev) => {
-            let d = r.unwrap_or_else(|e| panic!("policy iommufd: {}", err_text(&e)));
+            let d = r.unwrap_or_else(|e| panic!("policy iommufd: {}", common::text(&e)));
             let a = attached(&d);
             check_realized("iommufd-private", &a);
             assert_eq!(a.choice.backend, "iommufd");

@@ -8,7 +8,7 @@
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use qomgen::{Error, ObjectTree};
 use qomgen_devices::attach::BackendPolicy;
@@ -21,9 +21,8 @@ use qomgen_devices::sys::vfio::{DeviceFlags, DeviceInfo, RegionFlags};
 use qomgen_devices::sys::{Errno, Op};
 use vfio_bindings::bindings::vfio as vb;
 
+pub use super::common::text;
 use super::{Guest, common};
-
-pub static SERIAL: Mutex<()> = Mutex::new(());
 
 pub const EDU_VENDOR: u16 = 0x1234;
 pub const NOT_VIABLE_HINT: &str =
@@ -41,8 +40,7 @@ pub const EDU_INFO: DeviceInfo = DeviceInfo {
 pub fn detect() -> (Guest, MutexGuard<'static, ()>) {
     // Naming a type of the crate keeps its inventory registrations.
     assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
-    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    (Guest::detect(), lock)
+    common::locked_guest()
 }
 
 /// [`detect`], or `None` when the kernel has no iommufd or the device no
@@ -86,13 +84,6 @@ pub fn next_fds(n: usize) -> Vec<i32> {
         .map(|_| std::fs::File::open("/dev/null").expect("/dev/null"))
         .collect();
     files.iter().map(|f| f.as_raw_fd()).collect()
-}
-
-pub fn text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{} [hint: {h}]", e.message()),
-        None => e.message().to_owned(),
-    }
 }
 
 /// Successful kernel calls of `op` in the log.

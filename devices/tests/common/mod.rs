@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use qomgen::{ObjectType, registry};
 use qomgen_devices::models::vfio_pci::VfioPci;
@@ -46,6 +47,14 @@ pub fn assert_registry_complete() {
     ));
 }
 
+/// An error as one line: its message, then its hint if it has one.
+pub fn text(e: &qomgen::Error) -> String {
+    match e.hint() {
+        Some(h) => format!("{} [hint: {h}]", e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
 /// The message and hint of an error, panicking on success.
 pub fn err<T>(r: qomgen::Result<T>) -> (String, Option<String>) {
     match r {
@@ -62,7 +71,7 @@ pub fn open_fds() -> usize {
 }
 
 /// The running test's name (libtest names each test's thread after it).
-fn test_name() -> String {
+pub fn test_name() -> String {
     std::thread::current().name().unwrap_or("?").to_owned()
 }
 
@@ -96,6 +105,27 @@ pub fn guest_bdfs() -> Vec<String> {
 #[track_caller]
 pub fn guest_bdf() -> String {
     guest_bdfs().swap_remove(0)
+}
+
+/// Serialises the tests of a binary that open the guest's device: the
+/// kernel lets one user open it at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// What `find` returns, found with the binary's lock held, and the lock. A
+/// test that failed while holding the lock does not stop the others.
+fn serialised<T>(find: impl FnOnce() -> T) -> (T, MutexGuard<'static, ()>) {
+    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    (find(), lock)
+}
+
+/// The binary's lock, then [`guest_bdf`]; panics outside the guest.
+pub fn locked_guest_bdf() -> (String, MutexGuard<'static, ()>) {
+    serialised(guest_bdf)
+}
+
+/// The binary's lock, then [`GuestDevice::detect`]; panics outside the guest.
+pub fn locked_guest() -> (GuestDevice, MutexGuard<'static, ()>) {
+    serialised(GuestDevice::detect)
 }
 
 /// What the guest's kernel offers, read from `/dev` and sysfs.
