@@ -85,6 +85,15 @@ fn expect_err<T>(r: qomgen::Result<T>, what: &str) -> Error {
     }
 }
 
+/// `device_add(spec)` on `tree` fails (`what` says which attempt), and the
+/// error reads exactly `text`; the error, for its hint.
+#[track_caller]
+fn refused(tree: &mut ObjectTree, spec: &str, what: &str, text: &str) -> Error {
+    let e = expect_err(tree.device_add(spec), what);
+    assert_eq!(e.to_string(), text, "{what}");
+    e
+}
+
 /// The checks every successful vfio-pci realize of edu must pass, whatever
 /// the backend: identity from config space, regions with BAR0 mapped and
 /// readable through the mapping, IRQ info.
@@ -202,6 +211,15 @@ fn realize(tree: &mut ObjectTree, spec: &str) -> ObjRef {
     }
 }
 
+/// A tree under `policy`, and `device_add` of the guest's device (id `d0`)
+/// in it.
+fn add_under(g: &Guest, policy: BackendPolicy) -> (ObjectTree, qomgen::Result<ObjRef>) {
+    let mut tree = ObjectTree::new();
+    tree.set_resource(policy);
+    let r = tree.device_add(&format!("vfio-pci,host={},id=d0", g.bdf));
+    (tree, r)
+}
+
 /// Legacy container realize, unrealize, and realize again.
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
@@ -261,14 +279,7 @@ fn iommufd_realize_and_object_in_use() {
     let mut tree = ObjectTree::new();
     if !g.iommufd {
         let e = expect_err(tree.object_add("iommufd,id=io0"), "object_add iommufd");
-        assert_eq!(
-            e.message(),
-            "can't create iommufd object: /dev/iommu not found"
-        );
-        assert_eq!(
-            e.hint(),
-            Some("Is your kernel config missing CONFIG_IOMMUFD?")
-        );
+        assert_iommufd_missing(&e);
         assert!(tree.object("io0").is_none());
         return;
     }
@@ -398,14 +409,11 @@ fn fd_passing_realize() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn auto_policy_choice() {
     let (g, _lock) = common::locked_guest();
-    let mut tree = ObjectTree::new();
-    tree.set_resource(BackendPolicy::Auto);
-    let spec = format!("vfio-pci,host={},id=d0", g.bdf);
+    let (_tree, r) = add_under(&g, BackendPolicy::Auto);
     if g.noiommu {
         // /dev/iommu exists and so does vfio-dev/vfioN in sysfs, but 6.12
         // creates no cdev node for no-IOMMU devices (and iommufd cannot
         // drive them), so the only working choice is legacy.
-        let r = tree.device_add(&spec);
         match &r {
             Ok(d) => {
                 let a = attached(d);
@@ -426,7 +434,7 @@ fn auto_policy_choice() {
         }
         return;
     }
-    let dev = realize(&mut tree, &spec);
+    let dev = r.unwrap_or_else(|e| panic!("policy auto failed: {}", common::text(&e)));
     let a = attached(&dev);
     check_realized("auto", &a);
     println!(
@@ -474,13 +482,11 @@ fn realize_errors_on_the_real_kernel() {
     // it attached the device; the failure releases that attachment (a clean
     // realize follows).
     let fds = common::open_fds();
-    let e = expect_err(
-        tree.device_add(&format!("vfio-pci-nohotplug,host={},ramfb=on", g.bdf)),
+    refused(
+        &mut tree,
+        &format!("vfio-pci-nohotplug,host={},ramfb=on", g.bdf),
         "ramfb without display",
-    );
-    assert_eq!(
-        e.to_string(),
-        format!("vfio {}: ramfb=on requires display=on", g.bdf)
+        &format!("vfio {}: ramfb=on requires display=on", g.bdf),
     );
     assert!(tree.is_empty());
     assert_eq!(common::open_fds(), fds);
@@ -489,17 +495,15 @@ fn realize_errors_on_the_real_kernel() {
     // another process would): the kernel allows one open, EBUSY.
     {
         let holder = std::fs::File::open(&g.group_node).expect("open the group node");
-        let e = expect_err(
-            tree.device_add(&format!("vfio-pci,host={},id=dup", g.bdf)),
+        let e = refused(
+            &mut tree,
+            &format!("vfio-pci,host={},id=dup", g.bdf),
             "legacy realize while another holder has the group open",
-        );
-        assert_eq!(
-            e.to_string(),
-            format!(
+            &format!(
                 "vfio {}: Could not open '{}': Device or resource busy",
                 g.bdf,
                 g.group_node.display()
-            )
+            ),
         );
         assert_eq!(
             e.hint(),
@@ -510,13 +514,11 @@ fn realize_errors_on_the_real_kernel() {
     // The same device twice at once in this process: the group is shared
     // (as QEMU's group list does), and the device is refused by name.
     let _d0 = realize(&mut tree, &format!("vfio-pci,host={},id=d0", g.bdf));
-    let e = expect_err(
-        tree.device_add(&format!("vfio-pci,host={},id=dup", g.bdf)),
+    let e = refused(
+        &mut tree,
+        &format!("vfio-pci,host={},id=dup", g.bdf),
         "second legacy realize",
-    );
-    assert_eq!(
-        e.to_string(),
-        format!("vfio {}: device is already attached", g.bdf)
+        &format!("vfio {}: device is already attached", g.bdf),
     );
     assert_eq!(e.hint(), None);
     assert!(tree.device("dup").is_none());
@@ -542,29 +544,22 @@ fn realize_errors_on_the_real_kernel() {
     tree.del_device("d0").expect("del_device d0");
 
     // A device that does not exist.
-    let e = expect_err(
-        tree.device_add("vfio-pci,host=0000:99:00.0,id=nx"),
+    refused(
+        &mut tree,
+        "vfio-pci,host=0000:99:00.0,id=nx",
         "non-existent BDF",
-    );
-    assert_eq!(
-        e.to_string(),
-        "vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: No such file or directory"
+        "vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: No such file or directory",
     );
 
     // Ballooning is only for mdevs; edu is a physical function.
-    let e = expect_err(
-        tree.device_add(&format!(
-            "vfio-pci,host={},x-balloon-allowed=on,id=b",
-            g.bdf
-        )),
+    refused(
+        &mut tree,
+        &format!("vfio-pci,host={},x-balloon-allowed=on,id=b", g.bdf),
         "x-balloon-allowed=on",
-    );
-    assert_eq!(
-        e.to_string(),
-        format!(
+        &format!(
             "vfio {}: x-balloon-allowed only potentially compatible with mdev devices",
             g.bdf
-        )
+        ),
     );
 
     // None of the failures kept anything: the device realizes again.
@@ -669,14 +664,7 @@ fn iommufd_object_needs_config_iommufd() {
         tree.del_object("x").expect("del_object x");
     } else {
         let e = expect_err(r, "object_add without /dev/iommu");
-        assert_eq!(
-            e.message(),
-            "can't create iommufd object: /dev/iommu not found"
-        );
-        assert_eq!(
-            e.hint(),
-            Some("Is your kernel config missing CONFIG_IOMMUFD?")
-        );
+        assert_iommufd_missing(&e);
         assert!(tree.is_empty());
     }
     let d = realize(&mut tree, &format!("vfio-pci,host={},id=d0", g.bdf));
@@ -692,12 +680,9 @@ fn iommufd_object_needs_config_iommufd() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
     let (g, _lock) = common::locked_guest();
-    let mut tree = ObjectTree::new();
     // Policy iommufd with no object: the private-iommufd path, which reaches
     // the cdev lookup on every kernel (it precedes opening /dev/iommu).
-    tree.set_resource(BackendPolicy::Iommufd);
-    let spec = format!("vfio-pci,host={},id=d0", g.bdf);
-    let r = tree.device_add(&spec);
+    let (_tree, r) = add_under(&g, BackendPolicy::Iommufd);
     match &g.cdev {
         Some(cdev) => {
             let d = r.unwrap_or_else(|e| panic!("policy iommufd: {}", common::text(&e)));
@@ -712,6 +697,18 @@ fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
             assert_cdev_missing(&g, &e);
         }
     }
+}
+
+/// The iommufd object's failure on a kernel without `/dev/iommu`.
+fn assert_iommufd_missing(e: &Error) {
+    assert_eq!(
+        e.message(),
+        "can't create iommufd object: /dev/iommu not found"
+    );
+    assert_eq!(
+        e.hint(),
+        Some("Is your kernel config missing CONFIG_IOMMUFD?")
+    );
 }
 
 /// The cdev lookup failure on this kernel: `vfio-dev/vfioN` is in sysfs (the
