@@ -28,20 +28,21 @@
 
 mod common;
 
-use std::path::Path;
-
 use qomgen::ObjectTree;
 use qomgen_devices::driver::{self, DmaBackendKind, edu};
 use qomgen_devices::models::vfio_pci::VfioPci;
 
+use common::GuestDevice;
+
 /// Realize, run the checks, release; returns the failures.
-fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<String> {
+fn round(tree: &mut ObjectTree, g: &GuestDevice, iommufd: bool, tag: &str) -> Vec<String> {
     if iommufd {
         tree.object_add("iommufd,id=io0")
             .unwrap_or_else(|e| panic!("[{tag}] -object iommufd,id=io0: {e}"));
     }
     let spec = format!(
-        "vfio-pci,host={bdf},id=edu0{}",
+        "vfio-pci,host={},id=edu0{}",
+        g.bdf,
         if iommufd { ",iommufd=io0" } else { "" }
     );
     let obj = tree
@@ -76,7 +77,7 @@ fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<Stri
             edu::Outcome::Fail => failures.push(format!("[{tag}] {c}")),
             edu::Outcome::Skip => {
                 let allowed =
-                    c.name == "VFIO_DEVICE_RESET" || (c.name.contains("DMA") && noiommu_mode(bdf));
+                    c.name == "VFIO_DEVICE_RESET" || (c.name.contains("DMA") && g.noiommu);
                 if !allowed {
                     failures.push(format!("[{tag}] unexpected skip: {c}"));
                 }
@@ -101,26 +102,15 @@ fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<Stri
     failures
 }
 
-/// Whether the guest runs the device in VFIO no-IOMMU mode.
-fn noiommu_mode(bdf: &str) -> bool {
-    let link = Path::new("/sys/bus/pci/devices")
-        .join(bdf)
-        .join("iommu_group");
-    std::fs::read_link(link)
-        .ok()
-        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .is_some_and(|g| Path::new(&format!("/dev/vfio/noiommu-{g}")).exists())
-}
-
 /// realize → sequence → release → realize again → sequence → release, with
 /// the fd count compared before and after.
-fn two_rounds(bdf: &str, iommufd: bool) {
+fn two_rounds(g: &GuestDevice, iommufd: bool) {
     let backend = if iommufd { "iommufd" } else { "legacy" };
     let mut tree = ObjectTree::new();
     let fds_before = common::open_fds();
-    let mut failures = round(&mut tree, bdf, iommufd, &format!("{backend} 1"));
+    let mut failures = round(&mut tree, g, iommufd, &format!("{backend} 1"));
     let fds_between = common::open_fds();
-    failures.extend(round(&mut tree, bdf, iommufd, &format!("{backend} 2")));
+    failures.extend(round(&mut tree, g, iommufd, &format!("{backend} 2")));
     let fds_after = common::open_fds();
     println!("[{backend}] open fds: before {fds_before}, between {fds_between}, after {fds_after}");
     assert!(
@@ -138,23 +128,23 @@ fn two_rounds(bdf: &str, iommufd: bool) {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn edu_over_legacy_container() {
-    let (bdf, _serial) = common::locked_guest_bdf();
-    two_rounds(&bdf, false);
+    let (g, _serial) = common::locked_guest();
+    two_rounds(&g, false);
 }
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn edu_over_iommufd() {
-    let (bdf, _serial) = common::locked_guest_bdf();
-    if !Path::new("/dev/iommu").exists() {
+    let (g, _serial) = common::locked_guest();
+    if !g.iommufd {
         println!("edu_over_iommufd: skipped: no /dev/iommu (kernel without CONFIG_IOMMUFD)");
         return;
     }
-    if noiommu_mode(&bdf) {
+    if g.noiommu {
         println!("edu_over_iommufd: skipped: no-IOMMU mode has no device cdev (Linux 6.12)");
         return;
     }
-    two_rounds(&bdf, true);
+    two_rounds(&g, true);
 }
 
 /// An MSI raised from the kernel side (`SET_IRQS` trigger, no device
