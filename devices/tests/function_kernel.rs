@@ -30,16 +30,21 @@ use common::GuestDevice;
 
 const BAR0_AT: u32 = 0xe000_0000;
 
-fn r32(f: &mut PciFunction, at: u16) -> u32 {
+/// The little-endian dword that `read` fills in.
+fn le32(read: impl FnOnce(&mut [u8])) -> u32 {
     let mut b = [0u8; 4];
-    f.config_read(at, &mut b);
+    read(&mut b);
     u32::from_le_bytes(b)
 }
 
+/// The config space dword at `at`, as the guest reads it.
+fn r32(f: &mut PciFunction, at: u16) -> u32 {
+    le32(|b| f.config_read(at, b))
+}
+
+/// The BAR0 dword at `off`, as the guest reads it.
 fn bar32(f: &mut PciFunction, off: u64) -> u32 {
-    let mut b = [0u8; 4];
-    f.bar_read(0, off, &mut b);
-    u32::from_le_bytes(b)
+    le32(|b| f.bar_read(0, off, b))
 }
 
 fn wait_readable(fd: i32, timeout: Duration) -> bool {
