@@ -177,6 +177,8 @@ fn group_get_device_fd_fails() {
             g.bdf, g.group
         )
     };
+    // Nothing planned: the kernel refuses the token itself, and the plan's
+    // call log still shows that realize cleaned up after it.
     fails_planned(
         &g,
         |p| p,
