@@ -40,11 +40,7 @@ fn round(tree: &mut ObjectTree, g: &GuestDevice, iommufd: bool, tag: &str) -> Ve
         tree.object_add("iommufd,id=io0")
             .unwrap_or_else(|e| panic!("[{tag}] -object iommufd,id=io0: {e}"));
     }
-    let spec = format!(
-        "vfio-pci,host={},id=edu0{}",
-        g.bdf,
-        if iommufd { ",iommufd=io0" } else { "" }
-    );
+    let spec = g.vfio_pci("edu0", iommufd);
     let obj = tree
         .device_add(&spec)
         .unwrap_or_else(|e| panic!("[{tag}] -device {spec}: {e}"));

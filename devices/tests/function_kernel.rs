@@ -21,7 +21,7 @@ mod common;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use qomgen::ObjectTree;
+use qomgen::{ObjRef, ObjectTree};
 use qomgen_devices::guest::pci::{BusKind, Event, PciFunction, Space};
 use qomgen_devices::models::vfio_pci::VfioPci;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -192,31 +192,34 @@ fn drive(f: &mut PciFunction, mapped: bool, noiommu: bool) {
     assert!(f.take_errors().is_empty());
 }
 
-fn run(g: &GuestDevice, iommufd: bool, no_mmap: bool) {
+/// Realizes the guest's device (id `dev0`, `extra` properties added) on
+/// the legacy backend or through iommufd, runs `body` on it and its spec,
+/// then deletes it: nothing stays open.
+fn with_realized(g: &GuestDevice, iommufd: bool, extra: &str, body: impl FnOnce(&ObjRef, &str)) {
     let before = common::open_fds();
     let mut tree = ObjectTree::new();
     if iommufd {
         tree.object_add("iommufd,id=io0").unwrap();
     }
-    let spec = format!(
-        "vfio-pci,host={},id=dev0{}{}",
-        g.bdf,
-        if iommufd { ",iommufd=io0" } else { "" },
-        if no_mmap { ",x-no-mmap=on" } else { "" }
-    );
+    let spec = format!("{}{extra}", g.vfio_pci("dev0", iommufd));
     let obj = tree
         .device_add(&spec)
         .unwrap_or_else(|e| panic!("-device {spec}: {e}"));
-    {
-        let mut guard = obj.borrow_mut();
-        let dev = guard.downcast_mut::<VfioPci>().unwrap();
-        let f = dev.function_mut().unwrap_or_else(|e| panic!("{spec}: {e}"));
-        drive(f, !no_mmap, g.noiommu);
-    }
+    body(&obj, &spec);
     drop(obj);
     tree.del_device("dev0").unwrap();
     tree.clear();
     assert_eq!(common::open_fds(), before, "{spec}: descriptors leaked");
+}
+
+fn run(g: &GuestDevice, iommufd: bool, no_mmap: bool) {
+    let extra = if no_mmap { ",x-no-mmap=on" } else { "" };
+    with_realized(g, iommufd, extra, |obj, spec| {
+        let mut guard = obj.borrow_mut();
+        let dev = guard.downcast_mut::<VfioPci>().unwrap();
+        let f = dev.function_mut().unwrap_or_else(|e| panic!("{spec}: {e}"));
+        drive(f, !no_mmap, g.noiommu);
+    });
 }
 
 #[test]
@@ -318,46 +321,31 @@ fn id_overrides_and_rom_files() {
 /// function out of the device and moves it there, and drops it before it
 /// deletes the device.
 fn run_taken(g: &GuestDevice, iommufd: bool) {
-    let before = common::open_fds();
-    let mut tree = ObjectTree::new();
-    if iommufd {
-        tree.object_add("iommufd,id=io0").unwrap();
-    }
-    let spec = format!(
-        "vfio-pci,host={},id=dev0{}",
-        g.bdf,
-        if iommufd { ",iommufd=io0" } else { "" }
-    );
-    let obj = tree
-        .device_add(&spec)
-        .unwrap_or_else(|e| panic!("-device {spec}: {e}"));
-    let f = {
-        let mut guard = obj.borrow_mut();
-        let dev = guard.downcast_mut::<VfioPci>().unwrap();
-        let f = dev
-            .take_function()
-            .unwrap_or_else(|e| panic!("{spec}: {e}"));
-        let e = dev.function_mut().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "vfio {}: the guest-facing function was taken (VfioPci::take_function)",
-                g.bdf
-            )
-        );
-        f
-    };
-    let noiommu = g.noiommu;
-    std::thread::spawn(move || {
-        let mut f = f;
-        drive(&mut f, true, noiommu);
-    })
-    .join()
-    .unwrap_or_else(|_| panic!("{spec}: the function failed on another thread"));
-    drop(obj);
-    tree.del_device("dev0").unwrap();
-    tree.clear();
-    assert_eq!(common::open_fds(), before, "{spec}: descriptors leaked");
+    with_realized(g, iommufd, "", |obj, spec| {
+        let f = {
+            let mut guard = obj.borrow_mut();
+            let dev = guard.downcast_mut::<VfioPci>().unwrap();
+            let f = dev
+                .take_function()
+                .unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let e = dev.function_mut().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "vfio {}: the guest-facing function was taken (VfioPci::take_function)",
+                    g.bdf
+                )
+            );
+            f
+        };
+        let noiommu = g.noiommu;
+        std::thread::spawn(move || {
+            let mut f = f;
+            drive(&mut f, true, noiommu);
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("{spec}: the function failed on another thread"));
+    });
 }
 
 #[test]

@@ -203,4 +203,11 @@ impl GuestDevice {
     pub fn full(&self) -> bool {
         self.iommufd && self.cdev.is_some() && !self.noiommu
     }
+
+    /// This device as `vfio-pci` with id `id`, linked to the iommufd
+    /// object `io0` when `iommufd`.
+    pub fn vfio_pci(&self, id: &str, iommufd: bool) -> String {
+        let link = if iommufd { ",iommufd=io0" } else { "" };
+        format!("vfio-pci,host={},id={id}{link}", self.bdf)
+    }
 }
