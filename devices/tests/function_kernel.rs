@@ -222,19 +222,9 @@ fn run(g: &GuestDevice, iommufd: bool, no_mmap: bool) {
     });
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn guest_function_over_the_legacy_container() {
-    let (g, _s) = common::locked_guest();
-    run(&g, false, false);
-    run(&g, false, true);
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn guest_function_over_iommufd() {
-    let (g, _s) = common::locked_guest();
-    if !g.full() {
+/// [`run`] on one backend, with the BARs mapped and with `x-no-mmap=on`.
+fn run_on(g: &GuestDevice, iommufd: bool) {
+    if iommufd && !g.full() {
         // Debian's kernel has no iommufd; no-IOMMU devices get no cdev:
         // realize must say so, and the legacy test covers the function.
         let mut tree = ObjectTree::new();
@@ -246,9 +236,11 @@ fn guest_function_over_iommufd() {
         assert!(!e.to_string().is_empty());
         return;
     }
-    run(&g, true, false);
-    run(&g, true, true);
+    run(g, iommufd, false);
+    run(g, iommufd, true);
 }
+
+common::backend_tests!(run_on: guest_function_over_the_legacy_container, guest_function_over_iommufd);
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]

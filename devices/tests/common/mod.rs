@@ -3,8 +3,9 @@
 //! open-fd counter, and the real-kernel guest's device (or a panic outside
 //! the guest).
 //!
-//! Each test binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Each test binary uses a different subset, hence the `dead_code` and
+//! `unused_macros` allowances.
+#![allow(dead_code, unused_macros)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -127,6 +128,30 @@ pub fn locked_guest_bdf() -> (String, MutexGuard<'static, ()>) {
 pub fn locked_guest() -> (GuestDevice, MutexGuard<'static, ()>) {
     serialised(GuestDevice::detect)
 }
+
+/// Two `#[test]`s of `check(&guest, iommufd)`, `#[ignore]`d as needing the
+/// real-kernel guest (vm/test-real-kernel runs them there): `$legacy` on
+/// the legacy container, `$iommufd` through iommufd, each with the binary's
+/// lock held. `check` decides what a kernel without iommufd means for it.
+macro_rules! backend_tests {
+    ($check:ident: $legacy:ident, $iommufd:ident) => {
+        #[test]
+        #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
+        fn $legacy() {
+            let (g, _l) = $crate::common::locked_guest();
+            $check(&g, false);
+        }
+
+        #[test]
+        #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
+        fn $iommufd() {
+            let (g, _l) = $crate::common::locked_guest();
+            $check(&g, true);
+        }
+    };
+}
+#[allow(unused_imports)] // only the binaries with a test per backend use it
+pub(crate) use backend_tests;
 
 /// What the guest's kernel offers, read from `/dev` and sysfs.
 #[derive(Debug)]
