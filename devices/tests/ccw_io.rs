@@ -255,71 +255,80 @@ fn unit_exception_applied_as_sch_gen_unit_exception() {
     assert_eq!(untouched, SCSW);
 }
 
-#[test]
-fn halt_writes_hsch_and_maps_each_errno_as_qemu() {
-    use ConditionCode::*;
-    let (outcome, dev) = cmd_with(true, &[]);
+/// `halt` (or `clear`) writes its command once; unanswered it is cc 0 with
+/// nothing to do, and each `(answer, cc, action)` case maps as QEMU does,
+/// reporting the failed write of the command region with its errno (0 for a
+/// short write).
+#[track_caller]
+fn check_async_cmd(halt: bool, cases: &[(Answer, ConditionCode, Action)]) {
+    let written = vec![(
+        CMD_OFFSET,
+        cmd_bytes(if halt {
+            VFIO_CCW_ASYNC_CMD_HSCH
+        } else {
+            VFIO_CCW_ASYNC_CMD_CSCH
+        }),
+    )];
+    let (outcome, dev) = cmd_with(halt, &[]);
     assert_eq!(
         (outcome.cc, outcome.action, outcome.error),
-        (Expected, Action::None, None)
+        (ConditionCode::Expected, Action::None, None)
     );
-    assert_eq!(
-        dev.writes(),
-        vec![(CMD_OFFSET, cmd_bytes(VFIO_CCW_ASYNC_CMD_HSCH))]
-    );
-    let cases: [(Answer, ConditionCode, Action); 7] = [
-        (Err(Errno::EBUSY), Busy, Action::None),
-        (Err(Errno::ENODEV), NotOperational, Action::None),
-        (Err(Errno::EACCES), NotOperational, Action::None),
-        (Err(Errno::EFAULT), Expected, Action::UnitException),
-        (Err(Errno::EIO), Expected, Action::UnitException),
-        (Err(Errno::EINVAL), Expected, Action::UnitException),
-        (Ok(Some(4)), Expected, Action::UnitException),
-    ];
-    for (answer, cc, action) in cases {
-        let (outcome, dev) = cmd_with(true, &[answer]);
+    assert_eq!(dev.writes(), written);
+    for &(answer, cc, action) in cases {
+        let (outcome, dev) = cmd_with(halt, &[answer]);
         assert_eq!((outcome.cc, outcome.action), (cc, action), "{answer:?}");
         let error = outcome.error.unwrap();
-        assert_eq!(error.region, CcwRegion::AsyncCmd);
+        assert_eq!(error.region, CcwRegion::AsyncCmd, "{answer:?}");
         let errno = answer.err().map_or(0, |e| e as i32);
         assert_eq!(
             error.to_string(),
             format!("vfio-ccw: write cmd region failed with errno={errno}")
         );
-        assert_eq!(
-            dev.writes(),
-            vec![(CMD_OFFSET, cmd_bytes(VFIO_CCW_ASYNC_CMD_HSCH))]
-        );
+        assert_eq!(dev.writes(), written, "{answer:?}");
     }
+}
+
+/// What halt and clear each make of an answer to their command write.
+type CmdCase = (Answer, (ConditionCode, Action), (ConditionCode, Action));
+
+/// Each answer to the command write, then halt's and clear's condition code
+/// and action for it.
+fn async_cmd_cases() -> [CmdCase; 9] {
+    use ConditionCode::*;
+    let unit_exception = (Expected, Action::UnitException);
+    [
+        // Unlike halt, clear has no busy case: EBUSY is a unit exception.
+        (Err(Errno::EBUSY), (Busy, Action::None), unit_exception),
+        (
+            Err(Errno::ENODEV),
+            (NotOperational, Action::None),
+            (NotOperational, Action::None),
+        ),
+        (
+            Err(Errno::EACCES),
+            (NotOperational, Action::None),
+            (NotOperational, Action::None),
+        ),
+        (Err(Errno::EFAULT), unit_exception, unit_exception),
+        (Err(Errno::EIO), unit_exception, unit_exception),
+        (Err(Errno::EINVAL), unit_exception, unit_exception),
+        (Err(Errno::UnknownErrno), unit_exception, unit_exception),
+        (Ok(Some(4)), unit_exception, unit_exception),
+        (Ok(Some(7)), unit_exception, unit_exception),
+    ]
+}
+
+#[test]
+fn halt_writes_hsch_and_maps_each_errno_as_qemu() {
+    let cases = async_cmd_cases().map(|(answer, halt, _)| (answer, halt.0, halt.1));
+    check_async_cmd(true, &cases);
 }
 
 #[test]
 fn clear_writes_csch_and_maps_each_errno_as_qemu() {
-    use ConditionCode::*;
-    let (outcome, dev) = cmd_with(false, &[]);
-    assert_eq!(
-        (outcome.cc, outcome.action, outcome.error),
-        (Expected, Action::None, None)
-    );
-    assert_eq!(
-        dev.writes(),
-        vec![(CMD_OFFSET, cmd_bytes(VFIO_CCW_ASYNC_CMD_CSCH))]
-    );
-    let cases: [(Answer, ConditionCode, Action); 7] = [
-        // Unlike halt, clear has no busy case: EBUSY is a unit exception.
-        (Err(Errno::EBUSY), Expected, Action::UnitException),
-        (Err(Errno::ENODEV), NotOperational, Action::None),
-        (Err(Errno::EACCES), NotOperational, Action::None),
-        (Err(Errno::EFAULT), Expected, Action::UnitException),
-        (Err(Errno::EIO), Expected, Action::UnitException),
-        (Err(Errno::UnknownErrno), Expected, Action::UnitException),
-        (Ok(Some(7)), Expected, Action::UnitException),
-    ];
-    for (answer, cc, action) in cases {
-        let (outcome, _) = cmd_with(false, &[answer]);
-        assert_eq!((outcome.cc, outcome.action), (cc, action), "{answer:?}");
-        assert!(outcome.error.is_some());
-    }
+    let cases = async_cmd_cases().map(|(answer, _, clear)| (answer, clear.0, clear.1));
+    check_async_cmd(false, &cases);
 }
 
 #[test]

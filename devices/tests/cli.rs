@@ -32,6 +32,35 @@ fn qomgen(args: &[&str]) -> Out {
     out
 }
 
+/// `args` on the host whose root is `root` (`--root` first).
+fn rooted<'a>(root: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
+    [&["--root", root.to_str().unwrap()], args].concat()
+}
+
+/// [`qomgen`] with `args` exits with `code` and prints exactly `stdout` and
+/// `stderr`.
+#[track_caller]
+fn expect_run(args: &[&str], code: i32, stdout: &str, stderr: &str) {
+    let o = qomgen(args);
+    assert_eq!(
+        (o.code, o.stdout.as_str(), o.stderr.as_str()),
+        (code, stdout, stderr),
+        "{args:?}"
+    );
+}
+
+/// `text`, a run's output, contains `part`; shown whole when not.
+#[track_caller]
+fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "no {part:?} in:\n{text}");
+}
+
+/// `text`, a run's output, starts with `prefix`; shown whole when not.
+#[track_caller]
+fn assert_starts(text: &str, prefix: &str) {
+    assert!(text.starts_with(prefix), "not {prefix:?} first in:\n{text}");
+}
+
 /// An empty root: a machine with no VFIO at all.
 fn empty_root() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -45,11 +74,11 @@ fn write(root: &Path, rel: &str, content: &str) {
 
 #[test]
 fn device_help_prints_qemus_text_and_exits_0() {
-    let o = qomgen(&["-device", "vfio-ap,help"]);
-    assert_eq!(o.code, 0);
-    assert_eq!(
-        o.stdout,
-        "vfio-ap options:\n  fd=<string>\n  iommufd=<link<iommufd>> - Set host IOMMUFD backend device\n  sysfsdev=<str>         - Host sysfs path of assigned device\n"
+    expect_run(
+        &["-device", "vfio-ap,help"],
+        0,
+        "vfio-ap options:\n  fd=<string>\n  iommufd=<link<iommufd>> - Set host IOMMUFD backend device\n  sysfsdev=<str>         - Host sysfs path of assigned device\n",
+        "",
     );
     let o = qomgen(&["-device", "vfio-pci,?"]);
     assert_eq!(
@@ -62,116 +91,95 @@ fn device_help_prints_qemus_text_and_exits_0() {
 fn help_lists_and_object_help() {
     let o = qomgen(&["-device", "help"]);
     assert_eq!(o.code, 0);
-    assert!(
-        o.stdout
-            .starts_with("\nMisc devices:\nname \"vfio-ap\", bus ap-bus"),
-        "{}",
-        o.stdout
+    assert_starts(&o.stdout, "\nMisc devices:\nname \"vfio-ap\", bus ap-bus");
+    expect_run(
+        &["-object", "help"],
+        0,
+        "List of user creatable objects:\n  iommufd\n",
+        "",
     );
-    let o = qomgen(&["-object", "help"]);
-    assert_eq!(
-        (o.code, o.stdout.as_str()),
-        (0, "List of user creatable objects:\n  iommufd\n")
-    );
-    let o = qomgen(&["-object", "iommufd,help"]);
-    assert_eq!(
-        (o.code, o.stdout.as_str()),
-        (0, "iommufd options:\n  fd=<string>\n")
+    expect_run(
+        &["-object", "iommufd,help"],
+        0,
+        "iommufd options:\n  fd=<string>\n",
+        "",
     );
 }
 
 #[test]
 fn help_for_an_unknown_or_abstract_type_prints_the_error_and_exits_0() {
-    let o = qomgen(&["-device", "nope,help"]);
-    assert_eq!((o.code, o.stdout.as_str()), (0, ""));
-    assert_eq!(
-        o.stderr,
-        "qomgen: -device nope,help: Device 'nope' not found\n"
+    expect_run(
+        &["-device", "nope,help"],
+        0,
+        "",
+        "qomgen: -device nope,help: Device 'nope' not found\n",
     );
-    let o = qomgen(&["-device", "pci-device,help"]);
-    assert_eq!(
-        o.stderr,
-        "qomgen: -device pci-device,help: Parameter 'typename' expects a non-abstract device type\n"
+    expect_run(
+        &["-device", "pci-device,help"],
+        0,
+        "",
+        "qomgen: -device pci-device,help: Parameter 'typename' expects a non-abstract device type\n",
     );
-    assert_eq!(o.code, 0);
 }
 
 #[test]
 fn object_help_for_an_unknown_type_is_an_error() {
     // QEMU's object_option_parse exits 0 only after printing the help of a
     // type that exists; otherwise the option is parsed, and fails.
-    let o = qomgen(&["-object", "nonexist,help"]);
-    assert_eq!(
-        (o.code, o.stdout.as_str(), o.stderr.as_str()),
-        (
-            1,
-            "",
-            "qomgen: -object nonexist,help: Parameter 'qom-type' does not accept value 'nonexist'\n"
-        )
+    expect_run(
+        &["-object", "nonexist,help"],
+        1,
+        "",
+        "qomgen: -object nonexist,help: Parameter 'qom-type' does not accept value 'nonexist'\n",
     );
     // A type that exists, user-creatable or not, prints its help.
     let o = qomgen(&["-object", "vfio-ap,help"]);
     assert_eq!((o.code, o.stderr.as_str()), (0, ""));
-    assert!(o.stdout.starts_with("vfio-ap options:\n"), "{}", o.stdout);
+    assert_starts(&o.stdout, "vfio-ap options:\n");
 }
 
 #[test]
 fn extra_help_marks_availability_on_this_host() {
     let root = empty_root();
-    let o = qomgen(&[
-        "--root",
-        root.path().to_str().unwrap(),
-        "--extra",
-        "-device",
-        "vfio-ap,help",
-    ]);
+    let o = qomgen(&rooted(
+        root.path(),
+        &["--extra", "-device", "vfio-ap,help"],
+    ));
     assert_eq!(o.code, 0);
-    assert!(o.stdout.contains("iommufd=<link<iommufd>>"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("(unavailable: /dev/iommu missing)"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("since 9.0"), "{}", o.stdout);
+    assert_has(&o.stdout, "iommufd=<link<iommufd>>");
+    assert_has(&o.stdout, "(unavailable: /dev/iommu missing)");
+    assert_has(&o.stdout, "since 9.0");
 }
 
 #[test]
 fn usage_errors() {
-    let o = qomgen(&["--bogus"]);
-    assert_eq!(
-        (o.code, o.stderr.as_str()),
-        (
-            1,
-            "qomgen: --bogus: invalid option\nTry 'qomgen --help' for more information.\n"
-        )
+    expect_run(
+        &["--bogus"],
+        1,
+        "",
+        "qomgen: --bogus: invalid option\nTry 'qomgen --help' for more information.\n",
     );
-    let o = qomgen(&["-device"]);
-    assert_eq!(
-        (o.code, o.stderr.as_str()),
-        (
-            1,
-            "qomgen: -device: requires an argument\nTry 'qomgen --help' for more information.\n"
-        )
+    expect_run(
+        &["-device"],
+        1,
+        "",
+        "qomgen: -device: requires an argument\nTry 'qomgen --help' for more information.\n",
     );
-    let o = qomgen(&["stray"]);
-    assert_eq!(
-        (o.code, o.stderr.as_str()),
-        (
-            1,
-            "qomgen: stray: invalid argument\nTry 'qomgen --help' for more information.\n"
-        )
+    expect_run(
+        &["stray"],
+        1,
+        "",
+        "qomgen: stray: invalid argument\nTry 'qomgen --help' for more information.\n",
     );
-    let o = qomgen(&["--vfio-backend", "fast", "-device", "vfio-pci"]);
-    assert_eq!(
-        (o.code, o.stderr.as_str()),
-        (
-            1,
-            "qomgen: -vfio-backend fast: Parameter 'vfio-backend' does not accept value 'fast'\nUse legacy, auto or iommufd\n"
-        )
+    expect_run(
+        &["--vfio-backend", "fast", "-device", "vfio-pci"],
+        1,
+        "",
+        "qomgen: -vfio-backend fast: Parameter 'vfio-backend' does not accept value 'fast'\nUse legacy, auto or iommufd\n",
     );
     let o = qomgen(&["--help"]);
     assert_eq!(o.code, 0);
-    assert!(o.stdout.starts_with("usage: qomgen"));
+    assert_starts(&o.stdout, "usage: qomgen");
 }
 
 #[test]
@@ -249,22 +257,17 @@ fn device_errors_print_as_qemu_does() {
         ),
     ];
     for (args, stderr) in cases {
-        let o = qomgen(args);
-        assert_eq!(
-            (o.code, o.stderr.as_str(), o.stdout.as_str()),
-            (1, *stderr, ""),
-            "{args:?}"
-        );
+        expect_run(args, 1, "", stderr);
     }
 }
 
 #[test]
 fn short_form_booleans_warn_then_the_run_goes_on() {
-    let o = qomgen(&["-device", "vfio-pci,x-vga"]);
-    assert_eq!(o.code, 1);
-    assert_eq!(
-        o.stderr,
-        "qomgen: -device vfio-pci,x-vga: warning: short-form boolean option 'x-vga' deprecated\nPlease use x-vga=on instead\nqomgen: -device vfio-pci,x-vga: No provided host device\nUse -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE\n"
+    expect_run(
+        &["-device", "vfio-pci,x-vga"],
+        1,
+        "",
+        "qomgen: -device vfio-pci,x-vga: warning: short-form boolean option 'x-vga' deprecated\nPlease use x-vga=on instead\nqomgen: -device vfio-pci,x-vga: No provided host device\nUse -device vfio-pci,host=DDDD:BB:DD.F or -device vfio-pci,fd=DEVICE_FD or -device vfio-pci,sysfsdev=PATH_TO_DEVICE\n",
     );
 }
 
@@ -303,32 +306,29 @@ fn dry_run_plans_without_opening() {
         root.path().join(dev).join("iommu_group"),
     )
     .unwrap();
-    let r = root.path().to_str().unwrap();
-    let o = qomgen(&[
-        "--root",
-        r,
-        "--dry-run",
-        "-device",
-        "vfio-pci,host=00:01.0,id=d0",
-    ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    assert_eq!(
-        o.stdout,
-        "vfio-pci (id d0): would\n  stat /sys/bus/pci/devices/0000:00:01.0\n  open /dev/vfio/5 (IOMMU group 5)\n  open /dev/vfio/vfio, VFIO_SET_IOMMU, VFIO_GROUP_GET_DEVICE_FD\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n"
+    expect_run(
+        &rooted(
+            root.path(),
+            &["--dry-run", "-device", "vfio-pci,host=00:01.0,id=d0"],
+        ),
+        0,
+        "vfio-pci (id d0): would\n  stat /sys/bus/pci/devices/0000:00:01.0\n  open /dev/vfio/5 (IOMMU group 5)\n  open /dev/vfio/vfio, VFIO_SET_IOMMU, VFIO_GROUP_GET_DEVICE_FD\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n",
+        "",
     );
     write(root.path(), "dev/iommu", "");
     write(root.path(), &format!("{dev}/vfio-dev/vfio0/dev"), "511:0\n");
     write(root.path(), "dev/vfio/devices/vfio0", "");
-    let o = qomgen(&[
-        "--root",
-        r,
-        "--dry-run",
-        "--json",
-        "--vfio-backend",
-        "auto",
-        "-device",
-        "vfio-pci,host=00:01.0",
-    ]);
+    let o = qomgen(&rooted(
+        root.path(),
+        &[
+            "--dry-run",
+            "--json",
+            "--vfio-backend",
+            "auto",
+            "-device",
+            "vfio-pci,host=00:01.0",
+        ],
+    ));
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["dry-run"], true);
@@ -349,7 +349,6 @@ fn dry_run_says_when_realize_would_refuse_the_device() {
     // What realize refuses before looking at the host is planned as a
     // failure, not as steps (fd 1 is stdout, open in the child).
     let root = empty_root();
-    let r = root.path().to_str().unwrap();
     let ccw = "/sys/bus/mdev/devices/6dfd3ec5-e8b3-4e18-a6fe-57bc9eceb920";
     for (policy, spec, why) in [
         (
@@ -377,15 +376,10 @@ fn dry_run_says_when_realize_would_refuse_the_device() {
         // vfio-ccw needs sysfsdev= even with fd=.
         ("legacy", "vfio-ccw,fd=1".to_owned(), "no host device given"),
     ] {
-        let o = qomgen(&[
-            "--root",
-            r,
-            "--vfio-backend",
-            policy,
-            "--dry-run",
-            "-device",
-            &spec,
-        ]);
+        let o = qomgen(&rooted(
+            root.path(),
+            &["--vfio-backend", policy, "--dry-run", "-device", &spec],
+        ));
         let driver = spec.split(',').next().unwrap();
         assert_eq!(
             (o.code, o.stdout.as_str(), o.stderr.as_str()),
@@ -412,19 +406,20 @@ fn dry_run_of_an_mdev_passed_by_fd_attaches_to_the_ioas() {
         None,
     );
     write(root.path(), "dev/iommu", "");
-    let o = qomgen(&[
-        "--root",
-        root.path().to_str().unwrap(),
-        "--dry-run",
-        "-object",
-        "iommufd,id=io0",
-        "-device",
-        &format!("vfio-pci,iommufd=io0,fd=1,sysfsdev={p},x-balloon-allowed=on"),
-    ]);
-    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
-    assert_eq!(
-        o.stdout,
-        "vfio-pci: would\n  use the device fd 1 (fd=)\n  open /dev/iommu\n  VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n"
+    expect_run(
+        &rooted(
+            root.path(),
+            &[
+                "--dry-run",
+                "-object",
+                "iommufd,id=io0",
+                "-device",
+                &format!("vfio-pci,iommufd=io0,fd=1,sysfsdev={p},x-balloon-allowed=on"),
+            ],
+        ),
+        0,
+        "vfio-pci: would\n  use the device fd 1 (fd=)\n  open /dev/iommu\n  VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT (to the IOAS)\n  VFIO_DEVICE_GET_INFO, region and IRQ info\n",
+        "",
     );
 }
 
@@ -435,18 +430,11 @@ fn probe_on_a_machine_without_vfio() {
     for args in [vec!["--root", r], vec!["probe", "--root", r]] {
         let o = qomgen(&args);
         assert_eq!(o.code, 0);
-        assert!(
-            o.stdout
-                .contains("vfio module                 : FAIL  /sys/module/vfio not found\n"),
-            "{}",
-            o.stdout
+        assert_has(
+            &o.stdout,
+            "vfio module                 : FAIL  /sys/module/vfio not found\n",
         );
-        assert!(
-            o.stdout
-                .contains("/dev/iommu                  : WARN  not found"),
-            "{}",
-            o.stdout
-        );
+        assert_has(&o.stdout, "/dev/iommu                  : WARN  not found");
         assert!(!o.stdout.contains('\x1b'));
     }
     let o = qomgen(&["probe", "--json", "--root", r]);
@@ -460,7 +448,7 @@ fn dump_and_diff() {
     let o = qomgen(&["--dump", "json"]);
     assert_eq!(o.code, 0);
     let dump: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
-    assert!(o.stdout.contains("\"vfio-pci\""));
+    assert_has(&o.stdout, "\"vfio-pci\"");
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.json");
     std::fs::write(&old, &o.stdout).unwrap();
@@ -479,19 +467,14 @@ fn dump_and_diff() {
     std::fs::write(&newp, serde_json::to_string(&new).unwrap()).unwrap();
     let d = qomgen(&["--diff", old.to_str().unwrap(), newp.to_str().unwrap()]);
     assert_eq!(d.code, 2, "{}{}", d.stdout, d.stderr);
-    assert!(
-        d.stdout.contains("BREAKING: ") && d.stdout.contains("vfio-pci.host"),
-        "{}",
-        d.stdout
-    );
+    assert_has(&d.stdout, "BREAKING: ");
+    assert_has(&d.stdout, "vfio-pci.host");
 
     let bad = qomgen(&["--diff", "/nonexistent.json", old.to_str().unwrap()]);
     assert_eq!(bad.code, 1);
-    assert!(
-        bad.stderr
-            .starts_with("qomgen: -diff /nonexistent.json: Could not read '/nonexistent.json': "),
-        "{}",
-        bad.stderr
+    assert_starts(
+        &bad.stderr,
+        "qomgen: -diff /nonexistent.json: Could not read '/nonexistent.json': ",
     );
     let fmt = qomgen(&["--dump", "yaml"]);
     assert_eq!(

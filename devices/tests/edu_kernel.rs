@@ -28,26 +28,19 @@
 
 mod common;
 
-use std::path::Path;
-use std::sync::Mutex;
-
 use qomgen::ObjectTree;
 use qomgen_devices::driver::{self, DmaBackendKind, edu};
 use qomgen_devices::models::vfio_pci::VfioPci;
 
-/// The device can be opened only once at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+use common::GuestDevice;
 
 /// Realize, run the checks, release; returns the failures.
-fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<String> {
+fn round(tree: &mut ObjectTree, g: &GuestDevice, iommufd: bool, tag: &str) -> Vec<String> {
     if iommufd {
         tree.object_add("iommufd,id=io0")
             .unwrap_or_else(|e| panic!("[{tag}] -object iommufd,id=io0: {e}"));
     }
-    let spec = format!(
-        "vfio-pci,host={bdf},id=edu0{}",
-        if iommufd { ",iommufd=io0" } else { "" }
-    );
+    let spec = g.vfio_pci("edu0", iommufd);
     let obj = tree
         .device_add(&spec)
         .unwrap_or_else(|e| panic!("[{tag}] -device {spec}: {e}"));
@@ -80,7 +73,7 @@ fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<Stri
             edu::Outcome::Fail => failures.push(format!("[{tag}] {c}")),
             edu::Outcome::Skip => {
                 let allowed =
-                    c.name == "VFIO_DEVICE_RESET" || (c.name.contains("DMA") && noiommu_mode(bdf));
+                    c.name == "VFIO_DEVICE_RESET" || (c.name.contains("DMA") && g.noiommu);
                 if !allowed {
                     failures.push(format!("[{tag}] unexpected skip: {c}"));
                 }
@@ -105,26 +98,26 @@ fn round(tree: &mut ObjectTree, bdf: &str, iommufd: bool, tag: &str) -> Vec<Stri
     failures
 }
 
-/// Whether the guest runs the device in VFIO no-IOMMU mode.
-fn noiommu_mode(bdf: &str) -> bool {
-    let link = Path::new("/sys/bus/pci/devices")
-        .join(bdf)
-        .join("iommu_group");
-    std::fs::read_link(link)
-        .ok()
-        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .is_some_and(|g| Path::new(&format!("/dev/vfio/noiommu-{g}")).exists())
-}
-
 /// realize → sequence → release → realize again → sequence → release, with
-/// the fd count compared before and after.
-fn two_rounds(bdf: &str, iommufd: bool) {
+/// the fd count compared before and after. Through iommufd it needs
+/// `/dev/iommu` and the device's cdev; without them it says so and passes.
+fn two_rounds(g: &GuestDevice, iommufd: bool) {
+    if iommufd && !g.iommufd {
+        let test = common::test_name();
+        println!("{test}: skipped: no /dev/iommu (kernel without CONFIG_IOMMUFD)");
+        return;
+    }
+    if iommufd && g.noiommu {
+        let test = common::test_name();
+        println!("{test}: skipped: no-IOMMU mode has no device cdev (Linux 6.12)");
+        return;
+    }
     let backend = if iommufd { "iommufd" } else { "legacy" };
     let mut tree = ObjectTree::new();
     let fds_before = common::open_fds();
-    let mut failures = round(&mut tree, bdf, iommufd, &format!("{backend} 1"));
+    let mut failures = round(&mut tree, g, iommufd, &format!("{backend} 1"));
     let fds_between = common::open_fds();
-    failures.extend(round(&mut tree, bdf, iommufd, &format!("{backend} 2")));
+    failures.extend(round(&mut tree, g, iommufd, &format!("{backend} 2")));
     let fds_after = common::open_fds();
     println!("[{backend}] open fds: before {fds_before}, between {fds_between}, after {fds_after}");
     assert!(
@@ -139,29 +132,7 @@ fn two_rounds(bdf: &str, iommufd: bool) {
     );
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn edu_over_legacy_container() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    two_rounds(&bdf, false);
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn edu_over_iommufd() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !Path::new("/dev/iommu").exists() {
-        println!("edu_over_iommufd: skipped: no /dev/iommu (kernel without CONFIG_IOMMUFD)");
-        return;
-    }
-    if noiommu_mode(&bdf) {
-        println!("edu_over_iommufd: skipped: no-IOMMU mode has no device cdev (Linux 6.12)");
-        return;
-    }
-    two_rounds(&bdf, true);
-}
+common::backend_tests!(two_rounds: edu_over_legacy_container, edu_over_iommufd);
 
 /// An MSI raised from the kernel side (`SET_IRQS` trigger, no device
 /// involved) reaches its eventfd, and a wait with no deadline
@@ -169,8 +140,7 @@ fn edu_over_iommufd() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn kernel_triggered_msi_wakes_an_unbounded_wait() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     let mut tree = ObjectTree::new();
     let obj = tree
         .device_add(&format!("vfio-pci,host={bdf},id=edu0"))

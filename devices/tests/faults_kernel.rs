@@ -47,36 +47,58 @@ use faults::*;
 /// The guest's device; `detect` also takes the lock that serialises the tests.
 type Guest = common::GuestDevice;
 
+const CONFIG_INDEX: u32 = vb::VFIO_PCI_CONFIG_REGION_INDEX;
+const MSIX_INDEX: u32 = vb::VFIO_PCI_MSIX_IRQ_INDEX;
+const READ_WRITE: u32 = vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE;
+
 // ---------------------------------------------------------------------------
 // Legacy: group and container (`vfio_legacy_attach_device`)
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn group_status_ioctl_fails() {
-    let (g, _l) = detect();
-    let p = plan();
-    p.inject(Op::GroupGetStatus, Errno::EFAULT);
-    Case::new(&g).legacy(
-        p,
-        &format!(
-            "vfio {}: failed to get group {} status: Bad address",
-            g.bdf, g.group
-        ),
-        None,
-    );
+guest_cases! { |g| fails_legacy {
+    group_status_ioctl_fails(|p| p.inject(Op::GroupGetStatus, Errno::EFAULT),
+        &format!("vfio {}: failed to get group {} status: Bad address", g.bdf, g.group), None);
+    group_not_viable(|p| p.override_group_flags(0),
+        &format!("vfio {}: group {} is not viable", g.bdf, g.group), Some(NOT_VIABLE_HINT));
+    container_api_version(|p| viable(p).override_api_version(1),
+        &g.container("supported vfio version: 0, reported version: 1"), None);
+    /// QEMU compares the ioctl's return value: a failing ioctl reports -1.
+    container_api_version_ioctl_fails(|p| p.inject(Op::GetApiVersion, Errno::ENOTTY),
+        &g.container("supported vfio version: 0, reported version: -1"), None);
+    container_no_iommu_models(no_iommu_models,
+        &g.container("No available IOMMU models"), None);
+    /// QEMU takes a failing VFIO_CHECK_EXTENSION for "not supported": every
+    /// candidate (type1v2 and type1, or no-IOMMU) fails.
+    container_check_extension_fails(|p| check_extension_fails(p, g.noiommu),
+        &g.container("No available IOMMU models"), None);
+    container_set_group_container_fails(|p| p.inject(Op::GroupSetContainer, Errno::EBUSY),
+        &g.container("Failed to set group container: Device or resource busy"), None);
+    /// The group was set to the container: the failed realize must unset it
+    /// (checked by `Case::fails` from the call log).
+    container_set_iommu_fails(|p| p.inject(Op::SetIommu, Errno::EINVAL),
+        &g.container("Failed to set iommu for container: Invalid argument"), None);
+}}
+
+/// The type1 models and no-IOMMU, all reported unsupported.
+fn no_iommu_models(p: &Faults) -> &Faults {
+    for ext in [
+        vb::VFIO_TYPE1v2_IOMMU,
+        vb::VFIO_TYPE1_IOMMU,
+        vb::VFIO_NOIOMMU_IOMMU,
+    ] {
+        p.override_extension(ext, false);
+    }
+    p
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn group_not_viable() {
-    let (g, _l) = detect();
-    let p = plan();
-    p.override_group_flags(0);
-    Case::new(&g).legacy(
-        p,
-        &format!("vfio {}: group {} is not viable", g.bdf, g.group),
-        Some(NOT_VIABLE_HINT),
-    );
+/// `VFIO_CHECK_EXTENSION` fails for each candidate model: no-IOMMU alone
+/// in no-IOMMU mode, type1v2 then type1 otherwise.
+fn check_extension_fails(p: &Faults, noiommu: bool) -> &Faults {
+    p.inject(Op::CheckExtension, Errno::EINVAL);
+    if noiommu {
+        p
+    } else {
+        p.inject(Op::CheckExtension, Errno::EINVAL)
+    }
 }
 
 /// `/dev/vfio/vfio` missing: a host root whose `/sys` and group node are the
@@ -119,79 +141,6 @@ fn container_node_missing() {
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn container_api_version() {
-    let (g, _l) = detect();
-    let p = plan();
-    viable(&p);
-    p.override_api_version(1);
-    Case::new(&g).legacy(
-        p,
-        &g.container("supported vfio version: 0, reported version: 1"),
-        None,
-    );
-    // QEMU compares the ioctl's return value: a failing ioctl reports -1.
-    let p = plan();
-    p.inject(Op::GetApiVersion, Errno::ENOTTY);
-    Case::new(&g).legacy(
-        p,
-        &g.container("supported vfio version: 0, reported version: -1"),
-        None,
-    );
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn container_no_iommu_models() {
-    let (g, _l) = detect();
-    let p = plan();
-    for ext in [
-        vb::VFIO_TYPE1v2_IOMMU,
-        vb::VFIO_TYPE1_IOMMU,
-        vb::VFIO_NOIOMMU_IOMMU,
-    ] {
-        p.override_extension(ext, false);
-    }
-    Case::new(&g).legacy(p, &g.container("No available IOMMU models"), None);
-    // QEMU takes a failing VFIO_CHECK_EXTENSION for "not supported": every
-    // candidate (type1v2 and type1, or no-IOMMU) fails.
-    let p = plan();
-    p.inject(Op::CheckExtension, Errno::EINVAL);
-    if !g.noiommu {
-        p.inject(Op::CheckExtension, Errno::EINVAL);
-    }
-    Case::new(&g).legacy(p, &g.container("No available IOMMU models"), None);
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn container_set_group_container_fails() {
-    let (g, _l) = detect();
-    let p = plan();
-    p.inject(Op::GroupSetContainer, Errno::EBUSY);
-    Case::new(&g).legacy(
-        p,
-        &g.container("Failed to set group container: Device or resource busy"),
-        None,
-    );
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn container_set_iommu_fails() {
-    let (g, _l) = detect();
-    let p = plan();
-    p.inject(Op::SetIommu, Errno::EINVAL);
-    // The group was set to the container: the failed realize must unset it
-    // (checked by `Case::fails` from the call log).
-    Case::new(&g).legacy(
-        p,
-        &g.container("Failed to set iommu for container: Invalid argument"),
-        None,
-    );
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn container_iommu_info_fails() {
     let (g, _l) = detect();
     if g.noiommu {
@@ -204,10 +153,9 @@ fn container_iommu_info_fails() {
         assert_eq!(p.pending(), [Op::IommuGetInfo]);
         return;
     }
-    let p = plan();
-    p.inject(Op::IommuGetInfo, Errno::EFAULT);
-    Case::new(&g).legacy(
-        p,
+    fails_legacy(
+        &g,
+        |p| p.inject(Op::IommuGetInfo, Errno::EFAULT),
         &g.container("Failed to get VFIO IOMMU info: Bad address"),
         None,
     );
@@ -229,17 +177,21 @@ fn group_get_device_fd_fails() {
             g.bdf, g.group
         )
     };
-    let p = plan();
-    Case::new(&g).fails(
-        Some(p),
+    // Nothing planned: the kernel refuses the token itself, and the plan's
+    // call log still shows that realize cleaned up after it.
+    fails_planned(
+        &g,
+        |p| p,
         &g.spec(",vf-token=2ab74924-c335-45f4-9b16-8569e5b08258"),
         &msg("Invalid argument"),
         Some(&hint),
-        &g.spec(""),
     );
-    let p = plan();
-    p.inject(Op::GroupGetDeviceFd, Errno::EACCES);
-    Case::new(&g).legacy(p, &msg("Permission denied"), Some(&hint));
+    fails_legacy(
+        &g,
+        |p| p.inject(Op::GroupGetDeviceFd, Errno::EACCES),
+        &msg("Permission denied"),
+        Some(&hint),
+    );
 }
 
 /// An all-zero `vf-token` is no token (QEMU's `qemu_uuid_is_null`): this
@@ -271,182 +223,89 @@ fn nil_vf_token_is_not_sent() {
 // ---------------------------------------------------------------------------
 // Device info and population (`vfio_pci_populate_device`), both backends
 
-/// Realize fails with `msg` once `arm` has set up a fresh plan: on the
-/// legacy backend, then, when the guest has iommufd and cdevs, with a
-/// linked iommufd object.
-fn fails_on_both(g: &Guest, arm: impl Fn(&Faults) -> &Faults, msg: &str) {
-    let p = plan();
-    arm(&p);
-    Case::new(g).legacy(p, msg, None);
-    if g.full() {
-        let p = plan();
-        arm(&p);
-        Case::linked(g).iommufd(p, msg);
-    }
-}
-
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn device_info_fails() {
     let (g, _l) = detect();
     let msg = g.vfio("error getting device info: Bad address");
-    fails_on_both(&g, |p| p.inject(Op::DeviceGetInfo, Errno::EFAULT), &msg);
-    if g.full() {
-        let p = plan();
-        p.inject(Op::DeviceGetInfo, Errno::EFAULT);
-        Case::new(&g).iommufd(p, &msg);
-    }
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn device_info_shape() {
-    let (g, _l) = detect();
-    let cases = [
-        (
-            DeviceInfo {
-                flags: DeviceFlags::PLATFORM,
-                ..EDU_INFO
-            },
-            "this isn't a PCI device".to_owned(),
-        ),
-        (
-            DeviceInfo {
-                num_regions: vb::VFIO_PCI_CONFIG_REGION_INDEX,
-                ..EDU_INFO
-            },
-            format!(
-                "unexpected number of io regions {}",
-                vb::VFIO_PCI_CONFIG_REGION_INDEX
-            ),
-        ),
-        (
-            DeviceInfo {
-                num_irqs: vb::VFIO_PCI_MSIX_IRQ_INDEX,
-                ..EDU_INFO
-            },
-            format!("unexpected number of irqs {}", vb::VFIO_PCI_MSIX_IRQ_INDEX),
-        ),
-    ];
-    for (info, msg) in cases {
-        let msg = g.vfio(&msg);
-        fails_on_both(&g, |p| p.override_device_info(info), &msg);
-    }
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn region_info_fails() {
-    let (g, _l) = detect();
-    // BAR0 (QEMU: "failed to get region %d info").
-    let p = plan();
-    p.inject(Op::DeviceGetRegionInfo, Errno::EINVAL);
-    Case::new(&g).legacy(
-        p,
-        &g.vfio("failed to get region 0 info: Invalid argument"),
-        None,
-    );
-    // The config region comes after BAR0-5 and the ROM.
-    let msg = g.vfio("failed to get config info: Invalid argument");
-    let config = vb::VFIO_PCI_CONFIG_REGION_INDEX as usize;
-    fails_on_both(
+    fails_legacy(
         &g,
-        |p| p.inject_nth(Op::DeviceGetRegionInfo, config, Errno::EINVAL),
+        |p| p.inject(Op::DeviceGetInfo, Errno::EFAULT),
         &msg,
-    );
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn config_space_read_fails() {
-    let (g, _l) = detect();
-    let msg = g.vfio("failed to read device config space: Input/output error");
-    fails_on_both(&g, |p| p.inject(Op::RegionRead, Errno::EIO), &msg);
-}
-
-/// A config region shorter than a header (planned: 8 bytes at offset 0,
-/// which is BAR0 for vfio-pci) reads as zeros past its end, as QEMU's
-/// zeroed copy does: no capability list, no panic.
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn short_config_region() {
-    let (g, _l) = detect();
-    let p = plan();
-    p.override_region_info(
-        vb::VFIO_PCI_CONFIG_REGION_INDEX,
-        vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
-        8,
-    );
-    let mut c = Case::new(&g);
-    let (class, caps) = realized_pci(&mut c, &g.spec(""), |s| {
-        (s.class_code, s.capabilities.len())
-    });
-    assert_eq!((class, caps), (0, 0));
-    drop(p);
-}
-
-/// Not in the reference: QEMU reads only the ERR/REQ IRQ info at realize
-/// (and only traces a failure); this crate reads every index and fails on
-/// INTx/MSI/MSI-X.
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn irq_info_fails() {
-    let (g, _l) = detect();
-    let p = plan();
-    p.inject(Op::DeviceGetIrqInfo, Errno::EINVAL);
-    Case::new(&g).legacy(
-        p,
-        &g.vfio("failed to get irq 0 info: Invalid argument"),
         None,
     );
+    fails_on_iommufd(
+        &g,
+        |p| p.inject(Op::DeviceGetInfo, Errno::EFAULT),
+        |_| msg.clone(),
+    );
 }
 
-/// No plan: the kernel has no VGA region for edu. Then a VGA region of the
-/// wrong shape (read-only), planned.
+guest_cases! { |g| fails_on_both {
+    device_info_not_pci(
+        |p| p.override_device_info(DeviceInfo { flags: DeviceFlags::PLATFORM, ..EDU_INFO }),
+        &g.vfio("this isn't a PCI device"));
+    device_info_too_few_regions(
+        |p| p.override_device_info(DeviceInfo { num_regions: CONFIG_INDEX, ..EDU_INFO }),
+        &g.vfio(&format!("unexpected number of io regions {CONFIG_INDEX}")));
+    device_info_too_few_irqs(
+        |p| p.override_device_info(DeviceInfo { num_irqs: MSIX_INDEX, ..EDU_INFO }),
+        &g.vfio(&format!("unexpected number of irqs {MSIX_INDEX}")));
+    /// The config region comes after BAR0-5 and the ROM.
+    config_region_info_fails(
+        |p| p.inject_nth(Op::DeviceGetRegionInfo, CONFIG_INDEX as usize, Errno::EINVAL),
+        &g.vfio("failed to get config info: Invalid argument"));
+    config_space_read_fails(|p| p.inject(Op::RegionRead, Errno::EIO),
+        &g.vfio("failed to read device config space: Input/output error"));
+}}
+
+guest_cases! { |g| fails_legacy {
+    /// BAR0 (QEMU: "failed to get region %d info").
+    region_info_fails(|p| p.inject(Op::DeviceGetRegionInfo, Errno::EINVAL),
+        &g.vfio("failed to get region 0 info: Invalid argument"), None);
+    /// Not in the reference: QEMU reads only the ERR/REQ IRQ info at realize
+    /// (and only traces a failure); this crate reads every index and fails on
+    /// INTx/MSI/MSI-X.
+    irq_info_fails(|p| p.inject(Op::DeviceGetIrqInfo, Errno::EINVAL),
+        &g.vfio("failed to get irq 0 info: Invalid argument"), None);
+}}
+
+guest_cases! { |g| realizes_planned {
+    /// A config region shorter than a header (planned: 8 bytes at offset 0,
+    /// which is BAR0 for vfio-pci) reads as zeros past its end, as QEMU's
+    /// zeroed copy does: no capability list, no panic.
+    short_config_region(|p| p.override_region_info(CONFIG_INDEX, READ_WRITE, 8), &g.spec(""),
+        |s| assert_eq!((s.class_code, s.capabilities.len()), (0, 0)));
+}}
+
+/// No plan: the kernel has no VGA region for edu.
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn x_vga() {
     let (g, _l) = detect();
-    let spec = g.spec(",x-vga=on");
-    let clean = g.spec("");
-    Case::new(&g).fails(
-        None,
-        &spec,
+    fails_then_plain(
+        &g,
+        &g.spec(",x-vga=on"),
         &format!(
             "vfio {}: failed getting region info for VGA region index {}: Invalid argument",
             g.bdf,
             vb::VFIO_PCI_VGA_REGION_INDEX
         ),
-        None,
-        &clean,
-    );
-    let p = plan();
-    p.override_region_info(
-        vb::VFIO_PCI_VGA_REGION_INDEX,
-        vb::VFIO_REGION_INFO_FLAG_READ,
-        0xc_0000,
-    );
-    Case::new(&g).fails(
-        Some(p),
-        &spec,
-        &g.vfio("unexpected VGA info, flags 0x1, size 0xc0000"),
-        Some(VGA_HINT),
-        &clean,
-    );
-    let p = plan();
-    p.override_region_info(
-        vb::VFIO_PCI_VGA_REGION_INDEX,
-        vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
-        0xb_ffff,
-    );
-    Case::new(&g).fails(
-        Some(p),
-        &spec,
-        &g.vfio("unexpected VGA info, flags 0x3, size 0xbffff"),
-        Some(VGA_HINT),
-        &clean,
     );
 }
+
+/// A VGA region of the wrong shape, planned: `flags` and `size` as the
+/// kernel would report them.
+fn vga_region(p: &Faults, flags: u32, size: u64) -> &Faults {
+    p.override_region_info(vb::VFIO_PCI_VGA_REGION_INDEX, flags, size)
+}
+
+guest_cases! { |g| fails_planned {
+    x_vga_read_only_region(|p| vga_region(p, vb::VFIO_REGION_INFO_FLAG_READ, 0xc_0000),
+        &g.spec(",x-vga=on"), &g.vfio("unexpected VGA info, flags 0x1, size 0xc0000"), Some(VGA_HINT));
+    x_vga_short_region(|p| vga_region(p, READ_WRITE, 0xb_ffff),
+        &g.spec(",x-vga=on"), &g.vfio("unexpected VGA info, flags 0x3, size 0xbffff"), Some(VGA_HINT));
+}}
 
 /// The override properties and the display check: the kernel attaches the
 /// device, realize then refuses (no plan).
@@ -486,78 +345,15 @@ fn override_ids_and_display_after_attach() {
 // ---------------------------------------------------------------------------
 // iommufd (`hw/vfio/iommufd.c: iommufd_cdev_attach`)
 
-/// The device cdev and `/dev/iommu` are opened in that order, each getting
-/// the lowest free descriptor.
-fn bind_msg(g: &Guest, fds: &[i32], strerror: &str) -> String {
-    format!(
-        "vfio {}: error bind device fd={} to iommufd={}: {strerror}",
-        g.bdf, fds[0], fds[1]
-    )
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn iommufd_bind_fails() {
-    let Some((g, _l)) = detect_full("iommufd_bind_fails") else {
-        return;
-    };
-    for linked in [true, false] {
-        let mut c = if linked {
-            Case::linked(&g)
-        } else {
-            Case::new(&g)
-        };
-        let fds = next_fds(2);
-        let p = plan();
-        p.inject(Op::DeviceBindIommufd, Errno::EBUSY);
-        c.iommufd(p, &bind_msg(&g, &fds, "Device or resource busy"));
-    }
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn iommufd_ioas_alloc_fails() {
-    let Some((g, _l)) = detect_full("iommufd_ioas_alloc_fails") else {
-        return;
-    };
-    for linked in [true, false] {
-        let mut c = if linked {
-            Case::linked(&g)
-        } else {
-            Case::new(&g)
-        };
-        let p = plan();
-        p.inject(Op::IoasAlloc, Errno::ENOMEM);
-        c.iommufd(
-            p,
-            &g.vfio("Failed to allocate ioas: Cannot allocate memory"),
-        );
-    }
-}
-
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn iommufd_attach_fails() {
-    let Some((g, _l)) = detect_full("iommufd_attach_fails") else {
-        return;
-    };
-    for linked in [true, false] {
-        let mut c = if linked {
-            Case::linked(&g)
-        } else {
-            Case::new(&g)
-        };
-        let fds = next_fds(2);
-        let p = plan();
-        p.inject(Op::DeviceAttachIommufdPt, Errno::EINVAL);
-        // A fresh iommufd numbers its objects from 1: the bound device is 1,
-        // the IOAS 2, the HWPT allocated for the device 3.
-        c.iommufd(
-            p,
-            &format!(
-                "vfio {}: [iommufd={}] error attach {} ({}) to id=3: Invalid argument",
-                g.bdf, fds[1], g.bdf, fds[0]
-            ),
-        );
-    }
-}
+guest_cases! { |g| fails_on_iommufd {
+    iommufd_bind_fails(|p| p.inject(Op::DeviceBindIommufd, Errno::EBUSY),
+        |fds| format!("vfio {}: error bind device fd={} to iommufd={}: Device or resource busy",
+            g.bdf, fds[0], fds[1]));
+    iommufd_ioas_alloc_fails(|p| p.inject(Op::IoasAlloc, Errno::ENOMEM),
+        |_| g.vfio("Failed to allocate ioas: Cannot allocate memory"));
+    /// A fresh iommufd numbers its objects from 1: the bound device is 1,
+    /// the IOAS 2, the HWPT allocated for the device 3.
+    iommufd_attach_fails(|p| p.inject(Op::DeviceAttachIommufdPt, Errno::EINVAL),
+        |fds| format!("vfio {}: [iommufd={}] error attach {} ({}) to id=3: Invalid argument",
+            g.bdf, fds[1], g.bdf, fds[0]));
+}}

@@ -44,57 +44,39 @@ type Guest = common::GuestDevice;
 
 /// vfio-pci places region N at offset N << 40 of the device fd.
 const CONFIG: u64 = (vb::VFIO_PCI_CONFIG_REGION_INDEX as u64) << 40;
+const READ_WRITE: u32 = vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE;
+const MIGRATION: u32 = vb::VFIO_DEVICE_FEATURE_MIGRATION;
 
 /// Config space with an MSI-X capability of 8 vectors at 0x50: table and PBA
 /// as given (BIR in the low bits).
-fn with_msix(p: &Faults, table: u32, pba: u32) {
+fn with_msix(p: &Faults, table: u32, pba: u32) -> &Faults {
     p.override_read(CONFIG + 0x41, &[0x50]);
     let mut cap = vec![0x11, 0x00, 0x07, 0x00];
     cap.extend_from_slice(&table.to_le_bytes());
     cap.extend_from_slice(&pba.to_le_bytes());
-    p.override_read(CONFIG + 0x50, &cap);
+    p.override_read(CONFIG + 0x50, &cap)
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn msix_setup_fails() {
-    let (g, _l) = detect();
-    // The whole config space is the first read; then MSI-X flags, table, PBA.
-    for (skip, what) in [(1, "FLAGS"), (2, "TABLE"), (3, "PBA")] {
-        let p = plan();
-        with_msix(&p, 0x2000, 0x3000);
-        p.inject_nth(Op::RegionRead, skip, Errno::EIO);
-        Case::new(&g).legacy(
-            p,
-            &format!(
-                "vfio {}: failed to read PCI MSIX {what}: Input/output error",
-                g.bdf
-            ),
-            None,
-        );
-    }
-    // realize reads the info of every IRQ index first; MSI-X's comes again.
-    let p = plan();
-    with_msix(&p, 0x2000, 0x3000);
-    p.inject_nth(
-        Op::DeviceGetIrqInfo,
-        vb::VFIO_PCI_NUM_IRQS as usize,
-        Errno::EINVAL,
-    );
-    Case::new(&g).legacy(
-        p,
-        &g.vfio("failed to get MSI-X irq info: Invalid argument"),
-        None,
-    );
-    // A PBA past the end of BAR0.
-    let p = plan();
-    with_msix(&p, 0x2000, 0x20_0000);
-    Case::new(&g).legacy(
-        p,
-        &g.vfio("hardware reports invalid configuration, MSIX PBA outside of specified BAR"),
-        None,
-    );
+/// [`with_msix`] with the table and PBA in BAR0, where they fit.
+fn msix(p: &Faults) -> &Faults {
+    with_msix(p, 0x2000, 0x3000)
 }
+
+// The whole config space is the first read; then MSI-X flags, table, PBA.
+guest_cases! { |g| fails_legacy {
+    msix_flags_read_fails(|p| msix(p).inject_nth(Op::RegionRead, 1, Errno::EIO),
+        &g.vfio("failed to read PCI MSIX FLAGS: Input/output error"), None);
+    msix_table_read_fails(|p| msix(p).inject_nth(Op::RegionRead, 2, Errno::EIO),
+        &g.vfio("failed to read PCI MSIX TABLE: Input/output error"), None);
+    msix_pba_read_fails(|p| msix(p).inject_nth(Op::RegionRead, 3, Errno::EIO),
+        &g.vfio("failed to read PCI MSIX PBA: Input/output error"), None);
+    /// realize reads the info of every IRQ index first; MSI-X's comes again.
+    msix_irq_info_fails(
+        |p| msix(p).inject_nth(Op::DeviceGetIrqInfo, vb::VFIO_PCI_NUM_IRQS as usize, Errno::EINVAL),
+        &g.vfio("failed to get MSI-X irq info: Invalid argument"), None);
+    msix_pba_outside_its_bar(|p| with_msix(p, 0x2000, 0x20_0000),
+        &g.vfio("hardware reports invalid configuration, MSIX PBA outside of specified BAR"), None);
+}}
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
@@ -102,7 +84,7 @@ fn msix_found_and_relocated() {
     let (g, _l) = detect();
     let mut c = Case::new(&g);
     let p = plan();
-    with_msix(&p, 0x2000, 0x3000);
+    msix(&p);
     let m = realized_pci(&mut c, &g.spec(""), |s| s.msix).expect("MSI-X found");
     assert_eq!(
         (
@@ -146,120 +128,104 @@ fn msix_found_and_relocated() {
     drop(p);
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn msix_relocation_fails() {
-    let (g, _l) = detect();
-    let cases: [(&str, Setup, &str); 4] = [
-        (
-            "auto",
-            Box::new(|_| {}),
-            "No automatic MSI-X relocation available for device 1234:11e8",
-        ),
-        // BAR1 made an I/O BAR (its register), still unimplemented (size 0).
-        (
-            "bar1",
-            Box::new(|p| {
-                p.override_read(CONFIG + 0x14, &0x0000_c001u32.to_le_bytes());
-            }),
-            "Invalid MSI-X relocation BAR 1, I/O port BAR",
-        ),
-        // BAR0 made 64-bit: BAR1 is its upper half.
-        (
-            "bar1",
-            Box::new(|p| {
-                p.override_read(CONFIG + 0x10, &0xfe00_0004u32.to_le_bytes());
-            }),
-            "Invalid MSI-X relocation BAR 1, consumed by 64-bit BAR 0",
-        ),
-        // BAR0 made 2 GiB (32-bit): it cannot double.
-        (
-            "bar0",
-            Box::new(|p| {
-                p.override_region_info(
-                    vb::VFIO_PCI_BAR0_REGION_INDEX,
-                    vb::VFIO_REGION_INFO_FLAG_READ | vb::VFIO_REGION_INFO_FLAG_WRITE,
-                    2 << 30,
-                );
-            }),
-            "Invalid MSI-X relocation BAR 0, no space to extend 32-bit BAR",
-        ),
-    ];
-    for (bar, setup, msg) in cases {
-        let p = plan();
-        with_msix(&p, 0x2000, 0x3000);
-        setup(&p);
-        fails_then_plain(
-            &g,
-            Some(p),
-            &g.spec(&format!(",x-msix-relocation={bar}")),
-            &g.vfio(msg),
-        );
-    }
+guest_cases! { |g| fails_planned {
+    msix_relocation_auto_unavailable(msix,
+        &g.spec(",x-msix-relocation=auto"),
+        &g.vfio("No automatic MSI-X relocation available for device 1234:11e8"), None);
+    /// BAR1 made an I/O BAR (its register), still unimplemented (size 0).
+    msix_relocation_to_an_io_bar(
+        |p| msix(p).override_read(CONFIG + 0x14, &0x0000_c001u32.to_le_bytes()),
+        &g.spec(",x-msix-relocation=bar1"),
+        &g.vfio("Invalid MSI-X relocation BAR 1, I/O port BAR"), None);
+    /// BAR0 made 64-bit: BAR1 is its upper half.
+    msix_relocation_to_a_64_bit_bars_upper_half(
+        |p| msix(p).override_read(CONFIG + 0x10, &0xfe00_0004u32.to_le_bytes()),
+        &g.spec(",x-msix-relocation=bar1"),
+        &g.vfio("Invalid MSI-X relocation BAR 1, consumed by 64-bit BAR 0"), None);
+    /// BAR0 made 2 GiB (32-bit): it cannot double.
+    msix_relocation_without_space_to_extend(
+        |p| msix(p).override_region_info(vb::VFIO_PCI_BAR0_REGION_INDEX, READ_WRITE, 2 << 30),
+        &g.spec(",x-msix-relocation=bar0"),
+        &g.vfio("Invalid MSI-X relocation BAR 0, no space to extend 32-bit BAR"), None);
+}}
+
+guest_cases! { |g| fails_legacy {
+    /// MSI's flags are read from the device again: the second read.
+    msi_flags_read_fails(|p| p.inject_nth(Op::RegionRead, 1, Errno::EIO),
+        &g.vfio("failed to add PCI capability 0x5[0xc0]@0x40: failed reading MSI PCI_CAP_FLAGS: Input/output error"), None);
+    /// A PCIe capability of a root port (type 4) after MSI; it is checked
+    /// first (QEMU adds capabilities from the end of the list), and spans
+    /// up to 0x100.
+    pcie_root_port_refused(|p| after_msi(p, &[0x10, 0x00, 0x42, 0x00]),
+        &g.vfio("failed to add PCI capability 0x10[0xb0]@0x50: assignment of PCIe type 0x4 devices is not currently supported"), None);
+}}
+
+/// Config space with `cap` at 0x50, after edu's MSI.
+fn after_msi<'p>(p: &'p Faults, cap: &[u8]) -> &'p Faults {
+    p.override_read(CONFIG + 0x41, &[0x50])
+        .override_read(CONFIG + 0x50, cap)
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn capability_checks_fail() {
-    let (g, _l) = detect();
-    let clean = g.spec("");
-    // MSI's flags are read from the device again: the second read.
-    let p = plan();
-    p.inject_nth(Op::RegionRead, 1, Errno::EIO);
-    Case::new(&g).legacy(
-        p,
-        &g.vfio("failed to add PCI capability 0x5[0xc0]@0x40: failed reading MSI PCI_CAP_FLAGS: Input/output error"),
-        None,
-    );
-    // A PCIe capability of a root port (type 4) after MSI; it is checked
-    // first (QEMU adds capabilities from the end of the list), and spans
-    // up to 0x100.
-    let p = plan();
-    p.override_read(CONFIG + 0x41, &[0x50]);
-    p.override_read(CONFIG + 0x50, &[0x10, 0x00, 0x42, 0x00]);
-    Case::new(&g).legacy(
-        p,
-        &g.vfio("failed to add PCI capability 0x10[0xb0]@0x50: assignment of PCIe type 0x4 devices is not currently supported"),
-        None,
-    );
-    // An endpoint passes.
-    let mut c = Case::new(&g);
-    let p = plan();
-    p.override_read(CONFIG + 0x41, &[0x50]);
-    p.override_read(CONFIG + 0x50, &[0x10, 0x00, 0x02, 0x00]);
-    let ids: Vec<u16> = realized_pci(&mut c, &clean, |s| {
-        s.capabilities.iter().map(|c| c.id).collect()
-    });
-    assert_eq!(ids, [0x05, 0x10]);
-}
+guest_cases! { |g| realizes_planned {
+    /// A PCIe endpoint after MSI passes the capability checks.
+    pcie_endpoint_accepted(|p| after_msi(p, &[0x10, 0x00, 0x02, 0x00]), &g.spec(""),
+        |s| assert_eq!(s.capabilities.iter().map(|c| c.id).collect::<Vec<_>>(), [0x05, 0x10]));
+}}
 
 // ---------------------------------------------------------------------------
 // Display (`vfio_display_probe`) and migration (`vfio_migration_realize`)
+
+guest_cases! { |g| fails_then_plain {
+    /// No plan: vfio-pci has no display planes (ENOTTY).
+    display_unsupported(&g.spec(",display=on"),
+        &g.vfio("vfio: device doesn't support any (known) display method"));
+    ramfb_needs_a_display(&g.nohotplug(",ramfb=on,display=auto"),
+        &g.vfio("ramfb=on requires display=on"));
+    /// No display: ramfb's error comes before the resolution's ...
+    ramfb_checked_before_the_resolution(&g.nohotplug(",ramfb=on,xres=800"),
+        &g.vfio("ramfb=on requires display=on"));
+    /// ... and before migration realize's (edu cannot migrate).
+    ramfb_checked_before_migration(&g.nohotplug(",ramfb=on,enable-migration=on"),
+        &g.vfio("ramfb=on requires display=on"));
+    /// No plan: vfio-pci without a variant driver has no migration (ENOTTY).
+    migration_unsupported(&g.spec(",enable-migration=on"),
+        &format!("vfio {0}: {0}: VFIO migration is not supported in kernel", g.bdf));
+}}
+
+/// A device with region planes (no EDID region).
+fn region_planes(p: &Faults) -> &Faults {
+    p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION)
+}
+
+guest_cases! { |g| fails_planned {
+    resolution_needs_edid(region_planes,
+        &g.spec(",display=on,xres=1024,yres=768"),
+        &g.vfio("xres and yres properties need edid support"), None);
+    ramfb_migration_needs_migration(region_planes,
+        &g.nohotplug(",display=on,ramfb=on,x-ramfb-migrate=on,enable-migration=off"),
+        &g.vfio("x-ramfb-migrate requires enable-migration"), None);
+    /// A display without EDID: ramfb passes, the resolution does not, and
+    /// x-ramfb-migrate is not looked at yet.
+    ramfb_passes_before_the_resolution(region_planes,
+        &g.nohotplug(",display=on,ramfb=on,xres=800,x-ramfb-migrate=on,enable-migration=off"),
+        &g.vfio("xres and yres properties need edid support"), None);
+    migration_feature_fails(|p| p.override_feature(MIGRATION, Err(Errno::EINVAL)),
+        &g.spec(",enable-migration=on"),
+        &format!("vfio {0}: {0}: Migration couldn't be initialized for VFIO device, err: -22 (Invalid argument)", g.bdf), None);
+    /// Without stop-copy there is no migration to speak of.
+    migration_without_stop_copy(|p| p.override_feature(MIGRATION, Ok(0)),
+        &g.spec(",enable-migration=on"),
+        &format!("vfio {0}: {0}: Migration couldn't be initialized for VFIO device, err: -95 (Operation not supported)", g.bdf), None);
+}}
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn display_probe() {
     let (g, _l) = detect();
-    // No plan: vfio-pci has no display planes (ENOTTY).
-    fails_then_plain(
-        &g,
-        None,
-        &g.spec(",display=on"),
-        &g.vfio("vfio: device doesn't support any (known) display method"),
-    );
     let mut c = Case::new(&g);
     assert_eq!(
         realized_pci(&mut c, &g.spec(",display=auto"), |s| s.display),
         None
-    );
-    // A device with region planes but no EDID region.
-    let p = plan();
-    p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    fails_then_plain(
-        &g,
-        Some(p),
-        &g.spec(",display=on,xres=1024,yres=768"),
-        &g.vfio("xres and yres properties need edid support"),
     );
     // dma-buf planes and an EDID region at index 9.
     let p = plan();
@@ -291,20 +257,6 @@ fn display_probe() {
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn nohotplug_ramfb_checks() {
     let (g, _l) = detect();
-    fails_then_plain(
-        &g,
-        None,
-        &g.nohotplug(",ramfb=on,display=auto"),
-        &g.vfio("ramfb=on requires display=on"),
-    );
-    let p = plan();
-    p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    fails_then_plain(
-        &g,
-        Some(p),
-        &g.nohotplug(",display=on,ramfb=on,x-ramfb-migrate=on,enable-migration=off"),
-        &g.vfio("x-ramfb-migrate requires enable-migration"),
-    );
     // Without ramfb, x-ramfb-migrate=on is turned off with a warning.
     let mut c = Case::new(&g);
     realized_pci(
@@ -317,17 +269,18 @@ fn nohotplug_ramfb_checks() {
         w,
         ["x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off."]
     );
-    let p = plan();
-    p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    realized_pci(&mut c, &g.nohotplug(",display=on,ramfb=on"), |s| {
-        assert!(s.display.is_some())
-    });
-    drop(p);
+    planned_pci(
+        &mut c,
+        region_planes,
+        &g.nohotplug(",display=on,ramfb=on"),
+        |s| assert!(s.display.is_some()),
+    );
 }
 
 /// vfio-pci-nohotplug's ramfb settings are checked inside vfio-pci's
 /// realize, at QEMU's points: after the display probe, `ramfb` before
-/// `xres`/`yres`, then `x-ramfb-migrate`, then migration realize.
+/// `xres`/`yres` (the `ramfb_checked_*` and `ramfb_passes_*` tests), then
+/// `x-ramfb-migrate`, then migration realize.
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn nohotplug_ramfb_checks_run_in_qemus_order() {
@@ -335,30 +288,6 @@ fn nohotplug_ramfb_checks_run_in_qemus_order() {
     const FORCED: &str = "x-ramfb-migrate=on but ramfb=off. Forcing x-ramfb-migrate to off.";
     let b = &g.bdf;
     let clean = g.spec("");
-    // No display: ramfb's error comes before the resolution's ...
-    fails_then_plain(
-        &g,
-        None,
-        &g.nohotplug(",ramfb=on,xres=800"),
-        &g.vfio("ramfb=on requires display=on"),
-    );
-    // ... and before migration realize's (edu cannot migrate).
-    fails_then_plain(
-        &g,
-        None,
-        &g.nohotplug(",ramfb=on,enable-migration=on"),
-        &g.vfio("ramfb=on requires display=on"),
-    );
-    // A display without EDID: ramfb passes, the resolution does not, and
-    // x-ramfb-migrate is not looked at yet.
-    let p = plan();
-    p.override_gfx_planes(vb::VFIO_GFX_PLANE_TYPE_REGION);
-    fails_then_plain(
-        &g,
-        Some(p),
-        &g.nohotplug(",display=on,ramfb=on,xres=800,x-ramfb-migrate=on,enable-migration=off"),
-        &g.vfio("xres and yres properties need edid support"),
-    );
     // x-ramfb-migrate's warning comes before migration realize's error ...
     let mut c = Case::new(&g);
     c.fails(
@@ -419,13 +348,6 @@ fn migration_probe() {
     let (g, _l) = detect();
     let clean = g.spec("");
     let b = &g.bdf;
-    // No plan: vfio-pci without a variant driver has no migration (ENOTTY).
-    fails_then_plain(
-        &g,
-        None,
-        &g.spec(",enable-migration=on"),
-        &format!("vfio {b}: {b}: VFIO migration is not supported in kernel"),
-    );
     let mut c = Case::new(&g);
     let blocked = |reason: String| Migration::Blocked { reason };
     assert_eq!(
@@ -438,29 +360,11 @@ fn migration_probe() {
             .clone()),
         blocked(format!("{b}: Migration is disabled for VFIO device"))
     );
-    let mig = vb::VFIO_DEVICE_FEATURE_MIGRATION;
-    for (answer, err) in [
-        (Err(Errno::EINVAL), "-22 (Invalid argument)"),
-        // Without stop-copy there is no migration to speak of.
-        (Ok(0), "-95 (Operation not supported)"),
-    ] {
-        let p = plan();
-        p.override_feature(mig, answer);
-        Case::new(&g).fails(
-            Some(p),
-            &g.spec(",enable-migration=on"),
-            &format!(
-                "vfio {b}: {b}: Migration couldn't be initialized for VFIO device, err: {err}"
-            ),
-            None,
-            &clean,
-        );
-    }
     // A migratable device without dirty tracking (legacy: no IOMMU tracking;
     // edu: no DMA logging): blocked under auto, a warning under on.
     let stop_copy = u64::from(vb::VFIO_MIGRATION_STOP_COPY);
     let p = plan();
-    p.override_feature(mig, Ok(stop_copy));
+    p.override_feature(MIGRATION, Ok(stop_copy));
     let no_dirty = format!("{b}: VFIO device doesn't support device and IOMMU dirty tracking");
     assert_eq!(
         realized_pci(&mut c, &clean, |s| s.migration.clone()),
@@ -583,46 +487,33 @@ fn group_is_shared_and_a_device_attaches_once() {
     assert_eq!(common::open_fds(), fds);
 }
 
+guest_cases! { |g| fails_on_iommufd {
+    iommufd_hw_info_fails(|p| p.inject(Op::GetHwInfo, Errno::EOPNOTSUPP),
+        |_| g.vfio("Failed to get hardware info: Operation not supported"));
+    iommufd_hwpt_alloc_fails(|p| p.inject(Op::HwptAlloc, Errno::ENOMEM),
+        |_| g.vfio("Failed to allocate hwpt: Cannot allocate memory"));
+}}
+
+/// IOVA ranges that cannot be read are a warning, with QEMU's fallback hint.
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn iommufd_domain_fails() {
-    let Some((g, _l)) = detect_full("iommufd_domain_fails") else {
-        return;
-    };
-    for linked in [true, false] {
-        let c = || {
-            if linked {
-                Case::linked(&g)
-            } else {
-                Case::new(&g)
-            }
-        };
-        let p = plan();
-        p.inject(Op::GetHwInfo, Errno::EOPNOTSUPP);
-        c().iommufd(
-            p,
-            &g.vfio("Failed to get hardware info: Operation not supported"),
+fn iommufd_iova_ranges_warn() {
+    on_iommufd_guest(|g| {
+        let mut c = Case::linked(g);
+        planned_pci(
+            &mut c,
+            |p| p.inject(Op::IoasIovaRanges, Errno::EINVAL),
+            &g.spec(",iommufd=io0"),
+            |_| (),
         );
-        let p = plan();
-        p.inject(Op::HwptAlloc, Errno::ENOMEM);
-        c().iommufd(
-            p,
-            &g.vfio("Failed to allocate hwpt: Cannot allocate memory"),
+        let w = c.warnings();
+        assert_eq!(
+            w,
+            [
+                "Cannot get IOVA ranges: Invalid argument [hint: Fallback to default 64bit IOVA range and 4K page size]"
+            ]
         );
-    }
-    // IOVA ranges that cannot be read are a warning, with QEMU's fallback hint.
-    let mut c = Case::linked(&g);
-    let p = plan();
-    p.inject(Op::IoasIovaRanges, Errno::EINVAL);
-    realized_pci(&mut c, &g.spec(",iommufd=io0"), |_| ());
-    let w = c.warnings();
-    assert_eq!(
-        w,
-        [
-            "Cannot get IOVA ranges: Invalid argument [hint: Fallback to default 64bit IOVA range and 4K page size]"
-        ]
-    );
-    drop(p);
+    });
 }
 
 // ---------------------------------------------------------------------------

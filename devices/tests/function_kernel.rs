@@ -19,31 +19,32 @@
 mod common;
 
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use qomgen::ObjectTree;
+use qomgen::{ObjRef, ObjectTree};
 use qomgen_devices::guest::pci::{BusKind, Event, PciFunction, Space};
 use qomgen_devices::models::vfio_pci::VfioPci;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use common::GuestDevice;
 
-/// The device can be opened only once at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 const BAR0_AT: u32 = 0xe000_0000;
 
-fn r32(f: &mut PciFunction, at: u16) -> u32 {
+/// The little-endian dword that `read` fills in.
+fn le32(read: impl FnOnce(&mut [u8])) -> u32 {
     let mut b = [0u8; 4];
-    f.config_read(at, &mut b);
+    read(&mut b);
     u32::from_le_bytes(b)
 }
 
+/// The config space dword at `at`, as the guest reads it.
+fn r32(f: &mut PciFunction, at: u16) -> u32 {
+    le32(|b| f.config_read(at, b))
+}
+
+/// The BAR0 dword at `off`, as the guest reads it.
 fn bar32(f: &mut PciFunction, off: u64) -> u32 {
-    let mut b = [0u8; 4];
-    f.bar_read(0, off, &mut b);
-    u32::from_le_bytes(b)
+    le32(|b| f.bar_read(0, off, b))
 }
 
 fn wait_readable(fd: i32, timeout: Duration) -> bool {
@@ -191,48 +192,39 @@ fn drive(f: &mut PciFunction, mapped: bool, noiommu: bool) {
     assert!(f.take_errors().is_empty());
 }
 
-fn run(g: &GuestDevice, iommufd: bool, no_mmap: bool) {
+/// Realizes the guest's device (id `dev0`, `extra` properties added) on
+/// the legacy backend or through iommufd, runs `body` on it and its spec,
+/// then deletes it: nothing stays open.
+fn with_realized(g: &GuestDevice, iommufd: bool, extra: &str, body: impl FnOnce(&ObjRef, &str)) {
     let before = common::open_fds();
     let mut tree = ObjectTree::new();
     if iommufd {
         tree.object_add("iommufd,id=io0").unwrap();
     }
-    let spec = format!(
-        "vfio-pci,host={},id=dev0{}{}",
-        g.bdf,
-        if iommufd { ",iommufd=io0" } else { "" },
-        if no_mmap { ",x-no-mmap=on" } else { "" }
-    );
+    let spec = format!("{}{extra}", g.vfio_pci("dev0", iommufd));
     let obj = tree
         .device_add(&spec)
         .unwrap_or_else(|e| panic!("-device {spec}: {e}"));
-    {
-        let mut guard = obj.borrow_mut();
-        let dev = guard.downcast_mut::<VfioPci>().unwrap();
-        let f = dev.function_mut().unwrap_or_else(|e| panic!("{spec}: {e}"));
-        drive(f, !no_mmap, g.noiommu);
-    }
+    body(&obj, &spec);
     drop(obj);
     tree.del_device("dev0").unwrap();
     tree.clear();
     assert_eq!(common::open_fds(), before, "{spec}: descriptors leaked");
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn guest_function_over_the_legacy_container() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
-    run(&g, false, false);
-    run(&g, false, true);
+fn run(g: &GuestDevice, iommufd: bool, no_mmap: bool) {
+    let extra = if no_mmap { ",x-no-mmap=on" } else { "" };
+    with_realized(g, iommufd, extra, |obj, spec| {
+        let mut guard = obj.borrow_mut();
+        let dev = guard.downcast_mut::<VfioPci>().unwrap();
+        let f = dev.function_mut().unwrap_or_else(|e| panic!("{spec}: {e}"));
+        drive(f, !no_mmap, g.noiommu);
+    });
 }
 
-#[test]
-#[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
-fn guest_function_over_iommufd() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
-    if !g.full() {
+/// [`run`] on one backend, with the BARs mapped and with `x-no-mmap=on`.
+fn run_on(g: &GuestDevice, iommufd: bool) {
+    if iommufd && !g.full() {
         // Debian's kernel has no iommufd; no-IOMMU devices get no cdev:
         // realize must say so, and the legacy test covers the function.
         let mut tree = ObjectTree::new();
@@ -244,15 +236,16 @@ fn guest_function_over_iommufd() {
         assert!(!e.to_string().is_empty());
         return;
     }
-    run(&g, true, false);
-    run(&g, true, true);
+    run(g, iommufd, false);
+    run(g, iommufd, true);
 }
+
+common::backend_tests!(run_on: guest_function_over_the_legacy_container, guest_function_over_iommufd);
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn id_overrides_and_rom_files() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
+    let (g, _s) = common::locked_guest();
     let before = common::open_fds();
     let mut tree = ObjectTree::new();
     let dir = tempfile::tempdir().unwrap();
@@ -320,53 +313,37 @@ fn id_overrides_and_rom_files() {
 /// function out of the device and moves it there, and drops it before it
 /// deletes the device.
 fn run_taken(g: &GuestDevice, iommufd: bool) {
-    let before = common::open_fds();
-    let mut tree = ObjectTree::new();
-    if iommufd {
-        tree.object_add("iommufd,id=io0").unwrap();
-    }
-    let spec = format!(
-        "vfio-pci,host={},id=dev0{}",
-        g.bdf,
-        if iommufd { ",iommufd=io0" } else { "" }
-    );
-    let obj = tree
-        .device_add(&spec)
-        .unwrap_or_else(|e| panic!("-device {spec}: {e}"));
-    let f = {
-        let mut guard = obj.borrow_mut();
-        let dev = guard.downcast_mut::<VfioPci>().unwrap();
-        let f = dev
-            .take_function()
-            .unwrap_or_else(|e| panic!("{spec}: {e}"));
-        let e = dev.function_mut().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "vfio {}: the guest-facing function was taken (VfioPci::take_function)",
-                g.bdf
-            )
-        );
-        f
-    };
-    let noiommu = g.noiommu;
-    std::thread::spawn(move || {
-        let mut f = f;
-        drive(&mut f, true, noiommu);
-    })
-    .join()
-    .unwrap_or_else(|_| panic!("{spec}: the function failed on another thread"));
-    drop(obj);
-    tree.del_device("dev0").unwrap();
-    tree.clear();
-    assert_eq!(common::open_fds(), before, "{spec}: descriptors leaked");
+    with_realized(g, iommufd, "", |obj, spec| {
+        let f = {
+            let mut guard = obj.borrow_mut();
+            let dev = guard.downcast_mut::<VfioPci>().unwrap();
+            let f = dev
+                .take_function()
+                .unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let e = dev.function_mut().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "vfio {}: the guest-facing function was taken (VfioPci::take_function)",
+                    g.bdf
+                )
+            );
+            f
+        };
+        let noiommu = g.noiommu;
+        std::thread::spawn(move || {
+            let mut f = f;
+            drive(&mut f, true, noiommu);
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("{spec}: the function failed on another thread"));
+    });
 }
 
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn taken_function_works_on_another_thread() {
-    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = GuestDevice::detect();
+    let (g, _s) = common::locked_guest();
     run_taken(&g, false);
     if g.full() {
         run_taken(&g, true);

@@ -15,21 +15,20 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
-use qomgen::{Error, ObjRef, ObjectTree};
+use qomgen::{ObjRef, ObjectTree};
 use qomgen_devices::attach::{Attached, Backend, SharedGroup};
 use qomgen_devices::models::vfio_ap::VfioAp;
 use qomgen_devices::models::vfio_pci::VfioPci;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+use common::text;
 
 /// The group's two devices: the first as `GuestDevice` sees it, the second's
 /// BDF; and the lock. Panics outside the guest.
 fn detect() -> (common::GuestDevice, String, MutexGuard<'static, ()>) {
     assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
-    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let g = common::GuestDevice::detect();
+    let (g, lock) = common::locked_guest();
     let bdfs = common::guest_bdfs();
     let second = bdfs
         .get(1)
@@ -45,16 +44,24 @@ fn detect() -> (common::GuestDevice, String, MutexGuard<'static, ()>) {
     (g, second, lock)
 }
 
-fn text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{} [hint: {h}]", e.message()),
-        None => e.message().to_owned(),
-    }
-}
-
 fn add(tree: &mut ObjectTree, spec: &str) -> ObjRef {
     tree.device_add(spec)
         .unwrap_or_else(|e| panic!("{spec}: {}", text(&e)))
+}
+
+/// Deletes each device of `ids` (no reference to it left) from `tree`.
+#[track_caller]
+fn del_devices(tree: &mut ObjectTree, ids: &[&str]) {
+    for id in ids {
+        tree.del_device(id)
+            .unwrap_or_else(|e| panic!("del_device {id}: {}", text(&e)));
+    }
+}
+
+/// `device_add(spec)` fails (`what` says which attempt); the error.
+#[track_caller]
+fn refused(tree: &mut ObjectTree, spec: &str, what: &str) -> qomgen::Error {
+    tree.device_add(spec).map(drop).expect_err(what)
 }
 
 fn with_attached<R>(dev: &ObjRef, f: impl FnOnce(&Attached) -> R) -> R {
@@ -133,10 +140,7 @@ fn discarding_ram_must_be_consistent_within_the_group() {
     let ap = |bdf: &str, id: &str| format!("vfio-ap,sysfsdev=/sys/bus/pci/devices/{bdf},id={id}");
     let mut tree = ObjectTree::new();
     let a = add(&mut tree, &format!("vfio-pci,host={},id=a", g.bdf));
-    let e = tree
-        .device_add(&ap(&second, "b"))
-        .map(drop)
-        .expect_err("mixed group");
+    let e = refused(&mut tree, &ap(&second, "b"), "mixed group");
     assert_eq!(text(&e), format!("vfio {second}: {MSG}"));
     assert!(tree.device("b").is_none());
     drop(a);
@@ -144,16 +148,16 @@ fn discarding_ram_must_be_consistent_within_the_group() {
     assert_eq!(common::open_fds(), fds);
     let b = add(&mut tree, &ap(&second, "b"));
     let _ = tree.take_warnings();
-    let e = tree
-        .device_add(&format!("vfio-pci,host={},id=a", g.bdf))
-        .map(drop)
-        .expect_err("mixed group");
+    let e = refused(
+        &mut tree,
+        &format!("vfio-pci,host={},id=a", g.bdf),
+        "mixed group",
+    );
     assert_eq!(text(&e), format!("vfio {}: {MSG}", g.bdf));
     // Two devices that both allow it are fine.
     let c = add(&mut tree, &ap(&g.bdf, "c"));
     drop((b, c));
-    tree.del_device("b").expect("del_device b");
-    tree.del_device("c").expect("del_device c");
+    del_devices(&mut tree, &["b", "c"]);
     assert_eq!(common::open_fds(), fds);
 }
 
@@ -220,15 +224,15 @@ fn iommufd_binds_each_function_but_not_while_the_group_is_open() {
     assert_eq!(placed(&a), placed(&b));
     assert_eq!((vendor(&a), vendor(&b)), (0x1234, 0x1234));
     drop((a, b));
-    tree.del_device("a").expect("del_device a");
-    tree.del_device("b").expect("del_device b");
+    del_devices(&mut tree, &["a", "b"]);
     // The group open through the legacy path: the kernel will not bind the
     // other function's cdev (it would escape the container's isolation).
     let a = add(&mut tree, &format!("vfio-pci,host={},id=a", g.bdf));
-    let e = tree
-        .device_add(&format!("vfio-pci,host={second},iommufd=io0,id=b"))
-        .map(drop)
-        .expect_err("bind while the group is open");
+    let e = refused(
+        &mut tree,
+        &format!("vfio-pci,host={second},iommufd=io0,id=b"),
+        "bind while the group is open",
+    );
     assert!(
         e.message()
             .starts_with(&format!("vfio {second}: error bind device fd="))
@@ -264,10 +268,11 @@ fn several_migratable_devices_need_p2p() {
     let mut tree = ObjectTree::new();
     let a = add(&mut tree, &format!("vfio-pci,host={},id=a", g.bdf));
     assert!(matches!(migration(&a), Migration::Supported { .. }));
-    let e = tree
-        .device_add(&format!("vfio-pci,host={second},id=b,enable-migration=on"))
-        .map(drop)
-        .expect_err("two migratable devices without P2P");
+    let e = refused(
+        &mut tree,
+        &format!("vfio-pci,host={second},id=b,enable-migration=on"),
+        "two migratable devices without P2P",
+    );
     assert_eq!(text(&e), format!("vfio {second}: {MSG}"));
     let b = add(&mut tree, &format!("vfio-pci,host={second},id=b"));
     assert_eq!(

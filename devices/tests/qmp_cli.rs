@@ -117,6 +117,18 @@ impl Client {
         .unwrap();
         self.recv()
     }
+
+    /// `req` succeeds with an empty return.
+    #[track_caller]
+    fn ok(&mut self, req: &str) {
+        assert_eq!(self.cmd(req), json!({"return": {}}), "{req}");
+    }
+
+    /// [`Client::ok`] with `fd` attached.
+    #[track_caller]
+    fn ok_with_fd(&mut self, req: &str, fd: &OwnedFd) {
+        assert_eq!(self.cmd_with_fd(req, fd), json!({"return": {}}), "{req}");
+    }
 }
 
 #[test]
@@ -212,32 +224,17 @@ fn socket_clients_fds_and_sigterm() {
     let (mut child, sock) = spawn_socket(dir.path());
     let (mut c, greeting) = Client::connect(&sock);
     assert_eq!(greeting["QMP"]["capabilities"], json!([]));
-    assert_eq!(
-        c.cmd("{'execute':'qmp_capabilities'}"),
-        json!({"return": {}})
-    );
+    c.ok("{'execute':'qmp_capabilities'}");
     let null: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
-    assert_eq!(
-        c.cmd_with_fd("{'execute':'getfd','arguments':{'fdname':'n0'}}", &null),
-        json!({"return": {}})
-    );
-    assert_eq!(
-        c.cmd("{'execute':'object-add','arguments':{'qom-type':'iommufd','id':'io0','fd':'n0'}}"),
-        json!({"return": {}})
-    );
+    c.ok_with_fd("{'execute':'getfd','arguments':{'fdname':'n0'}}", &null);
+    c.ok("{'execute':'object-add','arguments':{'qom-type':'iommufd','id':'io0','fd':'n0'}}");
     // Taken over by the object: the name is gone.
     assert_eq!(
         c.cmd("{'execute':'closefd','arguments':{'fdname':'n0'}}")["error"]["desc"],
         "File descriptor named 'n0' not found"
     );
-    assert_eq!(
-        c.cmd_with_fd("{'execute':'getfd','arguments':{'fdname':'n1'}}", &null),
-        json!({"return": {}})
-    );
-    assert_eq!(
-        c.cmd("{'execute':'closefd','arguments':{'fdname':'n1'}}"),
-        json!({"return": {}})
-    );
+    c.ok_with_fd("{'execute':'getfd','arguments':{'fdname':'n1'}}", &null);
+    c.ok("{'execute':'closefd','arguments':{'fdname':'n1'}}");
     drop(c);
 
     // The next client gets a greeting and negotiates again; the tree stays.

@@ -22,8 +22,9 @@ mod common;
 
 use std::num::NonZeroUsize;
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, poll};
@@ -38,8 +39,6 @@ use qomgen_devices::sys::vfio::{
     device_fd_name,
 };
 use uuid::Uuid;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const EDU_VENDOR: u16 = 0x1234;
 const EDU_DEVICE: u16 = 0x11e8;
@@ -331,13 +330,18 @@ fn exercise_device(tag: &str, dev: &Device, dma: Option<&dyn Dma>) {
     drop(bar);
 }
 
+/// The guest's device for the host layer: its BDF, the system's host and
+/// the device's sysfs directory, found with the binary's lock held (last).
+fn guest_on_host() -> (String, Host, PathBuf, MutexGuard<'static, ()>) {
+    let (bdf, lock) = common::locked_guest_bdf();
+    let sysfsdev = Host::pci_device_dir(&bdf);
+    (bdf, Host::system(), sysfsdev, lock)
+}
+
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn legacy_container_sequence() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let host = Host::system();
-    let sysfsdev = Host::pci_device_dir(&bdf);
+    let (bdf, host, sysfsdev, _serial) = guest_on_host();
     host.stat_device(&sysfsdev).expect("stat sysfsdev");
     assert!(!host.is_mdev(&sysfsdev));
     assert_eq!(host.driver(&sysfsdev).as_deref(), Some("vfio-pci"));
@@ -443,10 +447,7 @@ fn run_legacy_device(bdf: &str, group: &Group, container: &Container, noiommu: b
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_cdev_sequence() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let host = Host::system();
-    let sysfsdev = Host::pci_device_dir(&bdf);
+    let (_, host, sysfsdev, _serial) = guest_on_host();
 
     if host.iommu_group(&sysfsdev).expect("iommu_group").noiommu {
         // Linux 6.12 creates vfio-dev/vfioN but no char device for no-IOMMU
@@ -519,8 +520,7 @@ fn iommufd_cdev_sequence() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn probe_sees_the_guest_device() {
-    let bdf = common::guest_bdf();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (bdf, _serial) = common::locked_guest_bdf();
     let p = HostProbe::gather(&Host::system());
     println!("{}", serde_json::to_string_pretty(&p).unwrap());
     assert!(p.vfio_container.openable);

@@ -33,14 +33,11 @@ use std::cell::Ref;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use qomgen::{Error, ObjRef, ObjectTree};
 use qomgen_devices::attach::{Attached, Backend, BackendPolicy};
 use qomgen_devices::models::vfio_pci::VfioPci;
 use vfio_bindings::bindings::vfio as vb;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const EDU_VENDOR: u16 = 0x1234;
 const EDU_DEVICE: u16 = 0x11e8;
@@ -61,12 +58,6 @@ const CYCLES: usize = 200;
 /// The guest's device; `detect` also takes the lock that serialises the tests.
 type Guest = common::GuestDevice;
 
-/// The guest's device and the lock; panics outside the guest.
-fn detect() -> (Guest, MutexGuard<'static, ()>) {
-    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    (Guest::detect(), lock)
-}
-
 /// The realized `VfioPci` inside a tree entry.
 fn vfio_pci(dev: &ObjRef) -> Ref<'_, VfioPci> {
     Ref::map(dev.borrow(), |o| {
@@ -83,22 +74,24 @@ fn attached(dev: &ObjRef) -> Ref<'_, Attached> {
     })
 }
 
-fn err_text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{} [hint: {h}]", e.message()),
-        None => e.message().to_owned(),
-    }
-}
-
 #[track_caller]
 fn expect_err<T>(r: qomgen::Result<T>, what: &str) -> Error {
     match r {
         Ok(_) => panic!("{what}: succeeded, expected an error"),
         Err(e) => {
-            println!("{what}: error: {}", err_text(&e));
+            println!("{what}: error: {}", common::text(&e));
             e
         }
     }
+}
+
+/// `device_add(spec)` on `tree` fails (`what` says which attempt), and the
+/// error reads exactly `text`; the error, for its hint.
+#[track_caller]
+fn refused(tree: &mut ObjectTree, spec: &str, what: &str, text: &str) -> Error {
+    let e = expect_err(tree.device_add(spec), what);
+    assert_eq!(e.to_string(), text, "{what}");
+    e
 }
 
 /// The checks every successful vfio-pci realize of edu must pass, whatever
@@ -214,15 +207,24 @@ fn check_realized(tag: &str, a: &Attached) {
 fn realize(tree: &mut ObjectTree, spec: &str) -> ObjRef {
     match tree.device_add(spec) {
         Ok(d) => d,
-        Err(e) => panic!("device_add({spec:?}) failed: {}", err_text(&e)),
+        Err(e) => panic!("device_add({spec:?}) failed: {}", common::text(&e)),
     }
+}
+
+/// A tree under `policy`, and `device_add` of the guest's device (id `d0`)
+/// in it.
+fn add_under(g: &Guest, policy: BackendPolicy) -> (ObjectTree, qomgen::Result<ObjRef>) {
+    let mut tree = ObjectTree::new();
+    tree.set_resource(policy);
+    let r = tree.device_add(&format!("vfio-pci,host={},id=d0", g.bdf));
+    (tree, r)
 }
 
 /// Legacy container realize, unrealize, and realize again.
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn legacy_realize_unrealize_realize() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     let spec = format!("vfio-pci,host={},id=d0", g.bdf);
     for round in 1..=2 {
@@ -273,18 +275,11 @@ fn legacy_realize_unrealize_realize() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_realize_and_object_in_use() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     if !g.iommufd {
         let e = expect_err(tree.object_add("iommufd,id=io0"), "object_add iommufd");
-        assert_eq!(
-            e.message(),
-            "can't create iommufd object: /dev/iommu not found"
-        );
-        assert_eq!(
-            e.hint(),
-            Some("Is your kernel config missing CONFIG_IOMMUFD?")
-        );
+        assert_iommufd_missing(&e);
         assert!(tree.object("io0").is_none());
         return;
     }
@@ -347,7 +342,7 @@ fn iommufd_realize_and_object_in_use() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn fd_passing_realize() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     if let Some(cdev) = &g.cdev {
         let file = OpenOptions::new()
@@ -413,15 +408,12 @@ fn fd_passing_realize() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn auto_policy_choice() {
-    let (g, _lock) = detect();
-    let mut tree = ObjectTree::new();
-    tree.set_resource(BackendPolicy::Auto);
-    let spec = format!("vfio-pci,host={},id=d0", g.bdf);
+    let (g, _lock) = common::locked_guest();
+    let (_tree, r) = add_under(&g, BackendPolicy::Auto);
     if g.noiommu {
         // /dev/iommu exists and so does vfio-dev/vfioN in sysfs, but 6.12
         // creates no cdev node for no-IOMMU devices (and iommufd cannot
         // drive them), so the only working choice is legacy.
-        let r = tree.device_add(&spec);
         match &r {
             Ok(d) => {
                 let a = attached(d);
@@ -437,12 +429,12 @@ fn auto_policy_choice() {
             }
             Err(e) => panic!(
                 "policy auto on a no-IOMMU device failed instead of choosing legacy: {}",
-                err_text(e)
+                common::text(e)
             ),
         }
         return;
     }
-    let dev = realize(&mut tree, &spec);
+    let dev = r.unwrap_or_else(|e| panic!("policy auto failed: {}", common::text(&e)));
     let a = attached(&dev);
     check_realized("auto", &a);
     println!(
@@ -483,20 +475,18 @@ fn auto_policy_choice() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn realize_errors_on_the_real_kernel() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
 
     // vfio-pci-nohotplug's ramfb check runs inside vfio-pci's realize, after
     // it attached the device; the failure releases that attachment (a clean
     // realize follows).
     let fds = common::open_fds();
-    let e = expect_err(
-        tree.device_add(&format!("vfio-pci-nohotplug,host={},ramfb=on", g.bdf)),
+    refused(
+        &mut tree,
+        &format!("vfio-pci-nohotplug,host={},ramfb=on", g.bdf),
         "ramfb without display",
-    );
-    assert_eq!(
-        e.to_string(),
-        format!("vfio {}: ramfb=on requires display=on", g.bdf)
+        &format!("vfio {}: ramfb=on requires display=on", g.bdf),
     );
     assert!(tree.is_empty());
     assert_eq!(common::open_fds(), fds);
@@ -505,17 +495,15 @@ fn realize_errors_on_the_real_kernel() {
     // another process would): the kernel allows one open, EBUSY.
     {
         let holder = std::fs::File::open(&g.group_node).expect("open the group node");
-        let e = expect_err(
-            tree.device_add(&format!("vfio-pci,host={},id=dup", g.bdf)),
+        let e = refused(
+            &mut tree,
+            &format!("vfio-pci,host={},id=dup", g.bdf),
             "legacy realize while another holder has the group open",
-        );
-        assert_eq!(
-            e.to_string(),
-            format!(
+            &format!(
                 "vfio {}: Could not open '{}': Device or resource busy",
                 g.bdf,
                 g.group_node.display()
-            )
+            ),
         );
         assert_eq!(
             e.hint(),
@@ -526,13 +514,11 @@ fn realize_errors_on_the_real_kernel() {
     // The same device twice at once in this process: the group is shared
     // (as QEMU's group list does), and the device is refused by name.
     let _d0 = realize(&mut tree, &format!("vfio-pci,host={},id=d0", g.bdf));
-    let e = expect_err(
-        tree.device_add(&format!("vfio-pci,host={},id=dup", g.bdf)),
+    let e = refused(
+        &mut tree,
+        &format!("vfio-pci,host={},id=dup", g.bdf),
         "second legacy realize",
-    );
-    assert_eq!(
-        e.to_string(),
-        format!("vfio {}: device is already attached", g.bdf)
+        &format!("vfio {}: device is already attached", g.bdf),
     );
     assert_eq!(e.hint(), None);
     assert!(tree.device("dup").is_none());
@@ -558,29 +544,22 @@ fn realize_errors_on_the_real_kernel() {
     tree.del_device("d0").expect("del_device d0");
 
     // A device that does not exist.
-    let e = expect_err(
-        tree.device_add("vfio-pci,host=0000:99:00.0,id=nx"),
+    refused(
+        &mut tree,
+        "vfio-pci,host=0000:99:00.0,id=nx",
         "non-existent BDF",
-    );
-    assert_eq!(
-        e.to_string(),
-        "vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: No such file or directory"
+        "vfio /sys/bus/pci/devices/0000:99:00.0: no such host device: No such file or directory",
     );
 
     // Ballooning is only for mdevs; edu is a physical function.
-    let e = expect_err(
-        tree.device_add(&format!(
-            "vfio-pci,host={},x-balloon-allowed=on,id=b",
-            g.bdf
-        )),
+    refused(
+        &mut tree,
+        &format!("vfio-pci,host={},x-balloon-allowed=on,id=b", g.bdf),
         "x-balloon-allowed=on",
-    );
-    assert_eq!(
-        e.to_string(),
-        format!(
+        &format!(
             "vfio {}: x-balloon-allowed only potentially compatible with mdev devices",
             g.bdf
-        )
+        ),
     );
 
     // None of the failures kept anything: the device realizes again.
@@ -596,7 +575,7 @@ type Cycle<'a> = Box<dyn Fn(&mut ObjectTree) + 'a>;
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn no_fd_leak_over_realize_cycles() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let legacy = format!("vfio-pci,host={},id=d0", g.bdf);
     let linked = format!("vfio-pci,host={},iommufd=io0,id=d0", g.bdf);
     let mut runs: Vec<(&str, Cycle<'_>)> = vec![(
@@ -677,22 +656,15 @@ fn no_fd_leak_over_realize_cycles() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_object_needs_config_iommufd() {
-    let (g, _lock) = detect();
+    let (g, _lock) = common::locked_guest();
     let mut tree = ObjectTree::new();
     let r = tree.object_add("iommufd,id=x");
     if g.iommufd {
-        r.unwrap_or_else(|e| panic!("object_add with /dev/iommu present: {}", err_text(&e)));
+        r.unwrap_or_else(|e| panic!("object_add with /dev/iommu present: {}", common::text(&e)));
         tree.del_object("x").expect("del_object x");
     } else {
         let e = expect_err(r, "object_add without /dev/iommu");
-        assert_eq!(
-            e.message(),
-            "can't create iommufd object: /dev/iommu not found"
-        );
-        assert_eq!(
-            e.hint(),
-            Some("Is your kernel config missing CONFIG_IOMMUFD?")
-        );
+        assert_iommufd_missing(&e);
         assert!(tree.is_empty());
     }
     let d = realize(&mut tree, &format!("vfio-pci,host={},id=d0", g.bdf));
@@ -707,16 +679,13 @@ fn iommufd_object_needs_config_iommufd() {
 #[test]
 #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
 fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
-    let (g, _lock) = detect();
-    let mut tree = ObjectTree::new();
+    let (g, _lock) = common::locked_guest();
     // Policy iommufd with no object: the private-iommufd path, which reaches
     // the cdev lookup on every kernel (it precedes opening /dev/iommu).
-    tree.set_resource(BackendPolicy::Iommufd);
-    let spec = format!("vfio-pci,host={},id=d0", g.bdf);
-    let r = tree.device_add(&spec);
+    let (_tree, r) = add_under(&g, BackendPolicy::Iommufd);
     match &g.cdev {
         Some(cdev) => {
-            let d = r.unwrap_or_else(|e| panic!("policy iommufd: {}", err_text(&e)));
+            let d = r.unwrap_or_else(|e| panic!("policy iommufd: {}", common::text(&e)));
             let a = attached(&d);
             check_realized("iommufd-private", &a);
             assert_eq!(a.choice.backend, "iommufd");
@@ -728,6 +697,18 @@ fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
             assert_cdev_missing(&g, &e);
         }
     }
+}
+
+/// The iommufd object's failure on a kernel without `/dev/iommu`.
+fn assert_iommufd_missing(e: &Error) {
+    assert_eq!(
+        e.message(),
+        "can't create iommufd object: /dev/iommu not found"
+    );
+    assert_eq!(
+        e.hint(),
+        Some("Is your kernel config missing CONFIG_IOMMUFD?")
+    );
 }
 
 /// The cdev lookup failure on this kernel: `vfio-dev/vfioN` is in sysfs (the

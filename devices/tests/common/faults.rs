@@ -1,14 +1,16 @@
 //! What the `faults_kernel*` test binaries share: the guest's device and
-//! the lock that serialises the tests, the expected texts they share, and
+//! the lock that serialises the tests, the expected texts they share,
 //! [`Case`], one failing realize and the checks that it released
-//! everything.
+//! everything, and the fault families (`fails_legacy`, `fails_on_both`,
+//! `fails_on_iommufd`, `fails_planned`, `fails_then_plain`) whose cases
+//! `guest_cases!` makes one test each.
 //!
 //! Each binary uses a different subset, hence the allowances.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use qomgen::{Error, ObjectTree};
 use qomgen_devices::attach::BackendPolicy;
@@ -21,9 +23,8 @@ use qomgen_devices::sys::vfio::{DeviceFlags, DeviceInfo, RegionFlags};
 use qomgen_devices::sys::{Errno, Op};
 use vfio_bindings::bindings::vfio as vb;
 
+pub use super::common::text;
 use super::{Guest, common};
-
-pub static SERIAL: Mutex<()> = Mutex::new(());
 
 pub const EDU_VENDOR: u16 = 0x1234;
 pub const NOT_VIABLE_HINT: &str =
@@ -41,19 +42,96 @@ pub const EDU_INFO: DeviceInfo = DeviceInfo {
 pub fn detect() -> (Guest, MutexGuard<'static, ()>) {
     // Naming a type of the crate keeps its inventory registrations.
     assert!(qomgen_devices::models::register().any(|n| n == "vfio-pci"));
-    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    (Guest::detect(), lock)
+    common::locked_guest()
 }
 
-/// [`detect`], or `None` when the kernel has no iommufd or the device no
-/// cdev, which is said for `test`; the test then passes without running.
-pub fn detect_full(test: &str) -> Option<(Guest, MutexGuard<'static, ()>)> {
-    let (g, lock) = detect();
+/// Whether the guest's kernel has iommufd and its device a cdev; where
+/// not, says so: the running test then passes without running.
+pub fn has_iommufd(g: &Guest) -> bool {
     if !g.full() {
-        println!("{test}: no iommufd + cdev on this kernel");
-        return None;
+        println!("{}: no iommufd + cdev on this kernel", common::test_name());
     }
-    Some((g, lock))
+    g.full()
+}
+
+/// Runs `test` on the guest's device, the lock held, where [`has_iommufd`].
+pub fn on_iommufd_guest(test: impl FnOnce(&Guest)) {
+    let (g, _l) = detect();
+    if has_iommufd(&g) {
+        test(&g);
+    }
+}
+
+/// One `#[test]` per case of a fault family. In
+/// `guest_cases! { |g| check { name(args..); .. } }` each `name(args..);`
+/// becomes a test, `#[ignore]`d as needing the real-kernel guest
+/// (vm/test-real-kernel runs it there), that [`detect`]s the guest's device
+/// as `g` (the arguments may use it) and calls `check(&g, args..)`. Doc
+/// comments before a name go to its test.
+macro_rules! guest_cases {
+    (|$g:ident| $check:ident { $($(#[$attr:meta])* $name:ident($($arg:expr),+ $(,)?);)+ }) => {$(
+        $(#[$attr])*
+        #[test]
+        #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
+        fn $name() {
+            let ($g, _l) = $crate::faults::detect();
+            $check(&$g, $($arg),+);
+        }
+    )+};
+}
+pub(crate) use guest_cases;
+
+/// A legacy realize of the guest's device fails with exactly `msg` and
+/// `hint` once `arm` has set up a fresh plan.
+#[track_caller]
+pub fn fails_legacy(
+    g: &Guest,
+    arm: impl FnOnce(&Faults) -> &Faults,
+    msg: &str,
+    hint: Option<&str>,
+) {
+    let p = plan();
+    arm(&p);
+    Case::new(g).legacy(p, msg, hint);
+}
+
+/// [`fails_legacy`] with no hint, then, when the guest has iommufd and
+/// cdevs, the same with a linked iommufd object.
+#[track_caller]
+pub fn fails_on_both(g: &Guest, arm: impl Fn(&Faults) -> &Faults, msg: &str) {
+    fails_legacy(g, &arm, msg, None);
+    if g.full() {
+        let p = plan();
+        arm(&p);
+        Case::linked(g).iommufd(p, msg);
+    }
+}
+
+/// An iommufd realize of the guest's device, with a linked object and then
+/// with a private one, fails with exactly `msg(fds)` once `arm` has set up
+/// a fresh plan; `fds` are the descriptors the device cdev and
+/// `/dev/iommu` will get (the lowest free ones, opened in that order). On a
+/// kernel without iommufd and cdevs, said, the test passes without running.
+#[track_caller]
+pub fn fails_on_iommufd(
+    g: &Guest,
+    arm: impl Fn(&Faults) -> &Faults,
+    msg: impl Fn(&[i32]) -> String,
+) {
+    if !has_iommufd(g) {
+        return;
+    }
+    for linked in [true, false] {
+        let mut c = if linked {
+            Case::linked(g)
+        } else {
+            Case::new(g)
+        };
+        let fds = next_fds(2);
+        let p = plan();
+        arm(&p);
+        c.iommufd(p, &msg(&fds));
+    }
 }
 
 impl Guest {
@@ -86,13 +164,6 @@ pub fn next_fds(n: usize) -> Vec<i32> {
         .map(|_| std::fs::File::open("/dev/null").expect("/dev/null"))
         .collect();
     files.iter().map(|f| f.as_raw_fd()).collect()
-}
-
-pub fn text(e: &Error) -> String {
-    match e.hint() {
-        Some(h) => format!("{} [hint: {h}]", e.message()),
-        None => e.message().to_owned(),
-    }
 }
 
 /// Successful kernel calls of `op` in the log.
@@ -245,11 +316,26 @@ impl<'g> Case<'g> {
     }
 }
 
-/// A fresh [`Case`] (no iommufd object): `spec` under `plan` fails with
+/// A fresh [`Case`] (no iommufd object), no plan: `spec` fails with
 /// exactly `msg` and no hint, then the guest's plain device realizes.
 #[track_caller]
-pub fn fails_then_plain(g: &Guest, plan: Option<Faults>, spec: &str, msg: &str) {
-    Case::new(g).fails(plan, spec, msg, None, &g.spec(""));
+pub fn fails_then_plain(g: &Guest, spec: &str, msg: &str) {
+    Case::new(g).fails(None, spec, msg, None, &g.spec(""));
+}
+
+/// [`fails_then_plain`] under a fresh plan that `arm` has set up, with
+/// `hint`: the plan's injections must all be reached.
+#[track_caller]
+pub fn fails_planned(
+    g: &Guest,
+    arm: impl FnOnce(&Faults) -> &Faults,
+    spec: &str,
+    msg: &str,
+    hint: Option<&str>,
+) {
+    let p = plan();
+    arm(&p);
+    Case::new(g).fails(Some(p), spec, msg, hint, &g.spec(""));
 }
 
 /// Configures a plan.
@@ -259,8 +345,8 @@ pub fn plan() -> Faults {
     Faults::install()
 }
 
-pub fn viable(p: &Faults) {
-    p.override_group_flags(vb::VFIO_GROUP_FLAGS_VIABLE);
+pub fn viable(p: &Faults) -> &Faults {
+    p.override_group_flags(vb::VFIO_GROUP_FLAGS_VIABLE)
 }
 
 /// Adds `spec` (id `f0`) to `c`'s tree, runs `f` on its PCI summary, then
@@ -282,4 +368,28 @@ pub fn realized_pci<R>(
     drop(dev);
     c.tree.del_device("f0").expect("del_device f0");
     r
+}
+
+/// [`realized_pci`] under a fresh plan that `arm` has set up.
+pub fn planned_pci<R>(
+    c: &mut Case<'_>,
+    arm: impl FnOnce(&Faults) -> &Faults,
+    spec: &str,
+    f: impl FnOnce(&qomgen_devices::attach::PciSummary) -> R,
+) -> R {
+    let p = plan();
+    arm(&p);
+    realized_pci(c, spec, f)
+}
+
+/// A fresh [`Case`]: `spec` realizes under a fresh plan that `arm` has set
+/// up, and `check` passes on its PCI summary.
+#[track_caller]
+pub fn realizes_planned(
+    g: &Guest,
+    arm: impl FnOnce(&Faults) -> &Faults,
+    spec: &str,
+    check: impl FnOnce(&qomgen_devices::attach::PciSummary),
+) {
+    planned_pci(&mut Case::new(g), arm, spec, check);
 }

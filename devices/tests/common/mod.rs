@@ -3,11 +3,13 @@
 //! open-fd counter, and the real-kernel guest's device (or a panic outside
 //! the guest).
 //!
-//! Each test binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Each test binary uses a different subset, hence the `dead_code` and
+//! `unused_macros` allowances.
+#![allow(dead_code, unused_macros)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use qomgen::{ObjectType, registry};
 use qomgen_devices::models::vfio_pci::VfioPci;
@@ -46,6 +48,14 @@ pub fn assert_registry_complete() {
     ));
 }
 
+/// An error as one line: its message, then its hint if it has one.
+pub fn text(e: &qomgen::Error) -> String {
+    match e.hint() {
+        Some(h) => format!("{} [hint: {h}]", e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
 /// The message and hint of an error, panicking on success.
 pub fn err<T>(r: qomgen::Result<T>) -> (String, Option<String>) {
     match r {
@@ -62,7 +72,7 @@ pub fn open_fds() -> usize {
 }
 
 /// The running test's name (libtest names each test's thread after it).
-fn test_name() -> String {
+pub fn test_name() -> String {
     std::thread::current().name().unwrap_or("?").to_owned()
 }
 
@@ -97,6 +107,51 @@ pub fn guest_bdfs() -> Vec<String> {
 pub fn guest_bdf() -> String {
     guest_bdfs().swap_remove(0)
 }
+
+/// Serialises the tests of a binary that open the guest's device: the
+/// kernel lets one user open it at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// What `find` returns, found with the binary's lock held, and the lock. A
+/// test that failed while holding the lock does not stop the others.
+fn serialised<T>(find: impl FnOnce() -> T) -> (T, MutexGuard<'static, ()>) {
+    let lock = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    (find(), lock)
+}
+
+/// The binary's lock, then [`guest_bdf`]; panics outside the guest.
+pub fn locked_guest_bdf() -> (String, MutexGuard<'static, ()>) {
+    serialised(guest_bdf)
+}
+
+/// The binary's lock, then [`GuestDevice::detect`]; panics outside the guest.
+pub fn locked_guest() -> (GuestDevice, MutexGuard<'static, ()>) {
+    serialised(GuestDevice::detect)
+}
+
+/// Two `#[test]`s of `check(&guest, iommufd)`, `#[ignore]`d as needing the
+/// real-kernel guest (vm/test-real-kernel runs them there): `$legacy` on
+/// the legacy container, `$iommufd` through iommufd, each with the binary's
+/// lock held. `check` decides what a kernel without iommufd means for it.
+macro_rules! backend_tests {
+    ($check:ident: $legacy:ident, $iommufd:ident) => {
+        #[test]
+        #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
+        fn $legacy() {
+            let (g, _l) = $crate::common::locked_guest();
+            $check(&g, false);
+        }
+
+        #[test]
+        #[ignore = "needs the real-kernel guest (vm/test-real-kernel)"]
+        fn $iommufd() {
+            let (g, _l) = $crate::common::locked_guest();
+            $check(&g, true);
+        }
+    };
+}
+#[allow(unused_imports)] // only the binaries with a test per backend use it
+pub(crate) use backend_tests;
 
 /// What the guest's kernel offers, read from `/dev` and sysfs.
 #[derive(Debug)]
@@ -172,5 +227,12 @@ impl GuestDevice {
     /// Both backends usable on this kernel.
     pub fn full(&self) -> bool {
         self.iommufd && self.cdev.is_some() && !self.noiommu
+    }
+
+    /// This device as `vfio-pci` with id `id`, linked to the iommufd
+    /// object `io0` when `iommufd`.
+    pub fn vfio_pci(&self, id: &str, iommufd: bool) -> String {
+        let link = if iommufd { ",iommufd=io0" } else { "" };
+        format!("vfio-pci,host={},id={id}{link}", self.bdf)
     }
 }
