@@ -558,7 +558,7 @@ fn kvm_vfio_device_fails() {
         "{w:?}"
     );
     if !g.full() {
-        return;
+        return g.assert_iommufd_refused();
     }
     // iommufd: fatal, before the bind; the device cdev is the fd added.
     let spec = g.spec(",iommufd=io0");

@@ -279,7 +279,7 @@ fn iommufd_realize_and_object_in_use() {
     let mut tree = ObjectTree::new();
     if !g.iommufd {
         let e = expect_err(tree.object_add("iommufd,id=io0"), "object_add iommufd");
-        assert_iommufd_missing(&e);
+        g.assert_iommufd_missing(&e);
         assert!(tree.object("io0").is_none());
         return;
     }
@@ -289,7 +289,7 @@ fn iommufd_realize_and_object_in_use() {
     if g.cdev.is_none() {
         // No-IOMMU mode: the object exists, the device cannot use it.
         let e = expect_err(tree.device_add(&spec), "iommufd realize without cdev");
-        assert_cdev_missing(&g, &e);
+        g.assert_cdev_missing(&e);
         tree.del_object("io0").expect("del_object io0 (unused)");
         return;
     }
@@ -664,7 +664,7 @@ fn iommufd_object_needs_config_iommufd() {
         tree.del_object("x").expect("del_object x");
     } else {
         let e = expect_err(r, "object_add without /dev/iommu");
-        assert_iommufd_missing(&e);
+        g.assert_iommufd_missing(&e);
         assert!(tree.is_empty());
     }
     let d = realize(&mut tree, &format!("vfio-pci,host={},id=d0", g.bdf));
@@ -694,37 +694,7 @@ fn iommufd_without_cdev_hints_config_vfio_device_cdev() {
         }
         None => {
             let e = expect_err(r, "policy iommufd without a cdev node");
-            assert_cdev_missing(&g, &e);
+            g.assert_cdev_missing(&e);
         }
     }
-}
-
-/// The iommufd object's failure on a kernel without `/dev/iommu`.
-fn assert_iommufd_missing(e: &Error) {
-    assert_eq!(
-        e.message(),
-        "can't create iommufd object: /dev/iommu not found"
-    );
-    assert_eq!(
-        e.hint(),
-        Some("Is your kernel config missing CONFIG_IOMMUFD?")
-    );
-}
-
-/// The cdev lookup failure on this kernel: `vfio-dev/vfioN` is in sysfs (the
-/// vfio device class always registers it) but has no `dev` attribute when
-/// the kernel makes no char device for it.
-fn assert_cdev_missing(g: &Guest, e: &Error) {
-    let dir = format!("/sys/bus/pci/devices/{}/vfio-dev", g.bdf);
-    assert_eq!(
-        e.message(),
-        format!(
-            "vfio {}: vfio {dir}: failed to load \"{dir}/{}/dev\"",
-            g.bdf, g.vfio_dev
-        )
-    );
-    assert_eq!(
-        e.hint(),
-        Some("Is your kernel config missing CONFIG_VFIO_DEVICE_CDEV?")
-    );
 }

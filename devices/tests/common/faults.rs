@@ -46,10 +46,12 @@ pub fn detect() -> (Guest, MutexGuard<'static, ()>) {
 }
 
 /// Whether the guest's kernel has iommufd and its device a cdev; where
-/// not, says so: the running test then passes without running.
+/// not, checks that the iommufd path is refused in words that say what is
+/// missing ([`Guest::assert_iommufd_refused`]), which the running test
+/// then checks instead of its case.
 pub fn has_iommufd(g: &Guest) -> bool {
     if !g.full() {
-        println!("{}: no iommufd + cdev on this kernel", common::test_name());
+        g.assert_iommufd_refused();
     }
     g.full()
 }
@@ -111,7 +113,8 @@ pub fn fails_on_both(g: &Guest, arm: impl Fn(&Faults) -> &Faults, msg: &str) {
 /// with a private one, fails with exactly `msg(fds)` once `arm` has set up
 /// a fresh plan; `fds` are the descriptors the device cdev and
 /// `/dev/iommu` will get (the lowest free ones, opened in that order). On a
-/// kernel without iommufd and cdevs, said, the test passes without running.
+/// kernel without iommufd and cdevs, the refusal is checked instead
+/// ([`has_iommufd`]).
 #[track_caller]
 pub fn fails_on_iommufd(
     g: &Guest,

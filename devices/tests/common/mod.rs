@@ -224,6 +224,64 @@ impl GuestDevice {
         }
     }
 
+    /// `-object iommufd` refused on a kernel without `/dev/iommu`, in
+    /// QEMU's words with the option to enable.
+    #[track_caller]
+    pub fn assert_iommufd_missing(&self, e: &qomgen::Error) {
+        assert_eq!(
+            e.message(),
+            "can't create iommufd object: /dev/iommu not found"
+        );
+        assert_eq!(
+            e.hint(),
+            Some("Is your kernel config missing CONFIG_IOMMUFD?")
+        );
+    }
+
+    /// The cdev lookup failure on this kernel: `vfio-dev/vfioN` is in sysfs
+    /// (the vfio device class always registers it) but has no `dev`
+    /// attribute when the kernel makes no char device for it.
+    #[track_caller]
+    pub fn assert_cdev_missing(&self, e: &qomgen::Error) {
+        let dir = format!("/sys/bus/pci/devices/{}/vfio-dev", self.bdf);
+        assert_eq!(
+            e.message(),
+            format!(
+                "vfio {}: vfio {dir}: failed to load \"{dir}/{}/dev\"",
+                self.bdf, self.vfio_dev
+            )
+        );
+        assert_eq!(
+            e.hint(),
+            Some("Is your kernel config missing CONFIG_VFIO_DEVICE_CDEV?")
+        );
+    }
+
+    /// Where the kernel lacks iommufd or the device its cdev, what a test
+    /// of the iommufd path checks instead: the path is refused with the
+    /// words that say what is missing, and nothing is left registered.
+    #[track_caller]
+    pub fn assert_iommufd_refused(&self) {
+        assert!(!self.full(), "both backends are usable here");
+        let mut tree = qomgen::ObjectTree::new();
+        match tree.object_add("iommufd,id=io0") {
+            Err(e) => self.assert_iommufd_missing(&e),
+            Ok(_) => {
+                let spec = format!("vfio-pci,host={},iommufd=io0,id=d0", self.bdf);
+                match tree.device_add(&spec) {
+                    Err(e) => self.assert_cdev_missing(&e),
+                    Ok(_) => panic!("{spec}: realized without a cdev"),
+                }
+                assert!(tree.device("d0").is_none(), "{spec} left registered");
+            }
+        }
+        println!(
+            "{}: the iommufd path is refused here ({})",
+            test_name(),
+            self.mode()
+        );
+    }
+
     /// Both backends usable on this kernel.
     pub fn full(&self) -> bool {
         self.iommufd && self.cdev.is_some() && !self.noiommu
