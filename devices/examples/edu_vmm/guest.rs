@@ -178,6 +178,24 @@ fn cfg_select_ecx(a: &mut CodeAssembler) -> Result<(), IcedError> {
     Ok(())
 }
 
+/// Emits a wait for the MSI handler (`sti; hlt` with the flag tested
+/// under `cli`: the interrupt shadow covers the `hlt`, so no wake-up is
+/// lost), leaving the interrupt status it read in `eax`.
+fn wait_irq(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    let mut wait = a.create_label();
+    let mut got = a.create_label();
+    a.set_label(&mut wait)?;
+    a.cli()?;
+    a.cmp(dword_ptr(IRQ_FLAG), 0u32)?;
+    a.jne(got)?;
+    a.sti()?;
+    a.hlt()?;
+    a.jmp(wait)?;
+    a.set_label(&mut got)?;
+    a.mov(eax, dword_ptr(IRQ_STATUS))?;
+    Ok(())
+}
+
 /// Emits a poll of edu register `at` until `bit` reads 0.
 fn poll_clear(a: &mut CodeAssembler, at: u64, bit: u32) -> Result<(), IcedError> {
     let mut again = a.create_label();
@@ -463,18 +481,8 @@ fn assemble(
 
     // --- step 13: wait for the completion MSI (sti; hlt: no lost wakeup,
     // the interrupt shadow covers the hlt) ---
-    let mut wait = a.create_label();
-    let mut got = a.create_label();
-    a.set_label(&mut wait)?;
-    a.cli()?;
-    a.cmp(dword_ptr(IRQ_FLAG), 0u32)?;
-    a.jne(got)?;
-    a.sti()?;
-    a.hlt()?;
-    a.jmp(wait)?;
-    a.set_label(&mut got)?;
-    a.mov(eax, dword_ptr(IRQ_STATUS))?;
-    expect_eax(&mut a, 0x100, Step::Interrupt, fail)?;
+    wait_irq(&mut a)?;
+    expect_eax(&mut a, edu::IRQ_DMA, Step::Interrupt, fail)?;
     report(&mut a, Step::Interrupt)?;
 
     // --- step 14: MSI delivery, `msi_rounds` rounds of: TSC, write 1 to
@@ -482,8 +490,6 @@ fn assemble(
     // first; send the difference. Interrupts are enabled before the write
     // so that the handler runs as soon as the MSI arrives. ---
     let mut round = a.create_label();
-    let mut rwait = a.create_label();
-    let mut rgot = a.create_label();
     let mut fits = a.create_label();
     let mut measured = a.create_label();
     a.mov(esi, msi_rounds)?;
@@ -496,15 +502,7 @@ fn assemble(
     a.mov(dword_ptr(RAISE_TSC), eax)?;
     a.mov(dword_ptr(RAISE_TSC + 4), edx)?;
     a.mov(dword_ptr(reg(edu::REG_IRQ_RAISE)), 1u32)?; // status bit 0
-    a.set_label(&mut rwait)?;
-    a.cli()?;
-    a.cmp(dword_ptr(IRQ_FLAG), 0u32)?;
-    a.jne(rgot)?;
-    a.sti()?;
-    a.hlt()?;
-    a.jmp(rwait)?;
-    a.set_label(&mut rgot)?;
-    a.mov(eax, dword_ptr(IRQ_STATUS))?;
+    wait_irq(&mut a)?;
     expect_eax(&mut a, 1, Step::MsiLatency, fail)?;
     a.mov(eax, dword_ptr(IRQ_TSC))?;
     a.mov(edx, dword_ptr(IRQ_TSC + 4))?;
