@@ -44,7 +44,7 @@ pub fn expand(original: &syn::DeriveInput, flavor: Flavor, err: syn::Error) -> T
         Flavor::Object => quote!(&::qomgen::__private::OBJECT),
         Flavor::Device => quote!(&::qomgen::__private::DEVICE),
     };
-    let (flavor_mark, object_type_bound) = crate::expand::one_flavor(ident, flavor);
+    let (flavor_mark, object_type_bound) = crate::claim::one_flavor(ident, flavor);
     quote! {
         #errors
         #[allow(unused_qualifications)]

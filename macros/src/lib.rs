@@ -4,6 +4,7 @@
 mod ast;
 mod attr;
 mod check;
+mod claim;
 mod ctxt;
 mod enums;
 mod expand;
