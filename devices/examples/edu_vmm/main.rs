@@ -27,7 +27,8 @@
 //! (default 32; TSC ticks converted with the vCPU's `KVM_GET_TSC_KHZ`) and
 //! the VMM prints the minimum, median and maximum. The device is qomgen's guest-facing PCI function
 //! (`qomgen_devices::guest::pci::PciFunction`), which vfio-pci's realize
-//! plans and `VfioPci::function_mut` builds.
+//! plans and `VfioPci::take_function` builds and hands to the thread that
+//! runs the vCPU, while the object tree stays on the main thread.
 //!
 //! Exits 0 when the guest reports done, 1 on any failure (with the
 //! message), 2 on a usage error.

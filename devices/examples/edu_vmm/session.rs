@@ -88,11 +88,18 @@ pub fn run(opts: &Options, t: &mut Transcript) -> Result<Session, String> {
             "vmm: -device {spec}: {} backend ({}), fd from {}",
             a.choice.backend, a.choice.reason, a.choice.fd_source
         ));
-        // Guest RAM outlives the function, which unmaps it from the IOMMU
-        // when the device is released.
+        // The object tree stays on this thread; the function moves to the
+        // thread that runs the vCPU and serves its exits, and is dropped
+        // there (interrupts off, guest RAM unmapped from the IOMMU) before
+        // the device is deleted below. Guest RAM outlives it.
         let mem = vmm::guest_memory()?;
-        let f = dev.function_mut().map_err(|e| format!("{spec}: {e}"))?;
-        vmm::run(f, &mem, opts.msi_rounds, t)
+        let mut f = dev.take_function().map_err(|e| format!("{spec}: {e}"))?;
+        let rounds = opts.msi_rounds;
+        std::thread::scope(|s| {
+            s.spawn(|| vmm::run(&mut f, &mem, rounds, t))
+                .join()
+                .unwrap_or_else(|_| Err("the vCPU thread panicked".to_owned()))
+        })
     };
     drop(obj);
     let released = tree.del_device("hostdev0").and_then(|()| {
