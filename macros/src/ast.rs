@@ -193,7 +193,8 @@ impl<'a> Input<'a> {
         })
     }
 
-    /// The QOM type name: `name = "..."`, else the Rust name in kebab case.
+    /// The QOM type name: `name = "..."`, else the Rust name in kebab case
+    /// (which a device may not use: see `claim::one_flavor`).
     pub fn type_name(&self) -> String {
         match &self.attrs.name {
             Some(n) => n.value.clone(),

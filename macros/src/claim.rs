@@ -10,20 +10,33 @@ use crate::ast::{Flavor, Input};
 /// (see `qomgen::__private::DeviceNotAlsoObject`): the object's mark, and
 /// the bound on the device's `ObjectType` implementation, spanned on the
 /// `Device` of the derive list, which the error then points at.
-pub fn one_flavor(ident: &syn::Ident, flavor: Flavor) -> (TokenStream, TokenStream) {
+///
+/// A device without `name = "..."` (`named` false) gets the error of a
+/// function's bound instead (`DeviceNamed`), which nothing calls, so the
+/// type's impls stay usable and the error stays one; a struct that also
+/// derives `Object` satisfies it, the error above being the one then.
+pub fn one_flavor(ident: &syn::Ident, flavor: Flavor, named: bool) -> (TokenStream, TokenStream) {
+    let derives_object = quote! {{
+        #[allow(unused_imports)]
+        use ::qomgen::__private::ProbeFallback as _;
+        <::qomgen::__private::Probe<#ident>>::DERIVES_OBJECT
+    }};
     match flavor {
         Flavor::Object => (
             quote!(impl ::qomgen::__private::DerivesObject for #ident {}),
             TokenStream::new(),
         ),
         Flavor::Device => (
-            TokenStream::new(),
             quote_spanned! {proc_macro2::Span::call_site()=>
-                where #ident: ::qomgen::__private::DeviceNotAlsoObject<{
-                    #[allow(unused_imports)]
-                    use ::qomgen::__private::ProbeFallback as _;
-                    <::qomgen::__private::Probe<#ident>>::DERIVES_OBJECT
-                }>
+                #[allow(dead_code)]
+                fn __qomgen_device_named()
+                where
+                    #ident: ::qomgen::__private::DeviceNamed<{ #named || #derives_object }>,
+                {
+                }
+            },
+            quote_spanned! {proc_macro2::Span::call_site()=>
+                where #ident: ::qomgen::__private::DeviceNotAlsoObject<#derives_object>
             },
         ),
         Flavor::Group => (TokenStream::new(), TokenStream::new()),
@@ -35,15 +48,14 @@ pub fn one_flavor(ident: &syn::Ident, flavor: Flavor) -> (TokenStream, TokenStre
 /// same QOM name define it twice, which the compiler refuses (E0428) with
 /// both declarations shown, spanned on their names.
 ///
-/// Objects and devices share one claim, except where `#[derive(Object,
-/// Device)]` on one struct would then define it twice beside its own
-/// error (see [`one_flavor`]). A derive cannot see the other derives of
-/// its struct, only their attributes: an object that carries a
-/// `#[device(...)]` is such a struct, and claims nothing (its device
-/// does); a device without `#[device(...)]` may be one, and claims its
-/// name among devices only. Its collision with an object, and types of
-/// one name in two crates, are refused when the registry is built (see
-/// `qomgen::registry`).
+/// Objects and devices share one claim, as QOM has one namespace of
+/// types. A device always has a `name = "..."` (see [`one_flavor`]); one
+/// without claims nothing, as it fails to build anyway. A derive cannot see
+/// the other derives of its struct, only their attributes: an object that
+/// carries a `#[device(...)]` is a struct that also derives `Device`, and
+/// claims nothing either, so that `#[derive(Object, Device)]` stays one
+/// error. Types of one name in two crates are refused when the registry
+/// is built (see `qomgen::registry`).
 pub fn name_claim(input: &Input<'_>, name: &str) -> TokenStream {
     // An injective spelling of a valid type name (`[A-Za-z0-9._-]`) as an
     // identifier: `-` is `_` unless a digit follows (then `_2D`, so that
@@ -67,13 +79,13 @@ pub fn name_claim(input: &Input<'_>, name: &str) -> TokenStream {
         .name
         .as_ref()
         .map_or_else(|| input.ident.span(), |n| n.span);
-    let among = match input.flavor {
+    match input.flavor {
         Flavor::Object if input.seen_attrs.device => return TokenStream::new(),
-        Flavor::Device if !input.seen_attrs.device => "device",
-        _ => "type",
-    };
+        Flavor::Device if input.attrs.name.is_none() => return TokenStream::new(),
+        _ => {}
+    }
     let claim = format_ident!(
-        "QOM_{among}_name_{spelled}_is_taken_by_another_{among}_of_this_crate",
+        "QOM_type_name_{spelled}_is_taken_by_another_type_of_this_crate",
         span = span
     );
     quote_spanned! {span=>

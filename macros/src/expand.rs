@@ -46,7 +46,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
     let name = input.type_name();
     let rust_name = ident.to_string();
     let name_claim = claim::name_claim(input, &name);
-    let (flavor_mark, object_type_bound) = claim::one_flavor(ident, input.flavor);
+    let (flavor_mark, object_type_bound) =
+        claim::one_flavor(ident, input.flavor, input.attrs.name.is_some());
     let abstract_ = input.attrs.abstract_.is_some();
 
     let parent_info = match (&input.parent, input.flavor) {

@@ -44,7 +44,8 @@ pub fn expand(original: &syn::DeriveInput, flavor: Flavor, err: syn::Error) -> T
         Flavor::Object => quote!(&::qomgen::__private::OBJECT),
         Flavor::Device => quote!(&::qomgen::__private::DEVICE),
     };
-    let (flavor_mark, object_type_bound) = crate::claim::one_flavor(ident, flavor);
+    // Named or not: the errors above are the ones to show.
+    let (flavor_mark, object_type_bound) = crate::claim::one_flavor(ident, flavor, true);
     quote! {
         #errors
         #[allow(unused_qualifications)]

@@ -6,11 +6,8 @@
 //!
 //! Two types of one crate with the same QOM name are a compile error, as
 //! is a type named like one qomgen registers itself (`object`, `device`).
-//! Two crates each declaring a type of one name the compiler cannot see,
-//! nor, in one crate, a device without `#[device(...)]` taking an object's
-//! name (a derive knows the other derives of its struct only by their
-//! attributes, and `#[derive(Object, Device)]` must stay one error): the
-//! registry then refuses to be built, and its first use
+//! Two crates each declaring a type of one name the compiler cannot see:
+//! the registry then refuses to be built, and its first use
 //! panics with QEMU's message (qom/object.c's `type_new`, which aborts)
 //! naming both Rust types:
 //!
