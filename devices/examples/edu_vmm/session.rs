@@ -94,9 +94,9 @@ pub fn run(opts: &Options, t: &mut Transcript) -> Result<Session, String> {
         // the device is deleted below. Guest RAM outlives it.
         let mem = vmm::guest_memory()?;
         let mut f = dev.take_function().map_err(|e| format!("{spec}: {e}"))?;
-        let rounds = opts.msi_rounds;
+        let (mem, rounds) = (&mem, opts.msi_rounds);
         std::thread::scope(|s| {
-            s.spawn(|| vmm::run(&mut f, &mem, rounds, t))
+            s.spawn(move || vmm::run(&mut f, mem, rounds, t))
                 .join()
                 .unwrap_or_else(|_| Err("the vCPU thread panicked".to_owned()))
         })

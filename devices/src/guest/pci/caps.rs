@@ -41,11 +41,13 @@ const PCI_MSIX_MAX_ENTRIES: u16 = 2048;
 
 impl PciFunction {
     /// QEMU's `vfio_add_capabilities`: the standard list rebuilt from the
-    /// device's (MSI and MSI-X emulated, PCIe as the bus needs it), then
-    /// the extended list without SR-IOV and ARI.
+    /// device's (MSI and MSI-X emulated, PCIe as the bus needs it, PM's
+    /// power state tracked), then
+    /// the extended list without SR-IOV and ARI (and a Resizable BAR one
+    /// that cannot show its size).
     ///
     /// # Errors
-    /// An MSI or MSI-X capability whose registers run into the next
+    /// An MSI, MSI-X or PM capability whose registers run into the next
     /// capability or past the header, or MSI-X without vectors: QEMU's
     /// `pci_add_capability` (overlap) and `msix_init` refuse them, and
     /// `vfio_add_std_cap` fails realize with the message prefixed here.
