@@ -11,10 +11,10 @@ use crate::ast::{Flavor, Input};
 /// the bound on the device's `ObjectType` implementation, spanned on the
 /// `Device` of the derive list, which the error then points at.
 ///
-/// A device without `name = "..."` (`named` false) gets the error of a
-/// function's bound instead (`DeviceNamed`), which nothing calls, so the
-/// type's impls stay usable and the error stays one; a struct that also
-/// derives `Object` satisfies it, the error above being the one then.
+/// A device without `name = "..."` (`named` false) gets a compile-time
+/// assertion's error instead, which stops nothing else from type-checking;
+/// a struct that also derives `Object` passes it, the error above being
+/// the one then.
 pub fn one_flavor(ident: &syn::Ident, flavor: Flavor, named: bool) -> (TokenStream, TokenStream) {
     let derives_object = quote! {{
         #[allow(unused_imports)]
@@ -27,12 +27,15 @@ pub fn one_flavor(ident: &syn::Ident, flavor: Flavor, named: bool) -> (TokenStre
             TokenStream::new(),
         ),
         Flavor::Device => (
-            quote_spanned! {proc_macro2::Span::call_site()=>
-                #[allow(dead_code)]
-                fn __qomgen_device_named()
-                where
-                    #ident: ::qomgen::__private::DeviceNamed<{ #named || #derives_object }>,
-                {
+            {
+                let msg = format!(
+                    "`{ident}` has no QOM name: a device type needs `#[device(name = \"...\")]`. \
+                     Its name is what `-device` and QMP's `device_add` take, part of its users' \
+                     command lines, so qomgen does not derive it from the Rust name, which a \
+                     rename would change silently"
+                );
+                quote_spanned! {proc_macro2::Span::call_site()=>
+                    const _: () = ::core::assert!(#named || #derives_object, #msg);
                 }
             },
             quote_spanned! {proc_macro2::Span::call_site()=>

@@ -100,9 +100,7 @@ pub mod __private {
     pub use crate::group::Placement;
     pub use crate::kind::Slot;
     pub use crate::kinds::{enum_from_json, enum_parse};
-    pub use crate::one_flavor::{
-        DerivesObject, DeviceNamed, DeviceNotAlsoObject, Probe, ProbeFallback,
-    };
+    pub use crate::one_flavor::{DerivesObject, DeviceNotAlsoObject, Probe, ProbeFallback};
     pub use crate::registry::{DEVICE, OBJECT, Registration};
 
     use crate::error::{Error, Result};

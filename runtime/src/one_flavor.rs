@@ -11,9 +11,9 @@
 //! bound fails with the message below, and the compiler, seeing the
 //! device's implementation cannot apply, reports no conflict: one error.
 //!
-//! The same way, a device without a name fails [`DeviceNamed`], the bound
-//! of a function nothing calls (so the type's impls stay usable), unless it
-//! also derives `Object`, whose error is then the one.
+//! The probe serves one more check: a device without a name fails a
+//! compile-time assertion, unless it also derives `Object`, whose error is
+//! then the one.
 //!
 //! `Probe::<T>::DERIVES_OBJECT` is the inherent constant when
 //! `T: DerivesObject` and [`ProbeFallback`]'s otherwise (an inherent item
@@ -50,15 +50,3 @@ impl<T> ProbeFallback for Probe<T> {}
 pub trait DeviceNotAlsoObject<const DERIVES_OBJECT: bool> {}
 
 impl<T> DeviceNotAlsoObject<false> for T {}
-
-/// The bound of a function `#[derive(Device)]` writes and nothing calls:
-/// satisfied by a device with `name = "..."` (or by a struct that also
-/// derives `Object`, which [`DeviceNotAlsoObject`] refuses instead).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no QOM name",
-    label = "a device type needs `#[device(name = \"...\")]`",
-    note = "a device's name is what `-device` and QMP's `device_add` take, part of its users' command lines: qomgen does not derive it from the Rust name, which a rename would change silently"
-)]
-pub trait DeviceNamed<const NAMED: bool> {}
-
-impl<T> DeviceNamed<true> for T {}
