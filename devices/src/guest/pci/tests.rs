@@ -663,6 +663,59 @@ fn msix_table_pba_and_per_vector_mask() {
     );
 }
 
+/// QEMU's `vfio_msi_enable` when a vector's notifier cannot be made: the
+/// failure and "Failed to enable MSI" reported, interrupts left off, INTx
+/// included. The descriptor limit is per process, so the test runs itself
+/// alone in a child process, which lowers it to the lowest free descriptor.
+#[test]
+fn msi_enable_without_descriptors_leaves_interrupts_off() {
+    const CHILD: &str = "QOMGEN_TEST_NOFILE_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let name = concat!(
+            module_path!(),
+            "::msi_enable_without_descriptors_leaves_interrupts_off"
+        );
+        let name = name.split_once("::").unwrap().1;
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && log.contains("1 passed"), "{log}");
+        return;
+    }
+    let mut f = build(Fake::new(), FunctionOptions::default());
+    assert!(f.intx().unwrap().enabled, "INTx is on after the build");
+    let lowest_free = std::fs::File::open("/dev/null").unwrap().as_raw_fd() as u64;
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out- and in-pointers; the limit is restored below.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
+        let low = libc::rlimit {
+            rlim_cur: lowest_free,
+            ..old
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &low), 0);
+    }
+    let events = w16(&mut f, 0x42, 0x81);
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    assert_eq!(events, [Event::IntxChanged]);
+    assert!(!f.intx().unwrap().enabled, "INTx stays off");
+    assert!(f.vectors().is_empty());
+    assert_eq!(
+        f.take_errors(),
+        [
+            "vfio: Error: event_notifier_init failed: Too many open files (os error 24)",
+            "vfio: Error: Failed to enable MSI"
+        ]
+    );
+}
+
 /// The MSI-X device with vector 1 unmasked before the guest enables it.
 fn msix_enabled_with_vector_1(noresize: bool) -> PciFunction {
     let (fake, info) = msix_fake();
