@@ -773,30 +773,30 @@ fn msix_host_without_resizing_is_reenabled_for_a_higher_vector() {
 
 #[test]
 fn msix_host_refusals_are_reported_in_qemus_words() {
-    let (mut fake, info) = msix_fake();
-    fake.fail_set_irqs = Some((vb::VFIO_PCI_MSIX_IRQ_INDEX, Errno::EINVAL));
-    let mut f = build_msix(fake, info, FunctionOptions::default());
-    w16(&mut f, 0x52, 0x8007);
-    f.bar_write(4, 0x201c, &0u32.to_le_bytes());
+    // MSI-X enabled with every vector masked, then vector 1 unmasked, on a
+    // host that refuses every MSI-X eventfd.
+    let refusals = |noresize| {
+        let (mut fake, info) = msix_fake();
+        fake.fail_set_irqs = Some((vb::VFIO_PCI_MSIX_IRQ_INDEX, Errno::EINVAL));
+        let mut f = build_msix(
+            fake,
+            MsixInfo { noresize, ..info },
+            FunctionOptions::default(),
+        );
+        w16(&mut f, 0x52, 0x8007);
+        f.bar_write(4, 0x201c, &0u32.to_le_bytes());
+        f.take_errors()
+    };
     assert_eq!(
-        f.take_errors(),
+        refusals(false),
         [
             "vfio: failed to enable MSI-X, Invalid argument",
             "vfio 0000:00:01.0: Failed to set up TRIGGER eventfd signaling for interrupt MSIX-1: VFIO_DEVICE_SET_IRQS failure: Invalid argument"
         ]
     );
     // A host without resizing enables them all again, which it refuses too.
-    let (mut fake, info) = msix_fake();
-    fake.fail_set_irqs = Some((vb::VFIO_PCI_MSIX_IRQ_INDEX, Errno::EINVAL));
-    let info = MsixInfo {
-        noresize: true,
-        ..info
-    };
-    let mut f = build_msix(fake, info, FunctionOptions::default());
-    w16(&mut f, 0x52, 0x8007);
-    f.bar_write(4, 0x201c, &0u32.to_le_bytes());
     assert_eq!(
-        f.take_errors(),
+        refusals(true),
         [
             "vfio: failed to enable MSI-X, Invalid argument",
             "vfio: failed to enable vectors, Invalid argument"
