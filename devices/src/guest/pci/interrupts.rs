@@ -123,10 +123,7 @@ impl PciFunction {
                 None => return self.errors.push("vfio: Error: Failed to enable MSI".into()),
             }
         }
-        let fds: Vec<Option<BorrowedFd<'_>>> = vectors
-            .iter()
-            .map(|v| Some(irq::borrowed(v.eventfd())))
-            .collect();
+        let fds = eventfds_by_index(&vectors);
         if let Err(e) = self.host.set_irq_eventfds(MSI, 0, &fds) {
             self.errors.push(format!(
                 "vfio: Error: Failed to setup MSI fds: {}",
@@ -185,16 +182,10 @@ impl PciFunction {
             .collect()
     }
 
-    /// QEMU's `vfio_enable_vectors` for MSI-X: vectors `0..=` the highest
-    /// in use, those without an eventfd detached.
+    /// QEMU's `vfio_enable_vectors` for MSI-X.
     fn msix_set_all(&self) -> std::result::Result<(), String> {
-        let n = self.vectors.iter().map(|v| v.index + 1).max().unwrap_or(0);
-        let mut fds: Vec<Option<BorrowedFd<'_>>> = vec![None; usize::from(n)];
-        for v in &self.vectors {
-            fds[usize::from(v.index)] = Some(irq::borrowed(v.eventfd()));
-        }
         self.host
-            .set_irq_eventfds(MSIX, 0, &fds)
+            .set_irq_eventfds(MSIX, 0, &eventfds_by_index(&self.vectors))
             .map_err(|e| format!("vfio: failed to enable vectors, {}", e.strerror()))
     }
 
@@ -274,4 +265,15 @@ impl PciFunction {
             events.push(Event::VectorsChanged);
         }
     }
+}
+
+/// QEMU's `vfio_enable_vectors` argument: vectors `0..=` the highest in
+/// use, each its eventfd, those not in use none (`-1`).
+fn eventfds_by_index(vectors: &[Vector]) -> Vec<Option<BorrowedFd<'_>>> {
+    let n = vectors.iter().map(|v| v.index + 1).max().unwrap_or(0);
+    let mut fds = vec![None; usize::from(n)];
+    for v in vectors {
+        fds[usize::from(v.index)] = Some(irq::borrowed(v.eventfd()));
+    }
+    fds
 }
